@@ -1,0 +1,150 @@
+"""The dashboard's object graph and its staged startup and shutdown (ARCHITECTURE.md).
+
+`Dashboard` wires store → streams → handlers → gateway; `build_app` puts it behind a FastAPI app whose lifespan
+starts and stops it. The NiceGUI UI is mounted on top by `serve` (nixfleet.server) and is optional, so protocol
+and integration tests run the same core without a browser stack.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from fastapi import FastAPI, WebSocket
+from fastapi.responses import JSONResponse
+
+from nixfleet import __version__
+from nixfleet.config import Settings
+from nixfleet.events import EventLog, load_recent
+from nixfleet.gateway.agents import AgentGateway, TokenGrant
+from nixfleet.hosts import HostRegistry
+from nixfleet.models import EventLevel
+from nixfleet.store import Store
+from nixfleet.streams.live import LiveState
+from nixfleet.streams.state import FleetState, FleetStateStream
+from nixfleet.streams.version import VersionKeeper
+from nixfleet.timeutil import Clock
+
+log = logging.getLogger(__name__)
+
+
+class Dashboard:
+    """Everything the dashboard process runs, built from settings; `start` and `stop` run the stages."""
+
+    def __init__(self, settings: Settings, clock: Clock = time.time) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.store = Store(settings.database_path)
+        self.versions = VersionKeeper(self.store)
+        self.stream = FleetStateStream(FleetState(event_limit=settings.init_event_limit), self.versions.observe)
+        self.live = LiveState(self.store)
+        self.events = EventLog(self.store, self.stream, clock)
+        self.hosts = HostRegistry(settings, self.store, self.live, self.stream, self.events, clock)
+        self.gateway = AgentGateway(settings, self.hosts, self.live, self.events, self.check_agent_token, clock)
+        self.scheduler: AsyncIOScheduler | None = None
+        self.started = False
+
+    async def check_agent_token(self, token: str) -> TokenGrant | None:
+        """Resolve an agent bearer token (the shared token; per-host tokens come with the token store)."""
+        shared = self.settings.agent_token
+        if shared is not None and hmac.compare_digest(token.encode(), shared.get_secret_value().encode()):
+            return TokenGrant(name='shared')
+        return None
+
+    # -- lifecycle -----------------------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Open the store, load the state and version, and start periodic jobs (call on the loop thread)."""
+        if self.started:
+            return
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.store.open()
+        version = self.versions.load()
+        self.store.write_sync(self.hosts.load)
+        events = self.store.read_sync(lambda db: load_recent(db, self.settings.init_event_limit))
+        self.stream.load(
+            FleetState(
+                version=version,
+                hosts=self.hosts.all_views(),
+                events=tuple(events),
+                event_limit=self.settings.init_event_limit,
+            )
+        )
+        self.scheduler = AsyncIOScheduler()
+        self.scheduler.add_job(
+            self.tick,
+            'interval',
+            seconds=self.settings.stale_cleanup_interval,
+            id='liveness',
+            max_instances=1,
+            coalesce=True,
+        )
+        self.scheduler.add_job(
+            self.live.flush,
+            'interval',
+            seconds=self.settings.live_flush_interval,
+            id='live_flush',
+            max_instances=1,
+            coalesce=True,
+        )
+        self.scheduler.start()
+        self.started = True
+        log.info('dashboard started at state version %d with %d hosts', version, len(self.hosts.rows))
+
+    async def tick(self) -> None:
+        """Re-evaluate liveness and close dead links (every `stale_cleanup_interval`)."""
+        self.hosts.check_liveness()
+        self.gateway.sweep_idle()
+
+    async def stop(self) -> None:
+        """Close agents, flush LiveState, persist the version, stop jobs and close the store."""
+        if not self.started:
+            return
+        self.started = False
+        await self.gateway.close_all()
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        self.live.flush_sync()
+        self.versions.persist_exact(self.stream.version)
+        self.store.close()
+        log.info('dashboard stopped at state version %d', self.stream.version)
+
+    async def record_startup(self) -> None:
+        """Journal the start of the dashboard."""
+        await self.events.record('startup', f'dashboard {__version__} started', level=EventLevel.INFO)
+
+
+def build_app(dashboard: Dashboard) -> FastAPI:
+    """Return the FastAPI app serving agents, health and (later) the API for this dashboard."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        dashboard.start()
+        await dashboard.record_startup()
+        try:
+            yield
+        finally:
+            await dashboard.stop()
+
+    app = FastAPI(title='NixFleet', version=__version__, lifespan=lifespan)
+    app.state.dashboard = dashboard
+
+    @app.websocket('/ws')
+    async def agent_socket(ws: WebSocket) -> None:
+        await dashboard.gateway.endpoint(ws)
+
+    @app.get('/health', tags=['meta'])
+    async def health() -> JSONResponse:
+        body: dict[str, Any] = {
+            'status': 'ok' if dashboard.started else 'starting',
+            'version': __version__,
+            'state_version': dashboard.stream.version,
+            'agents_connected': len(dashboard.gateway.links),
+        }
+        return JSONResponse(body, status_code=200 if dashboard.started else 503)
+
+    return app

@@ -1,0 +1,341 @@
+"""The agent endpoint `GET /ws` (SPEC §2, AGENT-PROTOCOL.md §10).
+
+Authentication happens before the upgrade (HTTP 401 otherwise). Each accepted link reads frames in order and
+hands typed messages to the host registry and the listeners (the command lifecycle); nothing one agent sends can
+end another agent's link or the server. Oversized frames are refused by the server's frame limit (close 1009).
+Keepalive: the server pings periodically without requiring the pong to echo the payload (the Go agent's does
+not), and links silent for longer than the idle timeout are closed as dead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from fastapi import WebSocket
+from fastapi.responses import JSONResponse
+from starlette.websockets import WebSocketState
+
+from nixfleet import protocol
+from nixfleet.config import Settings
+from nixfleet.events import EventLog
+from nixfleet.hosts import HostRegistry
+from nixfleet.models import EventLevel
+from nixfleet.protocol import FrameError, Heartbeat, Register
+from nixfleet.streams.live import LiveState
+from nixfleet.timeutil import Clock
+
+log = logging.getLogger(__name__)
+
+#: Frames other than `output` an agent may send per second before they are dropped (burst allowed).
+CONTROL_RATE = 20.0
+CONTROL_BURST = 200.0
+#: Frames waiting to be sent to one agent before the link is considered stuck.
+SEND_QUEUE_LIMIT = 1000
+#: Close codes we use (RFC 6455 and the private range).
+CLOSE_GOING_AWAY = 1001
+CLOSE_POLICY = 1008
+CLOSE_REPLACED = 4000
+CLOSE_IDLE = 4001
+CLOSE_STUCK = 4002
+
+
+class AgentListener(Protocol):
+    """What the lifecycle (or any other consumer) gets from agent links, in arrival order per host."""
+
+    async def on_register(self, host: str, message: Register) -> None: ...
+
+    async def on_message(self, host: str, message: protocol.AgentMessage) -> None: ...
+
+    async def on_disconnect(self, host: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class TokenGrant:
+    """A valid agent token; `hostname` binds it to one host (None for the shared token)."""
+
+    name: str
+    hostname: str | None = None
+
+
+#: Resolve a bearer token to a grant (or None when invalid).
+TokenCheck = Callable[[str], Awaitable[TokenGrant | None]]
+
+
+@dataclass(slots=True)
+class _Bucket:
+    tokens: float = CONTROL_BURST
+    stamp: float = field(default_factory=time.monotonic)
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(CONTROL_BURST, self.tokens + (now - self.stamp) * CONTROL_RATE)
+        self.stamp = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
+
+
+class AgentLink:
+    """One accepted agent WebSocket: a bounded send queue drained by its own task."""
+
+    def __init__(self, ws: WebSocket, peer: str, grant: TokenGrant, clock: Clock) -> None:
+        self.ws = ws
+        self.peer = peer
+        self.grant = grant
+        self.host: str | None = None
+        self.last_frame = clock()
+        self.bucket = _Bucket()
+        self.warned: set[str] = set()
+        self._queue: asyncio.Queue[str | None] = asyncio.Queue(SEND_QUEUE_LIMIT)
+        self._sender = asyncio.get_running_loop().create_task(self._drain(), name=f'agent-send-{peer}')
+        self.closing = False
+
+    def send(self, frame: str) -> bool:
+        """Queue a frame for the agent; False (and the link is closed) when the agent does not keep up."""
+        if self.closing:
+            return False
+        try:
+            self._queue.put_nowait(frame)
+        except asyncio.QueueFull:
+            log.warning('agent %s is not reading; closing its link', self.host or self.peer)
+            self.close(CLOSE_STUCK, 'send queue full')
+            return False
+        return True
+
+    async def _drain(self) -> None:
+        while (frame := await self._queue.get()) is not None:
+            try:
+                await self.ws.send_text(frame)
+            except Exception as exc:  # the socket is gone; the reader notices and cleans up
+                log.debug('send to %s failed: %r', self.host or self.peer, exc)
+                return
+
+    def close(self, code: int, reason: str) -> None:
+        """Close the link (idempotent); the reader loop then ends and cleans up."""
+        if self.closing:
+            return
+        self.closing = True
+        self._sender.cancel()
+        task = asyncio.get_running_loop().create_task(self._close(code, reason))
+        _background.add(task)
+        task.add_done_callback(_background.discard)
+
+    async def _close(self, code: int, reason: str) -> None:
+        with contextlib.suppress(Exception):
+            if self.ws.application_state is not WebSocketState.DISCONNECTED:
+                await self.ws.close(code, reason)
+
+    async def stop(self) -> None:
+        """Cancel the sender task and wait for it."""
+        self._sender.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._sender
+
+    def warn_once(self, key: str, message: str, *args: Any) -> None:
+        """Log a problem with this link once per kind, not once per frame."""
+        if key not in self.warned:
+            self.warned.add(key)
+            log.warning('agent %s: ' + message, self.host or self.peer, *args)
+
+
+_background: set[asyncio.Task[None]] = set()
+
+
+class AgentGateway:
+    """Accept agent links, route their frames, and send them commands."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        hosts: HostRegistry,
+        live: LiveState,
+        events: EventLog,
+        check_token: TokenCheck,
+        clock: Clock,
+    ) -> None:
+        self._settings = settings
+        self._hosts = hosts
+        self._live = live
+        self._events = events
+        self._check_token = check_token
+        self._clock = clock
+        self.links: dict[str, AgentLink] = {}
+        self.listeners: list[AgentListener] = []
+        self.frames: Counter[str] = Counter()
+        self.malformed: Counter[str] = Counter()
+        self._accepting = True
+
+    # -- public API ----------------------------------------------------------------------------------------------
+    def send(self, host: str, frame: str) -> bool:
+        """Send a frame to the host's current link; False when the host has no link."""
+        link = self.links.get(host)
+        return link.send(frame) if link is not None else False
+
+    def is_connected(self, host: str) -> bool:
+        """Whether the host has a registered link."""
+        return host in self.links
+
+    def close_host(self, host: str, code: int, reason: str) -> None:
+        """Close a host's link (e.g. its token was revoked)."""
+        if (link := self.links.get(host)) is not None:
+            link.close(code, reason)
+
+    async def close_all(self, code: int = CLOSE_GOING_AWAY, reason: str = 'dashboard shutting down') -> None:
+        """Stop accepting and close every link (shutdown)."""
+        self._accepting = False
+        for link in list(self.links.values()):
+            link.close(code, reason)
+        if _background:
+            await asyncio.wait(list(_background), timeout=2)
+
+    def sweep_idle(self, now: float | None = None) -> list[str]:
+        """Close links that sent nothing for longer than the idle timeout; return their hosts."""
+        now = self._clock() if now is None else now
+        limit = self._settings.agent_idle_timeout
+        dead = [h for h, link in self.links.items() if now - link.last_frame > limit]
+        for host in dead:
+            log.warning('agent %s sent nothing for %.0f s; closing its link', host, limit)
+            self.links[host].close(CLOSE_IDLE, 'idle timeout')
+        return dead
+
+    # -- the endpoint --------------------------------------------------------------------------------------------
+    async def endpoint(self, ws: WebSocket) -> None:
+        """Serve one agent WebSocket from upgrade to close."""
+        peer = f'{ws.client.host}:{ws.client.port}' if ws.client else 'unknown'
+        scheme, _, token = ws.headers.get('authorization', '').partition(' ')
+        grant = await self._check_token(token.strip()) if scheme.lower() == 'bearer' and token.strip() else None
+        if grant is None or not self._accepting:
+            status = 401 if grant is None else 503
+            log.warning(
+                'agent connection from %s refused (%s)',
+                peer,
+                'bad or missing token' if status == 401 else 'shutting down',
+            )
+            await ws.send_denial_response(
+                JSONResponse(
+                    {'error': {'code': 'unauthorized', 'message': 'missing or invalid agent token'}}
+                    if status == 401
+                    else {'error': {'code': 'unavailable', 'message': 'dashboard shutting down'}},
+                    status_code=status,
+                    headers={'WWW-Authenticate': 'Bearer'} if status == 401 else None,
+                )
+            )
+            return
+        await ws.accept()
+        link = AgentLink(ws, peer, grant, self._clock)
+        try:
+            await self._read(link)
+        finally:
+            await link.stop()
+            await self._unlink(link)
+
+    async def _read(self, link: AgentLink) -> None:
+        while True:
+            message = await link.ws.receive()
+            if message['type'] == 'websocket.disconnect':
+                code = message.get('code')
+                if code == 1009:
+                    link.warn_once('too_big', 'sent an oversized frame; link closed with 1009')
+                    self.malformed['too_big'] += 1
+                return
+            raw = message.get('text')
+            if raw is None:
+                raw = message.get('bytes') or b''
+            link.last_frame = self._clock()
+            if link.host is not None:
+                self._live.touch(link.host, link.last_frame)
+            await self._frame(link, raw)
+            if link.closing:
+                return
+
+    async def _frame(self, link: AgentLink, raw: str | bytes) -> None:
+        try:
+            msg = protocol.parse_agent_frame(raw)
+        except FrameError as exc:
+            self.malformed[exc.kind] += 1
+            if exc.mtype == 'register' and link.host is None:
+                log.warning('agent %s sent an unusable register (%s); refused', link.peer, exc.detail)
+                await self.refuse_registration(link, f'registration refused: {exc.detail}')
+                return
+            link.warn_once(exc.kind, 'ignored a bad frame (%s); further ones are counted, not logged', exc.detail)
+            return
+        self.frames[msg.type] += 1
+        if msg.type != 'output' and not link.bucket.take():
+            self.malformed['flood'] += 1
+            link.warn_once('flood', 'sends frames faster than %.0f/s; dropping the excess', CONTROL_RATE)
+            return
+        if isinstance(msg, Register):
+            await self._register(link, msg)
+            return
+        if link.host is None:
+            link.warn_once('unregistered', 'sent %s before register; ignored', msg.type)
+            return
+        try:
+            if isinstance(msg, Heartbeat):
+                await self._hosts.heartbeat(link.host, msg.payload)
+            for listener in self.listeners:
+                await listener.on_message(link.host, msg)
+        except Exception:
+            log.exception('handling %s from %s failed; the link stays up', msg.type, link.host)
+
+    async def _register(self, link: AgentLink, msg: Register) -> None:
+        host = msg.payload.hostname
+        if link.grant.hostname is not None and link.grant.hostname != host:
+            log.warning(
+                'agent token %s is bound to %s but registered as %s; refused',
+                link.grant.name,
+                link.grant.hostname,
+                host,
+            )
+            await self._events.record(
+                'register_refused',
+                f'token bound to {link.grant.hostname} used by {host}',
+                host=host,
+                actor=f'agent:{host}',
+                level=EventLevel.ERROR,
+            )
+            link.close(CLOSE_POLICY, 'token not valid for this host')
+            return
+        if link.host is not None and link.host != host:
+            link.warn_once('rename', 'tried to re-register as %s; ignored', host)
+            return
+        previous = self.links.get(host)
+        if previous is not None and previous is not link:
+            log.info('host %s connected again; closing its previous link', host)
+            previous.close(CLOSE_REPLACED, 'replaced by a newer connection')
+        link.host = host
+        self.links[host] = link
+        await self._hosts.register(msg.payload)
+        link.send(protocol.registered(host))
+        for listener in self.listeners:
+            try:
+                await listener.on_register(host, msg)
+            except Exception:
+                log.exception('register listener failed for %s', host)
+
+    async def _unlink(self, link: AgentLink) -> None:
+        host = link.host
+        if host is None or self.links.get(host) is not link:
+            return  # never registered, or replaced by a newer link: the host stays as it is
+        del self.links[host]
+        await self._hosts.disconnected(host)
+        for listener in self.listeners:
+            try:
+                await listener.on_disconnect(host)
+            except Exception:
+                log.exception('disconnect listener failed for %s', host)
+
+    async def refuse_registration(self, link: AgentLink, reason: str) -> None:
+        """Close a link whose register frame was unusable, with an event explaining why."""
+        await self._events.record(
+            'register_refused', reason, actor='system', level=EventLevel.ERROR, details={'peer': link.peer}
+        )
+        link.close(CLOSE_POLICY, 'invalid register')

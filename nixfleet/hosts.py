@@ -1,0 +1,267 @@
+"""The host handler: the one writer of host facts and liveness (SPEC §3).
+
+Register and fact changes are written to SQLite and emitted after the commit; heartbeat-only data goes to
+LiveState and is emitted at once (flushed in batches). Liveness (online / stale / offline) is derived here from
+the link and the heartbeat age, and transitions are logged once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from sqlite_utils import Database
+
+from nixfleet.config import Settings
+from nixfleet.events import EventLog
+from nixfleet.models import DEFAULT_COLOR, DEFAULT_COLOR_MACOS, Connection, EventLevel
+from nixfleet.protocol import HeartbeatPayload, RegisterPayload
+from nixfleet.store import Store
+from nixfleet.streams.changes import Change, ChangeType
+from nixfleet.streams.live import LiveState
+from nixfleet.streams.state import FleetStateStream
+from nixfleet.timeutil import Clock, iso, parse_iso
+
+log = logging.getLogger(__name__)
+
+#: Register fields stored as received.
+_REGISTER_FIELDS = (
+    'host_type',
+    'agent_version',
+    'agent_impl',
+    'os_version',
+    'nixpkgs_version',
+    'generation',
+    'theme_color',
+    'location',
+    'device_type',
+    'repo_url',
+    'repo_dir',
+    'heartbeat_interval',
+    'source_commit',
+    'store_path',
+    'binary_hash',
+)
+#: Heartbeat fields that are persisted facts (written only when they change).
+_HEARTBEAT_FACTS = ('generation', 'nixpkgs_version', 'lock_hash', 'source_commit', 'store_path', 'binary_hash')
+_COMPARTMENT_COLUMNS = {'lock': 'lock_status_json', 'system': 'system_status_json', 'tests': 'tests_status_json'}
+#: Columns of `hosts` that clients see as they are.
+_VIEW_FIELDS = (
+    'hostname',
+    'host_type',
+    'agent_version',
+    'agent_impl',
+    'os_version',
+    'nixpkgs_version',
+    'generation',
+    'location',
+    'device_type',
+    'repo_url',
+    'repo_dir',
+    'heartbeat_interval',
+    'source_commit',
+    'store_path',
+    'binary_hash',
+    'lock_hash',
+    'tests_generation',
+    'created_at',
+    'updated_at',
+)
+
+#: Derived fields of a host view (compartments, available ops, busy state) computed by later layers.
+Deriver = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def _loads(text: str | None) -> Any:
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+class HostRegistry:
+    """Hosts as persisted plus their liveness; builds the host views that go into the fleet state."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        live: LiveState,
+        stream: FleetStateStream,
+        events: EventLog,
+        clock: Clock,
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self._live = live
+        self._stream = stream
+        self._events = events
+        self._clock = clock
+        self.rows: dict[str, dict[str, Any]] = {}
+        self.connection: dict[str, Connection] = {}
+        self.derivers: list[Deriver] = []
+
+    # -- views ---------------------------------------------------------------------------------------------------
+    def view(self, host: str) -> dict[str, Any]:
+        """Return the full client view of one host."""
+        row = self.rows[host]
+        live = self._live.hosts.get(host)
+        view: dict[str, Any] = {k: row.get(k) for k in _VIEW_FIELDS}
+        view['id'] = host
+        view['theme_color'] = self.color(row)
+        view['color_source'] = 'dashboard' if row.get('theme_color_override') else 'agent'
+        view['connection'] = self.connection.get(host, Connection.OFFLINE).value
+        view['last_seen'] = iso(live.last_seen) if live else row.get('last_seen')
+        view['metrics'] = live.metrics if live else _loads(row.get('metrics_json'))
+        view['update_status'] = {k: _loads(row.get(col)) for k, col in _COMPARTMENT_COLUMNS.items()}
+        for derive in self.derivers:
+            view.update(derive(view))
+        return view
+
+    @staticmethod
+    def color(row: dict[str, Any]) -> str:
+        """Effective theme colour: the dashboard's override, else the agent's, else the OS default."""
+        return (
+            row.get('theme_color_override')
+            or row.get('theme_color')
+            or (DEFAULT_COLOR_MACOS if row.get('host_type') == 'macos' else DEFAULT_COLOR)
+        )
+
+    def all_views(self) -> dict[str, dict[str, Any]]:
+        """Views of every known host."""
+        return {host: self.view(host) for host in self.rows}
+
+    def _emit_host(self, host: str, fields: dict[str, Any], *, added: bool = False) -> None:
+        derived: dict[str, Any] = {}
+        if self.derivers:
+            full = self.view(host)
+            for derive in self.derivers:
+                derived.update(derive(full))
+        if added:
+            self._stream.emit(Change(ChangeType.HOST_ADDED, id=host, payload=self.view(host)))
+        else:
+            self._stream.emit(Change(ChangeType.HOST_UPDATED, id=host, fields={**fields, **derived}))
+
+    # -- startup -------------------------------------------------------------------------------------------------
+    def load(self, db: Database) -> None:
+        """Load every stored host as offline (blocking; startup only)."""
+        self.rows = {row['id']: row for row in db.table('hosts').rows}
+        self.connection = dict.fromkeys(self.rows, Connection.OFFLINE)
+        if self.rows:
+            db.execute("UPDATE hosts SET status = 'offline' WHERE status != 'offline' OR status IS NULL")
+
+    # -- agent messages ------------------------------------------------------------------------------------------
+    async def register(self, reg: RegisterPayload) -> bool:
+        """Store a registration and mark the host online; return True when the host is new."""
+        host = reg.hostname
+        now = self._clock()
+        stamp = iso(now)
+        previous = self.rows.get(host)
+        row: dict[str, Any] = {**(previous or {}), 'id': host, 'hostname': host}
+        row.update({k: getattr(reg, k) for k in _REGISTER_FIELDS})
+        row.update(status='online', last_seen=stamp, updated_at=stamp)
+        row.setdefault('created_at', stamp)
+        row['created_at'] = row.get('created_at') or stamp
+
+        def upsert(db: Database) -> None:
+            db.table('hosts').upsert(row, pk='id', alter=False)
+
+        await self._store.write(upsert)
+        self.rows[host] = row
+        self.connection[host] = Connection.ONLINE
+        self._live.beat(host, now, self._live.hosts[host].metrics if host in self._live.hosts else None)
+        if previous is None:
+            self._emit_host(host, {}, added=True)
+            await self._events.record(
+                'host_added',
+                f'{host} registered for the first time',
+                host=host,
+                actor=f'agent:{host}',
+                level=EventLevel.SUCCESS,
+                details={'agent_version': reg.agent_version, 'host_type': reg.host_type},
+            )
+        else:
+            self._emit_host(host, {k: v for k, v in self.view(host).items() if k != 'id'})
+            await self._events.record(
+                'connect', f'{host} connected (agent {reg.agent_version or "?"})', host=host, actor=f'agent:{host}'
+            )
+        log.info('host %s registered (agent %s %s)', host, reg.agent_impl, reg.agent_version)
+        return previous is None
+
+    async def heartbeat(self, host: str, hb: HeartbeatPayload) -> None:
+        """Take a heartbeat: live data in memory, changed facts persisted, one change emitted."""
+        row = self.rows.get(host)
+        if row is None:
+            return
+        now = self._clock()
+        metrics = hb.metrics.model_dump() if hb.metrics is not None else None
+        self._live.beat(host, now, metrics)
+        facts = self._changed_facts(row, hb)
+        fields: dict[str, Any] = {'last_seen': iso(now), 'metrics': metrics}
+        if facts:
+            facts['updated_at'] = iso(now)
+            await self._store.write(lambda db: db.table('hosts').update(host, facts))
+            row.update(facts)
+            fields.update({k: v for k, v in self.view(host).items() if k in facts or k == 'update_status'})
+        if self.connection.get(host) is Connection.STALE:
+            self.connection[host] = Connection.ONLINE
+            fields['connection'] = Connection.ONLINE.value
+            log.info('host %s recovered from stale', host)
+        self._emit_host(host, fields)
+
+    def _changed_facts(self, row: dict[str, Any], hb: HeartbeatPayload) -> dict[str, Any]:
+        facts: dict[str, Any] = {}
+        for key in _HEARTBEAT_FACTS:
+            value = getattr(hb, key)
+            if value in (None, '') and key != 'lock_hash':
+                continue
+            if row.get(key) != value:
+                facts[key] = value
+        if hb.update_status is not None:
+            for key, column in _COMPARTMENT_COLUMNS.items():
+                report = getattr(hb.update_status, key)
+                if report is None or not report.status:
+                    continue  # the agent forgets its compartments on restart: keep our copy
+                encoded = json.dumps(report.model_dump(), sort_keys=True)
+                if row.get(column) != encoded:
+                    facts[column] = encoded
+        return facts
+
+    async def disconnected(self, host: str) -> None:
+        """Mark a host offline after its registered link closed."""
+        if host not in self.rows or self.connection.get(host) is Connection.OFFLINE:
+            return
+        self.connection[host] = Connection.OFFLINE
+        self.rows[host]['status'] = 'offline'
+        await self._store.write(lambda db: db.table('hosts').update(host, {'status': 'offline'}))
+        self._emit_host(host, {'connection': Connection.OFFLINE.value})
+        await self._events.record(
+            'disconnect', f'{host} disconnected', host=host, actor=f'agent:{host}', level=EventLevel.WARN
+        )
+        log.info('host %s offline', host)
+
+    def check_liveness(self, now: float | None = None) -> list[str]:
+        """Mark online hosts without a recent heartbeat stale; return the hosts that just went stale."""
+        now = self._clock() if now is None else now
+        went_stale = []
+        for host, state in self.connection.items():
+            if state is not Connection.ONLINE:
+                continue
+            live = self._live.hosts.get(host)
+            interval = self.rows[host].get('heartbeat_interval')
+            if live is not None and now - live.last_seen > self._settings.stale_after(interval):
+                self.connection[host] = Connection.STALE
+                went_stale.append(host)
+                log.warning('host %s is stale: no heartbeat for %.0f s', host, now - live.last_seen)
+                self._emit_host(host, {'connection': Connection.STALE.value})
+        return went_stale
+
+    def last_seen_age(self, host: str, now: float | None = None) -> float | None:
+        """Seconds since the host's last heartbeat, if known."""
+        live = self._live.hosts.get(host)
+        seen = live.last_seen if live else parse_iso(self.rows.get(host, {}).get('last_seen'))
+        return None if seen is None else (self._clock() if now is None else now) - seen

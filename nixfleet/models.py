@@ -1,0 +1,111 @@
+"""Domain enums and small value types shared by every layer (one definition each)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Connection(StrEnum):
+    """Liveness of a host's agent link (SPEC §3)."""
+
+    ONLINE = 'online'  #: registered link open, heartbeats arriving
+    STALE = 'stale'  #: link open, no heartbeat for 3 intervals
+    OFFLINE = 'offline'  #: no link
+
+
+class CommandStatus(StrEnum):
+    """States of one command (SPEC §5)."""
+
+    PENDING = 'PENDING'
+    VALIDATING = 'VALIDATING'
+    EXECUTING = 'EXECUTING'
+    RUNNING_WARNING = 'RUNNING_WARNING'
+    TIMEOUT_PENDING = 'TIMEOUT_PENDING'
+    AWAITING_RECONNECT = 'AWAITING_RECONNECT'
+    SUCCESS = 'SUCCESS'
+    PARTIAL = 'PARTIAL'
+    ERROR = 'ERROR'
+    TIMEOUT = 'TIMEOUT'
+    BLOCKED = 'BLOCKED'
+    SKIPPED = 'SKIPPED'
+    CANCELLED = 'CANCELLED'
+    KILLED = 'KILLED'
+    STALE_BINARY = 'STALE_BINARY'
+    SUSPICIOUS = 'SUSPICIOUS'
+    ORPHANED = 'ORPHANED'
+
+
+#: The one definition of "this command has ended".
+TERMINAL: frozenset[CommandStatus] = frozenset(
+    {
+        CommandStatus.SUCCESS,
+        CommandStatus.PARTIAL,
+        CommandStatus.ERROR,
+        CommandStatus.TIMEOUT,
+        CommandStatus.BLOCKED,
+        CommandStatus.SKIPPED,
+        CommandStatus.CANCELLED,
+        CommandStatus.KILLED,
+        CommandStatus.STALE_BINARY,
+        CommandStatus.SUSPICIOUS,
+        CommandStatus.ORPHANED,
+    }
+)
+
+
+class PipelineStatus(StrEnum):
+    """States of one pipeline run (SPEC §6)."""
+
+    RUNNING = 'RUNNING'
+    COMPLETE = 'COMPLETE'
+    PARTIAL = 'PARTIAL'
+    FAILED = 'FAILED'
+    CANCELLED = 'CANCELLED'
+
+
+class ErrorCode(StrEnum):
+    """Stable codes for refused requests, shared by dispatch, API and UI."""
+
+    HOST_OFFLINE = 'host_offline'
+    HOST_STALE = 'host_stale'
+    HOST_ONLINE = 'host_online'
+    COMMAND_PENDING = 'command_pending'
+    UNKNOWN_OP = 'unknown_op'
+    UNKNOWN_HOST = 'unknown_host'
+    UNKNOWN_PIPELINE = 'unknown_pipeline'
+    UNKNOWN_COMMAND = 'unknown_command'
+    TOTP_REQUIRED = 'totp_required'
+    TOTP_INVALID = 'totp_invalid'
+    ALREADY_CURRENT = 'already_current'
+    GIT_OUTDATED = 'git_outdated'
+    LOCK_OUTDATED = 'lock_outdated'
+    GOAL_NOT_ACHIEVED = 'goal_not_achieved'
+    NO_MERGEABLE_PR = 'no_mergeable_pr'
+    INVALID_COLOR = 'invalid_color'
+    INVALID_REQUEST = 'invalid_request'
+    UNAUTHORIZED = 'unauthorized'
+    FORBIDDEN = 'forbidden'
+    RATE_LIMITED = 'rate_limited'
+    NOT_FOUND = 'not_found'
+
+
+class EventCategory(StrEnum):
+    """Event-log categories (SPEC §7)."""
+
+    AUDIT = 'audit'
+    SYSTEM = 'system'
+    ERROR = 'error'
+
+
+class EventLevel(StrEnum):
+    """Event-log levels (SPEC §7)."""
+
+    INFO = 'info'
+    WARN = 'warn'
+    ERROR = 'error'
+    SUCCESS = 'success'
+
+
+#: Theme colours when the agent sends none (Tokyo Night blue; purple for macOS), as upstream.
+DEFAULT_COLOR = '#7aa2f7'
+DEFAULT_COLOR_MACOS = '#bb9af7'

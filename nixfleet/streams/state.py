@@ -1,0 +1,180 @@
+"""The versioned fleet state: immutable snapshots, a reducer, and the observables clients subscribe to.
+
+`FleetStateStream.emit(change)` is the single way the state moves: it bumps the version, reduces the change
+into a new snapshot, publishes the versioned delta on `deltas`, and the new snapshot on `state`. Everything runs
+synchronously on the event-loop thread, so deltas leave in version order and a client that reads the snapshot and
+subscribes in one step (`snapshot_and_subscribe`) can never miss or double-apply a delta.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import Any
+
+from reactivex.abc import DisposableBase
+from reactivex.subject import BehaviorSubject, Subject
+
+from nixfleet.models import TERMINAL, Connection
+from nixfleet.streams.changes import Change, ChangeType, VersionedChange
+
+log = logging.getLogger(__name__)
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class FleetState:
+    """One immutable snapshot of everything a client shows, with the version it corresponds to."""
+
+    version: int = 0
+    hosts: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: _EMPTY)
+    commands: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: _EMPTY)
+    pipelines: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: _EMPTY)
+    events: tuple[Mapping[str, Any], ...] = ()
+    fleet: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    event_limit: int = 100
+
+    def counts(self) -> dict[str, int]:
+        """Hosts per connection state, plus the total."""
+        counts = {c.value: 0 for c in Connection}
+        for host in self.hosts.values():
+            counts[host.get('connection', Connection.OFFLINE)] = counts.get(host.get('connection', 'offline'), 0) + 1
+        counts['total'] = len(self.hosts)
+        return counts
+
+    def to_wire(self) -> dict[str, Any]:
+        """Return the JSON-ready `state` of an `init` / `full_state` message."""
+        return {
+            'hosts': list(self.hosts.values()),
+            'commands': list(self.commands.values()),
+            'pipelines': list(self.pipelines.values()),
+            'events': list(self.events),
+            'fleet': dict(self.fleet),
+            'counts': self.counts(),
+        }
+
+
+def _merged(items: Mapping[str, Mapping[str, Any]], key: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+    updated = dict(items)
+    updated[key] = {**items.get(key, {}), **fields}
+    return updated
+
+
+def _without(items: Mapping[str, Mapping[str, Any]], key: str) -> dict[str, Any]:
+    updated = dict(items)
+    updated.pop(key, None)
+    return updated
+
+
+def reduce(state: FleetState, change: Change, version: int) -> FleetState:
+    """Apply one change to a snapshot, returning a new snapshot at `version` (the old one stays valid)."""
+    key = str(change.id) if change.id is not None else ''
+    kind = change.type
+    if kind in (ChangeType.HOST_ADDED, ChangeType.HOST_UPDATED):
+        return replace(state, version=version, hosts=_merged(state.hosts, key, change.fields or change.payload or {}))
+    if kind is ChangeType.HOST_REMOVED:
+        return replace(state, version=version, hosts=_without(state.hosts, key))
+    if kind in (ChangeType.COMMAND_STARTED, ChangeType.COMMAND_UPDATED, ChangeType.COMMAND_FINISHED):
+        return replace(
+            state, version=version, commands=_merged(state.commands, key, change.fields or change.payload or {})
+        )
+    if kind is ChangeType.PIPELINE_UPDATED:
+        return replace(state, version=version, pipelines=_merged(state.pipelines, key, change.payload or {}))
+    if kind is ChangeType.EVENT:
+        events = (change.payload, *state.events)[: state.event_limit]
+        return replace(state, version=version, events=events)
+    if kind is ChangeType.FLEET_UPDATED:
+        return replace(state, version=version, fleet={**state.fleet, **(change.fields or {})})
+    return replace(state, version=version)  # COMMAND_OUTPUT: streamed, not kept in the snapshot
+
+
+def prune(state: FleetState, *, older_than: str) -> FleetState:
+    """Drop finished commands and pipelines that ended before `older_than` (ISO time); version unchanged."""
+    commands = {
+        k: c
+        for k, c in state.commands.items()
+        if c.get('status') not in TERMINAL or (c.get('finished_at') or '') >= older_than
+    }
+    pipelines = {
+        k: p
+        for k, p in state.pipelines.items()
+        if p.get('status') == 'RUNNING' or (p.get('finished_at') or '') >= older_than
+    }
+    return replace(state, commands=commands, pipelines=pipelines)
+
+
+class FleetStateStream:
+    """Owner of the current snapshot and the version counter; publisher of `state` and `deltas`."""
+
+    def __init__(self, initial: FleetState, on_version: Callable[[int], None] | None = None) -> None:
+        self._current = initial
+        self._on_version = on_version
+        self.state: BehaviorSubject[FleetState] = BehaviorSubject(initial)
+        self.deltas: Subject[VersionedChange] = Subject()
+
+    def load(self, state: FleetState) -> None:
+        """Install the snapshot loaded at startup (before anyone subscribes)."""
+        self._current = state
+        self.state.on_next(state)
+
+    @property
+    def value(self) -> FleetState:
+        """The current snapshot."""
+        return self._current
+
+    @property
+    def version(self) -> int:
+        """The current version."""
+        return self._current.version
+
+    def emit(self, *changes: Change) -> int:
+        """Apply changes in order, publish one delta per change and the final snapshot; return the last version."""
+        if not changes:
+            return self._current.version
+        published: list[VersionedChange] = []
+        state = self._current
+        for change in changes:
+            version = state.version + 1
+            state = reduce(state, change, version)
+            published.append(VersionedChange(version, change))
+        self._current = state
+        for item in published:
+            self.deltas.on_next(item)
+        self.state.on_next(state)
+        if self._on_version is not None:
+            self._on_version(state.version)
+        return state.version
+
+    def replace_quietly(self, state: FleetState) -> None:
+        """Swap in a snapshot with the same version (housekeeping such as pruning old commands)."""
+        if state.version != self._current.version:
+            raise ValueError('replace_quietly must keep the version')
+        self._current = state
+        self.state.on_next(state)
+
+    def snapshot_and_subscribe(
+        self, on_delta: Callable[[VersionedChange], None], on_error: Callable[[Exception], None] | None = None
+    ) -> tuple[FleetState, DisposableBase]:
+        """Read the snapshot and subscribe to later deltas in one synchronous step (no delta can fall between)."""
+        snapshot = self._current
+        subscription = self.deltas.subscribe(guarded(on_delta), on_error or _log_stream_error)
+        return snapshot, subscription
+
+
+def guarded(fn: Callable[[Any], None]) -> Callable[[Any], None]:
+    """Wrap a subscriber so its failure is logged instead of ending the stream for everyone."""
+
+    def call(item: Any) -> None:
+        try:
+            fn(item)
+        except Exception:
+            log.exception('subscriber %s failed; the stream continues', getattr(fn, '__qualname__', fn))
+
+    return call
+
+
+def _log_stream_error(exc: Exception) -> None:
+    log.error('state stream subscriber failed: %r', exc)

@@ -1,0 +1,188 @@
+"""Test helpers: a real dashboard server on a free port, and a fake agent speaking the Go agent's protocol."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from websockets.asyncio.client import ClientConnection, connect
+
+from nixfleet.app import Dashboard, build_app
+from nixfleet.config import Settings
+from nixfleet.server import uvicorn_config
+
+AGENT_TOKEN = 'test-agent-token-4f1c'
+PASSWORD = 'correct horse battery'
+# bcrypt hash of PASSWORD (cost 4, for fast tests)
+PASSWORD_HASH = '$2b$04$YOCbHSCNqvcAiG1RHmN6V.6k5cGFDL9YSVLVU0RxBf.kjo2qfEzzS'
+SESSION_SECRET = 'test-session-secret-9b7e'
+
+
+def free_port() -> int:
+    """Return a TCP port that is free on 127.0.0.1 right now."""
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return int(s.getsockname()[1])
+
+
+async def eventually(check: Callable[[], Any], timeout: float = 5.0, interval: float = 0.01) -> Any:
+    """Await until `check()` returns a truthy value (awaiting it if it is a coroutine); fail after `timeout`."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while True:
+        last = check()
+        if isinstance(last, Awaitable):
+            last = await last
+        if last:
+            return last
+        if time.monotonic() > deadline:
+            raise AssertionError(f'condition not met within {timeout} s (last value: {last!r})')
+        await asyncio.sleep(interval)
+
+
+@dataclass
+class RunningServer:
+    """A dashboard served by uvicorn on the test's own event loop."""
+
+    dashboard: Dashboard
+    server: uvicorn.Server
+    task: asyncio.Task[None]
+    port: int
+
+    @property
+    def http(self) -> str:
+        return f'http://127.0.0.1:{self.port}'
+
+    @property
+    def ws_url(self) -> str:
+        return f'ws://127.0.0.1:{self.port}/ws'
+
+    async def stop(self) -> None:
+        self.server.should_exit = True
+        await asyncio.wait_for(self.task, 15)
+
+
+async def start_server(settings: Settings, dashboard: Dashboard | None = None) -> RunningServer:
+    """Start a real server (agents, health, API; no UI) for `settings` on a free port."""
+    dashboard = dashboard or Dashboard(settings)
+    port = free_port()
+    config = uvicorn_config(build_app(dashboard), settings, host='127.0.0.1', port=port, log_level='warning')
+    server = uvicorn.Server(config)
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    task = asyncio.create_task(server.serve())
+    await eventually(lambda: server.started or task.done(), timeout=15)
+    if task.done():
+        task.result()
+    return RunningServer(dashboard, server, task, port)
+
+
+def register_payload(hostname: str, **overrides: Any) -> dict[str, Any]:
+    """A register payload shaped exactly like the Go agent 3.1.5's."""
+    payload = {
+        'hostname': hostname,
+        'host_type': 'nixos',
+        'agent_version': '3.1.5',
+        'os_version': '25.05',
+        'nixpkgs_version': '25.05.20250612.abcdef0',
+        'generation': 'b6a4b4d',
+        'theme_color': '#7aa2f7',
+        'heartbeat_interval': 5,
+        'location': 'cloud',
+        'device_type': 'server',
+        'repo_url': '',
+        'repo_dir': '/srv/agent/repo',
+        'source_commit': '2c4ef43821b466f9625d728042f7cb583baf66e1',
+        'store_path': '/srv/agent/nixfleet-agent',
+        'binary_hash': 'a' * 64,
+    }
+    payload.update(overrides)
+    return payload
+
+
+def heartbeat_payload(generation: str = 'b6a4b4d', *, load: float = 0.42, **overrides: Any) -> dict[str, Any]:
+    """A heartbeat payload shaped like the Go agent's (busy fields null)."""
+    empty = {'status': '', 'message': '', 'checked_at': ''}
+    payload = {
+        'generation': generation,
+        'nixpkgs_version': '',
+        'pending_command': None,
+        'command_pid': None,
+        'metrics': {'cpu': 12.5, 'ram': 43.2, 'swap': 0, 'load': load},
+        'update_status': {
+            'git': empty,
+            'lock': {'status': 'ok', 'message': 'Updated today', 'checked_at': ''},
+            'system': empty,
+            'tests': empty,
+        },
+        'source_commit': '2c4ef43821b466f9625d728042f7cb583baf66e1',
+        'store_path': '/srv/agent/nixfleet-agent',
+        'binary_hash': 'a' * 64,
+        'lock_hash': '744b04a0',
+    }
+    payload.update(overrides)
+    return payload
+
+
+@dataclass
+class FakeAgent:
+    """A scripted agent over a real WebSocket; pongs are empty like the Go agent's unless `echo_pongs`."""
+
+    url: str
+    hostname: str
+    token: str = AGENT_TOKEN
+    ws: ClientConnection | None = None
+    received: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
+    _reader: asyncio.Task[None] | None = None
+
+    async def connect(self, *, register: bool = True, **register_fields: Any) -> FakeAgent:
+        self.ws = await connect(
+            self.url, additional_headers={'Authorization': f'Bearer {self.token}'}, ping_interval=None, max_size=None
+        )
+        self._reader = asyncio.create_task(self._read())
+        if register:
+            await self.send('register', register_payload(self.hostname, **register_fields))
+            reply = await self.expect('registered')
+            assert reply['payload'] == {'host_id': self.hostname}
+        return self
+
+    async def _read(self) -> None:
+        assert self.ws is not None
+        try:
+            async for raw in self.ws:
+                self.received.put_nowait(json.loads(raw))
+        except Exception:  # the connection ended; tests look at ws.close_code
+            return
+
+    async def send(self, mtype: str, payload: Any = None) -> None:
+        assert self.ws is not None
+        await self.ws.send(json.dumps({'type': mtype, 'payload': payload if payload is not None else {}}))
+
+    async def send_raw(self, raw: str | bytes) -> None:
+        assert self.ws is not None
+        await self.ws.send(raw)
+
+    async def heartbeat(self, **fields: Any) -> None:
+        await self.send('heartbeat', heartbeat_payload(**fields))
+
+    async def expect(self, mtype: str, timeout: float = 5.0) -> dict[str, Any]:
+        while True:
+            msg = await asyncio.wait_for(self.received.get(), timeout)
+            if msg.get('type') == mtype:
+                return msg
+
+    async def closed(self, timeout: float = 5.0) -> int | None:
+        assert self.ws is not None and self._reader is not None
+        await asyncio.wait_for(self._reader, timeout)
+        return self.ws.close_code
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            await self.ws.close()
+        if self._reader is not None:
+            await asyncio.gather(self._reader, return_exceptions=True)
