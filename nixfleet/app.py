@@ -17,16 +17,19 @@ from typing import Any
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from fastapi import FastAPI, WebSocket
 from fastapi.responses import JSONResponse
+from starlette.requests import HTTPConnection
 
 from nixfleet import __version__
 from nixfleet.config import Settings
 from nixfleet.events import EventLog, load_recent
 from nixfleet.gateway.agents import AgentGateway, TokenGrant
+from nixfleet.gateway.sync_ws import sync_endpoint
 from nixfleet.hosts import HostRegistry
 from nixfleet.models import EventLevel
 from nixfleet.store import Store
 from nixfleet.streams.live import LiveState
 from nixfleet.streams.state import FleetState, FleetStateStream
+from nixfleet.streams.sync import SyncHub
 from nixfleet.streams.version import VersionKeeper
 from nixfleet.timeutil import Clock
 
@@ -46,6 +49,9 @@ class Dashboard:
         self.events = EventLog(self.store, self.stream, clock)
         self.hosts = HostRegistry(settings, self.store, self.live, self.stream, self.events, clock)
         self.gateway = AgentGateway(settings, self.hosts, self.live, self.events, self.check_agent_token, clock)
+        self.sync = SyncHub(self.stream)
+        #: API tokens by name (plain values until the token store of the security issue replaces this).
+        self.api_tokens: dict[str, str] = {}
         self.scheduler: AsyncIOScheduler | None = None
         self.started = False
 
@@ -55,6 +61,20 @@ class Dashboard:
         if shared is not None and hmac.compare_digest(token.encode(), shared.get_secret_value().encode()):
             return TokenGrant(name='shared')
         return None
+
+    async def authenticate(self, conn: HTTPConnection) -> str | None:
+        """Return the actor behind a request or WebSocket (`user` with a session, `api:<name>` with a token)."""
+        scheme, _, token = conn.headers.get('authorization', '').partition(' ')
+        if scheme.lower() == 'bearer' and token.strip():
+            for name, value in self.api_tokens.items():
+                if hmac.compare_digest(token.strip().encode(), value.encode()):
+                    return f'api:{name}'
+            return None
+        try:
+            from nixfleet.api.auth import session_from_request
+        except ImportError:
+            return None
+        return 'user' if session_from_request(conn, self.settings) is not None else None
 
     # -- lifecycle -----------------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -88,6 +108,14 @@ class Dashboard:
             'interval',
             seconds=self.settings.live_flush_interval,
             id='live_flush',
+            max_instances=1,
+            coalesce=True,
+        )
+        self.scheduler.add_job(
+            self.sync.beacon_all,
+            'interval',
+            seconds=self.settings.sync_beacon_interval,
+            id='sync_beacon',
             max_instances=1,
             coalesce=True,
         )
@@ -136,6 +164,10 @@ def build_app(dashboard: Dashboard) -> FastAPI:
     @app.websocket('/ws')
     async def agent_socket(ws: WebSocket) -> None:
         await dashboard.gateway.endpoint(ws)
+
+    @app.websocket('/api/sync')
+    async def sync_socket(ws: WebSocket) -> None:
+        await sync_endpoint(ws, dashboard.sync, dashboard.authenticate)
 
     @app.get('/health', tags=['meta'])
     async def health() -> JSONResponse:
