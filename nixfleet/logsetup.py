@@ -1,0 +1,53 @@
+"""Process logging: one line per record to stdout, UTC timestamps, configured secrets redacted."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Iterable
+
+REDACTED = '[REDACTED]'
+
+
+class RedactSecrets(logging.Filter):
+    """Replace any configured secret value that appears in a log message with a marker."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        super().__init__()
+        self.secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self.secrets:
+            return True
+        message = record.getMessage()
+        redacted = message
+        for secret in self.secrets:
+            if secret in redacted:
+                redacted = redacted.replace(secret, REDACTED)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
+class _UtcFormatter(logging.Formatter):
+    converter = time.gmtime
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+        return time.strftime('%Y-%m-%dT%H:%M:%S', self.converter(record.created)) + f'.{int(record.msecs):03d}Z'
+
+
+def configure(level: str, secrets: Iterable[str] = ()) -> None:
+    """Send logs to stdout as `time level logger: message`, hiding the given secrets."""
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(_UtcFormatter('%(asctime)s %(levelname)-7s %(name)s: %(message)s'))
+    handler.addFilter(RedactSecrets(secrets))
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        root.removeHandler(existing)
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    for name in ('uvicorn', 'uvicorn.error', 'uvicorn.access'):
+        logging.getLogger(name).handlers.clear()
+        logging.getLogger(name).propagate = True
+    logging.getLogger('apscheduler').setLevel(logging.WARNING)
