@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse
 from starlette.requests import HTTPConnection
 
 from nixfleet import __version__
+from nixfleet.api.auth import install_auth
 from nixfleet.config import Settings
 from nixfleet.events import EventLog, load_recent
 from nixfleet.gateway.agents import AgentGateway, TokenGrant
@@ -160,6 +161,7 @@ def build_app(dashboard: Dashboard) -> FastAPI:
 
     app = FastAPI(title='NixFleet', version=__version__, lifespan=lifespan)
     app.state.dashboard = dashboard
+    install_auth(app, dashboard)  # POST /login, POST /logout, app.state.sessions
 
     @app.websocket('/ws')
     async def agent_socket(ws: WebSocket) -> None:

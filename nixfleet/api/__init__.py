@@ -1,0 +1,1 @@
+"""HTTP API of the dashboard: authentication now, REST routes later."""
