@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from conftest import FAST, FakeDashboard, sim_system
+import itertools
+
+from tests.agent.fakes import FAST, FakeDashboard, sim_system
 
 REGISTER_FIELDS = {
     'hostname', 'host_type', 'agent_version', 'os_version', 'nixpkgs_version', 'generation', 'theme_color',
@@ -22,7 +24,7 @@ async def test_rejected_handshakes_back_off_then_register(dashboard: FakeDashboa
     register = await dashboard.expect('register')
 
     times = [moment for moment, _status in dashboard.handshakes]
-    gaps = [later - earlier for earlier, later in zip(times, times[1:], strict=False)]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
     assert [status for _moment, status in dashboard.handshakes] == [401, 401, 401, 101]
     assert gaps[0] >= FAST.backoff_initial
     assert gaps[1] >= 2 * FAST.backoff_initial
