@@ -16,7 +16,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from nixfleet.agent.config import AgentConfig
 from nixfleet.agent.executor import Executor
 from nixfleet.agent.outbox import Outbox
-from nixfleet.agent.system import Probe, Restart, System
+from nixfleet.agent.system import HostLog, Probe, Restart, System
 from nixfleet.agent.version import AGENT_IMPL
 from nixfleet.protocol import encode
 
@@ -53,6 +53,7 @@ class Agent:
         outbox_size: int = 1000,
     ) -> None:
         self.config = config
+        self.log = HostLog(log, config.hostname)
         self.timing = timing or Timing()
         self.system = system
         self.outbox = Outbox(outbox_size)
@@ -71,7 +72,7 @@ class Agent:
 
     async def run(self) -> Restart | None:
         """Connect and serve until stopped (None) or until a command asks the process to restart."""
-        await self.system.prepare(lambda stream, line: log.info('%s: %s', stream, line))
+        await self.system.prepare(lambda stream, line: self.log.info('%s: %s', stream, line))
         facts = self.system.facts()
         self._executor = Executor(
             config=self.config,
@@ -107,7 +108,9 @@ class Agent:
                 failures += 1
                 reason = f'HTTP {exc.response.status_code}' if isinstance(exc, InvalidStatus) else repr(exc)
                 level = logging.WARNING if failures == 1 else logging.DEBUG
-                log.log(level, 'connection to %s failed (%s), retrying in %.0f s', self.config.url, reason, backoff)
+                self.log.log(
+                    level, 'connection to %s failed (%s), retrying in %.0f s', self.config.url, reason, backoff
+                )
                 await self._pause(backoff)
                 backoff = min(backoff * 2, self.timing.backoff_max)
                 continue
@@ -116,13 +119,13 @@ class Agent:
                 return self._restart  # None when stopped
             if not self._stop_event.is_set():
                 delay = self.timing.reconnect_delay
-                log.info('connection lost (%s %s), reconnecting in %.0f s', ws.close_code, ws.close_reason, delay)
+                self.log.info('connection lost (%s %s), reconnecting in %.0f s', ws.close_code, ws.close_reason, delay)
                 await self._pause(delay)
         return None
 
     async def _session(self, ws: ClientConnection) -> bool:
         """Serve one connection; return True when the agent closed it to stop or restart."""
-        log.info('connected to %s as %s', self.config.url, self.config.hostname)
+        self.log.info('connected to %s', self.config.url)
         self._registered.clear()
         tasks: set[asyncio.Task[Any]] = set()
         reader = asyncio.create_task(self._read(ws, tasks))
@@ -135,7 +138,7 @@ class Agent:
                 await ws.close(1000, 'shutdown')
                 return True
         except ConnectionClosed:
-            log.debug('send failed: connection closed')
+            self.log.debug('send failed: connection closed')
         finally:
             for task in (reader, leave, *tasks):
                 task.cancel()
@@ -182,7 +185,7 @@ class Agent:
         if mtype == 'registered' and (payload is None or isinstance(payload, dict)):
             if self._registered.is_set():
                 return False
-            log.info('registered as %s', (payload or {}).get('host_id', self.config.hostname))
+            self.log.info('registered as %s', (payload or {}).get('host_id', self.config.hostname))
             self._registered.set()
             return True
         if mtype == 'command' and isinstance(payload, dict):
@@ -221,7 +224,7 @@ class Agent:
             self.outbox.put('heartbeat', self.executor.heartbeat_payload(probe))
 
     def _request_restart(self, restart: Restart) -> None:
-        log.info('restart requested (%s, exit %d)', restart.reason, restart.exit_code)
+        self.log.info('restart requested (%s, exit %d)', restart.reason, restart.exit_code)
         self._restart = restart
         self._restart_event.set()
 
@@ -254,7 +257,7 @@ class Agent:
         """Log a problem once per agent lifetime at WARNING, then at DEBUG."""
         level = logging.DEBUG if key in self._warned else logging.WARNING
         self._warned.add(key)
-        log.log(level, message)
+        self.log.log(level, message)
 
 
 async def run_agent(
@@ -277,4 +280,4 @@ async def run_agent(
             return 0
         if on_restart is None or not await on_restart(restart):
             return restart.exit_code
-        log.info('%s restarted in-process', config.hostname)
+        log.info('%s: restarted in-process', config.hostname)

@@ -13,7 +13,7 @@ from nixfleet.agent import plans
 from nixfleet.agent.commands import HANDLERS, Handler, Result, Stopped, failed
 from nixfleet.agent.compartments import Compartment, UpdateStatus, lock_state
 from nixfleet.agent.config import AgentConfig
-from nixfleet.agent.system import Emit, Facts, Job, Probe, Restart, Step, System
+from nixfleet.agent.system import Emit, Facts, HostLog, Job, Probe, Restart, Step, System
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,7 @@ class Executor:
         handlers: Mapping[str, Handler] = HANDLERS,
     ) -> None:
         self.config = config
+        self.log = HostLog(log, config.hostname)
         self.system = system
         self.facts = facts
         self.update_status = UpdateStatus()
@@ -99,6 +100,24 @@ class Executor:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def heartbeat_payload(self, probe: Probe) -> dict[str, Any]:
+        """Return a heartbeat payload shaped exactly like AGENT-PROTOCOL.md §4.1."""
+        running, fresh = self.running, self.facts.freshness
+        payload: dict[str, Any] = {
+            'generation': probe.generation,
+            'nixpkgs_version': self.facts.nixpkgs_version,
+            'pending_command': running.command if running else None,
+            'command_pid': running.pid if running else None,
+            'metrics': probe.metrics,
+            'update_status': self.update_status.payload(),
+            'source_commit': fresh.source_commit,
+            'store_path': fresh.store_path,
+            'binary_hash': fresh.binary_hash,
+        }
+        if probe.lock_hash:
+            payload['lock_hash'] = probe.lock_hash
+        return payload
 
     # --- used by command handlers -------------------------------------------------------------------------
 
@@ -189,13 +208,13 @@ class Executor:
         return emit
 
     async def _execute(self, running: Running, handler: Handler) -> Result:
-        log.info('command %s started', running.command)
+        self.log.info('command %s started', running.command)
         try:
             result = await handler(self)
         except Stopped:
             result = Result(status='stopped', exit_code=130, message='terminated by user')
         except Exception:
-            log.exception('command %s crashed inside the agent', running.command)
+            self.log.exception('command %s crashed inside the agent', running.command)
             result = failed(1, 'agent error')
         if result.status != 'ok':
             self.update_status.interrupt()
@@ -204,7 +223,7 @@ class Executor:
         if not result.silent:
             self._send_status(running.command, result)
             self._heartbeat(probe)
-        log.info('command %s finished: %s (exit %d)', running.command, result.status, result.exit_code)
+        self.log.info('command %s finished: %s (exit %d)', running.command, result.status, result.exit_code)
         if result.restart is not None:
             self._restarting = True
             self._request_restart(result.restart)
@@ -259,21 +278,3 @@ class Executor:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
-
-    def heartbeat_payload(self, probe: Probe) -> dict[str, Any]:
-        """Return a heartbeat payload shaped exactly like AGENT-PROTOCOL.md §4.1."""
-        running, fresh = self.running, self.facts.freshness
-        payload: dict[str, Any] = {
-            'generation': probe.generation,
-            'nixpkgs_version': self.facts.nixpkgs_version,
-            'pending_command': running.command if running else None,
-            'command_pid': running.pid if running else None,
-            'metrics': probe.metrics,
-            'update_status': self.update_status.payload(),
-            'source_commit': fresh.source_commit,
-            'store_path': fresh.store_path,
-            'binary_hash': fresh.binary_hash,
-        }
-        if probe.lock_hash:
-            payload['lock_hash'] = probe.lock_hash
-        return payload

@@ -7,6 +7,8 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from pydantic import SecretStr
+
 from nixfleet.agent.client import Timing, run_agent
 from nixfleet.agent.config import AgentConfig
 from nixfleet.agent.sim import SimBehaviour, SimRemote, SimulatedSystem
@@ -80,7 +82,7 @@ class SimulatedFleet:
         home = '/Users/admin' if platform is not Platform.NIXOS else '/home/admin'
         config = AgentConfig(
             url=url,
-            token=token,
+            token=SecretStr(token),
             hostname=hostname,
             interval=interval,
             repo_dir=f'{home}/Code/nixcfg',
@@ -88,7 +90,13 @@ class SimulatedFleet:
             device_type=device_type,
             theme_color=PALETTE[index % len(PALETTE)],
         )
-        system = SimulatedSystem(hostname=hostname, platform=platform, behaviour=behaviour, remote=self.remote)
+        system = SimulatedSystem(
+            hostname=hostname,
+            platform=platform,
+            behaviour=behaviour,
+            remote=self.remote,
+            lock_age_days=(index * 3) % 11,  # a few hosts (8+ days) start with an outdated lock
+        )
         host = self.hosts[hostname] = SimHost(config=config, system=system)
         return host
 

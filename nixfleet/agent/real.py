@@ -145,8 +145,10 @@ class RealSystem:
 
     def _probe(self) -> Probe:
         repo = Path(self.config.repo_dir)
-        lock = repo / 'flake.lock'
-        lock_hash = hashlib.sha256(lock.read_bytes()).hexdigest() if lock.is_file() else None
+        try:
+            lock_hash: str | None = hashlib.sha256((repo / 'flake.lock').read_bytes()).hexdigest()
+        except OSError:
+            lock_hash = None  # omitted from the heartbeat, like the Go agent does without a lock file
         return Probe(generation=read_git_head(repo)[:7], lock_hash=lock_hash, metrics=read_metrics())
 
 

@@ -7,9 +7,10 @@ import hashlib
 import itertools
 import os
 import random
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from nixfleet.agent.compartments import utc_now
 from nixfleet.agent.sim_tools import script_for
@@ -84,7 +85,7 @@ def sim_freshness(version: str) -> Freshness:
 class SimJob:
     """A fake process: runs a script of timed output lines; `signal` ends it like a killed process."""
 
-    def __init__(self, script: Callable[[Emit], Awaitable[int]], on_exit: Callable[[], None]) -> None:
+    def __init__(self, script: Callable[[Emit], Coroutine[Any, Any, int]], on_exit: Callable[[], None]) -> None:
         self.pid = next(_PIDS)
         self._script = script
         self._on_exit = on_exit

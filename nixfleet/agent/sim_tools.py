@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from nixfleet.agent.compartments import utc_now
 from nixfleet.agent.system import Emit, Platform, Step
@@ -15,7 +15,7 @@ from nixfleet.agent.system import Emit, Platform, Step
 if TYPE_CHECKING:
     from nixfleet.agent.sim import SimulatedSystem
 
-Script = Callable[[Emit], Awaitable[int]]
+Script = Callable[[Emit], Coroutine[Any, Any, int]]
 Line = tuple[str, str]  # (stream, text)
 
 TESTS = ('hello: checking basics', 'network reachable', 'ssh daemon running', 'nix daemon healthy',
@@ -34,6 +34,8 @@ async def _play(sim: SimulatedSystem, op: str, seconds: float, lines: list[Line]
     for stream, text in lines:
         await asyncio.sleep(pause)
         emit(stream, text)
+    if not lines:
+        await asyncio.sleep(pause)
 
 
 def _store(sim: SimulatedSystem, name: str) -> str:
@@ -144,7 +146,7 @@ async def _update(sim: SimulatedSystem, step: Step, emit: Emit) -> int:
     old, new = sim.lock_hash[:12], hashlib.sha256(f'{sim.lock_hash}{utc_now()}'.encode()).hexdigest()
     lines: list[Line] = [
         ('stderr', f"warning: updating lock file '{step.cwd or '.'}/flake.lock':"),
-        ('stderr', "• Updated input 'nixpkgs':"),
+        ('stderr', f"• Updated input '{step.argv[3] if len(step.argv) > 3 else 'nixpkgs'}':"),
         ('stderr', f"    'github:nixos/nixpkgs/{old}' (2026-11-18)"),
         ('stderr', f"  → 'github:nixos/nixpkgs/{new[:12]}' ({utc_now():%Y-%m-%d})"),
     ]
@@ -183,7 +185,7 @@ async def _noop(sim: SimulatedSystem, step: Step, emit: Emit) -> int:
     return 0
 
 
-TOOLS: dict[str, Callable[[SimulatedSystem, Step, Emit], Awaitable[int]]] = {
+TOOLS: dict[str, Callable[[SimulatedSystem, Step, Emit], Coroutine[Any, Any, int]]] = {
     'pull': _pull,
     'switch': _switch,
     'test': _test,

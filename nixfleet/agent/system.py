@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 #: Receives one output line: (stream, line) with stream 'stdout' or 'stderr'.
 Emit = Callable[[str, str], None]
@@ -94,3 +95,14 @@ class System(Protocol):
     async def start(self, step: Step) -> Job: ...
 
     async def current_system(self) -> str: ...
+
+
+class HostLog(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """Prefix log messages with the hostname: many simulated agents may share one process."""
+
+    def __init__(self, logger: logging.Logger, hostname: str) -> None:
+        super().__init__(logger, {'host': hostname})
+
+    def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, MutableMapping[str, Any]]:
+        """Return the message with the host in front."""
+        return f'{self.extra["host"] if self.extra else "?"}: {msg}', kwargs
