@@ -193,3 +193,19 @@ async def test_check_version_warns_when_a_newer_agent_is_installed(dashboard: Fa
 
     assert (status.payload['status'], status.payload['exit_code']) == ('warning', 0)
     assert status.payload['message'].startswith('mismatch: running=') and status.payload['message'].endswith('9.9.9')
+
+
+async def test_restart_while_busy_stops_the_command_first(dashboard: FakeDashboard, start_agent) -> None:
+    start_agent(sim_system(slow_ops={'switch': 1000}))
+    await dashboard.expect('heartbeat')
+    await dashboard.command('switch')
+    await dashboard.expect('operation_progress')  # running from here on
+
+    await dashboard.command('restart')
+    stopped = await dashboard.expect('status')
+    conn, code, _reason = await dashboard.expect_close()
+    again = await dashboard.expect('heartbeat', where=lambda frame: frame.conn == 2)
+
+    assert (stopped.payload['command'], stopped.payload['status']) == ('switch', 'stopped')
+    assert (conn, code) == (1, 1000)
+    assert again.payload['pending_command'] is None
