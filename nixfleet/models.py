@@ -109,3 +109,13 @@ class EventLevel(StrEnum):
 #: Theme colours when the agent sends none (Tokyo Night blue; purple for macOS), as upstream.
 DEFAULT_COLOR = '#7aa2f7'
 DEFAULT_COLOR_MACOS = '#bb9af7'
+
+
+class CompartmentStatus(StrEnum):
+    """Status of one of a host's five compartments (SPEC §9)."""
+
+    OK = 'ok'  #: current vs the remote desired state
+    OUTDATED = 'outdated'  #: action needed, or verification degraded
+    ERROR = 'error'  #: a real problem, including a failing remote fetch
+    WORKING = 'working'  #: an operation is in progress
+    UNKNOWN = 'unknown'  #: warm-up, no signal, or not configured
