@@ -16,6 +16,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from nixfleet.agent.config import AgentConfig
 from nixfleet.agent.executor import Executor
 from nixfleet.agent.outbox import Outbox
+from nixfleet.agent.real import RealSystem
 from nixfleet.agent.system import HostLog, Probe, Restart, System
 from nixfleet.agent.version import AGENT_IMPL
 from nixfleet.protocol import encode
@@ -108,9 +109,7 @@ class Agent:
                 failures += 1
                 reason = f'HTTP {exc.response.status_code}' if isinstance(exc, InvalidStatus) else repr(exc)
                 level = logging.WARNING if failures == 1 else logging.DEBUG
-                self.log.log(
-                    level, 'connection to %s failed (%s), retrying in %.0f s', self.config.url, reason, backoff
-                )
+                self.log.log(level, 'connection to %s failed (%s), retrying in %g s', self.config.url, reason, backoff)
                 await self._pause(backoff)
                 backoff = min(backoff * 2, self.timing.backoff_max)
                 continue
@@ -119,7 +118,7 @@ class Agent:
                 return self._restart  # None when stopped
             if not self._stop_event.is_set():
                 delay = self.timing.reconnect_delay
-                self.log.info('connection lost (%s %s), reconnecting in %.0f s', ws.close_code, ws.close_reason, delay)
+                self.log.info('connection lost (%s %s), reconnecting in %g s', ws.close_code, ws.close_reason, delay)
                 await self._pause(delay)
         return None
 
@@ -269,10 +268,7 @@ async def run_agent(
     timing: Timing | None = None,
 ) -> int:
     """Run one agent until `stop_event` (returns 0) or a restart that `on_restart` declines (returns its exit code)."""
-    if system is None:
-        from nixfleet.agent.real import RealSystem
-
-        system = RealSystem(config)
+    system = system or RealSystem(config)
     stop_event = stop_event or asyncio.Event()
     while True:
         restart = await Agent(config, system, stop_event=stop_event, timing=timing).run()

@@ -132,9 +132,8 @@ class Executor:
 
     def progress(self, phase: str, current: int, total: int, status: str) -> None:
         """Send one `operation_progress` frame (one phase key, like the Go agent)."""
-        body: dict[str, Any] = {'current': current, 'total': total, 'status': status}
-        if phase == 'tests':
-            body = {'current': current, 'total': total, 'results': None, 'status': status}
+        tests_only = {'results': None} if phase == 'tests' else {}
+        body = {'current': current, 'total': total, **tests_only, 'status': status}
         self._send('operation_progress', {'progress': {phase: body}})
 
     async def phase(self, phase: str, total: int, steps: list[Step]) -> int:
