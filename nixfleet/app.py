@@ -21,12 +21,17 @@ from starlette.requests import HTTPConnection
 
 from nixfleet import __version__
 from nixfleet.api.auth import install_auth
+from nixfleet.api.metrics import metrics_router
+from nixfleet.api.ops_routes import router as ops_router
+from nixfleet.api.tokens_routes import tokens_router
 from nixfleet.config import Settings
 from nixfleet.events import EventLog, load_recent
 from nixfleet.gateway.agents import AgentGateway, TokenGrant
 from nixfleet.gateway.sync_ws import sync_endpoint
 from nixfleet.hosts import HostRegistry
 from nixfleet.models import EventLevel
+from nixfleet.ops.engine import OpEngine
+from nixfleet.security.service import TokenService
 from nixfleet.store import Store
 from nixfleet.streams.live import LiveState
 from nixfleet.streams.state import FleetState, FleetStateStream
@@ -50,14 +55,20 @@ class Dashboard:
         self.events = EventLog(self.store, self.stream, clock)
         self.hosts = HostRegistry(settings, self.store, self.live, self.stream, self.events, clock)
         self.gateway = AgentGateway(settings, self.hosts, self.live, self.events, self.check_agent_token, clock)
+        #: The op engine: dispatch, command lifecycle (the one owner of busy-ness), pipelines.
+        self.ops = OpEngine(settings, self.store, self.stream, self.events, self.hosts, self.gateway, clock)
         self.sync = SyncHub(self.stream)
-        #: API tokens by name (plain values until the token store of the security issue replaces this).
+        #: Per-host agent tokens and API tokens (hashed in SQLite; see nixfleet.security).
+        self.tokens = TokenService(self.store, self.events, self.gateway, clock)
+        #: Extra API tokens held in memory only, by name (tests and the demo); checked before the token store.
         self.api_tokens: dict[str, str] = {}
         self.scheduler: AsyncIOScheduler | None = None
         self.started = False
 
     async def check_agent_token(self, token: str) -> TokenGrant | None:
-        """Resolve an agent bearer token (the shared token; per-host tokens come with the token store)."""
+        """Resolve an agent bearer token: a per-host token from the token store, else the shared token."""
+        if (grant := await self.tokens.check_agent(token)) is not None:
+            return grant
         shared = self.settings.agent_token
         if shared is not None and hmac.compare_digest(token.encode(), shared.get_secret_value().encode()):
             return TokenGrant(name='shared')
@@ -70,7 +81,8 @@ class Dashboard:
             for name, value in self.api_tokens.items():
                 if hmac.compare_digest(token.strip().encode(), value.encode()):
                     return f'api:{name}'
-            return None
+            name = await self.tokens.check_api(token.strip())
+            return f'api:{name}' if name is not None else None
         try:
             from nixfleet.api.auth import session_from_request
         except ImportError:
@@ -86,6 +98,7 @@ class Dashboard:
         self.store.open()
         version = self.versions.load()
         self.store.write_sync(self.hosts.load)
+        self.ops.load()  # unfinished commands first: host views derive busy-ness from them
         events = self.store.read_sync(lambda db: load_recent(db, self.settings.init_event_limit))
         self.stream.load(
             FleetState(
@@ -95,6 +108,7 @@ class Dashboard:
                 event_limit=self.settings.init_event_limit,
             )
         )
+        self.ops.publish_loaded()
         self.scheduler = AsyncIOScheduler()
         self.scheduler.add_job(
             self.tick,
@@ -120,9 +134,27 @@ class Dashboard:
             max_instances=1,
             coalesce=True,
         )
+        self.scheduler.add_job(
+            self.tokens.maintain,
+            'interval',
+            seconds=self.tokens.check_interval,
+            id='tokens',
+            max_instances=1,
+            coalesce=True,
+        )
+        self.scheduler.add_job(
+            self.ops.tick,
+            'interval',
+            seconds=self.settings.stale_cleanup_interval,
+            id='ops_timeouts',
+            max_instances=1,
+            coalesce=True,
+        )
         self.scheduler.start()
+        self.ops.start()
         self.started = True
-        log.info('dashboard started at state version %d with %d hosts', version, len(self.hosts.rows))
+        log.info('dashboard started at state version %d with %d hosts; serving on %s', version, len(self.hosts.rows),
+                 self.settings.listen)
 
     async def tick(self) -> None:
         """Re-evaluate liveness and close dead links (every `stale_cleanup_interval`)."""
@@ -134,10 +166,12 @@ class Dashboard:
         if not self.started:
             return
         self.started = False
+        await self.ops.stop()
         await self.gateway.close_all()
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         self.live.flush_sync()
+        self.tokens.flush_sync()
         self.versions.persist_exact(self.stream.version)
         self.store.close()
         log.info('dashboard stopped at state version %d', self.stream.version)
@@ -170,6 +204,10 @@ def build_app(dashboard: Dashboard) -> FastAPI:
     @app.websocket('/api/sync')
     async def sync_socket(ws: WebSocket) -> None:
         await sync_endpoint(ws, dashboard.sync, dashboard.authenticate)
+
+    app.include_router(tokens_router(dashboard))
+    app.include_router(metrics_router(dashboard))
+    app.include_router(ops_router)
 
     @app.get('/health', tags=['meta'])
     async def health() -> JSONResponse:

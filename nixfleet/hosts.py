@@ -83,6 +83,12 @@ def _loads(text: str | None) -> Any:
         return None
 
 
+def _report_part(text: str | None) -> Any:
+    """A stored agent report without the time we received it."""
+    stored = _loads(text)
+    return {k: v for k, v in stored.items() if k != 'received_at'} if isinstance(stored, dict) else stored
+
+
 class HostRegistry:
     """Hosts as persisted plus their liveness; builds the host views that go into the fleet state."""
 
@@ -146,6 +152,40 @@ class HostRegistry:
         else:
             self._stream.emit(Change(ChangeType.HOST_UPDATED, id=host, fields={**fields, **derived}))
 
+    def emit_derived(self, host: str) -> None:
+        """Publish the host's derived fields again (their inputs, e.g. its active command, changed)."""
+        if host in self.rows:
+            self._emit_host(host, {})
+
+    # -- dashboard-side changes (called by the op engine's dashboard ops) ----------------------------------------
+    async def set_color_override(self, host: str, color: str | None) -> None:
+        """Set the dashboard's theme colour for a host (None: back to the agent's colour)."""
+        stamp = iso(self._clock())
+        fields = {'theme_color_override': color, 'updated_at': stamp}
+        await self._store.write(lambda db: db.table('hosts').update(host, fields))
+        self.rows[host].update(fields)
+        view = self.view(host)
+        self._emit_host(host, {k: view[k] for k in ('theme_color', 'color_source', 'updated_at')})
+
+    async def remove(self, host: str) -> None:
+        """Delete a host's row and in-memory state (its commands and logs are the op engine's to delete)."""
+        await self._store.write(lambda db: db.execute('DELETE FROM hosts WHERE id = ?', [host]))
+        self.rows.pop(host, None)
+        self.connection.pop(host, None)
+        self._live.forget(host)
+        self._stream.emit(Change(ChangeType.HOST_REMOVED, id=host))
+        log.info('host %s removed', host)
+
+    async def set_records(self, host: str, records: dict[str, Any]) -> None:
+        """Persist the compartment service's result records of a host (`system_record_json`, `tests_record_json`,
+        `tests_generation`) and publish the host's new compartments."""
+        if host not in self.rows:
+            return
+        fields = {**records, 'updated_at': iso(self._clock())}
+        await self._store.write(lambda db: db.table('hosts').update(host, fields))
+        self.rows[host].update(fields)
+        self._emit_host(host, {k: v for k, v in fields.items() if k in _VIEW_FIELDS})
+
     # -- startup -------------------------------------------------------------------------------------------------
     def load(self, db: Database) -> None:
         """Load every stored host as offline (blocking; startup only)."""
@@ -200,7 +240,7 @@ class HostRegistry:
         now = self._clock()
         metrics = hb.metrics.model_dump() if hb.metrics is not None else None
         self._live.beat(host, now, metrics)
-        facts = self._changed_facts(row, hb)
+        facts = self._changed_facts(row, hb, iso(now))
         fields: dict[str, Any] = {'last_seen': iso(now), 'metrics': metrics}
         if facts:
             facts['updated_at'] = iso(now)
@@ -213,7 +253,7 @@ class HostRegistry:
             log.info('host %s recovered from stale', host)
         self._emit_host(host, fields)
 
-    def _changed_facts(self, row: dict[str, Any], hb: HeartbeatPayload) -> dict[str, Any]:
+    def _changed_facts(self, row: dict[str, Any], hb: HeartbeatPayload, stamp: str) -> dict[str, Any]:
         facts: dict[str, Any] = {}
         for key in _HEARTBEAT_FACTS:
             value = getattr(hb, key)
@@ -226,9 +266,9 @@ class HostRegistry:
                 report = getattr(hb.update_status, key)
                 if report is None or not report.status:
                     continue  # the agent forgets its compartments on restart: keep our copy
-                encoded = json.dumps(report.model_dump(), sort_keys=True)
-                if row.get(column) != encoded:
-                    facts[column] = encoded
+                reported = report.model_dump()
+                if _report_part(row.get(column)) != reported:  # stamped with when we got it: compartments age it
+                    facts[column] = json.dumps({**reported, 'received_at': stamp}, sort_keys=True)
         return facts
 
     async def disconnected(self, host: str) -> None:

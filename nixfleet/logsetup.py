@@ -51,3 +51,4 @@ def configure(level: str, secrets: Iterable[str] = ()) -> None:
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True
     logging.getLogger('apscheduler').setLevel(logging.WARNING)
+    logging.getLogger('uvicorn.error').setLevel(logging.WARNING)  # one line per WebSocket accept is noise at scale

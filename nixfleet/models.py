@@ -87,6 +87,9 @@ class ErrorCode(StrEnum):
     FORBIDDEN = 'forbidden'
     RATE_LIMITED = 'rate_limited'
     NOT_FOUND = 'not_found'
+    NOT_CONFIGURED = 'not_configured'  #: the integration an op needs (version.json, GitHub, TOTP) is not set up
+    INVALID_STATE = 'invalid_state'  #: the command is not in a state that allows the requested action
+    AGENT_UNREACHABLE = 'agent_unreachable'  #: the command could not be sent to the agent
 
 
 class EventCategory(StrEnum):

@@ -36,6 +36,7 @@ def uvicorn_config(
         access_log=False,
         proxy_headers=False,
         timeout_graceful_shutdown=5,
+        log_config=None,
     )
 
 

@@ -186,3 +186,42 @@ class FakeAgent:
             await self.ws.close()
         if self._reader is not None:
             await asyncio.gather(self._reader, return_exceptions=True)
+
+
+class ManualClock:
+    """A clock for virtual time: it stands still until a test advances it."""
+
+    def __init__(self, start: float = 1_800_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> float:
+        """Move time forward and return the new now."""
+        self.now += seconds
+        return self.now
+
+
+async def expect_command(agent: FakeAgent, timeout: float = 5.0) -> str:
+    """Wait for the next `command` frame sent to the agent and return the command name."""
+    msg = await agent.expect('command', timeout)
+    return str(msg['payload']['command'])
+
+
+async def send_status(
+    agent: FakeAgent, command: str, status: str = 'ok', exit_code: int = 0, message: str = '', generation: str = ''
+) -> None:
+    """Send a `status` frame shaped like the Go agent's (empty fields omitted)."""
+    payload: dict[str, Any] = {'status': status, 'command': command, 'exit_code': exit_code}
+    if message:
+        payload['message'] = message
+    if generation:
+        payload['generation'] = generation
+    await agent.send('status', payload)
+
+
+async def send_output(agent: FakeAgent, *lines: str, stream: str = 'stdout') -> None:
+    """Send output lines the way the Go agent does (`command` empty, `is_error` false)."""
+    for line in lines:
+        await agent.send('output', {'line': line, 'stream': stream, 'command': '', 'is_error': False})

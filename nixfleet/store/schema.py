@@ -138,3 +138,10 @@ def m001_core(db: Database) -> None:
         'CREATE INDEX IF NOT EXISTS idx_event_log_category ON event_log (category, timestamp DESC)',
     ):
         db.execute(sql)
+
+
+@migrations()
+def m002_ops_command_state(db: Database) -> None:
+    """Op engine: per-command tracking state (deadlines, kill, reconnect) and the result message."""
+    ensure_table(db, 'commands', {**_COMMAND_COLUMNS, 'state_json': str, 'message': str, 'code': str}, 'id')
+    db.execute('CREATE INDEX IF NOT EXISTS idx_commands_pipeline_stage ON commands (pipeline_id, stage)')

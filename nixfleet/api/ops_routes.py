@@ -1,0 +1,186 @@
+"""Op engine routes: ops, dispatch, commands (+ output and user actions), pipelines (SPEC §13).
+
+Every route needs a session or API token (`require_api_auth`); refusals come back as `{"error": {code, message}}`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import PlainTextResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from nixfleet.api.deps import ApiError, EnvelopeRoute, require_api_auth
+from nixfleet.models import ErrorCode
+from nixfleet.ops.dispatch import DispatchError
+from nixfleet.ops.lifecycle import CommandError
+from nixfleet.ops.pipelines import PipelineOptions
+
+if TYPE_CHECKING:
+    from nixfleet.ops.engine import OpEngine
+
+Actor = Annotated[str, Depends(require_api_auth)]
+
+
+class DispatchBody(BaseModel):
+    """Run one op on hosts."""
+
+    model_config = ConfigDict(extra='forbid')
+
+    op: str
+    hosts: list[str] = Field(default_factory=list, max_length=5000)
+    force: bool = False
+    totp: str | None = None
+    args: dict[str, Any] = Field(default_factory=dict, description='Op arguments, e.g. `{"color": "#ff9e64"}`.')
+
+
+class PipelineBody(BaseModel):
+    """Start a pipeline run."""
+
+    model_config = ConfigDict(extra='forbid')
+
+    pipeline: str
+    hosts: list[str] = Field(max_length=5000)
+    totp: str | None = None
+    max_parallel: int | None = Field(None, ge=1)
+    stop_on_failure_pct: float | None = Field(None, ge=0, le=100)
+    force: bool = False
+
+
+class WaitBody(BaseModel):
+    """Extend a command's deadlines."""
+
+    minutes: float = Field(5.0, gt=0, le=1440)
+
+
+def _engine(request: Request) -> OpEngine:
+    return request.app.state.dashboard.ops  # type: ignore[no-any-return]
+
+
+def _refused(exc: DispatchError | CommandError) -> ApiError:
+    return ApiError(exc.code, exc.message)
+
+
+router = APIRouter(prefix='/api', tags=['ops'], route_class=EnvelopeRoute)
+
+
+@router.get('/ops')
+async def list_ops(request: Request, _: Actor) -> dict[str, Any]:
+    """Every op and pipeline definition."""
+    return _engine(request).catalog()
+
+
+@router.post('/dispatch')
+async def dispatch(body: DispatchBody, request: Request, actor: Actor) -> dict[str, Any]:
+    """Run an op; per host `started` (with `command_id`) or `blocked` (with `code` and `message`)."""
+    try:
+        results = await _engine(request).dispatch(
+            body.op, body.hosts, force=body.force, totp=body.totp, actor=actor, args=body.args
+        )
+    except DispatchError as exc:
+        raise _refused(exc) from None
+    started = sum(r.started for r in results)
+    status = 'success' if started == len(results) else ('partial' if started else 'failed')
+    return {
+        'status': status,
+        'results': [r.to_wire() for r in results],
+        'summary': {'started': started, 'blocked': len(results) - started, 'total': len(results)},
+    }
+
+
+@router.post('/dispatch/pipeline')
+async def dispatch_pipeline(body: PipelineBody, request: Request, actor: Actor) -> dict[str, Any]:
+    """Start a pipeline run on hosts (refused when a host is unknown or busy)."""
+    options = PipelineOptions(
+        max_parallel=body.max_parallel, stop_on_failure_pct=body.stop_on_failure_pct, force=body.force
+    )
+    try:
+        run = await _engine(request).start_pipeline(
+            body.pipeline, body.hosts, actor=actor, totp=body.totp, options=options
+        )
+    except DispatchError as exc:
+        raise _refused(exc) from None
+    return {'status': 'started', 'pipeline': run.view()}
+
+
+@router.get('/pipelines')
+async def list_pipelines(request: Request, _: Actor, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> dict[str, Any]:
+    """Pipeline runs, newest first."""
+    return {'pipelines': await _engine(request).list_pipelines(limit)}
+
+
+@router.get('/pipelines/{pipeline_id}')
+async def get_pipeline(pipeline_id: str, request: Request, _: Actor) -> dict[str, Any]:
+    """One pipeline run with per-host per-stage statuses."""
+    run = await _engine(request).get_pipeline(pipeline_id)
+    if run is None:
+        raise ApiError(ErrorCode.UNKNOWN_PIPELINE, f'there is no pipeline run {pipeline_id}')
+    return run.view()
+
+
+@router.post('/pipelines/{pipeline_id}/cancel')
+async def cancel_pipeline(pipeline_id: str, request: Request, actor: Actor) -> dict[str, Any]:
+    """Cancel a running pipeline: running commands finish, pending stages are CANCELLED."""
+    try:
+        return (await _engine(request).cancel_pipeline(pipeline_id, actor)).view()
+    except DispatchError as exc:
+        raise _refused(exc) from None
+
+
+@router.post('/pipelines/{pipeline_id}/retry-failed')
+async def retry_failed(pipeline_id: str, request: Request, actor: Actor) -> dict[str, Any]:
+    """Start a new run with exactly the failed hosts and the same parameters."""
+    try:
+        return {'status': 'started', 'pipeline': (await _engine(request).retry_failed(pipeline_id, actor)).view()}
+    except DispatchError as exc:
+        raise _refused(exc) from None
+
+
+@router.get('/commands')
+async def list_commands(
+    request: Request, _: Actor, host: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+) -> dict[str, Any]:
+    """Commands, newest first, optionally of one host."""
+    return {'commands': await _engine(request).list_commands(host, limit)}
+
+
+@router.get('/commands/{command_id}')
+async def get_command(command_id: str, request: Request, _: Actor) -> dict[str, Any]:
+    """One command."""
+    cmd = await _engine(request).get_command(command_id)
+    if cmd is None:
+        raise ApiError(ErrorCode.UNKNOWN_COMMAND, f'there is no command {command_id}')
+    return cmd.view()
+
+
+@router.get('/commands/{command_id}/output', response_class=PlainTextResponse)
+async def command_output(command_id: str, request: Request, _: Actor) -> PlainTextResponse:
+    """The command's log file so far (UTC timestamps)."""
+    try:
+        text = await _engine(request).read_output(command_id)
+    except CommandError as exc:
+        raise _refused(exc) from None
+    return PlainTextResponse(text)
+
+
+@router.post('/commands/{command_id}/{action}')
+async def command_action(
+    command_id: str, action: str, request: Request, actor: Actor, body: WaitBody | None = None
+) -> dict[str, Any]:
+    """User actions on a running command: `wait` (body `minutes`), `kill`, `ignore`, `cancel`."""
+    engine = _engine(request)
+    try:
+        if action == 'wait':
+            cmd = await engine.wait_command(command_id, (body or WaitBody()).minutes, actor)
+        elif action == 'kill':
+            cmd = await engine.kill_command(command_id, actor)
+        elif action == 'ignore':
+            cmd = await engine.ignore_command(command_id, actor)
+        elif action == 'cancel':
+            cmd = await engine.cancel_command(command_id, actor)
+        else:
+            raise ApiError(ErrorCode.NOT_FOUND, f'unknown action {action!r} (wait, kill, ignore, cancel)')
+    except CommandError as exc:
+        raise _refused(exc) from None
+    return cmd.view()

@@ -1,0 +1,230 @@
+"""The op engine: registry, dispatch, lifecycle, pipelines — the one surface UI, API and CLI call."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from typing import Any
+
+from nixfleet.config import Settings
+from nixfleet.events import EventLog
+from nixfleet.gateway.agents import AgentGateway
+from nixfleet.hosts import HostRegistry
+from nixfleet.models import CommandStatus, EventLevel
+from nixfleet.ops import commands as journal
+from nixfleet.ops.commands import Command
+from nixfleet.ops.dashboard_ops import DashboardOps
+from nixfleet.ops.dispatch import Dispatcher, DispatchResult
+from nixfleet.ops.lifecycle import Lifecycle
+from nixfleet.ops.logs import CommandLogs
+from nixfleet.ops.pipeline_store import PipelineRun, get_run, load_recent_runs, load_running
+from nixfleet.ops.pipelines import PIPELINES, PipelineOptions, PipelineRunner
+from nixfleet.ops.registry import OPS, Executor, Scope
+from nixfleet.ops.remote import NotConfiguredRemote, RemoteState
+from nixfleet.ops.timeouts import TimeoutWatch
+from nixfleet.ops.totp import TotpGuard
+from nixfleet.ops.tracking import AgentTracker
+from nixfleet.ops.validation import CheckContext
+from nixfleet.store import Store
+from nixfleet.streams.state import FleetStateStream
+from nixfleet.timeutil import Clock, iso
+
+log = logging.getLogger(__name__)
+
+#: Finished commands and pipelines younger than this are part of the client state (SPEC §8).
+RECENT_SECONDS = 3600.0
+
+
+class OpEngine:
+    """Build and own the op engine's parts; expose plain methods for every caller."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        stream: FleetStateStream,
+        events: EventLog,
+        hosts: HostRegistry,
+        gateway: AgentGateway,
+        clock: Clock,
+        remote: RemoteState | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.logs = CommandLogs(settings.logs_dir, stream, clock)
+        self.lifecycle = Lifecycle(settings, store, stream, events, hosts, gateway, self.logs, clock)
+        self.tracker = AgentTracker(self.lifecycle)
+        self.timeouts = TimeoutWatch(self.lifecycle, self.tracker)
+        self.dashboard_ops = DashboardOps(self.lifecycle, remote or NotConfiguredRemote())
+        secret = settings.totp_secret.get_secret_value() if settings.totp_secret else None
+        self.dispatcher = Dispatcher(self.lifecycle, self.dashboard_ops, TotpGuard(secret or None, clock))
+        self.pipelines = PipelineRunner(self.dispatcher)
+        self._loaded: list[Command] = []
+        self._running: list[PipelineRun] = []
+        self._resume_task: asyncio.Task[None] | None = None
+        hosts.derivers.append(self.derive)
+        gateway.listeners.append(self.tracker)
+
+    @property
+    def remote(self) -> RemoteState:
+        """The version.json / GitHub integration dashboard ops use (replace it when the integration exists)."""
+        return self.dashboard_ops.remote
+
+    @remote.setter
+    def remote(self, value: RemoteState) -> None:
+        self.dashboard_ops.remote = value
+
+    # -- host view -----------------------------------------------------------------------------------------------
+    def derive(self, view: dict[str, Any]) -> dict[str, Any]:
+        """Derived host fields: busy-ness from the lifecycle, and the ops the host accepts right now."""
+        derived = self.lifecycle.derive(view)
+        if derived['busy']:
+            derived['available_ops'] = []
+            return derived
+        ctx = CheckContext(view, self.lifecycle.compartments.statuses(view), {})
+        derived['available_ops'] = [
+            op.id for op in OPS.values() if op.scope is Scope.HOST and op.id != 'set-color' and op.validate(ctx) is None
+        ] + ['set-color']
+        return derived
+
+    # -- startup and shutdown ------------------------------------------------------------------------------------
+    def load(self) -> None:
+        """Reload unfinished commands and RUNNING pipelines from the journal (blocking; before host views)."""
+        self._loaded = self.lifecycle.load()
+        self._running = self.lifecycle.store.read_sync(load_running)
+
+    def publish_loaded(self) -> None:
+        """Put active and recent commands and pipelines into the state snapshot (same version)."""
+        since = iso(self.clock() - RECENT_SECONDS)
+        store, stream = self.lifecycle.store, self.lifecycle.stream
+        recent = {c.id: c.view() for c in store.read_sync(lambda db: journal.load_recent(db, since))}
+        recent.update({c.id: c.view() for c in self.lifecycle.active.values()})
+        runs = {r.id: r.view() for r in store.read_sync(lambda db: load_recent_runs(db, since))}
+        runs.update({r.id: r.view() for r in self._running})
+        state = stream.value
+        stream.replace_quietly(
+            replace(state, commands={**state.commands, **recent}, pipelines={**state.pipelines, **runs})
+        )
+
+    def start(self) -> None:
+        """Start output flushing and reconcile what the journal left unfinished (on the loop)."""
+        self.tracker.stopping = False
+        self.logs.start()
+        self._resume_task = asyncio.get_running_loop().create_task(self._resume(), name='ops-resume')
+
+    async def _resume(self) -> None:
+        lc = self.lifecycle
+        for cmd in self._loaded:
+            superseded = lc.active.get(cmd.key) is not cmd
+            if superseded or OPS.get(cmd.op) is None or OPS[cmd.op].executor is Executor.DASHBOARD:
+                await lc.finish(cmd, CommandStatus.ORPHANED, error='dashboard restarted while it ran: outcome unknown')
+        if waiting := [c for c in lc.active.values() if c.recovered]:
+            await lc.events.record(
+                'recovery',
+                f'{len(waiting)} unfinished commands reloaded; waiting up to 2 min for their agents',
+                level=EventLevel.WARN,
+                details={'commands': [c.id for c in waiting]},
+            )
+        self.pipelines.resume(self._running)
+        self._loaded, self._running = [], []
+
+    async def stop(self) -> None:
+        """Ignore agents from now on, stop pipeline tasks (they resume at the next start), flush output."""
+        self.tracker.stopping = True
+        if self._resume_task is not None:
+            with contextlib.suppress(Exception):
+                await self._resume_task
+        await self.pipelines.stop()
+        await self.logs.stop()
+
+    async def tick(self) -> None:
+        """Apply passed deadlines (scheduler job; tests call it after advancing their clock)."""
+        await self.timeouts.check()
+
+    # -- the public surface (UI, API, CLI) -----------------------------------------------------------------------
+    async def dispatch(
+        self,
+        op: str,
+        hosts: Iterable[str],
+        *,
+        force: bool = False,
+        totp: str | None = None,
+        actor: str = 'user',
+        args: Mapping[str, Any] | None = None,
+    ) -> list[DispatchResult]:
+        """Run an op on hosts; one result per distinct host (raises DispatchError for a refused request)."""
+        return await self.dispatcher.dispatch(op, hosts, force=force, totp=totp, actor=actor, args=args)
+
+    async def start_pipeline(
+        self,
+        name: str,
+        hosts: Iterable[str],
+        *,
+        actor: str = 'user',
+        totp: str | None = None,
+        options: PipelineOptions | None = None,
+    ) -> PipelineRun:
+        """Start a pipeline run (raises DispatchError when refused)."""
+        return await self.pipelines.start(name, hosts, actor=actor, totp=totp, options=options)
+
+    async def cancel_pipeline(self, pipeline_id: str, actor: str = 'user') -> PipelineRun:
+        """Cancel a running pipeline."""
+        return await self.pipelines.cancel(pipeline_id, actor)
+
+    async def retry_failed(self, pipeline_id: str, actor: str = 'user') -> PipelineRun:
+        """Re-run a finished pipeline on exactly its failed hosts."""
+        return await self.pipelines.retry_failed(pipeline_id, actor)
+
+    async def wait_command(self, command_id: str, minutes: float, actor: str = 'user') -> Command:
+        """Wait N min: extend the running command's deadlines."""
+        return await self.lifecycle.wait(command_id, minutes, actor)
+
+    async def kill_command(self, command_id: str, actor: str = 'user') -> Command:
+        """Kill the running command (SIGTERM, SIGKILL after 5 s)."""
+        return await self.lifecycle.kill(command_id, actor)
+
+    async def ignore_command(self, command_id: str, actor: str = 'user') -> Command:
+        """Dismiss the command's alert; keep tracking it."""
+        return await self.lifecycle.ignore(command_id, actor)
+
+    async def cancel_command(self, command_id: str, actor: str = 'user') -> Command:
+        """Stop tracking the command (CANCELLED); the host is free again."""
+        return await self.lifecycle.cancel(command_id, actor)
+
+    async def read_output(self, command_id: str) -> str:
+        """The command's whole log so far."""
+        return await self.lifecycle.read_output(command_id)
+
+    async def get_command(self, command_id: str) -> Command | None:
+        """One command (active or journaled)."""
+        return await self.lifecycle.get(command_id)
+
+    async def list_commands(self, host: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """Newest commands first, optionally of one host."""
+        sql = 'SELECT * FROM commands' + (' WHERE host_id = ?' if host else '') + ' ORDER BY created_at DESC LIMIT ?'
+        params: list[Any] = [host, limit] if host else [limit]
+        rows = await self.lifecycle.store.read(lambda db: db.execute_returning_dicts(sql, params))
+        active = {c.id: c for c in self.lifecycle.active.values()}
+        return [(active.get(r['id']) or Command.from_row(r)).view() for r in rows]
+
+    async def get_pipeline(self, pipeline_id: str) -> PipelineRun | None:
+        """One pipeline run."""
+        if (run := self.pipelines.runs.get(pipeline_id)) is not None:
+            return run
+        return await self.lifecycle.store.read(lambda db: get_run(db, pipeline_id))
+
+    async def list_pipelines(self, limit: int = 50) -> list[dict[str, Any]]:
+        """Newest pipeline runs first."""
+        runs = await self.lifecycle.store.read(lambda db: load_recent_runs(db, '', limit))
+        return [(self.pipelines.runs.get(r.id) or r).view() for r in runs]
+
+    @staticmethod
+    def catalog() -> dict[str, Any]:
+        """Every op and pipeline definition."""
+        return {
+            'ops': [op.to_wire() for op in OPS.values()],
+            'pipelines': [{'id': p.id, 'ops': list(p.ops), 'description': p.description} for p in PIPELINES.values()],
+        }

@@ -1,0 +1,369 @@
+"""The command lifecycle (SPEC §5): the one owner of command state and of "host is busy".
+
+Every command lives in `active` (one slot per host, `_fleet` for fleet-wide ops) from the moment it is reserved
+until it reaches a TERMINAL state. A transition is decided and applied to the in-memory record synchronously (no
+`await` between the check and the change, so two triggers cannot both apply), then journaled, then emitted as
+exactly one change, then (for transitions a human cares about) logged as an event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from nixfleet import protocol
+from nixfleet.config import Settings
+from nixfleet.events import EventLog
+from nixfleet.gateway.agents import AgentGateway
+from nixfleet.hosts import HostRegistry
+from nixfleet.models import TERMINAL, CommandStatus, ErrorCode, EventCategory, EventLevel
+from nixfleet.ops import commands as journal
+from nixfleet.ops.commands import Command
+from nixfleet.ops.logs import CommandLogs
+from nixfleet.ops.validation import CompartmentSource, ViewCompartments
+from nixfleet.store import Store
+from nixfleet.streams.changes import Change, ChangeType
+from nixfleet.streams.state import FleetStateStream
+from nixfleet.timeutil import Clock, iso
+
+log = logging.getLogger(__name__)
+
+#: Seconds a recovered command waits for its agent before it is ORPHANED.
+ADOPT_WINDOW = 120.0
+#: Seconds between SIGTERM and SIGKILL.
+KILL_ESCALATION = 5.0
+#: Running states a user may kill or extend.
+RUNNING = frozenset({CommandStatus.EXECUTING, CommandStatus.RUNNING_WARNING, CommandStatus.TIMEOUT_PENDING})
+
+_LEVELS = {
+    CommandStatus.SUCCESS: EventLevel.SUCCESS,
+    CommandStatus.PARTIAL: EventLevel.WARN,
+    CommandStatus.SUSPICIOUS: EventLevel.WARN,
+    CommandStatus.KILLED: EventLevel.WARN,
+    CommandStatus.CANCELLED: EventLevel.INFO,
+    CommandStatus.SKIPPED: EventLevel.INFO,
+    CommandStatus.BLOCKED: EventLevel.WARN,
+}
+
+
+class CommandError(Exception):
+    """A user action on a command was refused; carries a stable code."""
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class Lifecycle:
+    """Command state machine: start, transition, finish, user actions, and waiting for an end."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        stream: FleetStateStream,
+        events: EventLog,
+        hosts: HostRegistry,
+        gateway: AgentGateway,
+        logs: CommandLogs,
+        clock: Clock,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.stream = stream
+        self.events = events
+        self.hosts = hosts
+        self.gateway = gateway
+        self.logs = logs
+        self.clock = clock
+        self.compartments: CompartmentSource = ViewCompartments()
+        self.active: dict[str, Command] = {}
+        self._waiters: dict[str, list[asyncio.Future[Command]]] = {}
+
+    # -- queries -------------------------------------------------------------------------------------------------
+    def active_for(self, host: str) -> Command | None:
+        """The host's active command, if any."""
+        return self.active.get(host)
+
+    def find_active(self, command_id: str) -> Command | None:
+        """An active command by id."""
+        return next((c for c in self.active.values() if c.id == command_id), None)
+
+    async def get(self, command_id: str) -> Command | None:
+        """A command by id, active or from the journal."""
+        if (cmd := self.find_active(command_id)) is not None:
+            return cmd
+        row = await self.store.read(lambda db: journal.get_row(db, command_id))
+        return Command.from_row(row) if row else None
+
+    def derive(self, view: dict[str, Any]) -> dict[str, Any]:
+        """Host-view deriver: busy-ness comes only from here."""
+        cmd = self.active.get(view['id'])
+        return {
+            'busy': cmd is not None,
+            'pending_command': cmd.op if cmd else None,
+            'command_id': cmd.id if cmd else None,
+            'command_status': cmd.status.value if cmd else None,
+        }
+
+    # -- creation ------------------------------------------------------------------------------------------------
+    def new_command(self, op: str, host: str | None, actor: str, **fields: Any) -> Command:
+        """A fresh command record (not yet reserved or journaled)."""
+        now = self.clock()
+        cmd = Command(
+            id=journal.new_id(now),
+            host=host,
+            op=op,
+            status=CommandStatus.PENDING,
+            actor=actor,
+            created_at=now,
+            **fields,
+        )
+        cmd.output_file = str(self.logs.path_for(host, cmd.id))
+        return cmd
+
+    def reserve(self, cmd: Command) -> Command | None:
+        """Take the host's slot for `cmd`; return the command already holding it instead, if any."""
+        holder = self.active.get(cmd.key)
+        if holder is not None:
+            return holder
+        self.active[cmd.key] = cmd
+        return None
+
+    async def record_ended(self, cmd: Command, status: CommandStatus, *, code: str | None, message: str) -> Command:
+        """Journal a command that never ran (BLOCKED, SKIPPED, CANCELLED) in one step."""
+        now = self.clock()
+        cmd.status, cmd.finished_at, cmd.code, cmd.error = status, now, code, message
+        cmd.output_file = None
+        await self.store.write(journal.save(cmd.row()))
+        self.stream.emit(Change(ChangeType.COMMAND_FINISHED, id=cmd.id, fields=cmd.view()))
+        if status is CommandStatus.BLOCKED:
+            await self.events.record(
+                f'op:{cmd.op}',
+                f'{cmd.op} on {cmd.host or "fleet"} blocked: {message}',
+                category=EventCategory.AUDIT,
+                level=EventLevel.WARN,
+                actor=cmd.actor,
+                host=cmd.host,
+                details={'command_id': cmd.id, 'code': code},
+            )
+        self._resolve(cmd)
+        return cmd
+
+    async def begin(self, cmd: Command) -> None:
+        """Start a reserved command: journal it EXECUTING, announce it once, and send it to the agent."""
+        now = self.clock()
+        cmd.status, cmd.started_at = CommandStatus.EXECUTING, now
+        if cmd.output_file is not None:
+            self.logs.write_meta(
+                cmd.id,
+                cmd.host,
+                self.logs.path_for(cmd.host, cmd.id),
+                f'Command: {cmd.op} ({cmd.id})',
+                f'Host: {cmd.host or "fleet"}',
+                f'Started: {iso(now)} by {cmd.actor}',
+            )
+        await self.store.write(journal.save(cmd.row()))
+        self.stream.emit(Change(ChangeType.COMMAND_STARTED, id=cmd.id, payload=cmd.view()))
+        self._host_changed(cmd)
+        await self.events.record(
+            f'op:{cmd.op}',
+            f'{cmd.op} started on {cmd.host or "fleet"}' + (' (forced)' if cmd.forced else ''),
+            category=EventCategory.AUDIT,
+            actor=cmd.actor,
+            host=cmd.host,
+            details={'command_id': cmd.id, 'pipeline_id': cmd.pipeline_id},
+        )
+        if cmd.agent_command and cmd.host and not self.gateway.send(cmd.host, protocol.command(cmd.agent_command)):
+            await self.finish(
+                cmd,
+                CommandStatus.ERROR,
+                code=ErrorCode.AGENT_UNREACHABLE,
+                exit_code=None,
+                error=f'could not send {cmd.agent_command} to {cmd.host}: agent not connected',
+            )
+
+    # -- transitions ---------------------------------------------------------------------------------------------
+    async def update(
+        self,
+        cmd: Command,
+        status: CommandStatus | None = None,
+        *,
+        event: str | None = None,
+        level: EventLevel = EventLevel.INFO,
+        actor: str = 'system',
+    ) -> None:
+        """Journal and emit a non-terminal change of `cmd` (fields already set by the caller)."""
+        if status is not None:
+            cmd.status = status
+        await self.store.write(journal.save(cmd.row()))
+        self.stream.emit(Change(ChangeType.COMMAND_UPDATED, id=cmd.id, fields=cmd.view()))
+        if status is not None:
+            self._host_changed(cmd)
+        if event:
+            await self.events.record(
+                f'op:{cmd.op}', event, level=level, actor=actor, host=cmd.host, details={'command_id': cmd.id}
+            )
+
+    async def finish(
+        self,
+        cmd: Command,
+        status: CommandStatus,
+        *,
+        actor: str = 'system',
+        exit_code: int | None = None,
+        error: str | None = None,
+        message: str | None = None,
+        code: str | None = None,
+    ) -> bool:
+        """End a command in a TERMINAL state (at most once); free its host; wake whoever waits for it."""
+        if cmd.terminal or status not in TERMINAL:
+            return False
+        now = self.clock()
+        cmd.status, cmd.finished_at = status, now
+        cmd.exit_code = exit_code if exit_code is not None else cmd.exit_code
+        cmd.error, cmd.code = error or cmd.error, code or cmd.code
+        cmd.message = message or cmd.message
+        if self.active.get(cmd.key) is cmd:
+            del self.active[cmd.key]
+        if cmd.output_file is not None:
+            summary = f'Finished: {iso(now)} {status.value}' + (f' exit {exit_code}' if exit_code is not None else '')
+            detail = f' — {cmd.error or cmd.message}' if cmd.error or cmd.message else ''
+            self.logs.write_meta(cmd.id, cmd.host, self.logs.path_for(cmd.host, cmd.id), summary + detail)
+            await self.logs.flush(cmd.id)
+        await self.store.write(journal.save(cmd.row()))
+        self.stream.emit(Change(ChangeType.COMMAND_FINISHED, id=cmd.id, fields=cmd.view()))
+        self._host_changed(cmd)
+        text = f'{cmd.op} on {cmd.host or "fleet"} ended {status.value}'
+        if error or message:
+            text += f': {error or message}'
+        await self.events.record(
+            f'op:{cmd.op}',
+            text,
+            level=_LEVELS.get(status, EventLevel.ERROR),
+            actor=actor,
+            host=cmd.host,
+            details={'command_id': cmd.id, 'status': status.value, 'exit_code': exit_code, 'code': cmd.code},
+        )
+        self._resolve(cmd)
+        return True
+
+    def _host_changed(self, cmd: Command) -> None:
+        if cmd.host and cmd.host in self.hosts.rows:
+            self.hosts.emit_derived(cmd.host)
+
+    # -- waiting -------------------------------------------------------------------------------------------------
+    async def wait_terminal(self, command_id: str) -> Command:
+        """Wait until the command has ended and return it."""
+        cmd = await self.get(command_id)
+        if cmd is None:
+            raise CommandError(ErrorCode.UNKNOWN_COMMAND, f'no command {command_id}')
+        if cmd.terminal:
+            return cmd
+        future: asyncio.Future[Command] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(command_id, []).append(future)
+        return await future
+
+    def _resolve(self, cmd: Command) -> None:
+        for future in self._waiters.pop(cmd.id, []):
+            if not future.done():
+                future.set_result(cmd)
+
+    # -- user actions --------------------------------------------------------------------------------------------
+    def _running(self, command_id: str) -> Command:
+        cmd = self.find_active(command_id)
+        if cmd is None:
+            raise CommandError(ErrorCode.INVALID_STATE, f'command {command_id} is not running')
+        return cmd
+
+    async def wait(self, command_id: str, minutes: float, actor: str = 'user') -> Command:
+        """Extend the command's deadlines by exactly `minutes` (AWAITING_RECONNECT stays as it is)."""
+        if not 0 < minutes <= 24 * 60:
+            raise CommandError(ErrorCode.INVALID_REQUEST, 'minutes must be between 1 and 1440')
+        cmd = self._running(command_id)
+        extra = minutes * 60.0
+        now = self.clock()
+        cmd.warn_at = cmd.warn_at + extra if cmd.warn_at is not None else None
+        cmd.hard_at = cmd.hard_at + extra if cmd.hard_at is not None else None
+        for name in ('reconnect_deadline', 'post_check_due'):
+            if (value := getattr(cmd.track, name)) is not None:
+                setattr(cmd.track, name, value + extra)
+        if cmd.adopt_deadline is not None:
+            cmd.adopt_deadline += extra
+        cmd.track.extended_s += extra
+        cmd.track.alert_dismissed = False
+        status = None
+        if cmd.status in (CommandStatus.RUNNING_WARNING, CommandStatus.TIMEOUT_PENDING):
+            warned = cmd.warn_at is not None and now >= cmd.warn_at
+            timed_out = cmd.hard_at is not None and now >= cmd.hard_at
+            status = (
+                CommandStatus.TIMEOUT_PENDING
+                if timed_out
+                else (CommandStatus.RUNNING_WARNING if warned else CommandStatus.EXECUTING)
+            )
+        await self.update(
+            cmd, status, event=f'{cmd.op} on {cmd.host}: deadlines extended by {minutes:g} min', actor=actor
+        )
+        return cmd
+
+    async def kill(self, command_id: str, actor: str = 'user') -> Command:
+        """Ask the agent to SIGTERM the command (SIGKILL follows after 5 s); KILLED when the agent confirms."""
+        cmd = self._running(command_id)
+        if cmd.status not in RUNNING or cmd.agent_command is None or cmd.host is None:
+            raise CommandError(ErrorCode.INVALID_STATE, f'{cmd.op} is {cmd.status.value}: nothing to kill')
+        if cmd.track.kill_at is None:
+            cmd.track.kill_at = self.clock()
+        sent = self.gateway.send(cmd.host, protocol.kill_command('SIGTERM'))
+        self.logs.append(cmd.id, cmd.host, self.logs.path_for(cmd.host, cmd.id), 'meta', f'kill requested by {actor}')
+        note = '' if sent else ' (agent not connected: it is killed when it comes back without the command)'
+        await self.update(
+            cmd, event=f'{cmd.op} on {cmd.host}: kill requested (SIGTERM){note}', actor=actor, level=EventLevel.WARN
+        )
+        return cmd
+
+    async def escalate_kill(self, cmd: Command) -> None:
+        """SIGKILL a command that survived SIGTERM for `KILL_ESCALATION` seconds."""
+        cmd.track.kill_escalated = True
+        if cmd.host:
+            self.gateway.send(cmd.host, protocol.kill_command('SIGKILL'))
+        await self.update(cmd, event=f'{cmd.op} on {cmd.host}: still running; SIGKILL sent', level=EventLevel.WARN)
+
+    async def ignore(self, command_id: str, actor: str = 'user') -> Command:
+        """Dismiss the command's warning or timeout alert; tracking continues."""
+        cmd = self._running(command_id)
+        cmd.track.alert_dismissed = True
+        await self.update(cmd, event=f'{cmd.op} on {cmd.host}: alert dismissed, still tracked', actor=actor)
+        return cmd
+
+    async def cancel(self, command_id: str, actor: str = 'user') -> Command:
+        """Stop tracking the command (CANCELLED): the agent is left alone and the host is free again."""
+        cmd = self._running(command_id)
+        await self.finish(cmd, CommandStatus.CANCELLED, actor=actor, message=f'tracking cancelled by {actor}')
+        return cmd
+
+    async def read_output(self, command_id: str) -> str:
+        """The command's log so far (buffered lines are written first)."""
+        cmd = await self.get(command_id)
+        if cmd is None:
+            raise CommandError(ErrorCode.UNKNOWN_COMMAND, f'no command {command_id}')
+        if cmd.output_file is None:
+            return ''
+        await self.logs.flush(cmd.id)
+        return await self.logs.read(self.logs.path_for(cmd.host, cmd.id))
+
+    # -- restart recovery ----------------------------------------------------------------------------------------
+    def load(self) -> list[Command]:
+        """Reload unfinished commands from the journal (blocking; startup). Each awaits its agent for 2 min."""
+        now = self.clock()
+        loaded = self.store.read_sync(journal.load_active)
+        for cmd in loaded:
+            cmd.recovered, cmd.adopt_deadline = True, now + ADOPT_WINDOW
+            cmd.track.awaiting_heartbeat = False
+            if cmd.key in self.active:  # two unfinished commands for one host: only the newest can be real
+                log.warning('journal holds two unfinished commands for %s; keeping %s', cmd.key, cmd.id)
+            self.active[cmd.key] = cmd
+        if loaded:
+            log.info('reloaded %d unfinished commands from the journal', len(loaded))
+        return loaded

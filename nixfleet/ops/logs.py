@@ -1,0 +1,157 @@
+"""Per-command output logs: `$DATA_DIR/logs/<host>/<command-id>.log`, written and streamed in batches.
+
+Output lines are buffered in memory and flushed every `interval` (50 ms): the batch is appended to the log file on a
+worker thread (no file I/O on the event loop) and then published as one `command_output` change per command. Each
+command's buffer is bounded; beyond the bound lines are dropped and a marker line says how many.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nixfleet.streams.changes import Change, ChangeType
+from nixfleet.streams.state import FleetStateStream
+from nixfleet.timeutil import Clock, iso
+
+log = logging.getLogger(__name__)
+
+MAX_PENDING_LINES = 20_000
+MAX_PENDING_BYTES = 8 * 1024 * 1024
+_LINE_RE = re.compile(r'^\[(?P<ts>[^\]]+)\] (?:(?P<tag>\[ERR\]|\[META\]) )?(?P<line>.*)$')
+
+
+@dataclass(slots=True)
+class _Pending:
+    path: Path
+    host: str | None
+    lines: list[dict[str, Any]] = field(default_factory=list)
+    size: int = 0
+    dropped: int = 0
+
+
+def format_line(entry: dict[str, Any]) -> str:
+    """One log-file line: `[<UTC ISO>] [ERR] text` (stderr) or `[<UTC ISO>] text`."""
+    tag = {'stderr': '[ERR] ', 'meta': '[META] '}.get(entry['stream'], '')
+    return f'[{entry["ts"]}] {tag}{entry["line"]}\n'
+
+
+def parse_log(text: str) -> list[dict[str, Any]]:
+    """Turn a log file back into `{ts, stream, line}` entries (header and footer lines are `meta`)."""
+    entries = []
+    for raw in text.splitlines():
+        if raw.startswith('# '):
+            entries.append({'ts': None, 'stream': 'meta', 'line': raw[2:]})
+            continue
+        if (m := _LINE_RE.match(raw)) is None:
+            continue
+        stream = {'[ERR]': 'stderr', '[META]': 'meta'}.get(m['tag'] or '', 'stdout')
+        entries.append({'ts': m['ts'], 'stream': stream, 'line': m['line']})
+    return entries
+
+
+def _append_all(batches: list[tuple[Path, str]]) -> None:
+    for path, text in batches:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open('a', encoding='utf-8') as fh:
+            fh.write(text)
+
+
+class CommandLogs:
+    """Buffer, persist and stream command output."""
+
+    def __init__(self, logs_dir: Path, stream: FleetStateStream, clock: Clock, interval: float = 0.05) -> None:
+        self.logs_dir = logs_dir
+        self._stream = stream
+        self._clock = clock
+        self._interval = interval
+        self._pending: dict[str, _Pending] = {}
+        self._lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def path_for(self, host: str | None, command_id: str) -> Path:
+        """Where a command's log lives."""
+        return self.logs_dir / (host or '_fleet') / f'{command_id}.log'
+
+    def start(self) -> None:
+        """Start the flusher task (on the loop)."""
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name='command-log-flusher')
+
+    async def stop(self) -> None:
+        """Flush what is buffered and stop the flusher."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.flush()
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            await asyncio.sleep(self._interval)
+            try:
+                await self.flush()
+            except Exception:
+                log.exception('flushing command output failed; retrying with the next batch')
+
+    def append(self, command_id: str, host: str | None, path: Path, stream: str, line: str) -> None:
+        """Buffer one output line of a command (called from the agent reader; never blocks)."""
+        pending = self._pending.get(command_id)
+        if pending is None:
+            pending = self._pending[command_id] = _Pending(path=path, host=host)
+        if len(pending.lines) >= MAX_PENDING_LINES or pending.size >= MAX_PENDING_BYTES:
+            pending.dropped += 1
+        else:
+            pending.lines.append({'ts': iso(self._clock()), 'stream': stream, 'line': line})
+            pending.size += len(line)
+        self._wake.set()
+
+    def write_meta(self, command_id: str, host: str | None, path: Path, *lines: str) -> None:
+        """Buffer header or footer lines (`# ...`), kept in order with the output."""
+        for line in lines:
+            self.append(command_id, host, path, 'header', line)
+
+    async def flush(self, command_id: str | None = None) -> None:
+        """Write and publish buffered lines (of one command, or all)."""
+        async with self._lock:
+            if command_id is None:
+                taken, self._pending = self._pending, {}
+            else:
+                one = self._pending.pop(command_id, None)
+                taken = {command_id: one} if one is not None else {}
+            if not taken:
+                return
+            batches = []
+            for pending in taken.values():
+                if pending.dropped:
+                    pending.lines.append(
+                        {'ts': iso(self._clock()), 'stream': 'meta', 'line': f'… {pending.dropped} lines dropped …'}
+                    )
+                text = ''.join(f'# {e["line"]}\n' if e['stream'] == 'header' else format_line(e) for e in pending.lines)
+                batches.append((pending.path, text))
+            await asyncio.to_thread(_append_all, batches)
+            for cid, pending in taken.items():
+                lines = [e if e['stream'] != 'header' else {**e, 'stream': 'meta'} for e in pending.lines]
+                self._stream.emit(
+                    Change(ChangeType.COMMAND_OUTPUT, id=cid, payload={'host_id': pending.host, 'lines': lines})
+                )
+
+    async def read(self, path: Path) -> str:
+        """The whole log file ('' when it does not exist yet)."""
+
+        def read() -> str:
+            try:
+                return path.read_text(encoding='utf-8')
+            except FileNotFoundError:
+                return ''
+
+        return await asyncio.to_thread(read)

@@ -1,0 +1,281 @@
+"""Agent messages → command transitions (SPEC §5, AGENT-PROTOCOL.md §8-§10).
+
+Rules worth knowing:
+- `output` is attributed to the host's active command (the agent's `command` field is always empty).
+- `status` ends the active command when its `command` matches; anything else is logged and ignored.
+- A heartbeat never marks a host busy. It is only read right after a (re-)register, when the agent's
+  `pending_command` tells whether the command we track is still running (re-adopt) or not (decide how it ended).
+- Switch-like ops end through reconnect: after `status ok` (or a disconnect while running) the agent is expected
+  to re-register; the freshness triple captured at dispatch is compared with the new one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from nixfleet import protocol
+from nixfleet.models import CommandStatus, EventLevel
+from nixfleet.ops.commands import Command
+from nixfleet.ops.lifecycle import RUNNING, Lifecycle
+from nixfleet.ops.registry import OPS, Completion
+from nixfleet.ops.validation import Snapshot
+from nixfleet.protocol import CommandRejected, Heartbeat, OperationProgress, Output, Register, Status
+
+log = logging.getLogger(__name__)
+
+FRESHNESS = ('source_commit', 'store_path', 'binary_hash')
+#: Seconds a force-rebuild may take to restart its agent after `status ok` before we stop waiting for it.
+RESTART_GRACE = 10.0
+
+
+def judge_freshness(
+    before: Mapping[str, str], after: Mapping[str, str], expect_update: bool
+) -> tuple[CommandStatus, str]:
+    """Compare the agent's freshness triple captured at dispatch with the one it re-registered with."""
+    if not (before.get('store_path') or before.get('binary_hash')):
+        return CommandStatus.SUCCESS, 'agent is back (no freshness captured at dispatch: not verified)'
+    if binary_changed(before, after):
+        return CommandStatus.SUCCESS, 'agent is back with a new binary'
+    old, new = before.get('source_commit') or '', after.get('source_commit') or ''
+    if old and new and 'unknown' not in (old, new) and old != new:
+        return CommandStatus.SUSPICIOUS, 'source commit changed but the binary did not (Nix cache issue?)'
+    if expect_update:
+        return (
+            CommandStatus.STALE_BINARY,
+            'agent still runs the old binary: run nix-collect-garbage -d and switch again',
+        )
+    return CommandStatus.SUCCESS, 'agent is back (binary unchanged; no agent update was expected)'
+
+
+def binary_changed(before: Mapping[str, str], after: Mapping[str, str]) -> bool:
+    """Whether the agent's store path or binary hash differs from the one captured at dispatch."""
+    return any(after.get(k) and before.get(k) and after.get(k) != before.get(k) for k in ('store_path', 'binary_hash'))
+
+
+class AgentTracker:
+    """The lifecycle's AgentListener: turns agent messages into command transitions."""
+
+    def __init__(self, lifecycle: Lifecycle) -> None:
+        self.lc = lifecycle
+        self.stopping = False
+        self.ignored: dict[str, int] = {}
+
+    def _ignore(self, host: str, kind: str, detail: str) -> None:
+        count = self.ignored[kind] = self.ignored.get(kind, 0) + 1
+        if count == 1 or count % 1000 == 0:
+            log.info('%s from %s ignored (%s; %d so far)', kind, host, detail, count)
+
+    def _freshness_now(self, host: str) -> dict[str, str]:
+        row = self.lc.hosts.rows.get(host, {})
+        return {k: row.get(k) or '' for k in FRESHNESS}
+
+    # -- AgentListener -------------------------------------------------------------------------------------------
+    async def on_register(self, host: str, message: Register) -> None:
+        """The agent (re-)connected: finish re-register ops, judge switches, or wait for its first heartbeat."""
+        cmd = self.lc.active_for(host)
+        if cmd is None or self.stopping:
+            return
+        op = OPS.get(cmd.op)
+        cmd.track.disconnected_at = None
+        if cmd.recovered and not cmd.track.status_ok:
+            cmd.track.awaiting_heartbeat = True
+        elif op and op.completion is Completion.REREGISTER and cmd.track.kill_at is None:
+            await self.lc.finish(cmd, CommandStatus.SUCCESS, actor=f'agent:{host}', message='agent re-registered')
+        elif op and op.completion is Completion.SWITCH and cmd.track.status_ok:
+            await self._judge(cmd, host)
+        else:
+            cmd.track.awaiting_heartbeat = True
+
+    async def on_disconnect(self, host: str) -> None:
+        """The agent's link closed: switch-like and re-register ops now await the agent's return."""
+        cmd = self.lc.active_for(host)
+        if cmd is None or self.stopping:
+            return
+        op = OPS.get(cmd.op)
+        cmd.track.disconnected_at = self.lc.clock()
+        switching = op is not None and op.completion in (Completion.SWITCH, Completion.REREGISTER)
+        if switching and cmd.status in RUNNING and cmd.track.kill_at is None and not cmd.recovered:
+            if cmd.track.reconnect_deadline is None and op is not None:
+                cmd.track.reconnect_deadline = self.lc.clock() + op.reconnect_timeout
+            await self.lc.update(
+                cmd,
+                CommandStatus.AWAITING_RECONNECT,
+                event=f'{cmd.op} on {host}: agent went away; waiting for it to come back',
+            )
+        else:
+            await self.lc.update(cmd)
+
+    async def on_message(self, host: str, message: protocol.AgentMessage) -> None:
+        """Route one agent message to the host's active command."""
+        if self.stopping:
+            return
+        cmd = self.lc.active_for(host)
+        if isinstance(message, Heartbeat):
+            if cmd is not None:
+                await self._heartbeat(cmd, host, message.payload.pending_command)
+            return
+        if cmd is None:
+            if not isinstance(message, Register):
+                self._ignore(host, message.type, 'no active command')
+            return
+        if isinstance(message, Output):
+            path = self.lc.logs.path_for(host, cmd.id)
+            self.lc.logs.append(cmd.id, host, path, message.payload.stream or 'stdout', message.payload.line)
+        elif isinstance(message, Status):
+            await self._status(cmd, host, message)
+        elif isinstance(message, CommandRejected):
+            reason = message.payload.reason or 'rejected'
+            current = message.payload.current_command
+            await self.lc.finish(
+                cmd,
+                CommandStatus.ERROR,
+                actor=f'agent:{host}',
+                exit_code=None,
+                code='agent_busy',
+                error=f'agent rejected the command: {reason}' + (f' ({current} is running)' if current else ''),
+            )
+        elif isinstance(message, OperationProgress):
+            cmd.progress = {**cmd.progress, **{k: p.model_dump() for k, p in message.payload.progress.items()}}
+            await self.lc.update(cmd)
+
+    # -- handlers ------------------------------------------------------------------------------------------------
+    async def _status(self, cmd: Command, host: str, message: Status) -> None:
+        st = message.payload
+        if st.command != cmd.agent_command:
+            self._ignore(host, 'status', f'for {st.command!r}, but {cmd.agent_command!r} is tracked')
+            return
+        actor = f'agent:{host}'
+        op = OPS[cmd.op]
+        cmd.exit_code = st.exit_code
+        if st.status == 'stopped':
+            await self.lc.finish(
+                cmd, CommandStatus.KILLED, actor=actor, exit_code=st.exit_code, message=st.message or 'stopped'
+            )
+        elif st.status not in ('ok', 'warning'):
+            await self.lc.finish(
+                cmd,
+                CommandStatus.ERROR,
+                actor=actor,
+                exit_code=st.exit_code,
+                error=st.message or f'{st.status} (exit {st.exit_code})',
+            )
+        elif op.completion is Completion.SWITCH:
+            cmd.track.status_ok, cmd.track.status_at = True, self.lc.clock()
+            cmd.track.post_message = st.message
+            if cmd.track.awaiting_heartbeat or cmd.recovered:  # already back (status came from an outbox)
+                await self._judge(cmd, host)
+                return
+            cmd.track.reconnect_deadline = self.lc.clock() + op.reconnect_timeout
+            await self.lc.update(
+                cmd,
+                CommandStatus.AWAITING_RECONNECT,
+                event=f'{cmd.op} on {host} reported ok; waiting for the agent to restart',
+            )
+        else:
+            cmd.track.post_message = st.message
+            await self.post_check(cmd, host, generation=st.generation, final=not op.post_check_waits_heartbeat)
+
+    async def post_check(self, cmd: Command, host: str, *, generation: str = '', final: bool = True) -> None:
+        """Judge an op that exited 0: SUCCESS, or PARTIAL when its goal was not reached."""
+        op = OPS[cmd.op]
+        message = cmd.track.post_message or None
+        if op.post_check is None or host not in self.lc.hosts.rows:
+            await self.lc.finish(cmd, CommandStatus.SUCCESS, actor=f'agent:{host}', exit_code=0, message=message)
+            return
+        view = dict(self.lc.hosts.view(host))
+        if generation:
+            view['generation'] = generation
+        after = Snapshot.of(view, self.lc.compartments.statuses(view))
+        blocked = op.post_check(Snapshot.from_json(cmd.track.before), after)
+        if blocked is None:
+            await self.lc.finish(cmd, CommandStatus.SUCCESS, actor=f'agent:{host}', exit_code=0, message=message)
+        elif final:
+            await self.lc.finish(
+                cmd, CommandStatus.PARTIAL, actor=f'agent:{host}', exit_code=0, code=blocked.code, error=blocked.message
+            )
+        else:
+            interval = self.lc.hosts.rows[host].get('heartbeat_interval') or self.lc.settings.heartbeat_interval
+            cmd.track.post_check_due = self.lc.clock() + 2 * interval + 1
+            await self.lc.update(cmd)
+
+    async def _heartbeat(self, cmd: Command, host: str, pending: str | None) -> None:
+        if cmd.track.post_check_due is not None:
+            cmd.track.post_check_due = None
+            await self.post_check(cmd, host)
+            return
+        if not cmd.track.awaiting_heartbeat:
+            return  # never (re-)mark busy from a heartbeat: the post-status one still shows the old command
+        cmd.track.awaiting_heartbeat = False
+        actor = f'agent:{host}'
+        if pending and pending == cmd.agent_command:
+            await self._readopt(cmd, host)
+        elif cmd.track.kill_at is not None:
+            await self.lc.finish(cmd, CommandStatus.KILLED, actor=actor, message='agent came back without the command')
+        elif cmd.recovered:
+            await self.lc.finish(
+                cmd,
+                CommandStatus.ORPHANED,
+                actor=actor,
+                error='dashboard restarted while it ran; the agent came back without it, so its outcome is unknown',
+            )
+        elif OPS[cmd.op].completion is Completion.SWITCH:
+            now = self._freshness_now(host)
+            status, text = judge_freshness(cmd.freshness, now, cmd.track.expect_agent_update)
+            if status is CommandStatus.SUCCESS and not binary_changed(cmd.freshness, now):
+                await self.lc.finish(
+                    cmd,
+                    CommandStatus.ERROR,
+                    actor=actor,
+                    error='agent restarted during the switch without reporting a result and its '
+                    'binary is unchanged: check the host',
+                )
+            else:
+                await self.lc.finish(
+                    cmd,
+                    status,
+                    actor=actor,
+                    exit_code=0 if status is CommandStatus.SUCCESS else None,
+                    message=text if status is CommandStatus.SUCCESS else None,
+                    error=None if status is CommandStatus.SUCCESS else text,
+                )
+        else:
+            await self.lc.finish(
+                cmd,
+                CommandStatus.ERROR,
+                actor=actor,
+                error=f'agent restarted while {cmd.op} ran and reported no result',
+            )
+
+    async def _readopt(self, cmd: Command, host: str) -> None:
+        was_recovered = cmd.recovered
+        cmd.recovered, cmd.adopt_deadline = False, None
+        status = None
+        if cmd.status is CommandStatus.AWAITING_RECONNECT and not cmd.track.status_ok:
+            now = self.lc.clock()
+            cmd.track.reconnect_deadline = None
+            status = CommandStatus.EXECUTING
+            if cmd.hard_at is not None and now >= cmd.hard_at:
+                status = CommandStatus.TIMEOUT_PENDING
+            elif cmd.warn_at is not None and now >= cmd.warn_at:
+                status = CommandStatus.RUNNING_WARNING
+        what = 're-adopted after a dashboard restart' if was_recovered else 'still running after a reconnect'
+        await self.lc.update(cmd, status, event=f'{cmd.op} on {host} {what}', level=EventLevel.INFO)
+
+    async def _judge(self, cmd: Command, host: str) -> None:
+        status, text = judge_freshness(cmd.freshness, self._freshness_now(host), cmd.track.expect_agent_update)
+        ok = status is CommandStatus.SUCCESS
+        await self.lc.finish(
+            cmd,
+            status,
+            actor=f'agent:{host}',
+            exit_code=cmd.exit_code,
+            message=text if ok else None,
+            error=None if ok else text,
+        )
+
+
+def freshness_of(row: Mapping[str, Any]) -> dict[str, str]:
+    """The freshness triple of a host row."""
+    return {k: row.get(k) or '' for k in FRESHNESS}

@@ -1,0 +1,159 @@
+"""Pre-checks and post-checks of ops, and the compartment view they read (SPEC §4, §9).
+
+Compartment statuses come from a `CompartmentSource`. The default reads the `compartments` field that the
+compartment deriver (a later issue) adds to each host view; until it exists every compartment is `unknown`.
+Decision: a check blocks only on a *known* bad state (e.g. `already_current` needs Git to be known `ok`), so an
+unknown compartment never blocks an op wrongly; a post-check that cannot be judged (unknown) passes, with the
+result message saying it was not verified.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from nixfleet.models import Connection, ErrorCode
+
+COMPARTMENTS = ('agent', 'git', 'lock', 'system', 'tests')
+_COLOR_RE = re.compile(r'^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$')
+#: Values of `args.color` that reset a host's colour to the agent's own.
+RESET_COLOR = frozenset({'', 'default', 'agent'})
+
+
+@dataclass(frozen=True, slots=True)
+class Blocked:
+    """Why an op may not run (or did not achieve its goal): a stable code and a human sentence."""
+
+    code: ErrorCode
+    message: str
+
+
+class CompartmentSource(Protocol):
+    """Where validation reads a host's five compartment statuses from."""
+
+    def statuses(self, view: Mapping[str, Any]) -> dict[str, str]:
+        """Return `{agent, git, lock, system, tests}` → `ok | outdated | error | working | unknown`."""
+        ...
+
+
+class ViewCompartments:
+    """Read the `compartments` field of a host view (`{name: {status, message}}` or `{name: status}`)."""
+
+    def statuses(self, view: Mapping[str, Any]) -> dict[str, str]:
+        """Statuses found in the view; `unknown` for every missing one."""
+        found = view.get('compartments') or {}
+        result = {}
+        for name in COMPARTMENTS:
+            value = found.get(name) if isinstance(found, Mapping) else None
+            if isinstance(value, Mapping):
+                value = value.get('status')
+            result[name] = value if isinstance(value, str) and value else 'unknown'
+        return result
+
+
+@dataclass(frozen=True, slots=True)
+class CheckContext:
+    """What a pre-check sees: the host view, its compartment statuses and the op's arguments."""
+
+    view: Mapping[str, Any]
+    compartments: Mapping[str, str]
+    args: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The facts a post-check compares before and after an op."""
+
+    generation: str
+    lock_hash: str
+    compartments: Mapping[str, str]
+
+    @classmethod
+    def of(cls, view: Mapping[str, Any], compartments: Mapping[str, str]) -> Snapshot:
+        """Take a snapshot of a host view."""
+        return cls(
+            generation=view.get('generation') or '', lock_hash=view.get('lock_hash') or '', compartments=compartments
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form for the journal."""
+        return {'generation': self.generation, 'lock_hash': self.lock_hash, 'compartments': dict(self.compartments)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any] | None) -> Snapshot:
+        """Rebuild from the journal."""
+        data = data or {}
+        return cls(
+            generation=data.get('generation') or '',
+            lock_hash=data.get('lock_hash') or '',
+            compartments=data.get('compartments') or {},
+        )
+
+
+# -- pre-checks --------------------------------------------------------------------------------------------------
+def online(ctx: CheckContext) -> Blocked | None:
+    """The host's agent link is open and heartbeating."""
+    connection = ctx.view.get('connection')
+    if connection == Connection.STALE:
+        return Blocked(ErrorCode.HOST_STALE, f'{ctx.view["id"]} is stale: no heartbeat for a while')
+    if connection != Connection.ONLINE:
+        return Blocked(ErrorCode.HOST_OFFLINE, f'{ctx.view["id"]} is offline')
+    return None
+
+
+def pull_needed(ctx: CheckContext) -> Blocked | None:
+    """Git is not known to be current."""
+    if ctx.compartments.get('git') == 'ok':
+        return Blocked(ErrorCode.ALREADY_CURRENT, 'Git is already up to date; nothing to pull')
+    return None
+
+
+def switch_ready(ctx: CheckContext) -> Blocked | None:
+    """Git and lock are not outdated, and the system is not already current (unless the agent is outdated)."""
+    comp = ctx.compartments
+    if comp.get('git') == 'outdated':
+        return Blocked(ErrorCode.GIT_OUTDATED, 'Git is outdated: pull first, then switch')
+    if comp.get('lock') == 'outdated':
+        return Blocked(ErrorCode.LOCK_OUTDATED, 'The flake lock is outdated: update it first, then switch')
+    if comp.get('system') == 'ok' and comp.get('agent') != 'outdated':
+        return Blocked(ErrorCode.ALREADY_CURRENT, 'The system is already current')
+    return None
+
+
+def pull_switch_needed(ctx: CheckContext) -> Blocked | None:
+    """Git or the system is not known to be current."""
+    if ctx.compartments.get('git') == 'ok' and ctx.compartments.get('system') == 'ok':
+        return Blocked(ErrorCode.ALREADY_CURRENT, 'Git and the system are already current')
+    return None
+
+
+def offline_host(ctx: CheckContext) -> Blocked | None:
+    """The host's agent is not connected (an online host cannot be removed)."""
+    if ctx.view.get('connection') in (Connection.ONLINE, Connection.STALE):
+        return Blocked(ErrorCode.HOST_ONLINE, f'{ctx.view["id"]} is online; stop its agent before removing it')
+    return None
+
+
+def valid_color(ctx: CheckContext) -> Blocked | None:
+    """`args.color` is `#rgb`/`#rrggbb`, or a reset to the agent's colour."""
+    color = ctx.args.get('color')
+    if color is None or str(color).lower() in RESET_COLOR or _COLOR_RE.match(str(color)):
+        return None
+    return Blocked(ErrorCode.INVALID_COLOR, f'{color!r} is not a colour; use #rgb or #rrggbb, or "default"')
+
+
+# -- post-checks -------------------------------------------------------------------------------------------------
+def pull_goal(before: Snapshot, after: Snapshot) -> Blocked | None:
+    """Git became ok, or the generation changed; unknown Git with an unchanged generation cannot be judged."""
+    if after.compartments.get('git') in ('ok', 'unknown') or after.generation != before.generation:
+        return None
+    return Blocked(ErrorCode.GOAL_NOT_ACHIEVED, f'pull left Git {after.compartments.get("git")} at {after.generation}')
+
+
+def lock_changed(before: Snapshot, after: Snapshot) -> Blocked | None:
+    """The flake lock hash changed."""
+    if after.lock_hash and after.lock_hash != before.lock_hash:
+        return None
+    return Blocked(ErrorCode.GOAL_NOT_ACHIEVED, 'flake.lock did not change (already up to date?)')
