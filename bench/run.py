@@ -39,6 +39,11 @@ ROOT = BENCH.parent
 RESULTS = BENCH / 'results'
 HARNESS = BENCH / 'fleet_load.py'
 COOKIE = 'nixfleet_session'
+#: `nixfleet serve` without the NiceGUI UI mounted: the core alone (gateway, streams, store, /api/sync, login).
+SERVE_CORE = (
+    'from nixfleet import logsetup; from nixfleet.config import load_settings; from nixfleet.server import serve; '
+    's = load_settings(); logsetup.configure(s.log_level, s.secret_values()); serve(s, with_ui=False)'
+)
 TABLE_HEAD = (
     '| agents | heartbeat | CPU % of one core, median (p95) | RSS max | latency median | latency p99 '
     '| delivered | runs |\n|---:|---:|---|---:|---:|---:|---:|---:|'
@@ -99,14 +104,14 @@ def server_env(data_dir: Path, port: int, agent_token: str, password: str) -> di
 
 
 @contextlib.contextmanager
-def running_server(workdir: Path, startup_timeout: float = 60.0) -> Iterator[Server]:
+def running_server(workdir: Path, *, ui: bool = True, startup_timeout: float = 60.0) -> Iterator[Server]:
     """Start a dashboard, wait until /health answers 200, and stop it (SIGTERM, then SIGKILL) afterwards."""
     port = free_port()
     agent_token, password = secrets.token_urlsafe(24), secrets.token_urlsafe(16)
     log_path = workdir / 'server.log'
     with log_path.open('wb') as log_file:
         process = subprocess.Popen(
-            [sys.executable, '-m', 'nixfleet', 'serve'],
+            [sys.executable, '-m', 'nixfleet', 'serve'] if ui else [sys.executable, '-c', SERVE_CORE],
             env=server_env(workdir / 'data', port, agent_token, password),
             cwd=workdir,
             stdin=subprocess.DEVNULL,
@@ -190,7 +195,7 @@ def machine() -> dict[str, Any]:
 
 def fleet_once(args: argparse.Namespace, scenario: str, command: str) -> dict[str, Any]:
     """One fleet run on a fresh dashboard; return the harness summary with run metadata."""
-    with tempfile.TemporaryDirectory(prefix='nixfleet-bench-') as tmp, running_server(Path(tmp)) as server:
+    with tempfile.TemporaryDirectory(prefix='nixfleet-bench-') as tmp, running_server(Path(tmp), ui=args.ui) as server:
         observer = args.observer
         if observer == 'auto':
             observer = 'sync' if login_works(server) else 'none'
@@ -231,6 +236,7 @@ def fleet_once(args: argparse.Namespace, scenario: str, command: str) -> dict[st
             'machine': machine(),
             'command': command,
             'observer': observer,
+            'ui': args.ui,
         }
         return summary
 
@@ -301,6 +307,9 @@ def build_parser() -> argparse.ArgumentParser:
         choices=['auto', 'sync', 'none'],
         default='auto',
         help='latency observer on /api/sync (password login); auto falls back to none when login is unavailable',
+    )
+    fleet.add_argument(
+        '--ui', action=argparse.BooleanOptionalAction, default=True, help='mount the NiceGUI UI (--no-ui: core only)'
     )
     fleet.add_argument('--name', help='scenario name for bench/results/<name>.jsonl (default fleet-<N>x<H>s)')
     fleet.set_defaults(func=cmd_fleet)
