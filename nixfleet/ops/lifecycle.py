@@ -9,7 +9,9 @@ exactly one change, then (for transitions a human cares about) logged as an even
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from nixfleet import protocol
@@ -80,6 +82,8 @@ class Lifecycle:
         self.clock = clock
         self.compartments: CompartmentSource = ViewCompartments()
         self.active: dict[str, Command] = {}
+        #: Called with every command that just ended (after it is journaled), e.g. to record compartment results.
+        self.finished_listeners: list[Callable[[Command], Awaitable[None] | None]] = []
         self._waiters: dict[str, list[asyncio.Future[Command]]] = {}
 
     # -- queries -------------------------------------------------------------------------------------------------
@@ -235,6 +239,13 @@ class Lifecycle:
             await self.logs.flush(cmd.id)
         await self.store.write(journal.save(cmd.row()))
         self.stream.emit(Change(ChangeType.COMMAND_FINISHED, id=cmd.id, fields=cmd.view()))
+        for listener in self.finished_listeners:
+            try:
+                result = listener(cmd)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                log.exception('finished-listener %r failed for %s', listener, cmd.id)
         self._host_changed(cmd)
         text = f'{cmd.op} on {cmd.host or "fleet"} ended {status.value}'
         if error or message:

@@ -49,7 +49,9 @@ class ViewCompartments:
             value = found.get(name) if isinstance(found, Mapping) else None
             if isinstance(value, Mapping):
                 value = value.get('status')
-            result[name] = value if isinstance(value, str) and value else 'unknown'
+            elif value is not None and hasattr(value, 'status'):  # a compartments.Compartment
+                value = value.status
+            result[name] = str(value) if isinstance(value, str) and value else 'unknown'
         return result
 
 

@@ -18,7 +18,7 @@ from tests.support import (
     ManualClock,
     RunningServer,
     eventually,
-    expect_command,
+    register_payload,
     send_output,
     send_status,
     start_server,
@@ -109,6 +109,7 @@ class ScriptedAgent:
         self.source_commit = '2c4ef43821b466f9625d728042f7cb583baf66e1'
         self.pending: str | None = None
         self.seen: list[str] = []
+        self.inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -128,11 +129,24 @@ class ScriptedAgent:
 
     async def _serve(self) -> None:
         while True:
-            command = await expect_command(self.fake, timeout=3600)
+            msg = await self.fake.received.get()
+            if msg.get('type') != 'command':
+                self.inbox.put_nowait(msg)
+                continue
+            command = msg['payload']['command']
             self.seen.append(command)
             behaviour = self.behaviours.get(command, ok)
             with contextlib.suppress(Exception):
                 await behaviour(self, command)
+
+    async def expect(self, mtype: str, timeout: float = 5.0) -> dict[str, Any]:
+        """The next non-command frame of this type (while scripted), else the next frame of this type."""
+        if self._task is None or self._task.done():
+            return await self.fake.expect(mtype, timeout)
+        while True:
+            msg = await asyncio.wait_for(self.inbox.get(), timeout)
+            if msg.get('type') == mtype:
+                return msg
 
     async def heartbeat(self, **fields: Any) -> None:
         await self.fake.heartbeat(
@@ -142,7 +156,11 @@ class ScriptedAgent:
     async def reconnect(self, **register: Any) -> None:
         """Close the link and register again (as after an agent restart), then heartbeat."""
         await self.fake.close()
-        await self.fake.connect(binary_hash=self.binary_hash, source_commit=self.source_commit, **register)
+        await self.fake.connect(register=False)
+        fields = {'binary_hash': self.binary_hash, 'source_commit': self.source_commit, **register}
+        await self.fake.send('register', register_payload(self.host, **fields))
+        scripted = self._task is not None and not self._task.done() and asyncio.current_task() is not self._task
+        await (self.expect('registered') if scripted else self.fake.expect('registered'))
         await self.heartbeat()
 
 
