@@ -198,7 +198,11 @@ class PipelineRunner:
                 for host in failed:
                     cancelled = stage.outcomes[host] is CommandStatus.CANCELLED and run.cancel_requested
                     run.host_state[host] = {'state': 'cancelled' if cancelled else 'failed', 'stage': k}
-                    await self._fill(run, host, k + 1, CommandStatus.SKIPPED, f'left the pipeline at {op_id}', records)
+                    if cancelled:
+                        await self._fill(run, host, k + 1, CommandStatus.CANCELLED, 'pipeline cancelled', records)
+                    else:
+                        reason = f'left the pipeline at {op_id}'
+                        await self._fill(run, host, k + 1, CommandStatus.SKIPPED, reason, records)
                 pct = run.options.get('stop_on_failure_pct')
                 if pct is not None and failed and 100.0 * len(failed) / len(survivors) > pct:
                     halted = True
