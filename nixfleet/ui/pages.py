@@ -1,0 +1,127 @@
+"""The pages: `/login` (a plain HTML form posting to `POST /login`) and `/`, the live fleet dashboard."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+from typing import TYPE_CHECKING
+
+from fastapi import Request
+from fastapi.responses import RedirectResponse, Response
+from nicegui import ui
+from reactivex.scheduler.eventloop import AsyncIOScheduler
+
+from nixfleet import __version__
+from nixfleet.api.auth import LoginError, Session, login_redirect, safe_next, session_from_request
+from nixfleet.streams.state import FleetState
+from nixfleet.ui.host_table_ import HostTable
+from nixfleet.ui.layout_ import Footer, Header
+from nixfleet.ui.lifetime import bind_to_client
+from nixfleet.ui.table_sync import HostTableSync, Row
+from nixfleet.ui.theme import asset
+
+if TYPE_CHECKING:
+    from nixfleet.app import Dashboard
+
+_schedulers: dict[asyncio.AbstractEventLoop, AsyncIOScheduler] = {}
+
+
+def loop_scheduler() -> AsyncIOScheduler:
+    """The Rx scheduler of the running loop (never reactivex's default threading one: NiceGUI is loop-affine)."""
+    loop = asyncio.get_running_loop()
+    if loop not in _schedulers:
+        _schedulers.clear()  # a new loop (tests, restarts in one process): the old scheduler is useless
+        _schedulers[loop] = AsyncIOScheduler(loop)
+    return _schedulers[loop]
+
+
+def register_pages(dashboard: Dashboard) -> None:
+    """Register the UI pages for `dashboard` on NiceGUI's app."""
+
+    @ui.page('/login', title='Log in · NixFleet')
+    def login_page(request: Request) -> Response | None:
+        next_path = safe_next(request.query_params.get('next'))
+        if session_from_request(request) is not None:
+            return RedirectResponse(next_path, status_code=303)
+        totp = dashboard.settings.totp_secret is not None and bool(dashboard.settings.totp_secret.get_secret_value())
+        ui.html(login_form(request.query_params.get('error'), next_path, totp=totp), sanitize=False).classes(
+            'nf-login-wrap'
+        )
+        ui.context.client.on_connect(lambda: ui.run_javascript("document.getElementById('nf-password')?.focus()"))
+        return None
+
+    @ui.page('/', title='NixFleet')
+    def index(request: Request) -> Response | None:
+        session = session_from_request(request)
+        if session is None:
+            return RedirectResponse(login_redirect(), status_code=303)
+        FleetPage(dashboard, session)
+        return None
+
+
+_ERRORS = {
+    LoginError.CREDENTIALS: 'Wrong password.',
+    LoginError.EXPIRED: 'Your session has expired. Please log in again.',
+}
+
+
+def login_form(error: str | None, next_path: str, *, totp: bool) -> str:
+    """The login form (plain HTML, so the browser posts it and stores the HttpOnly cookie itself)."""
+    message = _ERRORS.get(error or '')
+    if message and error == LoginError.CREDENTIALS and totp:
+        message = 'Wrong password or TOTP code.'
+    error_html = (
+        f'<div class="nf-login-error" role="alert"><i class="material-icons" aria-hidden="true">error_outline</i>'
+        f'{html.escape(message)}</div>'
+        if message
+        else ''
+    )
+    totp_html = (
+        '<label for="nf-totp">TOTP code</label>'
+        '<input id="nf-totp" name="totp" inputmode="numeric" pattern="[0-9 ]*" maxlength="7" '
+        'autocomplete="one-time-code" placeholder="6 digits" required>'
+        if totp
+        else ''
+    )
+    return (
+        '<form class="nf-login" method="post" action="/login">'
+        f'<div class="nf-login-logo"><img src="{asset("logo.svg")}" alt="">'
+        '<div class="nf-login-title">Nix<b>Fleet</b></div>'
+        '<div class="nf-login-sub">Fleet Management Dashboard</div></div>'
+        f'{error_html}'
+        '<label for="nf-password">Password</label>'
+        '<input id="nf-password" name="password" type="password" autocomplete="current-password" required>'
+        f'{totp_html}'
+        f'<input type="hidden" name="next" value="{html.escape(next_path, quote=True)}">'
+        '<button type="submit">Log in</button>'
+        f'<div class="nf-login-foot">NixFleet {html.escape(__version__)}</div>'
+        '</form>'
+    )
+
+
+class FleetPage:
+    """One tab of the dashboard: header, live host table, footer, all following the state stream."""
+
+    def __init__(self, dashboard: Dashboard, session: Session) -> None:
+        self.sync = HostTableSync(dashboard.stream, self, loop_scheduler())
+        rows = self.sync.render()
+        state = self.sync.rendered
+        self.header = Header(state, expected_agent=dashboard.settings.expected_agent_version)
+        with ui.element('main').classes('nf-page'):
+            self.table = HostTable(state, rows, on_resync=self.sync.resync)
+        self.footer = Footer(state)
+        client = ui.context.client
+        bind_to_client(client, self.sync.attach)
+        remaining = max(1.0, session.remaining(dashboard.clock()))
+        ui.timer(remaining, lambda: ui.navigate.to(login_redirect(LoginError.EXPIRED)), once=True)
+
+    # -- TableSink -----------------------------------------------------------------------------------------------
+    def reset(self, state: FleetState, rows: list[Row]) -> None:
+        self.table.reset(state, rows)
+        self.header.show(state)
+        self.footer.show(state)
+
+    def apply(self, state: FleetState, base: int, upsert: list[Row], remove: list[str]) -> None:
+        self.table.apply(state, base, upsert, remove)
+        self.header.show(state)
+        self.footer.show(state)

@@ -1,0 +1,238 @@
+"""One browser tab's live host table: follows the versioned state stream and turns it into row transactions.
+
+The tab keeps the snapshot it rendered (`rendered`; snapshots are immutable and share unchanged host views, so this
+costs no copy). Deltas arrive in version order and are coalesced for `window` seconds on the given scheduler (an
+`AsyncIOScheduler` in the app, a `TestScheduler` in tests); a flush checks that the versions are contiguous from
+`rendered.version`, sends only the rows of the hosts they touched, and advances `rendered`. A gap, a stream that
+moved without telling us, or more than `limit` queued deltas turn into one full re-render from the current
+snapshot instead. While the tab's socket is away nothing is queued; reattaching catches up by comparing the rendered
+snapshot with the current one.
+
+NiceGUI-free: the sink (the table element, the header and footer) is a small protocol.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from reactivex.abc import DisposableBase, SchedulerBase
+from reactivex.disposable import Disposable
+
+from nixfleet.streams.changes import ChangeType, VersionedChange
+from nixfleet.streams.state import FleetState, FleetStateStream
+
+log = logging.getLogger(__name__)
+
+#: A host as the table shows it: a compact, JSON-ready projection of the host view.
+Row = dict[str, Any]
+
+#: Change types that can alter a table row.
+_HOST_CHANGES = frozenset({ChangeType.HOST_ADDED, ChangeType.HOST_UPDATED, ChangeType.HOST_REMOVED})
+#: Coalescing window for bursts (seconds).
+WINDOW = 0.1
+#: Deltas a tab may have queued before it is re-rendered from the snapshot instead.
+LIMIT = 5000
+
+
+def _num(value: Any) -> float | None:
+    return round(float(value), 1) if isinstance(value, int | float) else None
+
+
+def host_row(view: Mapping[str, Any]) -> Row:
+    """Project a host view onto the fields the table shows (short keys: this is sent per update)."""
+    metrics = view.get('metrics') or {}
+    return {
+        'id': str(view.get('id')),
+        'name': view.get('hostname') or view.get('id'),
+        'color': view.get('theme_color'),
+        'os': view.get('host_type') or '',
+        'loc': view.get('location') or '',
+        'dev': view.get('device_type') or '',
+        'conn': view.get('connection') or 'offline',
+        'busy': bool(view.get('busy') or view.get('pending_command')),
+        'seen': view.get('last_seen'),
+        'hb': view.get('heartbeat_interval'),
+        'cpu': _num(metrics.get('cpu')),
+        'ram': _num(metrics.get('ram')),
+        'swap': _num(metrics.get('swap')),
+        'load': metrics.get('load') if isinstance(metrics.get('load'), int | float) else None,
+        'agent': view.get('agent_version') or '',
+        'outdated': view.get('agent_outdated'),
+        'gen': view.get('generation') or '',
+        'os_ver': view.get('os_version') or '',
+    }
+
+
+def host_rows(state: FleetState) -> list[Row]:
+    """Rows of every host in a snapshot."""
+    return [host_row(view) for view in state.hosts.values()]
+
+
+def diff_hosts(
+    old: Mapping[str, Mapping[str, Any]], new: Mapping[str, Mapping[str, Any]], ids: set[str] | None = None
+) -> tuple[list[Row], list[str]]:
+    """Rows to upsert and ids to remove to turn `old` into `new` (only `ids` when given).
+
+    Host views are immutable and replaced on change, so identity tells what changed without comparing contents.
+    """
+    upsert: list[Row] = []
+    remove: list[str] = []
+    for key in ids if ids is not None else old.keys() | new.keys():
+        now, before = new.get(key), old.get(key)
+        if now is None:
+            if before is not None:
+                remove.append(key)
+        elif now is not before:
+            upsert.append(host_row(now))
+    return upsert, remove
+
+
+class TableSink(Protocol):
+    """Where a tab's table updates go."""
+
+    def reset(self, state: FleetState, rows: list[Row]) -> None:
+        """Replace everything the tab shows with `rows` at `state.version`."""
+
+    def apply(self, state: FleetState, base: int, upsert: list[Row], remove: list[str]) -> None:
+        """Move the tab from version `base` to `state.version` by upserting and removing rows."""
+
+
+class HostTableSync:
+    """Keeps one tab's table in step with the fleet state stream."""
+
+    def __init__(
+        self,
+        stream: FleetStateStream,
+        sink: TableSink,
+        scheduler: SchedulerBase,
+        *,
+        window: float = WINDOW,
+        limit: int = LIMIT,
+    ) -> None:
+        self._stream = stream
+        self._sink = sink
+        self._scheduler = scheduler
+        self._window = window
+        self._limit = limit
+        self._pending: list[VersionedChange] = []
+        self._overflow = False
+        self._flush_handle: DisposableBase | None = None
+        self._subscription: DisposableBase | None = None
+        #: The snapshot the tab shows.
+        self.rendered: FleetState = stream.value
+        self.resyncs = 0
+        self.flushes = 0
+
+    @property
+    def version(self) -> int:
+        """Version of the state the tab shows."""
+        return self.rendered.version
+
+    @property
+    def attached(self) -> bool:
+        """Whether the tab currently follows the stream."""
+        return self._subscription is not None
+
+    def render(self) -> list[Row]:
+        """Take the current snapshot for the first render of the page; return its rows."""
+        self.rendered = self._stream.value
+        return host_rows(self.rendered)
+
+    def attach(self) -> DisposableBase:
+        """Subscribe (snapshot and subscription in one step) and catch up with what happened since `rendered`."""
+        snapshot, self._subscription = self._stream.snapshot_and_subscribe(self._on_delta, self._on_error)
+        if snapshot.version < self.rendered.version:
+            self.resync()  # the state went back: never patch across that
+        elif snapshot.version > self.rendered.version:
+            base, old = self.rendered.version, self.rendered
+            upsert, remove = diff_hosts(old.hosts, snapshot.hosts)
+            self.rendered = snapshot
+            self._sink.apply(snapshot, base, upsert, remove)
+        return Disposable(self.detach)
+
+    def detach(self) -> None:
+        """Stop following the stream and drop anything queued (reattach catches up)."""
+        if self._subscription is not None:
+            self._subscription.dispose()
+            self._subscription = None
+        if self._flush_handle is not None:
+            self._flush_handle.dispose()
+            self._flush_handle = None
+        self._pending.clear()
+        self._overflow = False
+
+    def resync(self) -> None:
+        """Re-render the whole table from the current snapshot."""
+        self._pending.clear()
+        self._overflow = False
+        self.rendered = self._stream.value
+        self.resyncs += 1
+        self._sink.reset(self.rendered, host_rows(self.rendered))
+
+    def check(self, version: int) -> bool:
+        """Compare a version beacon with the rendered one; resync on a mismatch. Return True if in step."""
+        if self._pending or self._flush_handle is not None or version == self.rendered.version:
+            return True
+        log.info('tab at version %d, beacon says %d: resyncing', self.rendered.version, version)
+        self.resync()
+        return False
+
+    # -- stream side ---------------------------------------------------------------------------------------------
+    def _on_delta(self, item: VersionedChange) -> None:
+        if self._overflow:
+            return
+        if len(self._pending) >= self._limit:
+            log.warning('tab fell %d changes behind; it will be re-rendered', self._limit)
+            self._pending.clear()
+            self._overflow = True
+        else:
+            self._pending.append(item)
+        if self._flush_handle is None:
+            self._flush_handle = self._scheduler.schedule_relative(self._window, self._scheduled_flush)
+
+    def _on_error(self, exc: Exception) -> None:
+        log.error('host table stream failed: %r', exc)
+
+    def _scheduled_flush(self, _scheduler: Any = None, _state: Any = None) -> None:
+        self._flush_handle = None
+        try:
+            self.flush()
+        except Exception:
+            log.exception('host table flush failed; re-rendering')
+            try:
+                self.resync()
+            except Exception:
+                log.exception('host table re-render failed')
+
+    def flush(self) -> None:
+        """Apply the queued deltas now (normally called by the coalescing timer)."""
+        pending, self._pending = self._pending, []
+        if self._overflow:
+            self.resync()
+            return
+        expected = self.rendered.version + 1
+        touched: set[str] = set()
+        for item in pending:
+            if item.version < expected:
+                continue  # already part of the snapshot the tab caught up to
+            if item.version != expected:
+                log.warning('tab expected version %d, got %d: re-rendering', expected, item.version)
+                self.resync()
+                return
+            expected += 1
+            if item.change.type in _HOST_CHANGES and item.change.id is not None:
+                touched.add(str(item.change.id))
+        current = self._stream.value
+        if current.version != expected - 1:
+            log.warning('stream at %d, deltas reached %d: re-rendering', current.version, expected - 1)
+            self.resync()
+            return
+        if current.version == self.rendered.version:
+            return
+        base = self.rendered.version
+        upsert, remove = diff_hosts(self.rendered.hosts, current.hosts, touched)
+        self.rendered = current
+        self.flushes += 1
+        self._sink.apply(current, base, upsert, remove)
