@@ -1,0 +1,97 @@
+"""Dashboard restart (SPEC §5, §6): unfinished commands are re-adopted or ORPHANED; pipelines resume."""
+
+from __future__ import annotations
+
+import asyncio
+
+from nixfleet.models import CommandStatus as S
+from nixfleet.models import PipelineStatus as P
+from tests.ops.helpers import Fleet, hang, ok
+from tests.support import eventually, send_output, send_status
+
+HOSTS = ['web-01', 'web-02', 'web-03', 'web-04']
+
+
+async def events(fleet: Fleet, text: str) -> list[str]:
+    rows = await fleet.dashboard.store.read(
+        lambda db: db.execute('SELECT message FROM event_log WHERE message LIKE ?', [f'%{text}%']).fetchall()
+    )
+    return [r[0] for r in rows]
+
+
+async def test_restart_mid_do_all_readopts_switches_and_completes(fleet: Fleet) -> None:
+    for host in HOSTS:
+        (await fleet.add(host)).script(pull=ok, switch=hang, test=ok)
+    run = await fleet.engine.start_pipeline('do-all', HOSTS)
+    await eventually(lambda: all(fleet.agents[h].seen == ['pull', 'switch'] for h in HOSTS))
+    switch_ids = {h: fleet.engine.lifecycle.active_for(h).id for h in HOSTS}
+    await send_output(fleet.agents['web-01'].fake, 'building before the restart')
+    await eventually(lambda: fleet.engine.lifecycle.logs._pending == {})
+
+    await fleet.restart_server()
+    assert fleet.engine.lifecycle.active_for('web-01').recovered
+    for host in HOSTS:  # agents come back still running their switch
+        await fleet.agents[host].reconnect()
+        fleet.agents[host].script(test=ok)
+    for host in HOSTS:
+        await fleet.status_of(switch_ids[host], S.EXECUTING)
+        assert not fleet.engine.lifecycle.active_for(host).recovered
+    agent = fleet.agents['web-01']
+    await send_output(agent.fake, 'building after the restart')
+    for host in HOSTS:
+        agent = fleet.agents[host]
+        await send_status(agent.fake, 'switch')
+        agent.pending, agent.binary_hash = None, 'b' * 64
+        await agent.reconnect()
+    run = await asyncio.wait_for(fleet.engine.pipelines.wait(run.id), 10)
+    assert run.status is P.COMPLETE
+    rows = await fleet.dashboard.store.read(
+        lambda db: db.execute(
+            'SELECT host_id, stage, status FROM commands WHERE pipeline_id = ? ORDER BY host_id, stage', [run.id]
+        ).fetchall()
+    )
+    assert rows == [(h, k, 'SUCCESS') for h in HOSTS for k in range(3)]  # each command exactly once
+    for host in HOSTS:
+        assert fleet.agents[host].seen == ['pull', 'switch', 'test']
+    assert len(await events(fleet, 're-adopted after a dashboard restart')) == len(HOSTS)
+    log = await fleet.engine.read_output(switch_ids['web-01'])
+    assert 'building before the restart' in log and 'building after the restart' in log
+    assert log.count('# Command: switch') == 1
+
+
+async def test_agent_that_never_returns_is_orphaned_after_two_minutes(fleet: Fleet) -> None:
+    (await fleet.add('web-01')).script(test=hang)
+    cid = await fleet.started('test', 'web-01')
+    await fleet.status_of(cid, S.EXECUTING)
+    await fleet.restart_server()
+    assert fleet.host('web-01')['busy'] is True  # still tracked, waiting for the agent
+    await fleet.advance(119)
+    assert fleet.engine.lifecycle.find_active(cid) is not None
+    await fleet.advance(1)
+    cmd = await fleet.ended(cid)
+    assert cmd.status is S.ORPHANED and 'did not come back' in (cmd.error or '')
+    assert await events(fleet, 'ORPHANED')
+    assert fleet.host('web-01')['busy'] is False
+
+
+async def test_agent_back_without_the_command_is_orphaned(fleet: Fleet) -> None:
+    agent = (await fleet.add('web-01')).script(test=hang)
+    cid = await fleet.started('test', 'web-01')
+    await fleet.status_of(cid, S.EXECUTING)
+    await fleet.restart_server()
+    agent.pending = None
+    await agent.reconnect()
+    cmd = await fleet.ended(cid)
+    assert cmd.status is S.ORPHANED and 'came back without it' in (cmd.error or '')
+
+
+async def test_switch_that_reported_ok_before_the_restart_is_judged_on_return(fleet: Fleet) -> None:
+    agent = await fleet.add('web-01')
+    cid = await fleet.started('switch', 'web-01')
+    await agent.fake.expect('command')
+    await send_status(agent.fake, 'switch')
+    await fleet.status_of(cid, S.AWAITING_RECONNECT)
+    await fleet.restart_server()
+    agent.binary_hash = 'e' * 64
+    await agent.reconnect()
+    assert (await fleet.ended(cid)).status is S.SUCCESS
