@@ -34,13 +34,18 @@ AGENT_COMMANDS: frozenset[str] = frozenset(
 )
 
 #: Hostnames as the agent reports them: an RFC 1123 label (the agent cuts the FQDN at the first dot).
-HOSTNAME_RE = re.compile(r'^[A-Za-z0-9](?:[A-Za-z0-9_-]{0,62})$')
+#: `\Z`, not `$`: `$` also matches before a trailing newline, which would let `"web\n"` in as a second host.
+HOSTNAME_RE = re.compile(r'^[A-Za-z0-9](?:[A-Za-z0-9_-]{0,62})\Z')
 
 
 class _Lenient(BaseModel):
-    """Base for wire payloads: unknown fields are ignored, as the agent ignores ours."""
+    """Base for wire payloads: unknown fields are ignored, as the agent ignores ours.
 
-    model_config = ConfigDict(extra='ignore', frozen=True)
+    NaN and infinities are refused: Go's encoder never produces them, and they are not valid JSON for the
+    database copy (`metrics_json`) or the browser.
+    """
+
+    model_config = ConfigDict(extra='ignore', frozen=True, allow_inf_nan=False)
 
 
 class CompartmentReport(_Lenient):
@@ -216,7 +221,7 @@ def parse_agent_frame(raw: str | bytes) -> AgentMessage:
     """Parse one text or binary frame into a typed message, or raise FrameError."""
     try:
         data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
         raise FrameError('malformed_json', str(exc)[:200]) from None
     if not isinstance(data, dict):
         raise FrameError('not_an_object', type(data).__name__)

@@ -44,6 +44,11 @@ CLOSE_POLICY = 1008
 CLOSE_REPLACED = 4000
 CLOSE_IDLE = 4001
 CLOSE_STUCK = 4002
+#: A refused register repeated from the same address for the same reason within this period is refused and counted
+#: but not journaled or logged again: a misconfigured agent reconnects every second, forever.
+REFUSAL_QUIET_PERIOD = 3600.0
+#: How many (address, reason) refusals are remembered for that.
+REFUSALS_REMEMBERED = 1024
 
 
 class AgentListener(Protocol):
@@ -172,6 +177,7 @@ class AgentGateway:
         self.frames: Counter[str] = Counter()
         self.malformed: Counter[str] = Counter()
         self._accepting = True
+        self._refusals: dict[tuple[str, str], float] = {}
 
     # -- public API ----------------------------------------------------------------------------------------------
     def send(self, host: str, frame: str) -> bool:
@@ -262,7 +268,6 @@ class AgentGateway:
         except FrameError as exc:
             self.malformed[exc.kind] += 1
             if exc.mtype == 'register' and link.host is None:
-                log.warning('agent %s sent an unusable register (%s); refused', link.peer, exc.detail)
                 await self.refuse_registration(link, f'registration refused: {exc.detail}')
                 return
             link.warn_once(exc.kind, 'ignored a bad frame (%s); further ones are counted, not logged', exc.detail)
@@ -334,8 +339,23 @@ class AgentGateway:
                 log.exception('disconnect listener failed for %s', host)
 
     async def refuse_registration(self, link: AgentLink, reason: str) -> None:
-        """Close a link whose register frame was unusable, with an event explaining why."""
-        await self._events.record(
-            'register_refused', reason, actor='system', level=EventLevel.ERROR, details={'peer': link.peer}
-        )
+        """Close a link whose register frame was unusable, with an event explaining why (once per retrying agent)."""
+        if self._first_refusal(link.peer.rpartition(':')[0], reason):
+            log.warning('agent %s sent an unusable register (%s); refused', link.peer, reason)
+            await self._events.record(
+                'register_refused', reason, actor='system', level=EventLevel.ERROR, details={'peer': link.peer}
+            )
         link.close(CLOSE_POLICY, 'invalid register')
+
+    def _first_refusal(self, address: str, reason: str) -> bool:
+        """Whether this refusal is news (not the same address and reason within the quiet period)."""
+        now = self._clock()
+        key = (address, reason)
+        last = self._refusals.pop(key, None)
+        if last is not None and now - last < REFUSAL_QUIET_PERIOD:
+            self._refusals[key] = last
+            return False
+        if len(self._refusals) >= REFUSALS_REMEMBERED:
+            del self._refusals[next(iter(self._refusals))]  # the oldest
+        self._refusals[key] = now
+        return True
