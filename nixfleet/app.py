@@ -81,8 +81,8 @@ class Dashboard:
             for name, value in self.api_tokens.items():
                 if hmac.compare_digest(token.strip().encode(), value.encode()):
                     return f'api:{name}'
-            name = await self.tokens.check_api(token.strip())
-            return f'api:{name}' if name is not None else None
+            stored = await self.tokens.check_api(token.strip())
+            return f'api:{stored}' if stored is not None else None
         try:
             from nixfleet.api.auth import session_from_request
         except ImportError:

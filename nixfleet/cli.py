@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from nixfleet import __version__
+from nixfleet.security.cli import add_token_parser
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -72,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     hashpw = sub.add_parser('hash-password', help='print a bcrypt hash for NIXFLEET_PASSWORD_HASH')
     hashpw.add_argument('--password', help='password to hash (default: read from stdin or prompt)')
     hashpw.set_defaults(func=_hash_password)
+
+    add_token_parser(sub)
     return parser
 
 

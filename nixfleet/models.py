@@ -74,6 +74,8 @@ class ErrorCode(StrEnum):
     UNKNOWN_HOST = 'unknown_host'
     UNKNOWN_PIPELINE = 'unknown_pipeline'
     UNKNOWN_COMMAND = 'unknown_command'
+    UNKNOWN_TOKEN = 'unknown_token'  #: no agent or API token with that id
+    TOKEN_EXISTS = 'token_exists'  #: an active API token already has that name
     TOTP_REQUIRED = 'totp_required'
     TOTP_INVALID = 'totp_invalid'
     ALREADY_CURRENT = 'already_current'

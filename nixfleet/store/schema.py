@@ -145,3 +145,19 @@ def m002_ops_command_state(db: Database) -> None:
     """Op engine: per-command tracking state (deadlines, kill, reconnect) and the result message."""
     ensure_table(db, 'commands', {**_COMMAND_COLUMNS, 'state_json': str, 'message': str, 'code': str}, 'id')
     db.execute('CREATE INDEX IF NOT EXISTS idx_commands_pipeline_stage ON commands (pipeline_id, stage)')
+
+
+@migrations()
+def m003_tokens(db: Database) -> None:
+    """Per-host agent tokens and named API tokens, stored as SHA-256 hashes only (nixfleet.security.tokens)."""
+    for table, subject in (('host_tokens', 'hostname'), ('api_tokens', 'name')):
+        db.execute(
+            f'CREATE TABLE IF NOT EXISTS {table} (id TEXT PRIMARY KEY, {subject} TEXT NOT NULL, '
+            'token_hash TEXT NOT NULL UNIQUE, prefix TEXT NOT NULL, created_at TEXT NOT NULL, created_by TEXT, '
+            'last_used_at TEXT, revoked_at TEXT, revoked_by TEXT)'
+        )
+        db.execute(f'CREATE INDEX IF NOT EXISTS idx_{table}_{subject} ON {table} ({subject})')
+    # one active API token per name, so `api:<name>` in the audit trail names exactly one token
+    db.execute(
+        'CREATE UNIQUE INDEX IF NOT EXISTS idx_api_tokens_active_name ON api_tokens (name) WHERE revoked_at IS NULL'
+    )

@@ -1,0 +1,191 @@
+"""`/api/tokens`: list, create and revoke agent and API tokens (SPEC §12, §13).
+
+Every route needs a session or an API token (`Dashboard.authenticate`) and answers JSON only: 401 without
+credentials (never a redirect) and `{"error": {"code", "message"}}` for every refusal, validation errors included.
+A token's value appears once, in the answer to its creation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from nixfleet.models import ErrorCode
+from nixfleet.security.tokens import TokenError, TokenKind
+
+if TYPE_CHECKING:
+    from nixfleet.app import Dashboard
+
+_STATUS = {
+    ErrorCode.UNAUTHORIZED: 401,
+    ErrorCode.UNKNOWN_TOKEN: 404,
+    ErrorCode.TOKEN_EXISTS: 409,
+    ErrorCode.INVALID_REQUEST: 422,
+}
+
+
+class ErrorDetail(BaseModel):
+    """A refusal: a stable code and a message for people."""
+
+    code: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    """The error envelope of every `/api` refusal."""
+
+    error: ErrorDetail
+
+
+class TokenOut(BaseModel):
+    """A stored token (never its value or its hash)."""
+
+    id: str
+    kind: TokenKind
+    hostname: str | None = Field(None, description='Host an agent token is bound to.')
+    name: str | None = Field(None, description='Name of an API token (the actor `api:<name>` in the audit trail).')
+    prefix: str = Field(description='First characters of the token, to tell tokens apart.')
+    active: bool
+    created_at: str
+    created_by: str | None = None
+    last_used_at: str | None = None
+    revoked_at: str | None = None
+    revoked_by: str | None = None
+
+
+class TokenCreated(TokenOut):
+    """A token just created, with its value: shown this once, store it now."""
+
+    token: str
+
+
+class TokenList(BaseModel):
+    """Tokens, agent tokens first, oldest first."""
+
+    tokens: list[TokenOut]
+
+
+class TokenCreate(BaseModel):
+    """Create an agent token bound to `hostname`, or an API token called `name`."""
+
+    model_config = ConfigDict(extra='forbid')
+
+    kind: TokenKind
+    hostname: str | None = Field(None, max_length=64, description='For `kind=agent`: the host it may register as.')
+    name: str | None = Field(None, max_length=64, description='For `kind=api`: a unique name among active tokens.')
+
+    @model_validator(mode='after')
+    def _subject_matches_kind(self) -> TokenCreate:
+        if self.kind is TokenKind.AGENT and (not self.hostname or self.name is not None):
+            raise ValueError('an agent token needs `hostname` (and no `name`)')
+        if self.kind is TokenKind.API and (not self.name or self.hostname is not None):
+            raise ValueError('an API token needs `name` (and no `hostname`)')
+        return self
+
+    @property
+    def subject(self) -> str:
+        """The hostname or the name."""
+        return (self.hostname if self.kind is TokenKind.AGENT else self.name) or ''
+
+
+def error_response(code: ErrorCode, message: str, status: int | None = None) -> JSONResponse:
+    """A JSON refusal in the `/api` error envelope."""
+    return JSONResponse(
+        {'error': {'code': str(code), 'message': message}},
+        status_code=status or _STATUS.get(code, 400),
+        headers={'WWW-Authenticate': 'Bearer'} if code is ErrorCode.UNAUTHORIZED else None,
+    )
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for error in exc.errors()[:5]:
+        where = '.'.join(str(p) for p in error.get('loc', ()) if p != 'body') or 'body'
+        parts.append(f'{where}: {error.get("msg", "invalid")}')
+    return '; '.join(parts) or 'invalid request'
+
+
+def guarded_route(dashboard: Dashboard) -> type[APIRoute]:
+    """A route class that authenticates first (actor in `request.state.actor`) and answers refusals as envelopes."""
+
+    class GuardedRoute(APIRoute):
+        def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+            handler = super().get_route_handler()
+
+            async def guarded(request: Request) -> Response:
+                actor = await dashboard.authenticate(request)
+                if actor is None:
+                    return error_response(ErrorCode.UNAUTHORIZED, 'log in or send an API token (Bearer)')
+                request.state.actor = actor
+                try:
+                    return await handler(request)
+                except RequestValidationError as exc:
+                    return error_response(ErrorCode.INVALID_REQUEST, _validation_message(exc))
+                except TokenError as exc:
+                    return error_response(exc.code, exc.message)
+
+            return guarded
+
+    return GuardedRoute
+
+
+_REFUSALS: dict[int | str, dict[str, Any]] = {
+    401: {'model': ErrorBody, 'description': 'No valid session or API token'},
+    422: {'model': ErrorBody, 'description': 'Invalid request'},
+}
+
+
+def tokens_router(dashboard: Dashboard) -> APIRouter:
+    """Routes under `/api/tokens` for this dashboard."""
+    router = APIRouter(prefix='/api/tokens', tags=['tokens'], route_class=guarded_route(dashboard))
+    service = dashboard.tokens
+
+    @router.get('', response_model=TokenList, responses=_REFUSALS)
+    async def list_tokens(
+        kind: Annotated[TokenKind | None, Query(description='Only this kind.')] = None,
+        include_revoked: Annotated[bool, Query(description='Also list revoked tokens.')] = False,
+    ) -> dict[str, Any]:
+        """List tokens (values are never shown again)."""
+        records = await service.records(kind, include_revoked=include_revoked)
+        return {'tokens': [r.to_wire() for r in records]}
+
+    @router.post(
+        '',
+        status_code=201,
+        response_model=TokenCreated,
+        responses={**_REFUSALS, 409: {'model': ErrorBody, 'description': 'Name already in use'}},
+    )
+    async def create_token(body: TokenCreate, request: Request) -> dict[str, Any]:
+        """Create a token; the answer holds its value, which is not stored and cannot be shown again."""
+        created = await service.create(body.kind, body.subject, actor=request.state.actor, via='api')
+        return created.to_wire()
+
+    @router.get(
+        '/{kind}/{token_id}',
+        response_model=TokenOut,
+        responses={**_REFUSALS, 404: {'model': ErrorBody, 'description': 'No such token'}},
+    )
+    async def get_token(kind: TokenKind, token_id: str) -> dict[str, Any]:
+        """One token."""
+        record = await service.get(kind, token_id)
+        if record is not None:
+            return record.to_wire()
+        raise TokenError(ErrorCode.UNKNOWN_TOKEN, f'no {kind.label} with id {token_id!r}')
+
+    @router.delete(
+        '/{kind}/{token_id}',
+        response_model=TokenOut,
+        responses={**_REFUSALS, 404: {'model': ErrorBody, 'description': 'No such token'}},
+    )
+    async def revoke_token(kind: TokenKind, token_id: str, request: Request) -> dict[str, Any]:
+        """Revoke a token (idempotent): it is refused from now on and agent links using it are closed."""
+        record = await service.revoke(kind, token_id, actor=request.state.actor, via='api')
+        return record.to_wire()
+
+    return router

@@ -1,0 +1,223 @@
+"""The dashboard's token service: check presented tokens, create and revoke them with audit events, enforce revocation.
+
+Tokens are looked up in SQLite when a connection is made (each agent upgrade, each API request), so a token created
+or revoked by `nixfleet token` on the same database takes effect on the next connection. Open agent links are
+re-checked by `maintain` every `check_interval` seconds, so a link whose token was revoked is closed (1008) — at once
+when revoked through this service, within `check_interval` when revoked by the CLI from another process.
+Last-used times are kept in memory and written by `maintain` in one batch, at most once a minute per token, never
+once per request.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+
+from sqlite_utils import Database
+
+from nixfleet.events import EventLog
+from nixfleet.gateway.agents import CLOSE_POLICY, AgentGateway, TokenGrant
+from nixfleet.models import EventCategory, EventLevel
+from nixfleet.security.tokens import (
+    TOKEN_CREATE,
+    TOKEN_REVOKE,
+    CreatedToken,
+    TokenKind,
+    TokenRecord,
+    audit_details,
+    audit_message,
+    create_token,
+    find_token,
+    get_token,
+    kind_of,
+    list_tokens,
+    revoke_token,
+    revoked_among,
+    touch_tokens,
+)
+from nixfleet.store import Store
+from nixfleet.timeutil import Clock, iso
+
+log = logging.getLogger(__name__)
+
+#: Seconds between checks of open agent links against revocations (and last-used flushes).
+CHECK_INTERVAL = 5.0
+#: A token's last-used time is written at most this often (seconds).
+TOUCH_INTERVAL = 60.0
+
+_Key = tuple[TokenKind, str]
+
+
+@dataclass(frozen=True, slots=True)
+class HostTokenGrant(TokenGrant):
+    """A grant from a per-host token; it keeps the token id so a revocation finds the links using it."""
+
+    token_id: str = ''
+
+
+class TokenService:
+    """Agent and API tokens as the running dashboard sees them."""
+
+    def __init__(
+        self,
+        store: Store,
+        events: EventLog,
+        gateway: AgentGateway,
+        clock: Clock,
+        *,
+        check_interval: float = CHECK_INTERVAL,
+    ) -> None:
+        self._store = store
+        self._events = events
+        self._gateway = gateway
+        self._clock = clock
+        #: Seconds between `maintain` runs (read when the dashboard starts).
+        self.check_interval = check_interval
+        self._used: dict[_Key, float] = {}
+        self._written: dict[_Key, float] = {}
+
+    # -- checking presented tokens -------------------------------------------------------------------------------
+    async def check_agent(self, token: str) -> HostTokenGrant | None:
+        """The grant of an active per-host agent token, or None (unknown, revoked, or not a per-host token)."""
+        record = await self._find(TokenKind.AGENT, token)
+        if record is None:
+            return None
+        return HostTokenGrant(name=record.prefix, hostname=record.subject, token_id=record.id)
+
+    async def check_api(self, token: str) -> str | None:
+        """The name of an active API token, or None."""
+        record = await self._find(TokenKind.API, token)
+        return record.subject if record is not None else None
+
+    async def _find(self, kind: TokenKind, token: str) -> TokenRecord | None:
+        if kind_of(token) is not kind or not self._store.is_open:
+            return None
+        record = await self._store.read(lambda db: find_token(db, kind, token))
+        if record is None or not record.active:
+            return None
+        self._used[(kind, record.id)] = self._clock()
+        return record
+
+    # -- administration ------------------------------------------------------------------------------------------
+    async def create(self, kind: TokenKind, subject: str, *, actor: str, via: str = 'api') -> CreatedToken:
+        """Create a token (raises `TokenError`); the returned secret is the only copy that will ever exist."""
+        created = await self._store.write(
+            lambda db: create_token(db, kind, subject, actor=actor, now=iso(self._clock()))
+        )
+        await self._audit(TOKEN_CREATE, created.record, actor=actor, via=via)
+        log.info('%s created by %s', created.record.describe, actor)
+        return created
+
+    async def records(self, kind: TokenKind | None = None, *, include_revoked: bool = False) -> list[TokenRecord]:
+        """Stored tokens with their freshest last-used times (including those not yet written)."""
+        records = await self._store.read(lambda db: list_tokens(db, kind, include_revoked=include_revoked))
+        return [self._fresh(record) for record in records]
+
+    async def get(self, kind: TokenKind, token_id: str) -> TokenRecord | None:
+        """One stored token by id, or None."""
+        record = await self._store.read(lambda db: get_token(db, kind, token_id))
+        return self._fresh(record) if record is not None else None
+
+    def _fresh(self, record: TokenRecord) -> TokenRecord:
+        used = self._used.get((record.kind, record.id))
+        if used is None or (record.last_used_at or '') >= iso(used):
+            return record
+        return replace(record, last_used_at=iso(used))
+
+    async def revoke(self, kind: TokenKind, token_id: str, *, actor: str, via: str = 'api') -> TokenRecord:
+        """Revoke a token (idempotent; raises `TokenError` for an unknown id) and close the links using it."""
+
+        def write(db: Database) -> tuple[TokenRecord, bool]:
+            return revoke_token(db, kind, token_id, actor=actor, now=iso(self._clock()))
+
+        record, changed = await self._store.write(write)
+        if changed:
+            await self._audit(TOKEN_REVOKE, record, actor=actor, via=via)
+            log.info('%s revoked by %s', record.describe, actor)
+            if kind is TokenKind.AGENT:
+                await self._close_links({record.id})
+        return self._fresh(record)
+
+    async def _audit(self, action: str, record: TokenRecord, *, actor: str, via: str) -> None:
+        await self._events.record(
+            action,
+            audit_message(action, record),
+            category=EventCategory.AUDIT,
+            level=EventLevel.INFO,
+            actor=actor,
+            host=record.subject if record.kind is TokenKind.AGENT else None,
+            details=audit_details(record, via=via),
+        )
+
+    # -- enforcement and bookkeeping -----------------------------------------------------------------------------
+    def _links_by_token(self) -> dict[str, list[str]]:
+        hosts: dict[str, list[str]] = {}
+        for host, link in self._gateway.links.items():
+            if isinstance(link.grant, HostTokenGrant):
+                hosts.setdefault(link.grant.token_id, []).append(host)
+        return hosts
+
+    async def _close_links(self, revoked: set[str]) -> None:
+        for token_id, hosts in self._links_by_token().items():
+            if token_id not in revoked:
+                continue
+            for host in hosts:
+                log.warning('closing the link of %s: its agent token was revoked', host)
+                self._gateway.close_host(host, CLOSE_POLICY, 'token revoked')
+                await self._events.record(
+                    'disconnect',
+                    f'link of {host} closed: its agent token was revoked',
+                    level=EventLevel.WARN,
+                    host=host,
+                    details={'token_id': token_id},
+                )
+
+    async def maintain(self) -> None:
+        """Close open agent links whose token was revoked meanwhile, mark the others used, flush last-used times."""
+        if not self._store.is_open:
+            return
+        live = self._links_by_token()
+        if live:
+            revoked = await self._store.read(lambda db: revoked_among(db, TokenKind.AGENT, live))
+            if revoked:
+                await self._close_links(revoked)
+            now = self._clock()
+            for token_id in live.keys() - revoked:
+                self._used[(TokenKind.AGENT, token_id)] = now
+        await self.flush()
+
+    async def flush(self, *, force: bool = False) -> None:
+        """Write last-used times that are due (all of them with `force`) in one transaction."""
+        due = self._due(force=force)
+        if due:
+            await self._store.write(lambda db: self._touch(db, due))
+            self._mark_written(due)
+
+    def flush_sync(self) -> None:
+        """Write every pending last-used time (shutdown; the store must still be open)."""
+        due = self._due(force=True)
+        if due and self._store.is_open:
+            self._store.write_sync(lambda db: self._touch(db, due))
+            self._mark_written(due)
+
+    def _due(self, *, force: bool) -> dict[_Key, float]:
+        now = self._clock()
+        return {
+            key: used
+            for key, used in self._used.items()
+            if force or now - self._written.get(key, float('-inf')) >= TOUCH_INTERVAL
+        }
+
+    @staticmethod
+    def _touch(db: Database, due: dict[_Key, float]) -> None:
+        for kind in TokenKind:
+            used = {token_id: iso(at) for (k, token_id), at in due.items() if k is kind}
+            if used:
+                touch_tokens(db, kind, used)
+
+    def _mark_written(self, due: dict[_Key, float]) -> None:
+        now = self._clock()
+        for key, used in due.items():
+            self._written[key] = now
+            if self._used.get(key) == used:
+                del self._used[key]
