@@ -29,6 +29,8 @@ from nixfleet.events import EventLog, load_recent
 from nixfleet.gateway.agents import AgentGateway, TokenGrant
 from nixfleet.gateway.sync_ws import sync_endpoint
 from nixfleet.hosts import HostRegistry
+from nixfleet.integrations.compartment_service import CompartmentService
+from nixfleet.integrations.remote import IntegrationsRemote
 from nixfleet.models import EventLevel
 from nixfleet.ops.engine import OpEngine
 from nixfleet.security.service import TokenService
@@ -57,6 +59,12 @@ class Dashboard:
         self.gateway = AgentGateway(settings, self.hosts, self.live, self.events, self.check_agent_token, clock)
         #: The op engine: dispatch, command lifecycle (the one owner of busy-ness), pipelines.
         self.ops = OpEngine(settings, self.store, self.stream, self.events, self.hosts, self.gateway, clock)
+        #: Compartments (SPEC §9): version.json, expected agent versions, every host's five statuses, results.
+        self.compartments = CompartmentService(settings, self.hosts, self.stream, clock)
+        self.compartments.active_op = self.active_op
+        self.gateway.listeners.append(self.compartments)
+        self.ops.remote = IntegrationsRemote(self.compartments)
+        self.ops.lifecycle.compartments = self.compartments
         self.sync = SyncHub(self.stream)
         #: Per-host agent tokens and API tokens (hashed in SQLite; see nixfleet.security).
         self.tokens = TokenService(self.store, self.events, self.gateway, clock)
@@ -104,6 +112,7 @@ class Dashboard:
             FleetState(
                 version=version,
                 hosts=self.hosts.all_views(),
+                fleet=self.compartments.fleet_fields(),
                 events=tuple(events),
                 event_limit=self.settings.init_event_limit,
             )
@@ -150,11 +159,18 @@ class Dashboard:
             max_instances=1,
             coalesce=True,
         )
+        self.compartments.start(self.scheduler)
         self.scheduler.start()
         self.ops.start()
+        self.compartments.follow_commands()
         self.started = True
         log.info('dashboard started at state version %d with %d hosts; serving on %s', version, len(self.hosts.rows),
                  self.settings.listen)
+
+    def active_op(self, host: str) -> str | None:
+        """The op of the host's active command, if any (an input of its compartments)."""
+        cmd = self.ops.lifecycle.active_for(host)
+        return cmd.op if cmd is not None else None
 
     async def tick(self) -> None:
         """Re-evaluate liveness and close dead links (every `stale_cleanup_interval`)."""
@@ -170,6 +186,7 @@ class Dashboard:
         await self.gateway.close_all()
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        await self.compartments.stop()
         self.live.flush_sync()
         self.tokens.flush_sync()
         self.versions.persist_exact(self.stream.version)

@@ -161,3 +161,9 @@ def m003_tokens(db: Database) -> None:
     db.execute(
         'CREATE UNIQUE INDEX IF NOT EXISTS idx_api_tokens_active_name ON api_tokens (name) WHERE revoked_at IS NULL'
     )
+
+
+@migrations()
+def m004_compartment_records(db: Database) -> None:
+    """Compartments: the dashboard's own records of switch/rollback and test results (nixfleet.compartments)."""
+    ensure_table(db, 'hosts', {**_HOST_COLUMNS, 'system_record_json': str, 'tests_record_json': str}, 'id')

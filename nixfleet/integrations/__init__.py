@@ -1,0 +1,1 @@
+"""Dashboard integrations: the remote desired state (version.json) and what is derived from it."""

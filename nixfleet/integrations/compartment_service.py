@@ -1,0 +1,279 @@
+"""The compartment service: every host's five compartments, kept current as their inputs change.
+
+It owns the version.json fetcher and the expected agent versions, adds `compartments` to every host view and
+host change (a HostRegistry deriver), re-publishes the compartments of the hosts that changed when the remote
+desired state or an expected agent version changes, and records command results for the System/Tests inference
+(`record_result`; `follow_commands` feeds it every `command_finished` change). `for_host` and `statuses` are what
+op validation and post-checks read, so the UI and dispatch never disagree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from apscheduler.schedulers.base import BaseScheduler
+from reactivex.abc import DisposableBase
+
+from nixfleet import protocol
+from nixfleet.compartments import (
+    NAMES,
+    Compartments,
+    RemoteDesired,
+    apply_result,
+    compartments,
+    expected_agent_version,
+    inputs_from_row,
+    newest_agent_versions,
+)
+from nixfleet.config import Settings
+from nixfleet.hosts import HostRegistry
+from nixfleet.integrations.version_json import VersionJsonFetcher, remote_wire
+from nixfleet.streams.changes import Change, ChangeType, VersionedChange
+from nixfleet.streams.state import FleetStateStream
+from nixfleet.timeutil import Clock
+
+log = logging.getLogger(__name__)
+
+#: How often every host's compartments are re-evaluated for time-based rules (stale `working`).
+RECHECK_INTERVAL = 30.0
+#: Ops whose success may mean the host is now ahead of the cached version.json: fetch it again.
+_REFETCH_AFTER = frozenset({'pull', 'pull-switch'})
+#: Terminal command states that are a result (True: succeeded), by `CommandStatus` value.
+_RESULT_OK = {'SUCCESS': True, 'PARTIAL': True, 'STALE_BINARY': True, 'SUSPICIOUS': True, 'ERROR': False}
+
+
+class CompartmentService:
+    """Compute host compartments from host rows, the remote desired state and the expected agent versions."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        hosts: HostRegistry,
+        stream: FleetStateStream,
+        clock: Clock,
+        fetcher: VersionJsonFetcher | None = None,
+    ) -> None:
+        self._settings = settings
+        self._hosts = hosts
+        self._stream = stream
+        self._clock = clock
+        if fetcher is None and settings.version_url:
+            fetcher = VersionJsonFetcher(settings.version_url, clock=clock)
+        #: None when version tracking is not configured (no NIXFLEET_VERSION_URL).
+        self.fetcher = fetcher
+        #: The op of a host's active command; the lifecycle installs its own (it calls `hosts.emit_derived` on change).
+        self.active_op: Callable[[str], str | None] = lambda host: None
+        self._newest: dict[str, str] | None = None
+        self._commands: DisposableBase | None = None
+        self._recording: set[asyncio.Task[None]] = set()
+        hosts.derivers.insert(0, self.derive)  # first: other derived fields (available ops) read compartments
+        if fetcher is not None:
+            fetcher.listeners.append(self._remote_changed)
+
+    # -- reading -------------------------------------------------------------------------------------------------
+    @property
+    def remote(self) -> RemoteDesired | None:
+        """The remote desired state (None: version tracking not configured)."""
+        return self.fetcher.state if self.fetcher is not None else None
+
+    def for_host(self, host: str) -> Compartments:
+        """The compartments of a known host, as of now (what validation checks)."""
+        row = self._hosts.rows[host]
+        inputs = inputs_from_row(row, self.active_op(host))
+        expected = self._expected_for(inputs.agent_impl, inputs.agent_version)
+        return compartments(inputs, self.remote, expected, now=self._clock())
+
+    def statuses(self, view: Mapping[str, Any]) -> dict[str, str]:
+        """`{name: status}` of a host view, recomputed with the view's generation and lock hash (op post-checks
+        pass a view with the generation from the agent's `status`); the op engine's `CompartmentSource`."""
+        row = self._hosts.rows.get(view.get('id', ''))
+        if row is None:
+            return dict.fromkeys(NAMES, 'unknown')
+        overrides = {k: view[k] for k in ('generation', 'lock_hash') if view.get(k) is not None}
+        inputs = inputs_from_row({**row, **overrides}, self.active_op(view['id']))
+        expected = self._expected_for(inputs.agent_impl, inputs.agent_version)
+        return compartments(inputs, self.remote, expected, now=self._clock()).statuses()
+
+    def derive(self, view: dict[str, Any]) -> dict[str, Any]:
+        """HostRegistry deriver: the `compartments` field of a host view."""
+        host = view.get('id')
+        if host not in self._hosts.rows:
+            return {}
+        return {'compartments': self.for_host(host).to_wire()}
+
+    def expected_agent_versions(self) -> dict[str, str]:
+        """The expected agent version of every implementation known or pinned (header)."""
+        newest = self._newest_versions()
+        impls = set(newest) | {'go'}
+        impls |= {p.partition('=')[0].strip() for p in self._settings.expected_agent_version.split(',') if '=' in p}
+        found = {impl: expected_agent_version(impl, self._settings.expected_agent_version, newest) for impl in impls}
+        return {impl: version for impl, version in sorted(found.items()) if version}
+
+    def fleet_fields(self) -> dict[str, Any]:
+        """Fleet-wide facts this service owns: the remote desired state and the expected agent versions."""
+        return {'remote': remote_wire(self.remote), 'expected_agent_versions': self.expected_agent_versions()}
+
+    def _newest_versions(self) -> dict[str, str]:
+        if self._newest is None:
+            reported = ((r.get('agent_impl') or 'go', r.get('agent_version') or '') for r in self._hosts.rows.values())
+            self._newest = newest_agent_versions(reported)
+        return self._newest
+
+    def _expected_for(self, impl: str, version: str) -> str | None:
+        newest = self._newest_versions()
+        if version:  # this host counts even before the cache is refreshed (its own change is being emitted)
+            newest = {**newest, **newest_agent_versions([(impl, newest.get(impl, '')), (impl, version)])}
+        return expected_agent_version(impl, self._settings.expected_agent_version, newest)
+
+    # -- publishing ----------------------------------------------------------------------------------------------
+    def publish_changed(self) -> list[str]:
+        """Re-publish the derived fields (compartments and what depends on them, e.g. available ops) of every host
+        whose compartments differ from the published state; return those hosts."""
+        published = self._stream.value.hosts
+        changed = [
+            host
+            for host in list(self._hosts.rows)
+            if published.get(host, {}).get('compartments') != self.for_host(host).to_wire()
+        ]
+        for host in changed:
+            self._hosts.emit_derived(host)
+        return changed
+
+    def recheck(self) -> list[str]:
+        """Re-evaluate expected agent versions and every host's compartments; publish what changed."""
+        before = self.expected_agent_versions()
+        self._newest = None
+        if (after := self.expected_agent_versions()) != before:
+            log.info('expected agent versions now %s', after)
+            self._stream.emit(Change(ChangeType.FLEET_UPDATED, fields={'expected_agent_versions': after}))
+        return self.publish_changed()
+
+    async def recheck_job(self) -> None:
+        """Periodic job: time-based rules (stale `working`) and hosts removed since the last check."""
+        self.recheck()
+
+    def _remote_changed(self, old: RemoteDesired, new: RemoteDesired) -> None:
+        self._stream.emit(Change(ChangeType.FLEET_UPDATED, fields={'remote': remote_wire(new)}))
+        self.publish_changed()
+
+    # -- agent events (AgentListener) ----------------------------------------------------------------------------
+    async def on_register(self, host: str, message: protocol.Register) -> None:
+        """A (re)registered agent may bring a new newest version: other hosts' Agent compartments follow."""
+        self.recheck()
+
+    async def on_message(self, host: str, message: protocol.AgentMessage) -> None:
+        """Nothing: heartbeats reach the compartments through the host registry's deriver."""
+
+    async def on_disconnect(self, host: str) -> None:
+        """Nothing: a disconnect changes no compartment input."""
+
+    # -- commands ------------------------------------------------------------------------------------------------
+    async def record_result(
+        self,
+        host: str,
+        op: str,
+        ok: bool,
+        generation: str = '',
+        message: str = '',
+        *,
+        exit_code: int | None = None,
+    ) -> None:
+        """Record a finished command's result for the System/Tests inference (called by the command lifecycle).
+
+        `op` is the op id (agent command names work too), `ok` whether it succeeded (status ok/warning),
+        `generation` the one in the agent's `status` (default: the host's current one), `message` the status
+        message. Call it for completed commands only (not for killed, cancelled or timed-out ones).
+        """
+        row = self._hosts.rows.get(host)
+        if row is None:
+            return
+        inputs = inputs_from_row(row)
+        system, tests = apply_result(
+            inputs.system_record,
+            inputs.tests_record,
+            op=op,
+            ok=ok,
+            generation=generation or inputs.generation,
+            message=message,
+            exit_code=exit_code,
+            at=self._clock(),
+        )
+        records: dict[str, Any] = {}
+        if system is not inputs.system_record and system is not None:
+            records['system_record_json'] = system.to_json()
+        if tests is not inputs.tests_record and tests is not None:
+            records.update(tests_record_json=tests.to_json(), tests_generation=tests.generation)
+        if records:
+            await self._hosts.set_records(host, records)
+        if ok and self.fetcher is not None and op in _REFETCH_AFTER:
+            self.fetcher.refresh_soon()
+
+    async def record_finished(self, command: Mapping[str, Any]) -> None:
+        """Record a finished command from its client view (`host_id, op, status, exit_code, message, error`).
+
+        SUCCESS and PARTIAL count as success; so do STALE_BINARY and SUSPICIOUS (the switch itself worked, only the
+        agent binary is in doubt); ERROR as failure. Other ends (killed, cancelled, timed out, orphaned, blocked,
+        skipped) say nothing about the system and are not recorded.
+        """
+        host, status = command.get('host_id'), command.get('status')
+        if not host or status not in _RESULT_OK:
+            return
+        await self.record_result(
+            host,
+            str(command.get('op') or ''),
+            _RESULT_OK[status],
+            message=str(command.get('error') or command.get('message') or ''),
+            exit_code=command.get('exit_code'),
+        )
+
+    async def refresh_remote(self) -> RemoteDesired | None:
+        """Fetch version.json now (the `refresh-git` op); None when version tracking is not configured."""
+        return await self.fetcher.refresh() if self.fetcher is not None else None
+
+    def follow_commands(self) -> None:
+        """Record every finished command from the state stream (`command_finished`), until `stop`.
+
+        The recording is a task of its own: a stream subscriber must not emit while a change is being published.
+        """
+        if self._commands is not None:
+            return
+
+        def on_delta(item: VersionedChange) -> None:
+            change = item.change
+            if change.type is ChangeType.COMMAND_FINISHED and change.fields:
+                task = asyncio.get_running_loop().create_task(self.record_finished(dict(change.fields)))
+                self._recording.add(task)
+                task.add_done_callback(self._recording.discard)
+
+        _, self._commands = self._stream.snapshot_and_subscribe(on_delta)
+
+    # -- lifecycle -----------------------------------------------------------------------------------------------
+    def start(self, scheduler: BaseScheduler) -> None:
+        """Add the periodic jobs: version.json (first fetch at once) and the compartment re-check."""
+        if self.fetcher is not None:
+            scheduler.add_job(
+                self.fetcher.refresh,
+                'interval',
+                seconds=self._settings.version_fetch_ttl,
+                next_run_time=datetime.now(UTC),
+                id='version_json',
+                max_instances=1,
+                coalesce=True,
+            )
+        scheduler.add_job(
+            self.recheck_job, 'interval', seconds=RECHECK_INTERVAL, id='compartments', max_instances=1, coalesce=True
+        )
+
+    async def stop(self) -> None:
+        """Stop following commands (finishing recordings under way), stop fetching and close the HTTP client."""
+        if self._commands is not None:
+            self._commands.dispose()
+            self._commands = None
+        if self._recording:
+            await asyncio.wait(list(self._recording), timeout=5)
+        if self.fetcher is not None:
+            await self.fetcher.aclose()
