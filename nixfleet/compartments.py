@@ -24,6 +24,8 @@ from nixfleet.timeutil import iso, parse_iso
 NAMES = ('agent', 'git', 'lock', 'system', 'tests')
 #: An agent-reported `working` older than this (and newer than any record) is taken as interrupted.
 STALE_WORKING_AFTER = 300.0
+#: Longest piece of agent-supplied text quoted in a message.
+MAX_MESSAGE = 200
 NOT_CONFIGURED = 'Version tracking not configured'
 NOT_CONFIGURED_HINT = "Set NIXFLEET_VERSION_URL to the config repo's version.json to compare hosts with it"
 EXPECTED_HINT = 'Set NIXFLEET_EXPECTED_AGENT_VERSION (e.g. 3.1.5, or go=3.1.5,python=0.2.0) to pin it'
@@ -307,7 +309,7 @@ def _lock(
         return working
     report = inputs.lock_report
     if report is not None and report.status == S.WORKING and _age(report, now) <= STALE_WORKING_AFTER:
-        return Compartment(status=S.WORKING, message=report.message or 'Checking flake.lock')
+        return Compartment(status=S.WORKING, message=_show(report.message, MAX_MESSAGE) or 'Checking flake.lock')
     if remote is None:
         return Compartment(status=S.UNKNOWN, message=NOT_CONFIGURED, hint=NOT_CONFIGURED_HINT)
     wanted, problem = _remote_field(remote, 'lockHash')
@@ -341,19 +343,19 @@ def _reported_working(report: Report | None, record: Record | None, now: float, 
     if record is not None and (report.at is None or report.at <= record.at):
         return None  # the record (a result) came after: the report is left over
     age = _age(report, now)
+    said = _show(report.message, MAX_MESSAGE)
     if age <= STALE_WORKING_AFTER:
-        return Compartment(status=S.WORKING, message=report.message or f'{what} in progress')
+        return Compartment(status=S.WORKING, message=said or f'{what} in progress')
     minutes = int(age // 60) if age != float('inf') else None
     since = f' {minutes} min ago' if minutes is not None else ''
-    return Compartment(
-        status=S.UNKNOWN, message=f'{report.message or what} reported{since} and never finished (interrupted?)'
-    )
+    return Compartment(status=S.UNKNOWN, message=f'{said or what} reported{since} and never finished (interrupted?)')
 
 
 def _from_report(report: Report | None) -> Compartment | None:
     if report is None or report.status not in (S.OK, S.OUTDATED, S.ERROR):
         return None
-    return Compartment(status=S(report.status), message=f'{report.message or report.status} (reported by the agent)')
+    text = _show(report.message, MAX_MESSAGE) or report.status
+    return Compartment(status=S(report.status), message=f'{text} (reported by the agent)')
 
 
 def _system(inputs: HostInputs, op: str | None, now: float) -> Compartment:
@@ -459,7 +461,7 @@ def apply_result(
     """Return the (system, tests) records after a command result; ops that affect neither leave them unchanged."""
     op = canonical_op(op) or ''
     gen = generation.strip()
-    detail = message.strip()
+    detail = _show(message.strip(), MAX_MESSAGE)
     failed = f'(exit {exit_code})' if exit_code not in (None, 0) else ''
     because = ' '.join(p for p in (failed, detail) if p)
 

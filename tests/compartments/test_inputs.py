@@ -18,7 +18,7 @@ from nixfleet.compartments import (
 )
 from nixfleet.models import CompartmentStatus as S
 from nixfleet.timeutil import iso
-from tests.compartments.test_rules import GEN, HEALTHY, NOW, OLD, REMOTE, rec
+from tests.compartments.test_rules import GEN, HEALTHY, NOW, OLD, REMOTE, rec, report
 
 SWITCHED = rec(S.OK, GEN, op='switch')
 TESTED = rec(S.OK, GEN, op='test')
@@ -124,3 +124,12 @@ def test_inputs_from_a_row_with_garbage_columns() -> None:
     assert inputs.system_report is None and inputs.tests_report is None
     assert inputs.system_record == Record.from_json(SWITCHED.to_json())
     assert inputs.active_op == 'update'
+
+
+def test_agent_text_is_cut_short_in_messages() -> None:
+    flood = 'x' * 100_000
+    host = replace(HEALTHY, system_record=None, system_report=report('ok', msg=flood), generation='g' * 10_000)
+    comps = compartments(host, REMOTE, '3.1.5', now=NOW)
+    assert all(len(part['message']) < 400 for part in comps.to_wire().values())
+    system, _ = apply_result(None, None, op='switch', ok=False, generation=GEN, message=flood, at=NOW)
+    assert system is not None and len(system.message) < 400
