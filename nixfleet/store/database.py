@@ -36,6 +36,24 @@ def connect(path: Path) -> Database:
     return db
 
 
+def immediate(db: Database, fn: Callable[[Database], T]) -> T:
+    """Run `fn(db)` in a `BEGIN IMMEDIATE` transaction.
+
+    A deferred transaction that reads first and then writes cannot wait for another process's write lock (SQLite
+    reports "database is locked" at once); taking the write lock up front lets `busy_timeout` do its job, e.g.
+    while the `nixfleet token` CLI writes to the same file.
+    """
+    db.execute('BEGIN IMMEDIATE')
+    try:
+        result = fn(db)
+    except BaseException:
+        if db.conn.in_transaction:
+            db.execute('ROLLBACK')
+        raise
+    db.execute('COMMIT')
+    return result
+
+
 class Store:
     """Owner of the SQLite file: migrations at open, then serialized transactions on a dedicated thread."""
 
@@ -85,9 +103,7 @@ class Store:
         return self._executor.submit(fn)
 
     def _atomic(self, fn: Callable[[Database], T]) -> T:
-        db: Database = self._local.db
-        with db.atomic():
-            return fn(db)
+        return immediate(self._local.db, fn)
 
     def _plain(self, fn: Callable[[Database], T]) -> T:
         return fn(self._local.db)
