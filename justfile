@@ -23,7 +23,7 @@ run *args:
 
 # Run the whole test suite (args go to pytest); installs Debian chromium when missing
 test *args: _chromium
-    timeout -s KILL {{ test_timeout }} python -m pytest -ra "$@"
+    {{ if os() == "linux" { "timeout -s KILL " + test_timeout } else { "" } }} python -m pytest -ra "$@"
 
 # Check lint, formatting and types: ruff check, ruff format --check, mypy
 lint:

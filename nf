@@ -12,7 +12,7 @@ python=${PYTHON:-python3}
 
 say() { printf 'nf: %s\n' "$*" >&2; }
 
-wanted=$(sha256sum "$root/pyproject.toml" | cut -d' ' -f1)
+wanted=$(cksum <"$root/pyproject.toml")
 
 if [ ! -x "$venv/bin/just" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
     if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
@@ -21,7 +21,9 @@ if [ ! -x "$venv/bin/just" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; 
     fi
     mkdir -p "$venv"
     exec 9>"$venv/.nf-lock"
-    flock 9  # a second ./nf started meanwhile waits here, then finds the venv ready
+    if command -v flock >/dev/null; then
+        flock 9  # a second ./nf started meanwhile waits here, then finds the venv ready
+    fi
     if [ ! -x "$venv/bin/just" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
         if [ ! -x "$venv/bin/python" ] && ! "$python" -m venv "$venv"; then
             if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
