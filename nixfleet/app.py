@@ -30,6 +30,7 @@ from nixfleet.gateway.agents import AgentGateway, TokenGrant
 from nixfleet.gateway.sync_ws import sync_endpoint
 from nixfleet.hosts import HostRegistry
 from nixfleet.integrations.compartment_service import CompartmentService
+from nixfleet.integrations.github import GitHubService
 from nixfleet.integrations.remote import IntegrationsRemote
 from nixfleet.models import EventLevel
 from nixfleet.ops.engine import OpEngine
@@ -63,7 +64,9 @@ class Dashboard:
         self.compartments = CompartmentService(settings, self.hosts, self.stream, clock)
         self.compartments.active_op = self.active_op
         self.gateway.listeners.append(self.compartments)
-        self.ops.remote = IntegrationsRemote(self.compartments)
+        #: GitHub flake-update PRs (SPEC §10): pending PR, merge-pr, merge-deploy's wait for version.json.
+        self.github = GitHubService(settings, self.stream, clock, self.compartments)
+        self.ops.remote = IntegrationsRemote(self.compartments, self.github)
         self.ops.lifecycle.compartments = self.compartments
         self.sync = SyncHub(self.stream)
         #: Per-host agent tokens and API tokens (hashed in SQLite; see nixfleet.security).
@@ -112,7 +115,7 @@ class Dashboard:
             FleetState(
                 version=version,
                 hosts=self.hosts.all_views(),
-                fleet=self.compartments.fleet_fields(),
+                fleet={**self.compartments.fleet_fields(), **self.github.fleet_fields()},
                 events=tuple(events),
                 event_limit=self.settings.init_event_limit,
             )
@@ -160,6 +163,7 @@ class Dashboard:
             coalesce=True,
         )
         self.compartments.start(self.scheduler)
+        self.github.start(self.scheduler)
         self.scheduler.start()
         self.ops.start()
         self.compartments.follow_commands()
@@ -187,6 +191,7 @@ class Dashboard:
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         await self.compartments.stop()
+        await self.github.aclose()
         self.live.flush_sync()
         self.tokens.flush_sync()
         self.versions.persist_exact(self.stream.version)

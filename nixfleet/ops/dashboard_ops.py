@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from nixfleet.models import CommandStatus, ErrorCode
 from nixfleet.ops.commands import Command
@@ -13,6 +13,20 @@ from nixfleet.ops.lifecycle import Lifecycle
 from nixfleet.ops.registry import OpDef
 from nixfleet.ops.remote import RemoteResult, RemoteState
 from nixfleet.ops.validation import RESET_COLOR, Blocked
+
+
+@runtime_checkable
+class FollowsMerges(Protocol):
+    """A remote that can tell when a merge has reached version.json (the integrations; test doubles need not)."""
+
+    @property
+    def publish_timeout(self) -> float:
+        """Longest `wait_published` takes (seconds)."""
+        ...
+
+    async def wait_published(self) -> RemoteResult:
+        """Wait until version.json shows the last merge."""
+        ...
 
 
 class DashboardOps:
@@ -34,6 +48,13 @@ class DashboardOps:
         """Do the op's work within its hard timeout and finish the command accordingly."""
         try:
             result = await asyncio.wait_for(self._work(op, cmd, args), op.hard_timeout)
+            if (
+                result.ok
+                and op.id == 'merge-pr'
+                and cmd.pipeline_id is not None
+                and isinstance(self.remote, FollowsMerges)
+            ):
+                result = await self._await_published(op, cmd, result, self.remote)
         except TimeoutError:
             await self.lc.finish(cmd, CommandStatus.TIMEOUT, error=f'{op.id} did not finish in {op.hard_timeout:g} s')
             return
@@ -49,6 +70,23 @@ class DashboardOps:
             message=result.message if result.ok else None,
             error=None if result.ok else result.message,
         )
+
+    async def _await_published(
+        self, op: OpDef, cmd: Command, merged: RemoteResult, remote: FollowsMerges
+    ) -> RemoteResult:
+        """merge-deploy: the merge stage ends only once version.json shows the merge commit (bounded).
+
+        The deploy stages that follow compare hosts with version.json (pull is refused as `already_current` and its
+        post-check fails while version.json still names the old commit), so they must not start before it moved.
+        A merge-pr run on its own does not wait: the GitHub service follows the merge in the background.
+        """
+        wait = remote.publish_timeout
+        self._line(cmd, merged.message)
+        self._line(cmd, f'waiting up to {wait / 60:g} min for version.json to show the merge commit')
+        cmd.hard_at = self.lc.clock() + wait + op.hard_timeout  # the TimeoutWatch deadline covers the wait
+        await self.lc.update(cmd)
+        published = await remote.wait_published()
+        return RemoteResult(published.ok, f'{merged.message}; {published.message}')
 
     def _line(self, cmd: Command, text: str) -> None:
         if cmd.output_file is not None:
