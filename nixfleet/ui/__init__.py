@@ -43,4 +43,5 @@ def mount_ui(app: FastAPI, dashboard: Dashboard) -> None:
         favicon=STATIC_DIR / 'logo.svg',
         storage_secret=keys[0] if keys else None,
         show_welcome_message=False,
+        tailwind=False,  # its in-browser JIT rescans the DOM on every mutation: ~20 % of a tab's CPU at 2,000 hosts
     )

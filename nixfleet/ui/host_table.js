@@ -61,53 +61,58 @@ function byName(a, b) {
   return a.name.localeCompare(b.name, undefined, { numeric: true, sensitivity: "base" });
 }
 
+// Each row reads its host from the injected store, so an update re-renders that row only (never the 2,000-row list).
 const HostRow = {
-  props: { row: Object },
+  props: { id: String },
+  inject: ["nfRows"],
   template: `
-    <tr class="nf-row" :class="'is-' + row.conn" :style="{ '--hc': color }" :data-host="row.id" :data-conn="row.conn">
-      <td class="c-status">
+    <div class="nf-row nf-tr" role="row" :class="'is-' + row.conn" :style="{ '--hc': color }" :data-host="row.id" :data-conn="row.conn">
+      <div class="nf-td c-status" role="cell">
         <span class="nf-dot" :class="'is-' + status" role="img" :aria-label="statusLabel" :title="statusLabel">
           <span v-if="status === 'online'" class="nf-ripple" :key="row.seen"></span>
         </span>
-      </td>
-      <td class="c-host">
+      </div>
+      <div class="nf-td c-host" role="cell">
         <div class="nf-host">
           <i class="material-icons" aria-hidden="true" :style="{ color }">{{ device[1] }}</i>
           <span class="nf-hostname" :style="{ color }" :title="row.name">{{ row.name }}</span>
         </div>
-      </td>
-      <td class="c-type">
+      </div>
+      <div class="nf-td c-type" role="cell">
         <div class="nf-type" :style="{ color }" :title="typeLabel" :aria-label="typeLabel">
           <span v-if="os" v-html="os[1]"></span>
           <i v-if="location" class="material-icons" aria-hidden="true">{{ location[1] }}</i>
         </div>
-      </td>
-      <td class="c-cpu">
+      </div>
+      <div class="nf-td c-cpu" role="cell">
         <div v-if="row.cpu != null" class="nf-metric" :title="metricsLabel">
           <div class="nf-meter"><div :class="level(row.cpu)" :style="{ width: pct(row.cpu) }"></div></div>
           <span class="nf-num" :class="{ 'is-high': row.cpu >= 80 }">{{ Math.round(row.cpu) }}%</span>
         </div>
         <span v-else class="nf-none">—</span>
-      </td>
-      <td class="c-ram">
+      </div>
+      <div class="nf-td c-ram" role="cell">
         <div v-if="row.ram != null" class="nf-metric" :title="metricsLabel">
           <div class="nf-meter"><div :class="level(row.ram)" :style="{ width: pct(row.ram) }"></div></div>
           <span class="nf-num" :class="{ 'is-high': row.ram >= 80 }">{{ Math.round(row.ram) }}%</span>
         </div>
         <span v-else class="nf-none">—</span>
-      </td>
-      <td class="c-seen"><span class="nf-ago" :data-seen="row.seen || ''" :data-hb="row.hb" :data-conn="row.conn"></span></td>
-      <td class="c-agent">
+      </div>
+      <div class="nf-td c-seen" role="cell"><span class="nf-ago" :data-seen="row.seen || ''" :data-hb="row.hb" :data-conn="row.conn"></span></div>
+      <div class="nf-td c-agent" role="cell">
         <span v-if="row.agent" class="nf-agent" :class="{ 'is-outdated': row.outdated }"
               :title="row.outdated ? 'Agent ' + row.agent + ' is outdated' : 'Agent ' + row.agent">{{ row.agent }}</span>
         <span v-else class="nf-none">—</span>
-      </td>
-      <td class="c-gen">
+      </div>
+      <div class="nf-td c-gen" role="cell">
         <span v-if="row.gen" class="nf-gen" :title="'Configuration: ' + row.gen">{{ row.gen.slice(0, 7) }}</span>
         <span v-else class="nf-none">—</span>
-      </td>
-    </tr>`,
+      </div>
+    </div>`,
   computed: {
+    row() {
+      return this.nfRows[this.id] || { id: this.id, name: "", conn: "offline" }; // removed: about to unmount
+    },
     color() {
       return COLOR_RE.test(this.row.color || "") ? this.row.color : "#7aa2f7";
     },
@@ -173,22 +178,23 @@ export default {
         </label>
       </div>
       <div class="nf-table-scroll">
-        <table class="nf-hosts" aria-label="Hosts">
-          <colgroup>
-            <col class="c-status"><col class="c-host"><col class="c-type"><col class="c-cpu">
-            <col class="c-ram"><col class="c-seen"><col class="c-agent"><col class="c-gen">
-          </colgroup>
-          <thead>
-            <tr>
-              <th aria-label="Status"></th>
-              <th class="nf-th-count"><b>{{ counts.online }}</b>/{{ counts.total }} Hosts</th>
-              <th>Type</th><th>CPU</th><th>RAM</th><th>Last seen</th><th>Agent</th><th>Gen</th>
-            </tr>
-          </thead>
-          <tbody>
-            <nf-host-row v-for="id in visible" :key="id" :row="rows[id]"></nf-host-row>
-          </tbody>
-        </table>
+        <div class="nf-hosts" role="table" aria-label="Hosts">
+          <div role="rowgroup">
+            <div class="nf-tr nf-thead" role="row">
+              <div class="nf-th c-status" role="columnheader" aria-label="Status"></div>
+              <div class="nf-th c-host nf-th-count" role="columnheader"><b>{{ online }}</b>/{{ order.length }} Hosts</div>
+              <div class="nf-th" role="columnheader">Type</div>
+              <div class="nf-th" role="columnheader">CPU</div>
+              <div class="nf-th" role="columnheader">RAM</div>
+              <div class="nf-th" role="columnheader">Last seen</div>
+              <div class="nf-th" role="columnheader">Agent</div>
+              <div class="nf-th" role="columnheader">Gen</div>
+            </div>
+          </div>
+          <div role="rowgroup">
+            <nf-host-row v-for="id in visible" :key="id" :id="id"></nf-host-row>
+          </div>
+        </div>
       </div>
       <div v-if="!order.length" class="nf-empty">
         <i class="material-icons" aria-hidden="true">lan</i>
@@ -204,7 +210,11 @@ export default {
     snapshot: Object,
   },
   data() {
-    return { rows: {}, order: [], version: -1, filter: "", awaitingReset: false };
+    // `rows` is mutated in place, never replaced: the rows hold a reference to it (provide/inject)
+    return { rows: {}, order: [], online: 0, version: -1, filter: "", awaitingReset: false };
+  },
+  provide() {
+    return { nfRows: this.rows };
   },
   computed: {
     visible() {
@@ -214,11 +224,6 @@ export default {
         const row = this.rows[id];
         return [row.name, row.os, row.loc, row.dev, row.agent, row.gen].some((v) => String(v || "").toLowerCase().includes(needle));
       });
-    },
-    counts() {
-      let online = 0;
-      for (const id of this.order) if (this.rows[id].conn === "online") online += 1;
-      return { online, total: this.order.length };
     },
     agentUrl() {
       return (window.location.protocol === "https:" ? "wss://" : "ws://") + window.location.host + "/ws";
@@ -240,9 +245,8 @@ export default {
   },
   methods: {
     load() {
-      const rows = {};
-      for (const row of JSON.parse(this.snapshot.rows)) rows[row.id] = row;
-      this.rows = rows;
+      for (const id of Object.keys(this.rows)) delete this.rows[id];
+      for (const row of JSON.parse(this.snapshot.rows)) this.rows[row.id] = row;
       this.version = this.snapshot.version;
       clockSkew = this.snapshot.now - Date.now();
       this.awaitingReset = false;
@@ -258,25 +262,29 @@ export default {
         return;
       }
       let reorder = false;
+      let online = this.online;
       for (const row of tx.upsert) {
         const old = this.rows[row.id];
         if (!old || old.name !== row.name) reorder = true;
+        online += (row.conn === "online") - (old?.conn === "online");
         this.rows[row.id] = row;
       }
       for (const id of tx.remove) {
         if (id in this.rows) {
+          online -= this.rows[id].conn === "online";
           delete this.rows[id];
           reorder = true;
         }
       }
       if (reorder) this.sort();
+      if (online !== this.online) this.online = online;
       this.version = tx.version;
       clockSkew = tx.now - Date.now();
     },
     sort() {
-      this.order = Object.values(this.rows)
-        .sort(byName)
-        .map((row) => row.id);
+      const rows = Object.values(this.rows);
+      this.order = rows.sort(byName).map((row) => row.id);
+      this.online = rows.filter((row) => row.conn === "online").length;
     },
     tick() {
       const now = serverNow();

@@ -11,15 +11,16 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
-from tests.support import AGENT_TOKEN, PASSWORD, PASSWORD_HASH, SESSION_SECRET, free_port
+from tests.support import AGENT_TOKEN, PASSWORD, PASSWORD_HASH, SESSION_SECRET, FakeAgent, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get('NIXFLEET_CHROMIUM', '/usr/bin/chromium')
@@ -106,6 +107,25 @@ def dashboard_process(tmp_path: Path) -> Iterator[DashboardProcess]:
         yield running
     finally:
         _stop(process)
+
+
+#: Connects a fake agent (real WebSocket, Go agent's protocol) with register fields; returns it registered.
+AgentFactory = Callable[..., Awaitable[FakeAgent]]
+
+
+@pytest.fixture
+async def agents(dashboard_process: DashboardProcess) -> AsyncIterator[AgentFactory]:
+    """Fake agents connected to `dashboard_process`; whatever a test leaves open is closed after it."""
+    made: list[FakeAgent] = []
+
+    async def connect(hostname: str, **register_fields: Any) -> FakeAgent:
+        agent = FakeAgent(dashboard_process.ws_url, hostname)
+        made.append(agent)
+        return await agent.connect(**register_fields)
+
+    yield connect
+    for agent in made:
+        await agent.close()
 
 
 @pytest.fixture

@@ -12,10 +12,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from playwright.async_api import Browser, Page
 
-from tests.e2e.conftest import ROOT, DashboardProcess, log_in, open_tab, wait_connected
+from tests.e2e.conftest import ROOT, AgentFactory, DashboardProcess, log_in, open_tab, wait_connected
 from tests.support import FakeAgent, heartbeat_payload
 
 pytestmark = pytest.mark.browser
@@ -26,7 +27,7 @@ LIVE_WITHIN = 1.0
 
 def row(host: str, conn: str | None = None) -> str:
     """CSS selector of a host's table row (optionally in a connection state)."""
-    return f'tr[data-host="{host}"]' + (f'[data-conn="{conn}"]' if conn else '')
+    return f'.nf-row[data-host="{host}"]' + (f'[data-conn="{conn}"]' if conn else '')
 
 
 async def timed_wait(page: Page, selector: str, since: float) -> float:
@@ -57,7 +58,7 @@ async def test_login_form_refuses_a_wrong_password_then_logs_in(
 
 
 async def test_hosts_appear_and_go_offline_live_without_reload(
-    dashboard_process: DashboardProcess, browser: Browser, record_property: Any
+    dashboard_process: DashboardProcess, browser: Browser, agents: AgentFactory, record_property: Any
 ) -> None:
     tab = await open_tab(browser)
     page = tab.page
@@ -65,15 +66,14 @@ async def test_hosts_appear_and_go_offline_live_without_reload(
     await page.evaluate("window.__nfSamePage = 'marker'")
     assert await page.locator('.nf-empty-title').inner_text() == 'No hosts yet'
 
-    agent = FakeAgent(dashboard_process.ws_url, 'e2e-web-01')
     start = time.monotonic()
-    await agent.connect(location='office', device_type='desktop', theme_color='#9ece6a')
+    agent = await agents('e2e-web-01', location='office', device_type='desktop', theme_color='#9ece6a')
     appeared = await timed_wait(page, row('e2e-web-01', 'online'), start)
 
     start = time.monotonic()
     await agent.heartbeat(metrics={'cpu': 91.0, 'ram': 12.0, 'swap': 0, 'load': 1.5})
     await page.wait_for_function(
-        f"document.querySelector('{row('e2e-web-01')} td.c-cpu')?.innerText.trim() === '91%'", timeout=5000
+        f"document.querySelector('{row('e2e-web-01')} div.c-cpu')?.innerText.trim() === '91%'", timeout=5000
     )
     heartbeat_shown = time.monotonic() - start
 
@@ -95,26 +95,83 @@ async def test_hosts_appear_and_go_offline_live_without_reload(
 
 
 async def test_last_seen_ticks_in_the_browser_without_server_messages(
-    dashboard_process: DashboardProcess, browser: Browser
+    dashboard_process: DashboardProcess, browser: Browser, agents: AgentFactory
 ) -> None:
     tab = await open_tab(browser)
     page = tab.page
     await log_in(tab, dashboard_process.http)
-    agent = await FakeAgent(dashboard_process.ws_url, 'tick-01').connect()
-    try:
-        await agent.heartbeat()
-        cell = page.locator(f'{row("tick-01", "online")} .nf-ago')
-        await cell.wait_for()
-        await page.wait_for_timeout(300)  # let the heartbeat's update land
-        version = await page.locator('.nf-host-table').get_attribute('data-version')
-        first = await cell.inner_text()
-        await page.wait_for_function(
-            f"document.querySelector('{row('tick-01')} .nf-ago').innerText !== {first!r}", timeout=3000
-        )
-        assert re.fullmatch(r'\d+s ago', await cell.inner_text())
-        assert await page.locator('.nf-host-table').get_attribute('data-version') == version  # nothing was sent
-    finally:
-        await agent.close()
+    agent = await agents('tick-01')
+    await agent.heartbeat()
+    cell = page.locator(f'{row("tick-01", "online")} .nf-ago')
+    await cell.wait_for()
+    await page.wait_for_timeout(300)  # let the heartbeat's update land
+    version = await page.locator('.nf-host-table').get_attribute('data-version')
+    first = await cell.inner_text()
+    await page.wait_for_function(
+        f"document.querySelector('{row('tick-01')} .nf-ago').innerText !== {first!r}", timeout=3000
+    )
+    assert re.fullmatch(r'\d+s ago', await cell.inner_text())
+    assert await page.locator('.nf-host-table').get_attribute('data-version') == version  # nothing was sent
+    assert tab.errors == []
+
+
+async def test_two_tabs_follow_and_a_dropped_socket_catches_up_without_reload(
+    dashboard_process: DashboardProcess, browser: Browser, agents: AgentFactory
+) -> None:
+    first = await open_tab(browser)
+    await log_in(first, dashboard_process.http)
+    second_page = await first.page.context.new_page()  # same browser session, second tab
+    second = type(first)(second_page, [])
+    await second_page.goto(f'{dashboard_process.http}/')
+    await wait_connected(second_page)
+    for tab in (first, second):
+        await tab.page.evaluate("window.__nfSamePage = 'marker'")
+
+    await agents('keep-01')
+    leave = await agents('leave-01')
+    for tab in (first, second):
+        await tab.page.wait_for_selector(row('leave-01', 'online'))
+
+    # the first tab loses its socket; while it is away one host leaves and another arrives
+    await first.page.evaluate('window.socket.io.engine.close()')
+    await leave.close()
+    await agents('late-01')
+    await second.page.wait_for_selector(row('late-01', 'online'), timeout=2000)
+    await first.page.wait_for_selector(row('late-01', 'online'), timeout=5000)
+    await first.page.wait_for_selector(row('leave-01', 'offline'), timeout=2000)
+    for tab in (first, second):
+        assert await tab.page.evaluate('window.__nfSamePage') == 'marker'
+        assert await tab.page.locator('.nf-th-count').inner_text() == '2/3 Hosts'
+    async with httpx.AsyncClient() as http:
+        health = (await http.get(f'{dashboard_process.http}/health')).json()
+    for tab in (first, second):  # both tabs reach the server's state version
+        await tab.page.wait_for_selector(f'.nf-host-table[data-version="{health["state_version"]}"]', timeout=2000)
+    assert first.errors == [] and second.errors == []
+
+
+async def test_tab_that_detects_a_gap_is_rerendered_from_the_server(
+    dashboard_process: DashboardProcess, browser: Browser, agents: AgentFactory
+) -> None:
+    tab = await open_tab(browser)
+    page = tab.page
+    await log_in(tab, dashboard_process.http)
+    agent = await agents('gap-01')
+    await page.wait_for_selector(row('gap-01', 'online'))
+    await page.evaluate("window.__nfSamePage = 'marker'")
+    table = "getElement(document.querySelector('.nf-host-table').id.slice(1))"
+    renders = await page.evaluate(f'{table}.snapshot.seq')
+    # corrupt the tab (its row vanishes locally), then feed it a transaction that does not follow its version
+    await page.evaluate(f"""() => {{
+        const table = {table};
+        delete table.rows['gap-01'];
+        table.sort();
+        table.apply({{base: -7, version: 1e12, upsert: [], remove: [], now: Date.now()}});
+    }}""")
+    await page.wait_for_function(f'{table}.snapshot.seq > {renders}', timeout=2000)  # a full render came
+    await page.wait_for_selector(row('gap-01', 'online'), timeout=2000)
+    assert await page.evaluate('window.__nfSamePage') == 'marker'
+    await agent.close()
+    await page.wait_for_selector(row('gap-01', 'offline'), timeout=2000)  # and deltas flow again
     assert tab.errors == []
 
 
@@ -145,7 +202,9 @@ FLEET = [
 GENERATIONS = ['b6a4b4d', 'e91f0c2', '5d7c3aa', '0f4e9b1', 'c3d2a70', '8a61f5e']
 
 
-async def test_dashboard_screenshots(dashboard_process: DashboardProcess, browser: Browser, tmp_path: Path) -> None:
+async def test_dashboard_screenshots(
+    dashboard_process: DashboardProcess, browser: Browser, agents: AgentFactory, tmp_path: Path
+) -> None:
     out = ROOT / 'docs' / 'screenshots' if os.environ.get('NIXFLEET_UPDATE_SCREENSHOTS') == '1' else tmp_path
     out.mkdir(parents=True, exist_ok=True)
 
@@ -154,12 +213,10 @@ async def test_dashboard_screenshots(dashboard_process: DashboardProcess, browse
     await login.page.get_by_label('Password').wait_for()
     await login.page.screenshot(path=out / 'login.png')
 
-    agents: dict[str, FakeAgent] = {}
+    fleet: dict[str, FakeAgent] = {}
     for i, (host, fields, _, _) in enumerate(FLEET):
         version = '3.0.9' if host == 'zen' else '3.1.5'
-        agents[host] = await FakeAgent(dashboard_process.ws_url, host).connect(
-            generation=GENERATIONS[i], agent_version=version, **fields
-        )
+        fleet[host] = await agents(host, generation=GENERATIONS[i], agent_version=version, **fields)
 
     def heartbeat(i: int) -> dict[str, Any]:
         cpu, ram = FLEET[i][2] or (0, 0)
@@ -168,12 +225,12 @@ async def test_dashboard_screenshots(dashboard_process: DashboardProcess, browse
     async def beat() -> None:
         for i, (host, _, metrics, fate) in enumerate(FLEET):
             if metrics and fate == 'online':
-                await agents[host].send('heartbeat', heartbeat(i))
+                await fleet[host].send('heartbeat', heartbeat(i))
 
-    await agents['zen'].send('heartbeat', heartbeat(len(FLEET) - 1))
+    await fleet['zen'].send('heartbeat', heartbeat(len(FLEET) - 1))
     await beat()
     await asyncio.sleep(0.2)
-    await agents.pop('zen').close()
+    await fleet['zen'].close()
 
     tab = await open_tab(browser, width=1440, height=620)
     await log_in(tab, dashboard_process.http)
@@ -186,8 +243,6 @@ async def test_dashboard_screenshots(dashboard_process: DashboardProcess, browse
     await beat()
     await page.wait_for_timeout(450)  # mid-ripple
     await wait_connected(page)
-    assert await page.locator('tr.nf-row').count() == len(FLEET)
+    assert await page.locator('.nf-row').count() == len(FLEET)
     await page.screenshot(path=out / 'dashboard.png')
-    for agent in agents.values():
-        await agent.close()
     assert login.errors == [] and tab.errors == []
