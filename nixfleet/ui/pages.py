@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import html
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
@@ -24,6 +25,9 @@ if TYPE_CHECKING:
     from nixfleet.app import Dashboard
 
 _schedulers: dict[asyncio.AbstractEventLoop, AsyncIOScheduler] = {}
+
+#: Builds a protected page's content for a verified session.
+PageBuilder = Callable[[Session], None]
 
 
 def loop_scheduler() -> AsyncIOScheduler:
@@ -50,13 +54,32 @@ def register_pages(dashboard: Dashboard) -> None:
         ui.context.client.on_connect(lambda: ui.run_javascript("document.getElementById('nf-password')?.focus()"))
         return None
 
-    @ui.page('/', title='NixFleet')
-    def index(request: Request) -> Response | None:
-        session = session_from_request(request)
-        if session is None:
-            return RedirectResponse(login_redirect(), status_code=303)
-        FleetPage(dashboard, session)
-        return None
+    @protected_page('/', dashboard, title='NixFleet')
+    def index(session: Session) -> None:
+        FleetPage(dashboard)
+
+
+def protected_page(path: str, dashboard: Dashboard, **page_options: Any) -> Callable[[PageBuilder], PageBuilder]:
+    """Like `ui.page`, for pages only a logged-in admin may see: others are sent to the login page (and back).
+
+    The builder gets the session; the page leaves for the login page by itself when the session expires.
+    """
+
+    def decorator(build: PageBuilder) -> PageBuilder:
+        @ui.page(path, **page_options)
+        def page(request: Request) -> Response | None:
+            session = session_from_request(request)
+            if session is None:
+                target = request.url.path + (f'?{request.url.query}' if request.url.query else '')
+                return RedirectResponse(login_redirect(next_path=safe_next(target)), status_code=303)
+            build(session)
+            remaining = max(1.0, session.remaining(dashboard.clock()))
+            ui.timer(remaining, lambda: ui.navigate.to(login_redirect(LoginError.EXPIRED, path)), once=True)
+            return None
+
+        return build
+
+    return decorator
 
 
 _ERRORS = {
@@ -102,7 +125,7 @@ def login_form(error: str | None, next_path: str, *, totp: bool) -> str:
 class FleetPage:
     """One tab of the dashboard: header, live host table, footer, all following the state stream."""
 
-    def __init__(self, dashboard: Dashboard, session: Session) -> None:
+    def __init__(self, dashboard: Dashboard) -> None:
         self.sync = HostTableSync(dashboard.stream, self, loop_scheduler())
         rows = self.sync.render()
         state = self.sync.rendered
@@ -110,10 +133,7 @@ class FleetPage:
         with ui.element('main').classes('nf-page'):
             self.table = HostTable(state, rows, on_resync=self.sync.resync)
         self.footer = Footer(state)
-        client = ui.context.client
-        bind_to_client(client, self.sync.attach)
-        remaining = max(1.0, session.remaining(dashboard.clock()))
-        ui.timer(remaining, lambda: ui.navigate.to(login_redirect(LoginError.EXPIRED)), once=True)
+        bind_to_client(ui.context.client, self.sync.attach)
 
     # -- TableSink -----------------------------------------------------------------------------------------------
     def reset(self, state: FleetState, rows: list[Row]) -> None:

@@ -71,8 +71,11 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @pytest.fixture
-def dashboard_process(tmp_path: Path) -> Iterator[DashboardProcess]:
-    """`nixfleet serve` on a free port with test secrets and its own data dir; stopped after the test."""
+def dashboard_process(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DashboardProcess]:
+    """`nixfleet serve` on a free port with test secrets and its own data dir; stopped after the test.
+
+    Parametrize it indirectly with a dict to set more NIXFLEET_* variables.
+    """
     port = free_port()
     data_dir = tmp_path / 'data'
     env = {
@@ -84,6 +87,7 @@ def dashboard_process(tmp_path: Path) -> Iterator[DashboardProcess]:
         'NIXFLEET_AGENT_TOKEN': AGENT_TOKEN,
         'NIXFLEET_LOG_LEVEL': 'warning',
         'NICEGUI_STORAGE_PATH': str(tmp_path / 'nicegui'),
+        **getattr(request, 'param', {}),
     }
     log_path = tmp_path / 'dashboard.log'
     with log_path.open('wb') as log_file:

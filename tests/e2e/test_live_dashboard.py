@@ -57,6 +57,19 @@ async def test_login_form_refuses_a_wrong_password_then_logs_in(
     assert tab.errors == []
 
 
+@pytest.mark.parametrize('dashboard_process', [{'NIXFLEET_SESSION_DURATION': '4s'}], indirect=True)
+async def test_open_page_goes_to_the_login_when_the_session_expires(
+    dashboard_process: DashboardProcess, browser: Browser
+) -> None:
+    tab = await open_tab(browser)
+    await log_in(tab, dashboard_process.http)
+    await tab.page.wait_for_url('**/login?error=expired', timeout=8000)
+    assert (await tab.page.get_by_role('alert').inner_text()).endswith('Your session has expired. Please log in again.')
+    await tab.page.goto(f'{dashboard_process.http}/')
+    await tab.page.wait_for_url('**/login')  # the cookie is no longer accepted either
+    assert tab.errors == []
+
+
 async def test_hosts_appear_and_go_offline_live_without_reload(
     dashboard_process: DashboardProcess, browser: Browser, agents: AgentFactory, record_property: Any
 ) -> None:
