@@ -167,3 +167,13 @@ def m003_tokens(db: Database) -> None:
 def m004_compartment_records(db: Database) -> None:
     """Compartments: the dashboard's own records of switch/rollback and test results (nixfleet.compartments)."""
     ensure_table(db, 'hosts', {**_HOST_COLUMNS, 'system_record_json': str, 'tests_record_json': str}, 'id')
+
+
+@migrations()
+def m010_adopt_go_dashboard(db: Database) -> None:
+    """Go dashboard database: Go timestamps to ISO-8601 Z, its statuses and categories to ours, its unfinished
+    commands ORPHANED, its foreign keys dropped; Go-only tables keep their rows (nixfleet.store.go_import).
+    A no-op on a database NixFleet created."""
+    from nixfleet.store.go_import import adopt_go_dashboard
+
+    adopt_go_dashboard(db)
