@@ -21,8 +21,12 @@ from starlette.requests import HTTPConnection
 
 from nixfleet import __version__
 from nixfleet.api.auth import install_auth
+from nixfleet.api.commands_routes import router as commands_router
+from nixfleet.api.events_routes import router as events_router
+from nixfleet.api.hosts_routes import router as hosts_router
 from nixfleet.api.metrics import metrics_router
 from nixfleet.api.ops_routes import router as ops_router
+from nixfleet.api.schemas import API_SECURITY, install_error_envelope, refusals
 from nixfleet.api.tokens_routes import tokens_router
 from nixfleet.config import Settings
 from nixfleet.events import EventLog, load_recent
@@ -227,9 +231,11 @@ def build_app(dashboard: Dashboard) -> FastAPI:
     async def sync_socket(ws: WebSocket) -> None:
         await sync_endpoint(ws, dashboard.sync, dashboard.authenticate)
 
-    app.include_router(tokens_router(dashboard))
-    app.include_router(metrics_router(dashboard))
-    app.include_router(ops_router)
+    app.include_router(tokens_router(dashboard), dependencies=API_SECURITY)
+    app.include_router(metrics_router(dashboard), dependencies=API_SECURITY, responses=refusals())
+    for router in (hosts_router, ops_router, commands_router, events_router):
+        app.include_router(router, dependencies=API_SECURITY)
+    install_error_envelope(app)
 
     @app.get('/health', tags=['meta'])
     async def health() -> JSONResponse:

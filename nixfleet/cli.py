@@ -1,4 +1,4 @@
-"""The `nixfleet` command: serve, demo, agent, hash-password (API commands arrive with the API)."""
+"""The `nixfleet` command: serve, demo, agent, hash-password, token, and the API commands (nixfleet.client)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from nixfleet import __version__
+from nixfleet.client.cli import add_api_parsers, add_global_options, api_url_given, run_api
 from nixfleet.security.cli import add_token_parser
 
 
@@ -55,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the `nixfleet` command."""
     parser = argparse.ArgumentParser(prog='nixfleet', description='Fleet management for NixOS and macOS hosts.')
     parser.add_argument('--version', action='version', version=f'nixfleet {__version__}')
+    add_global_options(parser)
     sub = parser.add_subparsers(dest='command', required=True)
 
     serve = sub.add_parser('serve', help='run the dashboard (configured by NIXFLEET_* environment variables)')
@@ -75,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     hashpw.set_defaults(func=_hash_password)
 
     add_token_parser(sub)
+    add_api_parsers(sub)
     return parser
 
 
@@ -86,6 +89,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_cli(argv[1:])
     args = build_parser().parse_args(argv)
+    if args.command == 'token' and api_url_given(args):  # through /api/tokens instead of the database file
+        from nixfleet.client.tokens import run_token_api
+
+        args.api_handler = run_token_api
+        return run_api(args)
     return int(args.func(args) or 0)
 
 

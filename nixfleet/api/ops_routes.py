@@ -1,6 +1,7 @@
-"""Op engine routes: ops, dispatch, commands (+ output and user actions), pipelines (SPEC §13).
+"""Op engine routes: ops, dispatch, one command and its user actions, pipelines (SPEC §13).
 
 Every route needs a session or API token (`require_api_auth`); refusals come back as `{"error": {code, message}}`.
+The command list and output live in `commands_routes`.
 """
 
 from __future__ import annotations
@@ -8,10 +9,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from nixfleet.api.deps import ApiError, EnvelopeRoute, require_api_auth
+from nixfleet.api.schemas import (
+    Catalog,
+    CommandOut,
+    DispatchOut,
+    PipelineList,
+    PipelineRunOut,
+    PipelineStarted,
+    refusals,
+)
 from nixfleet.models import ErrorCode
 from nixfleet.ops.dispatch import DispatchError
 from nixfleet.ops.lifecycle import CommandError
@@ -65,13 +74,13 @@ def _refused(exc: DispatchError | CommandError) -> ApiError:
 router = APIRouter(prefix='/api', tags=['ops'], route_class=EnvelopeRoute)
 
 
-@router.get('/ops')
+@router.get('/ops', response_model=Catalog, responses=refusals())
 async def list_ops(request: Request, _: Actor) -> dict[str, Any]:
     """Every op and pipeline definition."""
     return _engine(request).catalog()
 
 
-@router.post('/dispatch')
+@router.post('/dispatch', response_model=DispatchOut, responses=refusals(400, 403))
 async def dispatch(body: DispatchBody, request: Request, actor: Actor) -> dict[str, Any]:
     """Run an op; per host `started` (with `command_id`) or `blocked` (with `code` and `message`)."""
     try:
@@ -89,7 +98,7 @@ async def dispatch(body: DispatchBody, request: Request, actor: Actor) -> dict[s
     }
 
 
-@router.post('/dispatch/pipeline')
+@router.post('/dispatch/pipeline', response_model=PipelineStarted, responses=refusals(400, 403, 404, 409))
 async def dispatch_pipeline(body: PipelineBody, request: Request, actor: Actor) -> dict[str, Any]:
     """Start a pipeline run on hosts (refused when a host is unknown or busy)."""
     options = PipelineOptions(
@@ -104,13 +113,13 @@ async def dispatch_pipeline(body: PipelineBody, request: Request, actor: Actor) 
     return {'status': 'started', 'pipeline': run.view()}
 
 
-@router.get('/pipelines')
+@router.get('/pipelines', response_model=PipelineList, responses=refusals())
 async def list_pipelines(request: Request, _: Actor, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> dict[str, Any]:
     """Pipeline runs, newest first."""
     return {'pipelines': await _engine(request).list_pipelines(limit)}
 
 
-@router.get('/pipelines/{pipeline_id}')
+@router.get('/pipelines/{pipeline_id}', response_model=PipelineRunOut, responses=refusals(404))
 async def get_pipeline(pipeline_id: str, request: Request, _: Actor) -> dict[str, Any]:
     """One pipeline run with per-host per-stage statuses."""
     run = await _engine(request).get_pipeline(pipeline_id)
@@ -119,7 +128,7 @@ async def get_pipeline(pipeline_id: str, request: Request, _: Actor) -> dict[str
     return run.view()
 
 
-@router.post('/pipelines/{pipeline_id}/cancel')
+@router.post('/pipelines/{pipeline_id}/cancel', response_model=PipelineRunOut, responses=refusals(409))
 async def cancel_pipeline(pipeline_id: str, request: Request, actor: Actor) -> dict[str, Any]:
     """Cancel a running pipeline: running commands finish, pending stages are CANCELLED."""
     try:
@@ -128,7 +137,7 @@ async def cancel_pipeline(pipeline_id: str, request: Request, actor: Actor) -> d
         raise _refused(exc) from None
 
 
-@router.post('/pipelines/{pipeline_id}/retry-failed')
+@router.post('/pipelines/{pipeline_id}/retry-failed', response_model=PipelineStarted, responses=refusals(400, 404, 409))
 async def retry_failed(pipeline_id: str, request: Request, actor: Actor) -> dict[str, Any]:
     """Start a new run with exactly the failed hosts and the same parameters."""
     try:
@@ -137,15 +146,7 @@ async def retry_failed(pipeline_id: str, request: Request, actor: Actor) -> dict
         raise _refused(exc) from None
 
 
-@router.get('/commands')
-async def list_commands(
-    request: Request, _: Actor, host: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100
-) -> dict[str, Any]:
-    """Commands, newest first, optionally of one host."""
-    return {'commands': await _engine(request).list_commands(host, limit)}
-
-
-@router.get('/commands/{command_id}')
+@router.get('/commands/{command_id}', response_model=CommandOut, responses=refusals(404))
 async def get_command(command_id: str, request: Request, _: Actor) -> dict[str, Any]:
     """One command."""
     cmd = await _engine(request).get_command(command_id)
@@ -154,17 +155,7 @@ async def get_command(command_id: str, request: Request, _: Actor) -> dict[str, 
     return cmd.view()
 
 
-@router.get('/commands/{command_id}/output', response_class=PlainTextResponse)
-async def command_output(command_id: str, request: Request, _: Actor) -> PlainTextResponse:
-    """The command's log file so far (UTC timestamps)."""
-    try:
-        text = await _engine(request).read_output(command_id)
-    except CommandError as exc:
-        raise _refused(exc) from None
-    return PlainTextResponse(text)
-
-
-@router.post('/commands/{command_id}/{action}')
+@router.post('/commands/{command_id}/{action}', response_model=CommandOut, responses=refusals(400, 404, 409))
 async def command_action(
     command_id: str, action: str, request: Request, actor: Actor, body: WaitBody | None = None
 ) -> dict[str, Any]:

@@ -1,0 +1,186 @@
+"""Follow a run (commands of a pipeline, or of one dispatch) live over `/api/sync`.
+
+The follower keeps a `StateMirror` of the fleet state and reads `command_output`, `command_finished` and
+`pipeline_updated` deltas in version order. It connects *before* the run is started, so no delta of the run can be
+missed; when the mirror asks for a resync (a version gap, a beacon mismatch, a reconnect after the dashboard
+restarted) it fetches the output of each followed command over HTTP and reports only the lines not yet reported,
+so every line is reported once.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI, WebSocketException
+from websockets.sync.client import ClientConnection, connect
+
+from nixfleet.client.api import ApiClient, ApiError
+from nixfleet.streams.mirror import StateMirror, Verdict, change_from_wire
+from nixfleet.streams.state import FleetState
+
+#: How long the follower keeps trying to reconnect after losing `/api/sync`.
+RECONNECT_WINDOW = 60.0
+#: Longest single wait for a message (deadlines are checked at least this often).
+POLL = 1.0
+
+Matcher = Callable[[Mapping[str, Any]], bool]
+Done = Callable[[FleetState], bool]
+
+
+class RunSink(Protocol):
+    """Receives what a followed run does."""
+
+    def output(self, command: Mapping[str, Any], lines: list[dict[str, Any]]) -> None:
+        """New output lines of a command."""
+
+    def finished(self, command: Mapping[str, Any]) -> None:
+        """A command reached its terminal state."""
+
+
+class FollowLost(Exception):
+    """`/api/sync` could not be (re)connected within the window."""
+
+
+class SyncFollower:
+    """A `/api/sync` connection with a state mirror; `follow` reports one run's output until it is done."""
+
+    def __init__(self, api: ApiClient, sink: RunSink, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.api = api
+        self.sink = sink
+        self.mirror = StateMirror()
+        self._clock = clock
+        self._ws: ClientConnection | None = None
+        self._reported: dict[str, int] = {}
+        self._finished: set[str] = set()
+
+    # -- connection ------------------------------------------------------------------------------------------
+    def open(self, timeout: float = 10.0) -> None:
+        """Connect and load the initial state (call before starting the run)."""
+        try:
+            self._ws = connect(
+                self.api.config.sync_url,
+                additional_headers=self.api.config.headers,
+                open_timeout=timeout,
+                max_size=None,
+                ping_interval=20,
+                ping_timeout=60,
+            )
+        except InvalidStatus as exc:
+            status = exc.response.status_code
+            code = 'unauthorized' if status == 401 else 'http_error'
+            raise ApiError(status, code, f'/api/sync refused the connection (HTTP {status})') from None
+        except (OSError, TimeoutError, InvalidURI, WebSocketException) as exc:
+            raise ApiError(0, 'unreachable', f'cannot open {self.api.config.sync_url}: {exc}') from None
+        deadline = self._clock() + timeout
+        while self.mirror.state is None or self.mirror.awaiting_state:
+            self._handle(self._receive(deadline), None)
+            if self._clock() > deadline:
+                raise ApiError(0, 'unreachable', '/api/sync sent no initial state')
+
+    def close(self) -> None:
+        """Close the connection."""
+        if self._ws is not None:
+            self._ws.close()
+            self._ws = None
+
+    def __enter__(self) -> SyncFollower:
+        self.open()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _receive(self, deadline: float | None) -> dict[str, Any] | None:
+        assert self._ws is not None
+        wait = POLL if deadline is None else max(0.0, min(POLL, deadline - self._clock()))
+        try:
+            raw = self._ws.recv(timeout=wait)
+        except TimeoutError:
+            return None
+        message = json.loads(raw)
+        return message if isinstance(message, dict) else None
+
+    def _reconnect(self) -> None:
+        self.close()
+        give_up, delay = self._clock() + RECONNECT_WINDOW, 0.5
+        while True:
+            try:
+                self.open()
+                return
+            except ApiError as exc:
+                if exc.status == 401 or self._clock() + delay > give_up:
+                    raise FollowLost(f'lost the live stream and could not reconnect: {exc.message}') from None
+            time.sleep(delay)  # a blocking CLI waiting for the dashboard to come back
+            delay = min(delay * 2, 5.0)
+
+    # -- following -------------------------------------------------------------------------------------------
+    def follow(self, match: Matcher, done: Done, *, timeout: float | None = None) -> bool:
+        """Report output and ends of the commands `match` accepts until `done(state)`; False on timeout."""
+        deadline = None if timeout is None else self._clock() + timeout
+        self._catch_up(match)
+        while True:
+            state = self.mirror.state
+            if state is not None and not self.mirror.awaiting_state and done(state):
+                return True
+            if deadline is not None and self._clock() >= deadline:
+                return False
+            try:
+                message = self._receive(deadline)
+            except ConnectionClosed:
+                self._reconnect()
+                self._catch_up(match)
+                continue
+            if message is not None:
+                self._handle(message, match)
+
+    def _handle(self, message: dict[str, Any] | None, match: Matcher | None) -> None:
+        if message is None:
+            return
+        verdict = self.mirror.message(message)
+        if verdict is Verdict.RESYNC:
+            assert self._ws is not None
+            self._ws.send(json.dumps({'type': 'get_state'}))
+            return
+        if verdict is not Verdict.APPLIED or match is None:
+            return
+        if message.get('type') in ('init', 'full_state'):
+            self._catch_up(match)
+            return
+        payload = message.get('payload') or {}
+        change = change_from_wire(payload.get('change', payload))
+        self._on_change(change.type.value, str(change.id), change.payload, match)
+
+    def _on_change(self, kind: str, command_id: str, payload: Any, match: Matcher) -> None:
+        state = self.mirror.state
+        command = state.commands.get(command_id) if state is not None else None
+        if command is None or not match(command):
+            return
+        if kind == 'command_output':
+            lines = list((payload or {}).get('lines') or [])
+            if lines:
+                self._reported[command_id] = self._reported.get(command_id, 0) + len(lines)
+                self.sink.output(command, lines)
+        elif kind == 'command_finished' and command_id not in self._finished:
+            self._finished.add(command_id)
+            self.sink.finished(command)
+
+    def _catch_up(self, match: Matcher) -> None:
+        """Report what the followed commands did while we were not receiving their deltas."""
+        state = self.mirror.state
+        if state is None:
+            return
+        for command_id, command in sorted(state.commands.items(), key=lambda item: str(item[1].get('created_at'))):
+            if not match(command):
+                continue
+            if command.get('status') not in ('BLOCKED', 'SKIPPED') or command_id in self._reported:
+                entries = self.api.output_entries(command_id)
+                fresh = entries[self._reported.get(command_id, 0) :]
+                if fresh:
+                    self._reported[command_id] = len(entries)
+                    self.sink.output(command, fresh)
+            if command.get('terminal') and command_id not in self._finished:
+                self._finished.add(command_id)
+                self.sink.finished(command)
