@@ -85,8 +85,17 @@ class DashboardOps:
         self._line(cmd, f'waiting up to {wait / 60:g} min for version.json to show the merge commit')
         cmd.hard_at = self.lc.clock() + wait + op.hard_timeout  # the TimeoutWatch deadline covers the wait
         await self.lc.update(cmd)
-        published = await remote.wait_published()
-        return RemoteResult(published.ok, f'{merged.message}; {published.message}')
+        # Wait for the publication or for the command to end otherwise (Cancel tracking, the TimeoutWatch).
+        published = asyncio.ensure_future(remote.wait_published())
+        ended = asyncio.ensure_future(self.lc.wait_terminal(cmd.id))
+        await asyncio.wait({published, ended}, return_when=asyncio.FIRST_COMPLETED)
+        for task in (published, ended):
+            task.cancel()  # the remote keeps following the merge in the background either way
+        await asyncio.gather(published, ended, return_exceptions=True)
+        if published.cancelled():
+            return RemoteResult(False, f'{merged.message}; stopped waiting for version.json')
+        result = published.result()
+        return RemoteResult(result.ok, f'{merged.message}; {result.message}')
 
     def _line(self, cmd: Command, text: str) -> None:
         if cmd.output_file is not None:

@@ -247,6 +247,27 @@ async def test_merge_deploy_fails_when_version_json_never_shows_the_merge(
     assert all(agent.seen == [] for agent in fleet.agents.values())
 
 
+async def test_cancel_tracking_stops_the_wait_for_version_json(
+    fleet: Fleet, github: FakeGitHub, repo: ConfigRepo
+) -> None:
+    server = fleet.server
+    await fleet.add('web-01')
+    repo.auto_publish = False
+    github.flake_pr()
+    await server.dashboard.github.poll()
+    run = await server.dashboard.ops.start_pipeline('merge-deploy', ['web-01'])
+    await eventually(lambda: fleet_state(server)['github']['last_merge'] is not None)
+    [merge] = commands_of(server, 'merge-pr')
+
+    await server.dashboard.ops.cancel_command(merge['id'])
+
+    run = await finished(server, run)
+    assert run.status is P.FAILED
+    assert await cells(server, run) == {(None, 0): 'CANCELLED', **{('web-01', k): 'SKIPPED' for k in (1, 2, 3)}}
+    repo.publish()  # the merge is still followed in the background
+    await eventually(lambda: fleet_state(server)['github']['last_merge']['published'] is True)
+
+
 async def test_no_mergeable_pr_blocks_merge_pr_and_fails_merge_deploy(fleet: Fleet, github: FakeGitHub) -> None:
     server = fleet.server
     await fleet.add('web-01')
