@@ -26,10 +26,10 @@ async def live(settings: Settings) -> AsyncIterator[LiveFleet]:
         yield fleet
 
 
-def cli_env(live: LiveFleet, token: str | None = API_TOKEN) -> dict[str, str]:
-    """The environment of a CI job pointed at the live dashboard."""
+def cli_env(url: str, token: str | None = API_TOKEN) -> dict[str, str]:
+    """The environment of a CI job pointed at the dashboard at `url`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith('NIXFLEET_')}
-    env.update(NIXFLEET_API_URL=live.url, PYTHONIOENCODING='utf-8', NO_COLOR='1')
+    env.update(NIXFLEET_API_URL=url, PYTHONIOENCODING='utf-8', NO_COLOR='1')
     if token is not None:
         env['NIXFLEET_API_TOKEN'] = token
     return env
@@ -50,7 +50,7 @@ async def spawn(env: dict[str, str], *args: str) -> asyncio.subprocess.Process:
 
 async def nixfleet(live: LiveFleet, *args: str, token: str | None = API_TOKEN) -> tuple[int, str, str]:
     """Run the CLI to its end; return exit code, stdout and stderr."""
-    process = await spawn(cli_env(live, token), *args)
+    process = await spawn(cli_env(live.url, token), *args)
     out, err = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode is not None
     return process.returncode, out.decode(), err.decode()
@@ -90,7 +90,7 @@ async def test_pipeline_run_exits_1_when_a_host_fails(live: LiveFleet) -> None:
 
 async def test_output_is_streamed_while_the_pipeline_still_runs(live: LiveFleet) -> None:
     live.fleet.hosts['sim-02'].system.behaviour.slow_ops['test'] = 100_000.0  # sim-02's tests run until cancelled
-    process = await spawn(cli_env(live), 'pipeline', 'run', 'do-all', '--host', 'sim-01', '--host', 'sim-02')
+    process = await spawn(cli_env(live.url), 'pipeline', 'run', 'do-all', '--host', 'sim-01', '--host', 'sim-02')
     assert process.stdout is not None
     seen: list[str] = []
     while not (seen and re.match(rf'^sim-01\s+{BAR} ✓ test SUCCESS', seen[-1])):
@@ -152,7 +152,7 @@ async def test_ops_run_waits_and_exits_by_outcome(live: LiveFleet) -> None:
 async def test_usage_and_credential_problems_exit_2(live: LiveFleet) -> None:
     bad_token = await nixfleet(live, 'hosts', token='wrong')
     no_token = await nixfleet(live, 'pipeline', 'run', 'do-all', '--host', 'sim-01', token=None)
-    env = {k: v for k, v in cli_env(live).items() if k != 'NIXFLEET_API_URL'}
+    env = {k: v for k, v in cli_env(live.url).items() if k != 'NIXFLEET_API_URL'}
     process = await spawn(env, 'hosts')
     _, no_url = await asyncio.wait_for(process.communicate(), 60)
     flag = await nixfleet(live, 'hosts', '--api-url', 'http://127.0.0.1:9', '--json')
@@ -187,7 +187,7 @@ async def test_command_output_follow_and_actions(live: LiveFleet) -> None:
     live.fleet.hosts['sim-01'].system.behaviour.slow_ops['test'] = 100_000.0
     dispatched = json.loads((await nixfleet(live, 'ops', 'run', 'test', '--host', 'sim-01', '--json'))[1])
     cid = dispatched['results'][0]['command_id']
-    follower = await spawn(cli_env(live), 'commands', 'output', cid, '--follow')
+    follower = await spawn(cli_env(live.url), 'commands', 'output', cid, '--follow')
     assert follower.stdout is not None
     first = await asyncio.wait_for(follower.stdout.readline(), 30)
     waited = await nixfleet(live, 'commands', 'wait', cid, '--minutes', '10')
