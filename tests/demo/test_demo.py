@@ -68,7 +68,6 @@ async def running(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> AsyncIterat
     demo.dashboard.github.recheck_delay = 0
     config = uvicorn_config(demo.app, settings, host='127.0.0.1', port=port, log_level='warning')
     server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     serving = asyncio.create_task(server.serve(sockets=[listening_socket(settings)]))
     await eventually(lambda: server.started or serving.done(), timeout=15)
     await demo.start()

@@ -108,8 +108,16 @@ class FakeGitHub:
         """The usual flake-update PR (DeterminateSystems/update-flake-lock's branch and title)."""
         return self.add_pr(number, 'flake.lock: Update', 'update_flake_lock_action', **kw)
 
-    def fail(self, pattern: str, status: int, message: str = '', *, times: int | None = None, **headers: str) -> None:
-        self.failures.append(Failure(pattern, status, message, times, headers))
+    def fail(
+        self,
+        pattern: str,
+        status: int,
+        message: str = '',
+        *,
+        times: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.failures.append(Failure(pattern, status, message, times, headers or {}))
 
     def hold(self) -> None:
         """Keep every request waiting until `release()` (the client times out first)."""

@@ -151,7 +151,7 @@ async def test_github_errors_become_an_explicit_state_keeping_the_last_pr(
 ) -> None:
     github.flake_pr()
     await service.poll()
-    github.fail('GET .*/pulls$', status, message, **headers)
+    github.fail('GET .*/pulls$', status, message, headers=headers)
 
     with caplog.at_level(logging.DEBUG):
         await service.poll()

@@ -124,7 +124,14 @@ async def finished(server: RunningServer, run: PipelineRun, timeout: float = 20.
     return await asyncio.wait_for(server.dashboard.ops.pipelines.wait(run.id), timeout)
 
 
-async def cells(server: RunningServer, run: PipelineRun) -> dict[tuple[str | None, int], str]:
+Cells = dict[tuple[str | None, int], str]
+
+
+def skipped(hosts: tuple[str, ...], stages: tuple[int, ...] = (1, 2, 3)) -> Cells:
+    return {(h, k): 'SKIPPED' for h in hosts for k in stages}
+
+
+async def cells(server: RunningServer, run: PipelineRun) -> Cells:
     rows = await server.dashboard.store.read(
         lambda db: db.execute('SELECT host_id, stage, status FROM commands WHERE pipeline_id = ?', [run.id]).fetchall()
     )
@@ -132,7 +139,7 @@ async def cells(server: RunningServer, run: PipelineRun) -> dict[tuple[str | Non
 
 
 def commands_of(server: RunningServer, op: str) -> list[dict[str, Any]]:
-    return [c for c in server.dashboard.stream.value.commands.values() if c.get('op') == op]
+    return [dict(c) for c in server.dashboard.stream.value.commands.values() if c.get('op') == op]
 
 
 async def test_pr_appears_then_merge_and_deploy_turns_all_five_compartments_green(
@@ -240,10 +247,7 @@ async def test_merge_deploy_fails_when_version_json_never_shows_the_merge(
         f'merged PR #7 "flake.lock: Update" as {repo.head[:7]}; PR #7 was merged as {repo.head[:7]}, but version.json '
         f'still shows {sha_of("initial")[:7]} after 10 min: deploy once it is published'
     )
-    assert await cells(server, run) == {
-        (None, 0): 'ERROR',
-        **{(h, k): 'SKIPPED' for h in ('web-01', 'web-02') for k in (1, 2, 3)},
-    }
+    assert await cells(server, run) == {(None, 0): 'ERROR', **skipped(('web-01', 'web-02'))}
     assert all(agent.seen == [] for agent in fleet.agents.values())
 
 
@@ -263,7 +267,7 @@ async def test_cancel_tracking_stops_the_wait_for_version_json(
 
     run = await finished(server, run)
     assert run.status is P.FAILED
-    assert await cells(server, run) == {(None, 0): 'CANCELLED', **{('web-01', k): 'SKIPPED' for k in (1, 2, 3)}}
+    assert await cells(server, run) == {(None, 0): 'CANCELLED', **skipped(('web-01',))}
     repo.publish()  # the merge is still followed in the background
     await eventually(lambda: fleet_state(server)['github']['last_merge']['published'] is True)
 
@@ -282,7 +286,7 @@ async def test_no_mergeable_pr_blocks_merge_pr_and_fails_merge_deploy(fleet: Fle
 
     run = await finished(server, await server.dashboard.ops.start_pipeline('merge-deploy', ['web-01']))
     assert run.status is P.FAILED
-    assert await cells(server, run) == {(None, 0): 'BLOCKED', **{('web-01', k): 'SKIPPED' for k in (1, 2, 3)}}
+    assert await cells(server, run) == {(None, 0): 'BLOCKED', **skipped(('web-01',))}
     assert github.seen('PUT', '/merge$') == []
 
 
