@@ -33,7 +33,7 @@ class RedactSecrets(logging.Filter):
 class _UtcFormatter(logging.Formatter):
     converter = time.gmtime
 
-    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         return time.strftime('%Y-%m-%dT%H:%M:%S', self.converter(record.created)) + f'.{int(record.msecs):03d}Z'
 
 
@@ -50,5 +50,6 @@ def configure(level: str, secrets: Iterable[str] = ()) -> None:
     for name in ('uvicorn', 'uvicorn.error', 'uvicorn.access'):
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True
-    logging.getLogger('apscheduler').setLevel(logging.WARNING)
+    for noisy in ('apscheduler', 'httpx', 'httpcore'):  # one line per job run / HTTP request is noise
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     logging.getLogger('uvicorn.error').setLevel(logging.WARNING)  # one line per WebSocket accept is noise at scale
