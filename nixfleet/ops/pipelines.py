@@ -1,10 +1,7 @@
 """Pipelines (SPEC §6): ordered ops on many hosts with `&&` semantics, executed on the server.
 
-Each run is an asyncio task (kept referenced). Stage k runs op k on every still-active host (at most `max_parallel`
-at a time) and waits for each command's TERMINAL state; hosts that did not end SUCCESS/PARTIAL leave the run and
-their later stages are journaled SKIPPED. The journal is the truth: every (stage, host) has exactly one command
-row linked by `pipeline_id`, so a run resumed after a restart replays its stages from those rows and only starts
-what has no row yet — a finished stage is never run again.
+The four pipeline definitions, and the runner that starts, cancels, retries and resumes runs. Each run executes
+as an asyncio task (kept referenced) of a `RunExecution` (stages.py), which runs its stages from the journal on.
 """
 
 from __future__ import annotations
@@ -12,14 +9,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
-from nixfleet.models import CommandStatus, ErrorCode, EventCategory, EventLevel, PipelineStatus
-from nixfleet.ops.commands import SUCCEEDED, new_id
+from nixfleet.models import ErrorCode, EventCategory, PipelineStatus
+from nixfleet.ops.commands import new_id
 from nixfleet.ops.dispatch import Dispatcher, DispatchError, unique
-from nixfleet.ops.pipeline_store import PipelineRun, load_records, save_run
-from nixfleet.ops.registry import OPS, Scope
+from nixfleet.ops.pipeline_store import PipelineRun, get_run, save_run
+from nixfleet.ops.registry import OPS
+from nixfleet.ops.stages import RunExecution
+from nixfleet.streams.changes import Change, ChangeType
 
 log = logging.getLogger(__name__)
 
@@ -55,11 +55,6 @@ class PipelineOptions:
     def to_json(self) -> dict[str, Any]:
         """JSON form."""
         return {'max_parallel': self.max_parallel, 'stop_on_failure_pct': self.stop_on_failure_pct, 'force': self.force}
-
-
-@dataclass(slots=True)
-class _Stage:
-    outcomes: dict[str | None, CommandStatus] = field(default_factory=dict)
 
 
 class PipelineRunner:
@@ -153,16 +148,18 @@ class PipelineRunner:
 
     async def load_one(self, pipeline_id: str) -> PipelineRun | None:
         """A run from the journal."""
-        from nixfleet.ops.pipeline_store import get_run
-
         return await self.lc.store.read(lambda db: get_run(db, pipeline_id))
 
     # -- running -------------------------------------------------------------------------------------------------
     def _launch(self, run: PipelineRun) -> None:
         self.runs[run.id] = run
-        task = asyncio.get_running_loop().create_task(self._run(run), name=f'pipeline-{run.id}')
+        execution = RunExecution(run, self.dispatcher, self._save)
+        task = asyncio.get_running_loop().create_task(execution.execute(), name=f'pipeline-{run.id}')
         self._tasks[run.id] = task
-        task.add_done_callback(lambda _t, rid=run.id: self._tasks.pop(rid, None))
+        task.add_done_callback(partial(self._forget, run.id))
+
+    def _forget(self, run_id: str, _task: asyncio.Task[None]) -> None:
+        self._tasks.pop(run_id, None)
 
     def resume(self, runs: Iterable[PipelineRun]) -> None:
         """Continue RUNNING runs loaded from the journal (their in-flight commands reconcile via the lifecycle)."""
@@ -177,159 +174,6 @@ class PipelineRunner:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _run(self, run: PipelineRun) -> None:
-        try:
-            records = await self.lc.store.read(lambda db: load_records(db, run.id))
-            # Replay from stage 0: stages with journal records are only read back, never run again.
-            run.host_state = {h: {'state': 'active'} for h in run.hosts}
-            halted, next_stage = False, 0
-            for k, op_id in enumerate(run.ops):
-                survivors = [h for h in run.hosts if run.host_state[h]['state'] == 'active']
-                if not survivors or halted:
-                    break
-                if run.cancel_requested and not any((k, h) in records for h in [*survivors, None]):
-                    break
-                next_stage = k + 1
-                if run.current_stage != k:
-                    run.current_stage = k
-                    await self._save(run)
-                stage = await self._stage(run, k, op_id, survivors, records)
-                failed = [h for h in survivors if stage.outcomes[h] not in SUCCEEDED]
-                for host in failed:
-                    cancelled = stage.outcomes[host] is CommandStatus.CANCELLED and run.cancel_requested
-                    run.host_state[host] = {'state': 'cancelled' if cancelled else 'failed', 'stage': k}
-                    if cancelled:
-                        await self._fill(run, host, k + 1, CommandStatus.CANCELLED, 'pipeline cancelled', records)
-                    else:
-                        reason = f'left the pipeline at {op_id}'
-                        await self._fill(run, host, k + 1, CommandStatus.SKIPPED, reason, records)
-                pct = run.options.get('stop_on_failure_pct')
-                if pct is not None and failed and 100.0 * len(failed) / len(survivors) > pct:
-                    halted = True
-                    run.message = f'halted: {len(failed)} of {len(survivors)} hosts failed {op_id} (limit {pct:g} %)'
-                await self._save(run)
-            await self._finish(run, halted, next_stage, records)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.exception('pipeline %s failed', run.id)
-            run.status, run.message = PipelineStatus.FAILED, f'internal error: {exc}'
-            run.finished_at = self.lc.clock()
-            await self._save(run)
-
-    async def _stage(
-        self,
-        run: PipelineRun,
-        k: int,
-        op_id: str,
-        hosts: list[str],
-        records: dict[tuple[int, str | None], tuple[str, str]],
-    ) -> _Stage:
-        op = OPS[op_id]
-        stage = _Stage()
-        if op.scope is Scope.FLEET:
-            status = await self._one(run, k, op_id, None, records, asyncio.Semaphore(1))
-            stage.outcomes = dict.fromkeys(hosts, status)
-            return stage
-        limit = run.options.get('max_parallel') or len(hosts)
-        gate = asyncio.Semaphore(max(1, int(limit)))
-        statuses = await asyncio.gather(*(self._one(run, k, op_id, h, records, gate) for h in hosts))
-        stage.outcomes = dict(zip(hosts, statuses, strict=True))
-        return stage
-
-    async def _one(
-        self,
-        run: PipelineRun,
-        k: int,
-        op_id: str,
-        host: str | None,
-        records: dict[tuple[int, str | None], tuple[str, str]],
-        gate: asyncio.Semaphore,
-    ) -> CommandStatus:
-        if (k, host) in records:
-            command_id = records[(k, host)][0]
-        else:
-            async with gate:
-                if run.cancel_requested:
-                    await self._fill(run, host, k, CommandStatus.CANCELLED, 'pipeline cancelled', records, only=k)
-                    return CommandStatus.CANCELLED
-                _, cmd = await self.dispatcher.start(
-                    OPS[op_id],
-                    host,
-                    force=bool(run.options.get('force')),
-                    actor=run.actor,
-                    pipeline_id=run.id,
-                    stage=k,
-                )
-                if cmd is None:  # the host was removed meanwhile
-                    return CommandStatus.BLOCKED
-                records[(k, host)] = (cmd.id, cmd.status.value)
-                command_id = cmd.id
-                cmd = await self.lc.wait_terminal(command_id)
-                run.cells[f'{k}:{host or "*"}'] = cmd.status.value
-                return cmd.status
-        cmd = await self.lc.wait_terminal(command_id)
-        run.cells[f'{k}:{host or "*"}'] = cmd.status.value
-        return cmd.status
-
-    async def _fill(
-        self,
-        run: PipelineRun,
-        host: str | None,
-        first: int,
-        status: CommandStatus,
-        reason: str,
-        records: dict[tuple[int, str | None], tuple[str, str]],
-        only: int | None = None,
-    ) -> None:
-        """Journal SKIPPED/CANCELLED records for the host's stages from `first` on (each at most once)."""
-        last = only if only is not None else len(run.ops) - 1
-        for k in range(first, last + 1):
-            op = OPS[run.ops[k]]
-            key = (k, None if op.scope is Scope.FLEET else host)
-            if key in records:
-                continue
-            cmd = self.lc.new_command(
-                op.id, key[1], run.actor, agent_command=op.agent_command, pipeline_id=run.id, stage=k
-            )
-            await self.lc.record_ended(cmd, status, code=None, message=reason)
-            records[key] = (cmd.id, status.value)
-            run.cells[f'{k}:{key[1] or "*"}'] = status.value
-
-    async def _finish(
-        self, run: PipelineRun, halted: bool, next_stage: int, records: dict[tuple[int, str | None], tuple[str, str]]
-    ) -> None:
-        for host in run.hosts:
-            if run.host_state[host]['state'] == 'active':
-                if run.cancel_requested or halted:
-                    reason = 'pipeline cancelled' if run.cancel_requested else 'pipeline halted'
-                    status = CommandStatus.CANCELLED if run.cancel_requested else CommandStatus.SKIPPED
-                    await self._fill(run, host, next_stage, status, reason, records)
-                    run.host_state[host] = {'state': 'cancelled' if run.cancel_requested else 'halted'}
-                else:
-                    run.host_state[host] = {'state': 'done'}
-        done = sum(1 for h in run.hosts if run.host_state[h]['state'] == 'done')
-        if run.cancel_requested:
-            run.status = PipelineStatus.CANCELLED
-        elif done == len(run.hosts):
-            run.status = PipelineStatus.COMPLETE
-        else:
-            run.status = PipelineStatus.PARTIAL if done else PipelineStatus.FAILED
-        run.finished_at = self.lc.clock()
-        await self._save(run)
-        level = {PipelineStatus.COMPLETE: EventLevel.SUCCESS, PipelineStatus.CANCELLED: EventLevel.INFO}.get(
-            run.status, EventLevel.WARN if run.status is PipelineStatus.PARTIAL else EventLevel.ERROR
-        )
-        await self.lc.events.record(
-            f'pipeline:{run.name}',
-            f'pipeline {run.name} ended {run.status.value}: {done}/{len(run.hosts)} hosts '
-            'completed' + (f' ({run.message})' if run.message else ''),
-            level=level,
-            details={'pipeline_id': run.id, 'host_state': run.host_state},
-        )
-
     async def _save(self, run: PipelineRun) -> None:
         await self.lc.store.write(save_run(run))
-        from nixfleet.streams.changes import Change, ChangeType
-
         self.lc.stream.emit(Change(ChangeType.PIPELINE_UPDATED, id=run.id, payload=run.view()))

@@ -6,7 +6,7 @@ import pytest
 
 from nixfleet.models import CommandStatus as S
 from tests.ops.helpers import Fleet, fail, hang, ok
-from tests.support import expect_command, send_output, send_status
+from tests.support import eventually, expect_command, send_output, send_status
 
 STATUS_OPS = [
     'pull',
@@ -76,7 +76,8 @@ async def test_post_status_heartbeat_never_remarks_busy(fleet: Fleet) -> None:
     await send_status(agent.fake, 'test')
     await fleet.ended(cid)
     await agent.fake.heartbeat(pending_command='test', command_pid=15590)
-    await agent.fake.heartbeat()
+    await agent.fake.heartbeat(load=0.77)
+    await eventually(lambda: fleet.host('web-01')['metrics']['load'] == 0.77)  # both heartbeats were handled
     assert fleet.host('web-01')['busy'] is False
     assert fleet.engine.lifecycle.active_for('web-01') is None
 

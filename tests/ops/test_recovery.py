@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 
 from nixfleet.models import CommandStatus as S
 from nixfleet.models import PipelineStatus as P
@@ -19,6 +20,14 @@ async def events(fleet: Fleet, text: str) -> list[str]:
     return [r[0] for r in rows]
 
 
+async def output_has(fleet: Fleet, command_id: str, text: str) -> bool:
+    return text in await fleet.engine.read_output(command_id)
+
+
+async def count(found: Awaitable[list[str]], n: int) -> bool:
+    return len(await found) == n
+
+
 async def test_restart_mid_do_all_readopts_switches_and_completes(fleet: Fleet) -> None:
     for host in HOSTS:
         (await fleet.add(host)).script(pull=ok, switch=hang, test=ok)
@@ -26,16 +35,20 @@ async def test_restart_mid_do_all_readopts_switches_and_completes(fleet: Fleet) 
     await eventually(lambda: all(fleet.agents[h].seen == ['pull', 'switch'] for h in HOSTS))
     switch_ids = {h: fleet.engine.lifecycle.active_for(h).id for h in HOSTS}
     await send_output(fleet.agents['web-01'].fake, 'building before the restart')
-    await eventually(lambda: fleet.engine.lifecycle.logs._pending == {})
+    await eventually(  # received and written before the restart (the frame is in flight until then)
+        lambda: output_has(fleet, switch_ids['web-01'], 'building before the restart')
+    )
 
     await fleet.restart_server()
     assert fleet.engine.lifecycle.active_for('web-01').recovered
     for host in HOSTS:  # agents come back still running their switch
         await fleet.agents[host].reconnect()
         fleet.agents[host].script(test=ok)
+    # Re-adopted once each agent's first heartbeat shows the switch (EXECUTING alone proves nothing: it never left it).
+    await eventually(lambda: count(events(fleet, 're-adopted after a dashboard restart'), len(HOSTS)))
     for host in HOSTS:
-        await fleet.status_of(switch_ids[host], S.EXECUTING)
-        assert not fleet.engine.lifecycle.active_for(host).recovered
+        cmd = await fleet.status_of(switch_ids[host], S.EXECUTING)
+        assert not cmd.recovered
     agent = fleet.agents['web-01']
     await send_output(agent.fake, 'building after the restart')
     for host in HOSTS:

@@ -1,0 +1,163 @@
+"""Executing one pipeline run stage by stage (SPEC §6), from its journal records on.
+
+Stage k runs op k on every still-active host (at most `max_parallel` at a time) and waits for each command's
+TERMINAL state; hosts that did not end SUCCESS/PARTIAL leave the run and their later stages are journaled SKIPPED.
+The journal is the truth: every (stage, host) has exactly one command row linked by `pipeline_id`, so a run resumed
+after a restart replays its stages from those rows and only starts what has no row yet — a finished stage is never
+run again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from nixfleet.models import CommandStatus, EventLevel, PipelineStatus
+from nixfleet.ops.commands import SUCCEEDED
+from nixfleet.ops.dispatch import Dispatcher
+from nixfleet.ops.pipeline_store import PipelineRun, load_records
+from nixfleet.ops.registry import OPS, Scope
+
+log = logging.getLogger(__name__)
+
+#: (stage, host) → (command id, status) of a run's journaled commands; host None for fleet-wide stages.
+Records = dict[tuple[int, str | None], tuple[str, str]]
+
+
+class RunExecution:
+    """Run the stages of one pipeline run to its end; `save` journals and publishes the run."""
+
+    def __init__(self, run: PipelineRun, dispatcher: Dispatcher, save: Callable[[PipelineRun], Awaitable[None]]):
+        self.run = run
+        self.dispatcher = dispatcher
+        self.lc = dispatcher.lc
+        self.save = save
+        self.records: Records = {}
+
+    async def execute(self) -> None:
+        """Replay and run every stage, then record how the run ended (FAILED with a message on an internal error)."""
+        run = self.run
+        try:
+            self.records = await self.lc.store.read(lambda db: load_records(db, run.id))
+            # Replay from stage 0: stages with journal records are only read back, never run again.
+            run.host_state = {h: {'state': 'active'} for h in run.hosts}
+            halted, next_stage = False, 0
+            for k, op_id in enumerate(run.ops):
+                survivors = [h for h in run.hosts if run.host_state[h]['state'] == 'active']
+                if not survivors or halted:
+                    break
+                if run.cancel_requested and not any((k, h) in self.records for h in [*survivors, None]):
+                    break
+                next_stage = k + 1
+                if run.current_stage != k:
+                    run.current_stage = k
+                    await self.save(run)
+                outcomes = await self._stage(k, op_id, survivors)
+                failed = [h for h in survivors if outcomes[h] not in SUCCEEDED]
+                for host in failed:
+                    cancelled = outcomes[host] is CommandStatus.CANCELLED and run.cancel_requested
+                    run.host_state[host] = {'state': 'cancelled' if cancelled else 'failed', 'stage': k}
+                    if cancelled:
+                        await self._fill(host, k + 1, CommandStatus.CANCELLED, 'pipeline cancelled')
+                    else:
+                        await self._fill(host, k + 1, CommandStatus.SKIPPED, f'left the pipeline at {op_id}')
+                pct = run.options.get('stop_on_failure_pct')
+                if pct is not None and failed and 100.0 * len(failed) / len(survivors) > pct:
+                    halted = True
+                    run.message = f'halted: {len(failed)} of {len(survivors)} hosts failed {op_id} (limit {pct:g} %)'
+                await self.save(run)
+            await self._finish(halted, next_stage)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception('pipeline %s failed', run.id)
+            run.status, run.message = PipelineStatus.FAILED, f'internal error: {exc}'
+            run.finished_at = self.lc.clock()
+            await self.save(run)
+
+    async def _stage(self, k: int, op_id: str, hosts: list[str]) -> dict[str | None, CommandStatus]:
+        """Run (or replay) stage k on `hosts`; each host's terminal status."""
+        if OPS[op_id].scope is Scope.FLEET:
+            status = await self._one(k, op_id, None, asyncio.Semaphore(1))
+            return dict.fromkeys(hosts, status)
+        limit = self.run.options.get('max_parallel') or len(hosts)
+        gate = asyncio.Semaphore(max(1, int(limit)))
+        statuses = await asyncio.gather(*(self._one(k, op_id, h, gate) for h in hosts))
+        return dict(zip(hosts, statuses, strict=True))
+
+    async def _one(self, k: int, op_id: str, host: str | None, gate: asyncio.Semaphore) -> CommandStatus:
+        run = self.run
+        if (k, host) in self.records:
+            command_id = self.records[(k, host)][0]
+        else:
+            async with gate:
+                if run.cancel_requested:
+                    await self._fill(host, k, CommandStatus.CANCELLED, 'pipeline cancelled', only=k)
+                    return CommandStatus.CANCELLED
+                _, cmd = await self.dispatcher.start(
+                    OPS[op_id],
+                    host,
+                    force=bool(run.options.get('force')),
+                    actor=run.actor,
+                    pipeline_id=run.id,
+                    stage=k,
+                )
+                if cmd is None:  # the host was removed meanwhile
+                    return CommandStatus.BLOCKED
+                self.records[(k, host)] = (cmd.id, cmd.status.value)
+                cmd = await self.lc.wait_terminal(cmd.id)
+                run.cells[f'{k}:{host or "*"}'] = cmd.status.value
+                return cmd.status
+        cmd = await self.lc.wait_terminal(command_id)
+        run.cells[f'{k}:{host or "*"}'] = cmd.status.value
+        return cmd.status
+
+    async def _fill(
+        self, host: str | None, first: int, status: CommandStatus, reason: str, only: int | None = None
+    ) -> None:
+        """Journal SKIPPED/CANCELLED records for the host's stages from `first` on (each at most once)."""
+        run = self.run
+        last = only if only is not None else len(run.ops) - 1
+        for k in range(first, last + 1):
+            op = OPS[run.ops[k]]
+            key = (k, None if op.scope is Scope.FLEET else host)
+            if key in self.records:
+                continue
+            cmd = self.lc.new_command(
+                op.id, key[1], run.actor, agent_command=op.agent_command, pipeline_id=run.id, stage=k
+            )
+            await self.lc.record_ended(cmd, status, code=None, message=reason)
+            self.records[key] = (cmd.id, status.value)
+            run.cells[f'{k}:{key[1] or "*"}'] = status.value
+
+    async def _finish(self, halted: bool, next_stage: int) -> None:
+        run = self.run
+        for host in run.hosts:
+            if run.host_state[host]['state'] == 'active':
+                if run.cancel_requested or halted:
+                    reason = 'pipeline cancelled' if run.cancel_requested else 'pipeline halted'
+                    status = CommandStatus.CANCELLED if run.cancel_requested else CommandStatus.SKIPPED
+                    await self._fill(host, next_stage, status, reason)
+                    run.host_state[host] = {'state': 'cancelled' if run.cancel_requested else 'halted'}
+                else:
+                    run.host_state[host] = {'state': 'done'}
+        done = sum(1 for h in run.hosts if run.host_state[h]['state'] == 'done')
+        if run.cancel_requested:
+            run.status = PipelineStatus.CANCELLED
+        elif done == len(run.hosts):
+            run.status = PipelineStatus.COMPLETE
+        else:
+            run.status = PipelineStatus.PARTIAL if done else PipelineStatus.FAILED
+        run.finished_at = self.lc.clock()
+        await self.save(run)
+        level = {PipelineStatus.COMPLETE: EventLevel.SUCCESS, PipelineStatus.CANCELLED: EventLevel.INFO}.get(
+            run.status, EventLevel.WARN if run.status is PipelineStatus.PARTIAL else EventLevel.ERROR
+        )
+        await self.lc.events.record(
+            f'pipeline:{run.name}',
+            f'pipeline {run.name} ended {run.status.value}: {done}/{len(run.hosts)} hosts '
+            'completed' + (f' ({run.message})' if run.message else ''),
+            level=level,
+            details={'pipeline_id': run.id, 'host_state': run.host_state},
+        )

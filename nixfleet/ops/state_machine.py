@@ -1,0 +1,277 @@
+"""The command state machine (SPEC §5): the one owner of command state and of "host is busy".
+
+Every command lives in `active` (one slot per host, `_fleet` for fleet-wide ops) from the moment it is reserved
+until it reaches a TERMINAL state. A transition is decided and applied to the in-memory record synchronously (no
+`await` between the check and the change, so two triggers cannot both apply), then journaled, then emitted as
+exactly one change, then (for transitions a human cares about) logged as an event. `Lifecycle` (lifecycle.py) adds
+the user actions and restart recovery on top.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from nixfleet import protocol
+from nixfleet.config import Settings
+from nixfleet.events import EventLog
+from nixfleet.gateway.agents import AgentGateway
+from nixfleet.hosts import HostRegistry
+from nixfleet.models import TERMINAL, CommandStatus, ErrorCode, EventCategory, EventLevel
+from nixfleet.ops import commands as journal
+from nixfleet.ops.commands import Command
+from nixfleet.ops.logs import CommandLogs
+from nixfleet.ops.validation import CompartmentSource, ViewCompartments
+from nixfleet.store import Store
+from nixfleet.streams.changes import Change, ChangeType
+from nixfleet.streams.state import FleetStateStream
+from nixfleet.timeutil import Clock, iso
+
+log = logging.getLogger(__name__)
+
+_LEVELS = {
+    CommandStatus.SUCCESS: EventLevel.SUCCESS,
+    CommandStatus.PARTIAL: EventLevel.WARN,
+    CommandStatus.SUSPICIOUS: EventLevel.WARN,
+    CommandStatus.KILLED: EventLevel.WARN,
+    CommandStatus.CANCELLED: EventLevel.INFO,
+    CommandStatus.SKIPPED: EventLevel.INFO,
+    CommandStatus.BLOCKED: EventLevel.WARN,
+}
+
+
+class CommandError(Exception):
+    """A user action on a command was refused; carries a stable code."""
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class CommandStateMachine:
+    """The one owner of command state: reserve, start, transition, finish, and waiting for an end."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        stream: FleetStateStream,
+        events: EventLog,
+        hosts: HostRegistry,
+        gateway: AgentGateway,
+        logs: CommandLogs,
+        clock: Clock,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.stream = stream
+        self.events = events
+        self.hosts = hosts
+        self.gateway = gateway
+        self.logs = logs
+        self.clock = clock
+        self.compartments: CompartmentSource = ViewCompartments()
+        self.active: dict[str, Command] = {}
+        #: Called with every command that just ended (after it is journaled), e.g. to record compartment results.
+        self.finished_listeners: list[Callable[[Command], Awaitable[None] | None]] = []
+        self._waiters: dict[str, list[asyncio.Future[Command]]] = {}
+
+    # -- queries -------------------------------------------------------------------------------------------------
+    def active_for(self, host: str) -> Command | None:
+        """The host's active command, if any."""
+        return self.active.get(host)
+
+    def find_active(self, command_id: str) -> Command | None:
+        """An active command by id."""
+        return next((c for c in self.active.values() if c.id == command_id), None)
+
+    async def get(self, command_id: str) -> Command | None:
+        """A command by id, active or from the journal."""
+        if (cmd := self.find_active(command_id)) is not None:
+            return cmd
+        row = await self.store.read(lambda db: journal.get_row(db, command_id))
+        return Command.from_row(row) if row else None
+
+    def derive(self, view: dict[str, Any]) -> dict[str, Any]:
+        """Host-view deriver: busy-ness comes only from here."""
+        cmd = self.active.get(view['id'])
+        return {
+            'busy': cmd is not None,
+            'pending_command': cmd.op if cmd else None,
+            'command_id': cmd.id if cmd else None,
+            'command_status': cmd.status.value if cmd else None,
+        }
+
+    # -- creation ------------------------------------------------------------------------------------------------
+    def new_command(self, op: str, host: str | None, actor: str, **fields: Any) -> Command:
+        """A fresh command record (not yet reserved or journaled)."""
+        now = self.clock()
+        cmd = Command(
+            id=journal.new_id(now),
+            host=host,
+            op=op,
+            status=CommandStatus.PENDING,
+            actor=actor,
+            created_at=now,
+            **fields,
+        )
+        cmd.output_file = str(self.logs.path_for(host, cmd.id))
+        return cmd
+
+    def reserve(self, cmd: Command) -> Command | None:
+        """Take the host's slot for `cmd`; return the command already holding it instead, if any."""
+        holder = self.active.get(cmd.key)
+        if holder is not None:
+            return holder
+        self.active[cmd.key] = cmd
+        return None
+
+    async def record_ended(self, cmd: Command, status: CommandStatus, *, code: str | None, message: str) -> Command:
+        """Journal a command that never ran (BLOCKED, SKIPPED, CANCELLED) in one step."""
+        now = self.clock()
+        cmd.status, cmd.finished_at, cmd.code, cmd.error = status, now, code, message
+        cmd.output_file = None
+        await self.store.write(journal.save(cmd.row()))
+        self.stream.emit(Change(ChangeType.COMMAND_FINISHED, id=cmd.id, fields=cmd.view()))
+        if status is CommandStatus.BLOCKED:
+            await self.events.record(
+                f'op:{cmd.op}',
+                f'{cmd.op} on {cmd.host or "fleet"} blocked: {message}',
+                category=EventCategory.AUDIT,
+                level=EventLevel.WARN,
+                actor=cmd.actor,
+                host=cmd.host,
+                details={'command_id': cmd.id, 'code': code},
+            )
+        self._resolve(cmd)
+        return cmd
+
+    async def begin(self, cmd: Command) -> None:
+        """Start a reserved command: journal it EXECUTING, announce it once, and send it to the agent."""
+        now = self.clock()
+        cmd.status, cmd.started_at = CommandStatus.EXECUTING, now
+        if cmd.output_file is not None:
+            self.logs.write_meta(
+                cmd.id,
+                cmd.host,
+                self.logs.path_for(cmd.host, cmd.id),
+                f'Command: {cmd.op} ({cmd.id})',
+                f'Host: {cmd.host or "fleet"}',
+                f'Started: {iso(now)} by {cmd.actor}',
+            )
+        await self.store.write(journal.save(cmd.row()))
+        self.stream.emit(Change(ChangeType.COMMAND_STARTED, id=cmd.id, payload=cmd.view()))
+        self._host_changed(cmd)
+        await self.events.record(
+            f'op:{cmd.op}',
+            f'{cmd.op} started on {cmd.host or "fleet"}' + (' (forced)' if cmd.forced else ''),
+            category=EventCategory.AUDIT,
+            actor=cmd.actor,
+            host=cmd.host,
+            details={'command_id': cmd.id, 'pipeline_id': cmd.pipeline_id},
+        )
+        if cmd.agent_command and cmd.host and not self.gateway.send(cmd.host, protocol.command(cmd.agent_command)):
+            await self.finish(
+                cmd,
+                CommandStatus.ERROR,
+                code=ErrorCode.AGENT_UNREACHABLE,
+                exit_code=None,
+                error=f'could not send {cmd.agent_command} to {cmd.host}: agent not connected',
+            )
+
+    # -- transitions ---------------------------------------------------------------------------------------------
+    async def update(
+        self,
+        cmd: Command,
+        status: CommandStatus | None = None,
+        *,
+        event: str | None = None,
+        level: EventLevel = EventLevel.INFO,
+        actor: str = 'system',
+    ) -> None:
+        """Journal and emit a non-terminal change of `cmd` (fields already set by the caller)."""
+        if status is not None:
+            cmd.status = status
+        await self.store.write(journal.save(cmd.row()))
+        self.stream.emit(Change(ChangeType.COMMAND_UPDATED, id=cmd.id, fields=cmd.view()))
+        if status is not None:
+            self._host_changed(cmd)
+        if event:
+            await self.events.record(
+                f'op:{cmd.op}', event, level=level, actor=actor, host=cmd.host, details={'command_id': cmd.id}
+            )
+
+    async def finish(
+        self,
+        cmd: Command,
+        status: CommandStatus,
+        *,
+        actor: str = 'system',
+        exit_code: int | None = None,
+        error: str | None = None,
+        message: str | None = None,
+        code: str | None = None,
+    ) -> bool:
+        """End a command in a TERMINAL state (at most once); free its host; wake whoever waits for it."""
+        if cmd.terminal or status not in TERMINAL:
+            return False
+        now = self.clock()
+        cmd.status, cmd.finished_at = status, now
+        cmd.exit_code = exit_code if exit_code is not None else cmd.exit_code
+        cmd.error, cmd.code = error or cmd.error, code or cmd.code
+        cmd.message = message or cmd.message
+        if self.active.get(cmd.key) is cmd:
+            del self.active[cmd.key]
+        if cmd.output_file is not None:
+            summary = f'Finished: {iso(now)} {status.value}' + (f' exit {exit_code}' if exit_code is not None else '')
+            detail = f' — {cmd.error or cmd.message}' if cmd.error or cmd.message else ''
+            self.logs.write_meta(cmd.id, cmd.host, self.logs.path_for(cmd.host, cmd.id), summary + detail)
+            await self.logs.flush(cmd.id)
+        await self.store.write(journal.save(cmd.row()))
+        self.stream.emit(Change(ChangeType.COMMAND_FINISHED, id=cmd.id, fields=cmd.view()))
+        for listener in self.finished_listeners:
+            try:
+                result = listener(cmd)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                log.exception('finished-listener %r failed for %s', listener, cmd.id)
+        self._host_changed(cmd)
+        text = f'{cmd.op} on {cmd.host or "fleet"} ended {status.value}'
+        if error or message:
+            text += f': {error or message}'
+        await self.events.record(
+            f'op:{cmd.op}',
+            text,
+            level=_LEVELS.get(status, EventLevel.ERROR),
+            actor=actor,
+            host=cmd.host,
+            details={'command_id': cmd.id, 'status': status.value, 'exit_code': exit_code, 'code': cmd.code},
+        )
+        self._resolve(cmd)
+        return True
+
+    def _host_changed(self, cmd: Command) -> None:
+        if cmd.host and cmd.host in self.hosts.rows:
+            self.hosts.emit_derived(cmd.host)
+
+    # -- waiting -------------------------------------------------------------------------------------------------
+    async def wait_terminal(self, command_id: str) -> Command:
+        """Wait until the command has ended and return it."""
+        cmd = await self.get(command_id)
+        if cmd is None:
+            raise CommandError(ErrorCode.UNKNOWN_COMMAND, f'no command {command_id}')
+        if cmd.terminal:
+            return cmd
+        future: asyncio.Future[Command] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(command_id, []).append(future)
+        return await future
+
+    def _resolve(self, cmd: Command) -> None:
+        for future in self._waiters.pop(cmd.id, []):
+            if not future.done():
+                future.set_result(cmd)
