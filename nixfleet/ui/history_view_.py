@@ -1,0 +1,381 @@
+"""The History view (SPEC §11): commands and events from the journal, filtered by host, op, status and time, paged.
+
+Filters live in the URL (`/history?kind=events&host=web-01&range=24h&page=2`), so a reload or a shared link shows the
+same page. The first page follows new commands and events (re-queried at most every `REFRESH` seconds); later pages
+stay still while you read them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+from nicegui import ui
+
+from nixfleet.models import CommandStatus, EventLevel
+from nixfleet.ops.logs import parse_log
+from nixfleet.ops.pipelines import PIPELINES
+from nixfleet.ops.registry import OPS
+from nixfleet.streams.state import FleetState
+from nixfleet.timeutil import iso
+from nixfleet.ui.history_queries import CommandFilter, EventFilter, Page, commands_page, events_page, history_hosts
+from nixfleet.ui.history_time_ import LocalTime, duration
+from nixfleet.ui.output_buffer import TAB_CAP, output_line, status_tone
+from nixfleet.ui.output_panel_ import OutputPanel, OutputView, command_log_url, current_panel
+
+if TYPE_CHECKING:
+    from nixfleet.app import Dashboard
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 50
+#: Seconds between re-queries of the first page while new entries arrive.
+REFRESH = 2.0
+
+KINDS = {'commands': 'Commands', 'events': 'Events'}
+RANGES = {'1h': ('Last hour', 3600), '24h': ('Last 24 hours', 86400), '7d': ('Last 7 days', 7 * 86400),
+          '30d': ('Last 30 days', 30 * 86400), 'all': ('Any time', None)}  # fmt: skip
+#: Status groups of the commands filter, by the colour family the UI shows them in.
+STATUS_GROUPS = {
+    'running': 'Running',
+    'ok': 'Succeeded',
+    'partial': 'Partial / suspicious',
+    'fail': 'Failed',
+    'muted': 'Skipped / cancelled',
+}
+LEVELS = {level.value: level.value.capitalize() for level in EventLevel}
+
+
+def statuses_of(group: str) -> list[str]:
+    """The command statuses a status group stands for (by the same mapping the badges use)."""
+    return [s.value for s in CommandStatus if status_tone(s.value) in (group, 'warn' if group == 'running' else group)]
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """What the History view shows; round-trips through the URL."""
+
+    kind: str = 'commands'
+    host: str | None = None
+    op: str | None = None
+    status: str | None = None
+    level: str | None = None
+    range: str = 'all'
+    page: int = 0
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, str]) -> Query:
+        """Read a query from URL parameters (unknown values fall back to the defaults)."""
+        try:
+            page = max(0, int(params.get('page', '1')) - 1)
+        except ValueError:
+            page = 0
+        return cls(
+            kind=str(params.get('kind')) if params.get('kind') in KINDS else 'commands',
+            host=params.get('host') or None,
+            op=params.get('op') if params.get('op') in OPS or params.get('op') in PIPELINES else None,
+            status=params.get('status') if params.get('status') in STATUS_GROUPS else None,
+            level=params.get('level') if params.get('level') in LEVELS else None,
+            range=str(params.get('range')) if params.get('range') in RANGES else 'all',
+            page=page,
+        )
+
+    def url(self) -> str:
+        """The view's URL for this query."""
+        params = {
+            'kind': self.kind if self.kind != 'commands' else None,
+            'host': self.host,
+            'op': self.op,
+            'status': self.status if self.kind == 'commands' else None,
+            'level': self.level if self.kind == 'events' else None,
+            'range': self.range if self.range != 'all' else None,
+            'page': str(self.page + 1) if self.page else None,
+        }
+        query = urlencode({k: v for k, v in params.items() if v})
+        return '/history' + (f'?{query}' if query else '')
+
+
+class HistoryView:
+    """The History card: kind toggle, filters, the rows of one page, and paging."""
+
+    def __init__(self, dashboard: Dashboard, state: FleetState, query: Query) -> None:
+        self.dashboard = dashboard
+        self.query = query
+        self.page = Page()
+        self._seen: tuple[Any, Any] = (state.commands, state.events)
+        self._stale = False
+        self._loading = False
+        self._hosts: list[str] = []
+        with ui.element('section').classes('nf-card nf-history').mark('history'):
+            with ui.element('div').classes('nf-card-head nf-history-head'):
+                ui.label('History').classes('nf-card-title')
+                self._kind = (
+                    ui.toggle(KINDS, value=query.kind, on_change=lambda e: self.change(kind=e.value))
+                    .props('dense no-caps unelevated toggle-color=primary')
+                    .classes('nf-seg')
+                    .mark('history-kind')
+                )
+                ui.element('div').classes('nf-spacer')
+                self._summary = ui.label('').classes('nf-card-sub').mark('history-summary')
+            with ui.element('div').classes('nf-filters').props('role=search aria-label="Filter the history"'):
+                self._host = self._select('Host', {}, query.host, 'host', 'history-host', filterable=True)
+                ops = {op: op for op in sorted({*OPS, *PIPELINES})}
+                self._op = self._select('Op', ops, query.op, 'op', 'history-op', filterable=True)
+                self._status = self._select('Status', STATUS_GROUPS, query.status, 'status', 'history-status')
+                self._level = self._select('Level', LEVELS, query.level, 'level', 'history-level')
+                self._range = self._select(
+                    'Time', {k: v[0] for k, v in RANGES.items()}, query.range, 'range', 'history-range', clearable=False
+                )
+                self._reset = (
+                    ui.button('Reset', icon='filter_alt_off', on_click=lambda: self.change(**_DEFAULT_FILTERS))
+                    .props('flat dense no-caps')
+                    .classes('nf-vbtn')
+                    .mark('history-reset')
+                )
+            self._head = ui.element('div').classes('nf-hrow nf-hhead').props('role=row')
+            self._rows = ui.element('div').classes('nf-hrows').props('role=rowgroup').mark('history-rows')
+            with ui.element('div').classes('nf-pager').props('aria-label="Pages"'):
+                self._prev = (
+                    ui.button('Newer', icon='chevron_left', on_click=lambda: self.change(page=self.query.page - 1))
+                    .props('flat dense no-caps')
+                    .classes('nf-vbtn')
+                    .mark('history-prev')
+                )
+                self._where = ui.label('').classes('nf-pager-where').mark('history-page')
+                self._next = (
+                    ui.button('Older', on_click=lambda: self.change(page=self.query.page + 1))
+                    .props('flat dense no-caps icon-right=chevron_right')
+                    .classes('nf-vbtn')
+                    .mark('history-next')
+                )
+        self._show_filters()
+        self._set_host_options(state, [])
+        ui.timer(0, self.load, once=True)  # timers start once the browser is connected
+        ui.timer(REFRESH, self._refresh_if_stale)
+
+    def _select(
+        self,
+        label: str,
+        options: dict[str, str],
+        value: str | None,
+        field: str,
+        marker: str,
+        *,
+        filterable: bool = False,
+        clearable: bool = True,
+    ) -> ui.select:
+        if value is not None and value not in options:  # e.g. a host from the URL before the hosts are known
+            options = {**options, value: value}
+        select = (
+            ui.select(options, value=value, label=label, with_input=filterable, clearable=clearable)
+            .props('dense outlined options-dense popup-content-class=nf-select-menu')
+            .props(f'aria-label="{label}"')
+            .classes(f'nf-filter nf-filter-{field}')
+            .mark(marker)
+        )
+        select.on_value_change(lambda e: self.change(**{field: e.value}))
+        return select
+
+    def _show_filters(self) -> None:
+        commands = self.query.kind == 'commands'
+        self._status.set_visibility(commands)
+        self._level.set_visibility(not commands)
+
+    # -- data ----------------------------------------------------------------------------------------------------
+    async def load(self) -> None:
+        """Run the query and show its page (also fills the host filter with hosts known only to the journal)."""
+        if self._loading:
+            self._stale = True
+            return
+        self._loading = True
+        self._stale = False
+        query = self.query
+        since = None
+        if (seconds := RANGES[query.range][1]) is not None:
+            since = iso(self.dashboard.clock() - seconds)
+        try:
+            if query.kind == 'commands':
+                statuses = statuses_of(query.status) if query.status else []
+                flt: Any = CommandFilter(host=query.host, op=query.op, statuses=statuses, since=since)
+                page = await self.dashboard.store.read(
+                    lambda db: commands_page(db, flt, query.page * PAGE_SIZE, PAGE_SIZE)
+                )
+            else:
+                levels = [query.level] if query.level else []
+                flt = EventFilter(host=query.host, op=query.op, levels=levels, since=since)
+                page = await self.dashboard.store.read(
+                    lambda db: events_page(db, flt, query.page * PAGE_SIZE, PAGE_SIZE)
+                )
+            known = await self.dashboard.store.read(history_hosts)
+        finally:
+            self._loading = False
+        if query != self.query:  # the filters changed meanwhile: that load shows the right page
+            return
+        if query.page and not page.rows and page.total:  # the page ran past the end (entries expired)
+            await self.change(page=max(0, (page.total - 1) // PAGE_SIZE))
+            return
+        self.page = page
+        self._set_host_options(self.dashboard.stream.value, known)
+        self._render()
+
+    async def change(self, **fields: Any) -> None:
+        """Apply filter or page changes (filters go back to the first page), update the URL and reload."""
+        if 'page' not in fields:
+            fields['page'] = 0
+        query = replace(self.query, **fields)
+        if query == self.query:
+            return
+        self.query = query
+        for select, key in ((self._kind, 'kind'), (self._host, 'host'), (self._op, 'op'), (self._status, 'status'),
+                            (self._level, 'level'), (self._range, 'range')):  # fmt: skip
+            if select.value != getattr(query, key):
+                select.set_value(getattr(query, key))
+        self._show_filters()
+        ui.navigate.history.replace(query.url())
+        await self.load()
+
+    def show(self, state: FleetState) -> None:
+        """Note new commands or events; the first page re-queries within `REFRESH` seconds."""
+        seen = (state.commands, state.events)
+        if seen[0] is not self._seen[0] or seen[1] is not self._seen[1]:
+            self._seen = seen
+            if self.query.page == 0:
+                self._stale = True
+
+    async def _refresh_if_stale(self) -> None:
+        if self._stale and not self._loading and self.query.page == 0:
+            await self.load()
+
+    def _set_host_options(self, state: FleetState, known: list[str]) -> None:
+        hosts = sorted({*state.hosts, *known, *([self.query.host] if self.query.host else [])}, key=str.lower)
+        if hosts != self._hosts:
+            self._hosts = hosts
+            self._host.set_options({h: str((state.hosts.get(h) or {}).get('hostname') or h) for h in hosts},
+                                   value=self.query.host)  # fmt: skip
+
+    # -- rendering -----------------------------------------------------------------------------------------------
+    def _render(self) -> None:
+        commands = self.query.kind == 'commands'
+        hosts = self.dashboard.stream.value.hosts
+        self._head.clear()
+        self._head.classes(replace=f'nf-hrow nf-hhead {"is-commands" if commands else "is-events"}')
+        columns = ('Time', 'Host', 'Op', 'Status', 'Took', 'Exit', 'By', '') if commands else (
+            'Time', 'Level', 'Host', 'Action', 'Message', 'By')  # fmt: skip
+        with self._head:
+            for title in columns:
+                ui.label(title).classes('nf-hth').props('role=columnheader')
+        self._rows.clear()
+        with self._rows:
+            for row in self.page.rows:
+                (self._command_row if commands else self._event_row)(row, hosts)
+            if not self.page.rows:
+                with ui.element('div').classes('nf-empty nf-history-empty'):
+                    ui.html('<i class="material-icons" aria-hidden="true">manage_search</i>', sanitize=False)
+                    ui.label('Nothing matches these filters').classes('nf-empty-title')
+                    ui.label('Widen the time range or reset the filters.').classes('nf-empty-sub')
+        total, page = self.page.total, self.query.page
+        pages = max(1, (total + PAGE_SIZE - 1) // PAGE_SIZE)
+        first = page * PAGE_SIZE + 1 if self.page.rows else 0
+        last = page * PAGE_SIZE + len(self.page.rows)
+        noun = 'commands' if commands else 'events'
+        self._summary.set_text(f'{total:,} {noun}')
+        self._where.set_text(f'{first:,}–{last:,} of {total:,} · page {page + 1} of {pages}')
+        self._prev.set_enabled(page > 0)
+        self._next.set_enabled(last < total)
+
+    def _host_label(self, host_id: str | None, hosts: Mapping[str, Mapping[str, Any]]) -> None:
+        view = hosts.get(str(host_id)) if host_id else None
+        label = ui.label(str((view or {}).get('hostname') or host_id or 'fleet')).classes('nf-htd nf-hhost')
+        if view and view.get('theme_color'):
+            label.style(f'color: {view["theme_color"]}')
+        elif not host_id:
+            label.classes(add='is-fleet')
+
+    def _command_row(self, row: Mapping[str, Any], hosts: Mapping[str, Mapping[str, Any]]) -> None:
+        status = str(row.get('status') or '')
+        tone = status_tone(status)
+        with ui.element('div').classes('nf-hrow is-commands').props(f'role=row data-command="{row["id"]}"'):
+            with ui.element('div').classes('nf-htd'):
+                LocalTime(row.get('created_at'), 'datetime')
+            self._host_label(row.get('host_id'), hosts)
+            ui.label(str(row.get('op'))).classes('nf-htd nf-hop')
+            with ui.element('div').classes('nf-htd'):
+                badge = ui.label(status.lower().replace('_', ' ')).classes(f'nf-sbadge t-{tone}')
+                badge.props['title'] = str(row.get('error') or row.get('message') or status)[:300]
+            ui.label(duration(row.get('started_at'), row.get('finished_at')) or '—').classes('nf-htd nf-hnum')
+            exit_code = row.get('exit_code')
+            ui.label('—' if exit_code is None else str(exit_code)).classes(
+                'nf-htd nf-hnum' + (' is-bad' if exit_code not in (None, 0) else '')
+            )
+            ui.label(str(row.get('actor') or '')).classes('nf-htd nf-hactor')
+            with ui.element('div').classes('nf-htd nf-hacts'):
+                if row.get('output_file'):
+                    cid = str(row['id'])
+                    view = ui.button(icon='article', on_click=lambda _, r=row: self.view_log(r))
+                    view.props('flat dense round size=sm').classes('nf-output-tool').mark(f'history-view-{cid}')
+                    view.props['aria-label'] = f'View the log of {row.get("op")} on {row.get("host_id") or "fleet"}'
+                    view.tooltip('View the log')
+                    get = ui.button(icon='download', on_click=lambda _, c=cid: ui.download.from_url(command_log_url(c)))
+                    get.props('flat dense round size=sm').classes('nf-output-tool').mark(f'history-download-{cid}')
+                    get.props['aria-label'] = f'Download the log of {row.get("op")} on {row.get("host_id") or "fleet"}'
+                    get.tooltip('Download the log')
+
+    def _event_row(self, row: Mapping[str, Any], hosts: Mapping[str, Mapping[str, Any]]) -> None:
+        level = str(row.get('level') or 'info')
+        with ui.element('div').classes(f'nf-hrow is-events lvl-{level}').props(f'role=row data-event="{row["id"]}"'):
+            with ui.element('div').classes('nf-htd'):
+                LocalTime(row.get('timestamp'), 'datetime')
+            with ui.element('div').classes('nf-htd'):
+                ui.label(level).classes(f'nf-sbadge lvl-{level}')
+            self._host_label(row.get('host_id'), hosts)
+            ui.label(str(row.get('action') or '')).classes('nf-htd nf-hop')
+            message = ui.label(str(row.get('message') or '')).classes('nf-htd nf-hmsg')
+            message.props['title'] = f'{row.get("category") or ""}: {row.get("message") or ""}'[:500]
+            ui.label(str(row.get('actor') or '')).classes('nf-htd nf-hactor')
+
+    async def view_log(self, row: Mapping[str, Any]) -> None:
+        """Show one command's log in a dialog (with Download and a way to the live host tab)."""
+        cid = str(row['id'])
+        try:
+            text = await self.dashboard.ops.read_output(cid)
+        except Exception as exc:
+            ui.notify(f'Cannot read the log: {exc}', type='warning')
+            return
+        entries = parse_log(text)
+        lines = [output_line(e) for e in entries[-TAB_CAP:]]
+        earlier = max(0, len(entries) - TAB_CAP)
+        host = row.get('host_id')
+        with ui.dialog().props('maximized=false') as dialog, ui.element('div').classes('nf-ldialog'):
+            with ui.element('div').classes('nf-ldialog-head'):
+                ui.label(f'{row.get("op")} on {host or "fleet"}').classes('nf-ldialog-title')
+                ui.label(str(row.get('status') or '').lower()).classes(f'nf-sbadge t-{status_tone(row.get("status"))}')
+                ui.element('div').classes('nf-spacer')
+                ui.button(icon='close', on_click=dialog.close).props('flat dense round aria-label="Close"').classes(
+                    'nf-output-tool'
+                )
+            OutputView(active=cid, font=13, collapsed=False, height=420, initial={'lines': lines, 'earlier': earlier},
+                       variant='dialog').mark('history-log')  # fmt: skip
+            with ui.element('div').classes('nf-ldialog-foot'):
+                ui.label(f'{len(entries):,} lines · {cid}').classes('nf-card-sub')
+                ui.element('div').classes('nf-spacer')
+                panel = current_panel()
+                if host and panel is not None:
+
+                    def follow(panel: OutputPanel = panel) -> None:
+                        dialog.close()
+                        panel.open(str(host))
+
+                    ui.button('Follow in the output panel', icon='terminal', on_click=follow).props(
+                        'flat dense no-caps'
+                    ).classes('nf-vbtn')
+                ui.button(
+                    'Download', icon='download', on_click=lambda: ui.download.from_url(command_log_url(cid))
+                ).props('flat dense no-caps').classes('nf-vbtn is-primary')
+        dialog.on('hide', dialog.delete)
+        dialog.open()
+
+
+_DEFAULT_FILTERS = {'host': None, 'op': None, 'status': None, 'level': None, 'range': 'all'}
