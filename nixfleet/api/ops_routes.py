@@ -6,11 +6,9 @@ The command list and output live in `commands_routes`.
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from nixfleet.api.deps import ApiError, EnvelopeRoute, require_api_auth
@@ -155,32 +153,6 @@ async def get_command(command_id: str, request: Request, _: Actor) -> dict[str, 
     if cmd is None:
         raise ApiError(ErrorCode.UNKNOWN_COMMAND, f'there is no command {command_id}')
     return cmd.view()
-
-
-#: Characters kept in a download's file name.
-_UNSAFE_FILENAME = re.compile(r'[^A-Za-z0-9._-]+')
-
-
-@router.get(
-    '/commands/{command_id}/log',
-    response_class=PlainTextResponse,
-    responses={
-        200: {
-            'description': 'The log file, as an attachment',
-            'content': {'text/plain': {'schema': {'type': 'string'}}},
-        },
-        **refusals(404),
-    },
-)
-async def download_command_log(command_id: str, request: Request, _: Actor) -> PlainTextResponse:
-    """The command's whole log (UTC timestamps) as a file download: `<host>-<op>-<id>.log`."""
-    engine = _engine(request)
-    cmd = await engine.get_command(command_id)
-    if cmd is None:
-        raise ApiError(ErrorCode.UNKNOWN_COMMAND, f'there is no command {command_id}')
-    text = await engine.read_output(command_id)
-    name = _UNSAFE_FILENAME.sub('_', f'{cmd.host or "fleet"}-{cmd.op}-{cmd.id}')[:180] + '.log'
-    return PlainTextResponse(text, headers={'Content-Disposition': f'attachment; filename="{name}"'})
 
 
 @router.post('/commands/{command_id}/{action}', response_model=CommandOut, responses=refusals(400, 404, 409))

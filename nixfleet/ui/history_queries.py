@@ -143,11 +143,15 @@ def host_commands(db: Database, host: str, limit: int) -> list[dict[str, Any]]:
     return rows[::-1]
 
 
-def pipeline_runs(db: Database, offset: int = 0, limit: int = 20) -> Page:
-    """Pipeline runs, newest first, as their client views."""
-    total = db.execute('SELECT COUNT(*) FROM pipelines').fetchone()[0]
+def pipeline_runs(db: Database, before: str | None = None, limit: int = 20) -> Page:
+    """Runs created before `before` (UTC ISO; all when None), newest first, as their client views.
+
+    `total` counts every run before `before`, so `total > len(rows)` means there are older ones still.
+    """
+    where, params = ('WHERE created_at < ?', [before]) if before else ('', [])
+    total = db.execute(f'SELECT COUNT(*) FROM pipelines {where}', params).fetchone()[0]
     rows = db.execute_returning_dicts(
-        'SELECT * FROM pipelines ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?', [limit, offset]
+        f'SELECT * FROM pipelines {where} ORDER BY created_at DESC, id DESC LIMIT ?', [*params, limit]
     )
     return Page([PipelineRun.from_row(r).view() for r in rows if r.get('options_json')], int(total))
 

@@ -24,7 +24,7 @@ from nixfleet.timeutil import iso
 from nixfleet.ui.history_queries import CommandFilter, EventFilter, Page, commands_page, events_page, history_hosts
 from nixfleet.ui.history_time_ import LocalTime, duration
 from nixfleet.ui.output_buffer import TAB_CAP, output_line, status_tone
-from nixfleet.ui.output_panel_ import OutputPanel, OutputView, command_log_url, current_panel
+from nixfleet.ui.output_panel_ import OutputPanel, OutputView, current_panel, download_command_log
 
 if TYPE_CHECKING:
     from nixfleet.app import Dashboard
@@ -318,7 +318,7 @@ class HistoryView:
                     view.props('flat dense round size=sm').classes('nf-output-tool').mark(f'history-view-{cid}')
                     view.props['aria-label'] = f'View the log of {row.get("op")} on {row.get("host_id") or "fleet"}'
                     view.tooltip('View the log')
-                    get = ui.button(icon='download', on_click=lambda _, c=cid: ui.download.from_url(command_log_url(c)))
+                    get = ui.button(icon='download', on_click=lambda _, r=row: self.download(r))
                     get.props('flat dense round size=sm').classes('nf-output-tool').mark(f'history-download-{cid}')
                     get.props['aria-label'] = f'Download the log of {row.get("op")} on {row.get("host_id") or "fleet"}'
                     get.tooltip('Download the log')
@@ -335,6 +335,11 @@ class HistoryView:
             message = ui.label(str(row.get('message') or '')).classes('nf-htd nf-hmsg')
             message.props['title'] = f'{row.get("category") or ""}: {row.get("message") or ""}'[:500]
             ui.label(str(row.get('actor') or '')).classes('nf-htd nf-hactor')
+
+    @staticmethod
+    def download(row: Mapping[str, Any]) -> None:
+        """Save a command's whole log."""
+        download_command_log(str(row['id']), row.get('host_id'), row.get('op'))
 
     async def view_log(self, row: Mapping[str, Any]) -> None:
         """Show one command's log in a dialog (with Download and a way to the live host tab)."""
@@ -371,9 +376,9 @@ class HistoryView:
                     ui.button('Follow in the output panel', icon='terminal', on_click=follow).props(
                         'flat dense no-caps'
                     ).classes('nf-vbtn')
-                ui.button(
-                    'Download', icon='download', on_click=lambda: ui.download.from_url(command_log_url(cid))
-                ).props('flat dense no-caps').classes('nf-vbtn is-primary')
+                ui.button('Download', icon='download', on_click=lambda: self.download(row)).props(
+                    'flat dense no-caps'
+                ).classes('nf-vbtn is-primary')
         dialog.on('hide', dialog.delete)
         dialog.open()
 

@@ -7,6 +7,8 @@ const ANSI_RE = /\x1b\[[0-9;?]*[ -\/]*[@-~]/g;
 const TIME = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
 const STAMP = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "medium" });
 const MIN_HEIGHT = 120;
+const BAD_RE = /(^|[^a-z])(error|fatal|failed|fail)([^a-z]|$)/i;
+const WARN_RE = /(^|[^a-z])(warning|warn)([^a-z]|$)/i;
 const ICONS = {
   start: "▶",
   ok: "✓",
@@ -54,6 +56,11 @@ function clock(ts) {
 function lineElement(line) {
   const row = document.createElement("div");
   row.className = `nf-ol k-${line.k}`;
+  if (line.k === "out" || line.k === "err") {
+    // nix and git write their progress to stderr: only what reads like a problem stands out
+    if (BAD_RE.test(line.x)) row.classList.add("is-bad");
+    else if (WARN_RE.test(line.x)) row.classList.add("is-warn");
+  }
   const [short, full] = clock(line.t);
   const time = document.createElement("span");
   time.className = "nf-ol-t";
@@ -107,6 +114,7 @@ export default {
         <div ref="body" class="nf-output-body" role="log" aria-live="off" :aria-label="'Output of ' + active"
              tabindex="0" @scroll.passive="onScroll"></div>
         <button v-show="!pinned" type="button" class="nf-output-jump" @click="toBottom">↓ Latest</button>
+        <div v-if="progress" class="nf-output-status" aria-live="polite">{{ progress }}</div>
       </div>
     </section>`,
   props: {
@@ -116,6 +124,7 @@ export default {
     height: { type: Number, default: 300 },
     cap: { type: Number, default: 2000 },
     variant: { type: String, default: "dock" },
+    progress: { type: String, default: "" },
     initial: Object,
   },
   data() {

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import weakref
 from collections.abc import Callable, MutableMapping
 from datetime import UTC, datetime
@@ -56,12 +57,21 @@ HEIGHT_MIN, HEIGHT_MAX, HEIGHT_DEFAULT = 120, 2000, 300
 #: Key of the panel's preferences in `app.storage.user`.
 PREFS_KEY = 'output_panel'
 
+#: Characters a download's file name keeps.
+_UNSAFE_FILENAME = re.compile(r'[^A-Za-z0-9._-]+')
+
 _panels: weakref.WeakValueDictionary[str, OutputPanel] = weakref.WeakValueDictionary()
 
 
 def command_log_url(command_id: str) -> str:
-    """Where a command's whole log downloads from (a session cookie or API token is needed)."""
-    return f'/api/commands/{command_id}/log'
+    """Where a command's whole log is served as text (a session cookie or API token is needed)."""
+    return f'/api/commands/{command_id}/output'
+
+
+def download_command_log(command_id: str, host: str | None, op: str | None) -> None:
+    """Let the browser save a command's whole log as `<host>-<op>-<id>.log`."""
+    name = _UNSAFE_FILENAME.sub('_', f'{host or "fleet"}-{op or "command"}-{command_id}')[:180]
+    ui.download.from_url(command_log_url(command_id), f'{name}.log', 'text/plain')
 
 
 def current_panel() -> OutputPanel | None:
@@ -199,7 +209,6 @@ class OutputPanel:
                 self._add_chip(LOG_TAB, 'System Log')
                 ui.element('div').classes('nf-spacer')
                 with ui.element('div').classes('nf-output-tools'):
-                    self._progress = ui.label('').classes('nf-output-progress').props('aria-live=polite')
                     self._picker = (
                         ui.select({}, with_input=True, on_change=self._on_pick)
                         .props('dense borderless options-dense hide-dropdown-icon placeholder="Open host…"')
@@ -214,7 +223,15 @@ class OutputPanel:
                     self._tool('content_copy', 'Copy this tab', self.copy, 'output-copy')
                     self._tool('playlist_remove', 'Clear this view (the logs stay)', self.clear, 'output-clear')
                     self._download = self._tool('download', 'Download the log', self.download, 'output-download')
-                    self._toggle = self._tool('expand_more', 'Collapse the panel', self.toggle, 'output-toggle')
+                    self._toggle = (
+                        ui.button(on_click=lambda _: self.toggle())
+                        .props('flat dense round size=sm')
+                        .classes('nf-output-tool')
+                        .mark('output-toggle')
+                    )
+                    with self._toggle:
+                        self._toggle_tip = ui.tooltip('')
+        self._show_toggle()
         for host in wanted:
             self._open_tab(host)
         self.select(active if active in self.tabs else LOG_TAB, expand=False, save=False)
@@ -511,11 +528,11 @@ class OutputPanel:
             text = self.tabs[LOG_TAB].text() + '\n'
             ui.download.content(text.encode(), f'nixfleet-system-log-{stamp}.txt', 'text/plain; charset=utf-8')
             return
-        latest = self.tabs[self.active].latest
-        if latest is None:
+        tab = self.tabs[self.active]
+        if tab.latest is None:
             ui.notify(f'{self._tab_name(self.active)} has no command log yet')
             return
-        ui.download.from_url(command_log_url(latest))
+        download_command_log(tab.latest, self._tab_name(self.active), tab.commands.get(tab.latest))
 
     def toggle(self) -> None:
         """Collapse or expand the panel."""
@@ -528,9 +545,13 @@ class OutputPanel:
     def _set_collapsed(self, collapsed: bool) -> None:
         self.collapsed = collapsed
         self.view.set(collapsed=collapsed)
-        self._toggle.props(f'icon={"expand_less" if collapsed else "expand_more"}')
-        label = 'Expand the panel' if collapsed else 'Collapse the panel'
-        self._toggle.props(f'aria-label="{label}"')
+        self._show_toggle()
+
+    def _show_toggle(self) -> None:
+        label = 'Expand the panel' if self.collapsed else 'Collapse the panel'
+        self._toggle.props['icon'] = 'expand_less' if self.collapsed else 'expand_more'
+        self._toggle.props['aria-label'] = label
+        self._toggle_tip.set_text(label)
 
     def _on_resize(self, event: Any) -> None:
         self.height = _clamp((event.args or {}).get('height'), HEIGHT_MIN, HEIGHT_MAX, HEIGHT_DEFAULT)
@@ -586,7 +607,7 @@ class OutputPanel:
         if hosts != self._host_options:
             self._host_options = hosts
             self._picker.set_options({h: str(state.hosts[h].get('hostname') or h) for h in hosts})
-        self._progress.set_text(self._progress_text(state))
+        self.view.set(progress=self._progress_text(state))
 
     def _progress_text(self, state: FleetState) -> str:
         if self.active == LOG_TAB:

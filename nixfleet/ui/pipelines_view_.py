@@ -30,7 +30,7 @@ PAGE = 10
 #: Host rows a card shows before "Show all".
 ROWS = 60
 
-_GLYPHS = {'ok': '✓', 'fail': '✗', 'running': '', 'warn': '!', 'partial': '◐', 'muted': '–', 'none': '·'}
+_GLYPHS = {'ok': '✓', 'fail': '✗', 'running': '', 'warn': '', 'partial': '◐', 'muted': '–', 'none': '·'}
 _RUN_TONES = {'RUNNING': 'running', 'COMPLETE': 'ok', 'PARTIAL': 'partial', 'FAILED': 'fail', 'CANCELLED': 'muted'}
 _HOST_STATES = {
     'active': ('running', 'in progress'),
@@ -145,8 +145,7 @@ class RunCard:
                         for tone in ('ok', 'partial', 'fail', 'muted', 'running')
                     }
                 self._counts = ui.label('').classes('nf-run-counts')
-            columns = f'minmax(150px, 1.4fr) repeat({len(ops)}, minmax(92px, 1fr))'
-            with ui.element('div').classes('nf-grid').props('role=table').style(f'grid-template-columns: {columns}'):
+            with ui.element('div').classes('nf-grid').props('role=table').style(f'--stages: {len(ops)}'):
                 with ui.element('div').classes('nf-grid-row nf-grid-head').props('role=row'):
                     ui.label('Host').classes('nf-grid-th').props('role=columnheader')
                     for op in ops:
@@ -284,8 +283,6 @@ class PipelinesView:
     def __init__(self, dashboard: Dashboard, state: FleetState) -> None:
         self.dashboard = dashboard
         self.cards: dict[str, RunCard] = {}
-        self._loaded = 0
-        self._total: int | None = None
         self._seen: Mapping[str, Mapping[str, Any]] | None = None
         self._commands: Any = None
         with ui.element('section').classes('nf-card nf-pipes').mark('pipelines'):
@@ -300,14 +297,16 @@ class PipelinesView:
                 ui.html('<i class="material-icons" aria-hidden="true">account_tree</i>', sanitize=False)
                 ui.label('No pipeline runs yet').classes('nf-empty-title')
                 ui.label('Select hosts and choose Do All, or use the Fleet menu, to start one.').classes('nf-empty-sub')
-            with ui.element('div').classes('nf-pipes-foot'):
+            with ui.element('div').classes('nf-pipes-foot') as self._foot:
                 self._more = (
                     ui.button('Load older runs', icon='history', on_click=self.load_older)
                     .props('flat dense no-caps')
                     .classes('nf-vbtn')
                     .mark('pipelines-older')
                 )
+        self._foot.set_visibility(False)
         self.show(state)
+        ui.timer(0, lambda: self.load_older(limit=0), once=True)  # are there older runs? (once connected)
 
     # -- data ----------------------------------------------------------------------------------------------------
     def show(self, state: FleetState) -> None:
@@ -324,21 +323,19 @@ class PipelinesView:
                 card.update(run, index, state.hosts)
         self._empty.set_visibility(not self.cards)
 
-    async def load_older(self) -> None:
-        """Append the next page of runs from the journal."""
+    async def load_older(self, limit: int = PAGE) -> None:
+        """Append the next `limit` runs older than the oldest shown, from the journal."""
+        oldest = min((card.created_at for card in self.cards.values()), default=None)
         self._more.disable()
         try:
-            offset = self._loaded
-            page = await self.dashboard.store.read(lambda db: pipeline_runs(db, offset, PAGE))
+            page = await self.dashboard.store.read(lambda db: pipeline_runs(db, oldest, limit))
         finally:
             self._more.enable()
-        self._loaded += PAGE
-        self._total = page.total
         hosts = self.dashboard.stream.value.hosts
         for run in page.rows:
             if str(run['id']) not in self.cards:
                 self._add(run).update(run, {}, hosts)
-        self._more.set_visibility(self._loaded < page.total)
+        self._foot.set_visibility(page.total > len(page.rows))
         self._empty.set_visibility(not self.cards)
 
     def _add(self, run: Mapping[str, Any]) -> RunCard:

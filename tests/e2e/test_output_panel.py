@@ -1,0 +1,139 @@
+"""The output panel in a real browser: live output in a host tab, a tab opened late shows everything, and the panel's
+collapsed state, height and font size survive a reload."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, Locator, Page, expect
+
+from tests.e2e.conftest import AgentFactory, DashboardProcess, log_in, open_tab, wait_connected
+from tests.e2e.test_output_harness import api
+from tests.support import expect_command, send_output, send_status
+
+pytestmark = pytest.mark.browser
+
+#: Acceptance bound: output is on screen within this many seconds.
+LIVE_WITHIN = 1.0
+
+
+def chip(host: str) -> str:
+    return f'.nf-otab-wrap[data-tab="{host}"]'
+
+
+async def height(locator: Locator) -> float:
+    box = await locator.bounding_box()
+    assert box is not None
+    return box['height']
+
+
+async def lines(page: Page) -> list[str]:
+    """The texts of the lines the panel shows."""
+    return await page.locator('.nf-output-body .nf-ol .nf-ol-x').all_inner_texts()
+
+
+async def test_a_commands_output_appears_live_in_its_host_tab(
+    dashboard_process: DashboardProcess, browser: Browser, agents: AgentFactory
+) -> None:
+    agent = await agents('live-01', theme_color='#9ece6a')
+    tab = await open_tab(browser)
+    page = tab.page
+    await log_in(tab, dashboard_process.http)
+    await page.evaluate("window.__nfSamePage = 'marker'")
+    result = await api(
+        page, dashboard_process.http, 'POST', '/api/dispatch', {'op': 'check-version', 'hosts': ['live-01']}
+    )
+    assert await expect_command(agent) == 'check-version'
+    await page.locator(chip('live-01')).wait_for()  # a command that starts opens its host's tab…
+    await expect(page.locator(f'{chip("live-01")}.is-unread')).to_be_visible()  # …marked unread, not focused
+    await page.locator(f'{chip("live-01")} .nf-otab').click()
+    await expect(page.locator('.nf-output')).to_have_attribute('data-active', 'live-01')
+    await expect(page.locator(f'{chip("live-01")} .nf-otab-dot')).to_have_class('nf-otab-dot t-running')
+
+    start = time.monotonic()
+    await send_output(agent, 'live line one')
+    await expect(page.locator('.nf-output-body')).to_contain_text('live line one', timeout=5000)
+    shown_after = time.monotonic() - start
+    await send_output(agent, 'an error line', stream='stderr')
+    await expect(page.locator('.nf-ol.k-err')).to_contain_text('an error line')
+    await send_status(agent, 'check-version')
+    await expect(page.locator('.nf-ol.k-ok')).to_contain_text('SUCCESS')
+    await expect(page.locator(f'{chip("live-01")} .nf-otab-dot')).to_have_class('nf-otab-dot t-ok')
+    texts = await lines(page)
+    assert texts[0] == f'Command: check-version ({result["results"][0]["command_id"]})'
+    assert texts.count('live line one') == 1 and texts.count('an error line') == 1
+    async with page.expect_download() as saving:
+        await page.get_by_role('button', name='Download the log').click()
+    download = await saving.value
+    assert download.suggested_filename == f'live-01-check-version-{result["results"][0]["command_id"]}.log'
+    saved = await asyncio.to_thread(Path(await download.path()).read_text)
+    assert saved.startswith('# Command: check-version') and 'live line one' in saved
+    assert shown_after < LIVE_WITHIN
+    assert await page.evaluate('window.__nfSamePage') == 'marker'
+    assert tab.errors == []
+
+
+async def test_a_tab_opened_after_the_command_started_shows_all_of_it(
+    dashboard_process: DashboardProcess, browser: Browser, agents: AgentFactory
+) -> None:
+    agent = await agents('late-01')
+    first = await open_tab(browser)
+    await log_in(first, dashboard_process.http)
+    await api(
+        first.page, dashboard_process.http, 'POST', '/api/dispatch', {'op': 'check-version', 'hosts': ['late-01']}
+    )
+    assert await expect_command(agent) == 'check-version'
+    early = [f'early {i:02d}' for i in range(30)]
+    await send_output(agent, *early)
+    await first.page.locator(chip('late-01')).wait_for()
+    await first.page.context.close()
+
+    second = await open_tab(browser)  # another browser: it never saw those lines arrive
+    page = second.page
+    await log_in(second, dashboard_process.http)
+    assert await page.locator(chip('late-01')).count() == 0
+    await page.locator('.nf-output-pick input').fill('late')
+    await page.locator('.q-menu .q-item', has_text='late-01').click()
+    await expect(page.locator('.nf-output')).to_have_attribute('data-active', 'late-01')
+    await expect(page.locator('.nf-output-body')).to_contain_text('early 29')
+    await send_output(agent, 'late line')
+    await expect(page.locator('.nf-output-body')).to_contain_text('late line')
+    texts = await lines(page)
+    assert [t for t in texts if t.startswith(('early', 'late'))] == [*early, 'late line']
+    assert second.errors == []
+
+
+async def test_collapsed_state_height_and_font_size_are_kept_after_a_reload(
+    dashboard_process: DashboardProcess, browser: Browser
+) -> None:
+    tab = await open_tab(browser)
+    page = tab.page
+    await log_in(tab, dashboard_process.http)
+    panel = page.locator('.nf-output')
+    before = await height(panel)
+    grip = await page.locator('.nf-output-grip').bounding_box()
+    assert grip is not None
+    await page.mouse.move(grip['x'] + grip['width'] / 2, grip['y'] + 3)
+    await page.mouse.down()
+    await page.mouse.move(grip['x'] + grip['width'] / 2, grip['y'] - 140, steps=6)
+    await page.mouse.up()
+    after = await height(panel)
+    assert abs(after - (before + 143)) <= 2, (before, after)
+    await page.get_by_role('button', name='Larger text').click()
+    await expect(page.locator('.nf-output-font')).to_have_text('14px')  # the server has the new height too
+    await page.get_by_role('button', name='Collapse the panel').click()
+    await expect(panel).to_have_attribute('data-collapsed', 'true')
+
+    await page.reload()
+    await wait_connected(page)
+    await expect(panel).to_have_attribute('data-collapsed', 'true')
+    await expect(page.locator('.nf-output-font')).to_have_text('14px')
+    await page.get_by_role('button', name='Expand the panel').click()
+    await expect(panel).to_have_attribute('data-collapsed', 'false')
+    assert abs(await height(panel) - after) <= 2
+    font = await page.locator('.nf-output-body').evaluate('e => getComputedStyle(e).fontSize')
+    assert font == '14px'
+    assert tab.errors == []

@@ -1,0 +1,172 @@
+"""The History view with simulated browsers: filters by host, op, status and time, paging, the URL, logs."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from nicegui import ElementFilter, ui
+from nicegui.testing.user import User
+from sqlite_utils import Database
+
+from nixfleet.config import Settings
+from nixfleet.timeutil import iso
+from nixfleet.ui.history_view_ import Query
+from tests.support import eventually, expect_command, send_output, send_status
+from tests.ui.test_output_harness import UiServer, fail_on_error_logs, running_ui
+
+HOUR = 3600.0
+
+
+@pytest.fixture
+async def ui_server(settings: Settings, caplog: pytest.LogCaptureFixture) -> AsyncIterator[UiServer]:
+    """The dashboard and its UI served from the test's loop (see test_output_harness)."""
+    async with running_ui(settings) as server:
+        yield server
+    fail_on_error_logs(caplog)
+
+
+def find(user: User, marker: str) -> Any:
+    with user:
+        [element] = ElementFilter(marker=marker, local_scope=False)
+    return element
+
+
+def shown(user: User, key: str = 'data-command') -> list[str]:
+    """Ids of the rows on the page, top to bottom."""
+    rows = find(user, 'history-rows')
+    return [str(child.props[key]) for child in rows.default_slot.children if key in child.props]
+
+
+def choose(user: User, marker: str, label: str) -> None:
+    """Pick an option of a filter the way a user does: open it, click the option."""
+    user.find(marker=marker).click()
+    user.find(label, marker=marker).click()  # type: ignore[call-overload]  # an option of that filter
+
+
+async def journal(ui_server: UiServer, rows: list[dict[str, Any]]) -> None:
+    """Commands from earlier days (as the journal holds them)."""
+
+    def insert(db: Database) -> None:
+        db.table('commands').insert_all(rows)
+
+    await ui_server.dashboard.store.write(insert)
+
+
+def command(cid: str, host: str, op: str, status: str, age: float, now: float) -> dict[str, Any]:
+    created = now - age
+    return {
+        'id': cid,
+        'host_id': host,
+        'op': op,
+        'status': status,
+        'actor': 'user',
+        'created_at': iso(created),
+        'started_at': iso(created + 1),
+        'finished_at': iso(created + 63),
+        'exit_code': 0 if status == 'SUCCESS' else 1,
+        'updated_at': iso(created + 63),
+    }
+
+
+async def test_commands_filter_by_host_op_status_and_time(ui_server: UiServer) -> None:
+    now = ui_server.dashboard.clock()
+    await journal(
+        ui_server,
+        [
+            command('c-1', 'web-a', 'pull', 'SUCCESS', 0.2 * HOUR, now),
+            command('c-2', 'web-a', 'switch', 'ERROR', 2 * HOUR, now),
+            command('c-3', 'web-b', 'pull', 'PARTIAL', 50 * HOUR, now),
+            command('c-4', 'web-b', 'test', 'TIMEOUT', 10 * 24 * HOUR, now),
+            command('c-5', 'web-c', 'pull', 'SKIPPED', 0.5 * HOUR, now),
+        ],
+    )
+    user = await ui_server.user()
+    await user.open('/history')
+    await eventually(lambda: shown(user) == ['c-1', 'c-5', 'c-2', 'c-3', 'c-4'])  # newest first
+    await user.should_see('5 commands')
+    await user.should_see('1–5 of 5 · page 1 of 1')
+
+    choose(user, 'history-host', 'web-a')  # hosts known only to the journal are offered too
+    await eventually(lambda: shown(user) == ['c-1', 'c-2'])
+    choose(user, 'history-op', 'switch')
+    await eventually(lambda: shown(user) == ['c-2'])
+    user.find(marker='history-reset').click()
+    await eventually(lambda: len(shown(user)) == 5)
+    choose(user, 'history-status', 'Failed')  # ERROR and TIMEOUT (not PARTIAL, not SKIPPED)
+    await eventually(lambda: shown(user) == ['c-2', 'c-4'])
+    choose(user, 'history-range', 'Last 24 hours')
+    await eventually(lambda: shown(user) == ['c-2'])
+    choose(user, 'history-status', 'Skipped / cancelled')
+    await eventually(lambda: shown(user) == ['c-5'])
+    choose(user, 'history-range', 'Last hour')
+    choose(user, 'history-status', 'Partial / suspicious')
+    await eventually(lambda: shown(user) == [])
+    await user.should_see('Nothing matches these filters')
+
+
+async def test_events_page_through_and_filters_round_trip_through_the_url(ui_server: UiServer) -> None:
+    now = ui_server.dashboard.clock()
+    events = [
+        {
+            'timestamp': iso(now - 3 * HOUR + i),
+            'category': 'system',
+            'level': 'warn' if i % 10 == 0 else 'info',
+            'actor': 'system',
+            'host_id': 'db-01' if i % 2 else 'db-02',
+            'action': 'connect',
+            'message': f'event number {i:03d}',
+        }
+        for i in range(120)
+    ]
+    await ui_server.dashboard.store.write(lambda db: db.table('event_log').insert_all(events))
+    user = await ui_server.user()
+    await user.open('/history?kind=events&host=db-01')  # 60 events of db-01 (plus none of its own yet)
+    await user.should_see('1–50 of 60 · page 1 of 2')
+    await user.should_see('event number 119')
+    assert not find(user, 'history-prev').enabled
+    user.find(marker='history-next').click()
+    await user.should_see('51–60 of 60 · page 2 of 2')
+    await user.should_see('event number 001')
+    assert not find(user, 'history-next').enabled
+    user.find(marker='history-prev').click()
+    await user.should_see('1–50 of 60 · page 1 of 2')
+
+    choose(user, 'history-level', 'Warn')  # i % 10 == 0 are warnings, and all of those are even: db-02's
+    await user.should_see('Nothing matches these filters')
+    user.find(marker='history-host').clear()
+    await user.should_see('1–12 of 12 · page 1 of 1')
+    assert len(shown(user, 'data-event')) == 12
+
+    await user.open('/history?kind=events&page=3')  # a link to page 3 opens page 3
+    await user.should_see('101–', retries=20)
+    assert Query.from_params({'kind': 'events', 'page': '3', 'host': 'x'}).url() == '/history?kind=events&host=x&page=3'
+    assert Query.from_params({'kind': 'nope', 'status': 'nope', 'page': 'x'}) == Query()
+
+
+async def test_the_first_page_follows_new_commands_and_a_log_opens_and_downloads(ui_server: UiServer) -> None:
+    agent = await ui_server.agent('web-07')
+    user = await ui_server.user()
+    await user.open('/history')
+    await user.should_see('0 commands')
+    [result] = await ui_server.dashboard.ops.dispatch('check-version', ['web-07'])
+    cid = str(result.command_id)
+    assert await expect_command(agent) == 'check-version'
+    await send_output(agent, 'agent 3.1.5 is current')
+    await send_status(agent, 'check-version')
+    await eventually(lambda: shown(user) == [cid], timeout=6)  # no reload: the first page re-queries
+    await eventually(lambda: find(user, 'history-rows').default_slot.children[0].props.get('data-command') == cid)
+
+    user.find(marker=f'history-view-{cid}').click()
+    log_view = await eventually(lambda: _log_view(user))
+    assert 'agent 3.1.5 is current' in [line['x'] for line in log_view.props['initial']['lines']]
+    user.find(marker=f'history-download-{cid}').click()
+    response = await user.download.next()
+    assert response.status_code == 200 and 'agent 3.1.5 is current' in response.text
+
+
+def _log_view(user: User) -> ui.element | None:
+    with user:
+        found = list(ElementFilter(marker='history-log', local_scope=False))
+    return found[0] if found else None

@@ -1,0 +1,132 @@
+"""The Pipelines view with simulated browsers and simulated agents: the live grid, Cancel, Retry failed, older runs."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from functools import partial
+from typing import Any
+
+import pytest
+from nicegui import ElementFilter
+from nicegui.testing.user import User
+
+from nixfleet.agent import SimBehaviour
+from nixfleet.config import Settings
+from nixfleet.models import PipelineStatus
+from nixfleet.ops.pipeline_store import PipelineRun, save_run
+from nixfleet.ui.output_panel_ import panel_of
+from tests.support import eventually
+from tests.ui.test_output_harness import SPEED, UiServer, fail_on_error_logs, running_ui
+
+
+@pytest.fixture
+async def ui_server(settings: Settings, caplog: pytest.LogCaptureFixture) -> AsyncIterator[UiServer]:
+    """The dashboard and its UI served from the test's loop (see test_output_harness)."""
+    async with running_ui(settings) as server:
+        yield server
+    fail_on_error_logs(caplog)
+
+
+def element(user: User, marker: str) -> Any:
+    """The one element with `marker` on the user's page, or None."""
+    with user:
+        found = list(ElementFilter(marker=marker, local_scope=False))
+    assert len(found) <= 1, found
+    return found[0] if found else None
+
+
+def run_status(user: User, run_id: str) -> str:
+    """What the run's status badge says (empty while the card is not there)."""
+    badge = element(user, f'run-status-{run_id}')
+    return badge.text if badge is not None else ''
+
+
+def cell(user: User, run_id: str, stage: int, host: str) -> str:
+    """The status a grid cell shows (PENDING while waiting; empty when there is no such cell)."""
+    found = element(user, f'cell-{run_id}-{stage}-{host}')
+    return str(found.props.get('data-status')) if found is not None else ''
+
+
+async def test_grid_follows_a_run_live_and_cancel_stops_its_pending_stages(ui_server: UiServer) -> None:
+    slow = SimBehaviour(speed=SPEED, slow_ops={'pull': 10_000})  # its pull outlasts the test
+    hosts = await ui_server.fleet(3, behaviours={'sim-02': slow})
+    user = await ui_server.user()
+    await user.open('/pipelines')
+    await user.should_see('No pipeline runs yet')
+    run = await ui_server.dashboard.ops.start_pipeline('do-all', hosts)
+
+    await eventually(lambda: run_status(user, run.id) == 'running · stage 1/3')
+    await eventually(lambda: cell(user, run.id, 0, 'sim-01') in ('SUCCESS', 'PARTIAL'))
+    await eventually(lambda: cell(user, run.id, 0, 'sim-03') in ('SUCCESS', 'PARTIAL'))
+    assert cell(user, run.id, 0, 'sim-02') == 'EXECUTING'  # live, from the command in the state
+    assert cell(user, run.id, 1, 'sim-01') == 'PENDING'  # the stage waits for every host
+
+    user.find(marker=f'pipeline-cancel-{run.id}').click()
+    await user.should_see('Cancelling do-all: running commands finish, the rest is cancelled')
+    await eventually(lambda: run_status(user, run.id) == 'cancelling…')
+    assert not element(user, f'pipeline-cancel-{run.id}').visible
+    pull = ui_server.dashboard.stream.value.hosts['sim-02']['command_id']
+    await ui_server.dashboard.ops.cancel_command(pull)  # the running pull "finishes"
+    await eventually(lambda: run_status(user, run.id) == 'cancelled')
+    for host in hosts:
+        assert [cell(user, run.id, k, host) for k in (1, 2)] == ['CANCELLED', 'CANCELLED']
+    assert not element(user, f'pipeline-retry-{run.id}').visible  # nothing failed
+
+    user.find(marker=f'cell-{run.id}-0-sim-02').click()  # a cell shows its host's output
+    assert user.client is not None
+    panel = panel_of(user.client)
+    assert panel is not None and panel.active == 'sim-02'
+
+
+async def test_retry_failed_starts_a_new_run_with_exactly_the_failed_hosts(ui_server: UiServer) -> None:
+    hosts = await ui_server.fleet(3, behaviours={'sim-02': SimBehaviour(speed=SPEED, fail_ops={'switch'})})
+    alice, bob = await ui_server.user(), await ui_server.user()
+    await alice.open('/pipelines')
+    await bob.open('/pipelines')
+    run = await ui_server.dashboard.ops.start_pipeline('do-all', hosts)
+    await eventually(lambda: run_status(alice, run.id) == 'partial', timeout=10)
+    assert cell(alice, run.id, 1, 'sim-02') == 'ERROR' and cell(alice, run.id, 2, 'sim-02') == 'SKIPPED'
+    assert cell(alice, run.id, 2, 'sim-01') == 'SUCCESS'
+    await alice.should_see('2 completed · 1 failed')
+    retry = element(alice, f'pipeline-retry-{run.id}')
+    assert retry.visible and retry.text == 'Retry 1 failed'
+
+    alice.find(marker=f'pipeline-retry-{run.id}').click()
+    await alice.should_see('Retrying do-all on 1 host: sim-02')
+    retries = [p for p in ui_server.dashboard.stream.value.pipelines.values() if p.get('retry_of') == run.id]
+    assert len(retries) == 1 and retries[0]['hosts'] == ['sim-02'] and retries[0]['name'] == 'do-all'
+    rerun = str(retries[0]['id'])
+    for user in (alice, bob):  # both browsers show the new run, live
+        await eventually(partial(run_status, user, rerun))  # not empty: the card is there
+    await eventually(lambda: run_status(bob, rerun) == 'failed', timeout=10)  # sim-02 still fails its switch
+    assert cell(bob, rerun, 0, 'sim-02') != '' and cell(bob, rerun, 0, 'sim-01') == ''  # only the failed host
+
+
+async def test_older_runs_load_page_by_page(ui_server: UiServer) -> None:
+    clock = ui_server.dashboard.clock
+    for i in range(12):  # runs from days ago: not in the live state, only in the journal
+        old = PipelineRun(
+            id=f'p-old-{i:02d}',
+            name='do-all',
+            ops=['pull', 'switch', 'test'],
+            hosts=['gone-01'],
+            actor='user',
+            created_at=clock() - 86400 * 3 + i,
+            status=PipelineStatus.COMPLETE,
+            finished_at=clock() - 86400 * 3 + i + 30,
+            host_state={'gone-01': {'state': 'done'}},
+            cells={'0:gone-01': 'SUCCESS', '1:gone-01': 'SUCCESS', '2:gone-01': 'SUCCESS'},
+        )
+        await ui_server.dashboard.store.write(save_run(old))
+    user = await ui_server.user()
+    await user.open('/pipelines')
+    await user.should_see('No pipeline runs yet')
+    await user.should_see(marker='pipelines-older')  # once the page knows there are older runs
+    user.find(marker='pipelines-older').click()
+    await eventually(lambda: run_status(user, 'p-old-11') == 'complete')
+    assert run_status(user, 'p-old-02') == 'complete' and run_status(user, 'p-old-01') == ''  # 10 per page
+    assert cell(user, 'p-old-05', 2, 'gone-01') == 'SUCCESS'
+    user.find(marker='pipelines-older').click()
+    await eventually(lambda: run_status(user, 'p-old-00') == 'complete')
+    await user.should_not_see(marker='pipelines-older')  # no older runs left
+    await user.should_see('took 30s')
