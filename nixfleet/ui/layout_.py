@@ -125,33 +125,3 @@ class ViewNav:
             self._running = running
             self._badge.set_text(f'{running} running')
             self._badge.set_visibility(running > 0)
-
-
-#: The dashboard's views: path, label, icon.
-VIEWS = (('/', 'Hosts', 'dns'), ('/pipelines', 'Pipelines', 'account_tree'), ('/history', 'History', 'history'))
-
-
-class ViewNav:
-    """The view switcher at the top of every page (Hosts, Pipelines with a running count, History)."""
-
-    def __init__(self, active: str) -> None:
-        self._running: int | None = None
-        with ui.element('nav').classes('nf-views').props('aria-label="Views"'):
-            for path, label, icon in VIEWS:
-                link = ui.link(target=path).classes('nf-view').mark(f'nav-{label}')
-                if path == active:
-                    link.classes(add='is-active').props('aria-current=page')
-                with link:
-                    ui.icon(icon).classes('nf-view-icon').props('aria-hidden=true')
-                    ui.label(label)
-                    if path == '/pipelines':
-                        self._badge = ui.label('').classes('nf-view-badge').props('title="Running pipelines"')
-        self._badge.set_visibility(False)
-
-    def show(self, state: FleetState) -> None:
-        """Count the running pipelines."""
-        running = sum(1 for p in state.pipelines.values() if p.get('status') == 'RUNNING')
-        if running != self._running:
-            self._running = running
-            self._badge.set_text(f'{running} running')
-            self._badge.set_visibility(running > 0)
