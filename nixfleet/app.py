@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse
 from starlette.requests import HTTPConnection
 
 from nixfleet import __version__
-from nixfleet.api.auth import install_auth
+from nixfleet.api.auth import SessionSigner, credential_binding, install_auth
 from nixfleet.api.commands_routes import router as commands_router
 from nixfleet.api.events_routes import router as events_router
 from nixfleet.api.hosts_routes import router as hosts_router
@@ -38,7 +38,9 @@ from nixfleet.integrations.github import GitHubService
 from nixfleet.integrations.remote import IntegrationsRemote
 from nixfleet.models import EventLevel
 from nixfleet.ops.engine import OpEngine
+from nixfleet.security.middleware import install_security
 from nixfleet.security.service import TokenService
+from nixfleet.security.state import SecurityState
 from nixfleet.store import Store
 from nixfleet.streams.live import LiveState
 from nixfleet.streams.state import FleetState, FleetStateStream
@@ -64,6 +66,13 @@ class Dashboard:
         self.gateway = AgentGateway(settings, self.hosts, self.live, self.events, self.check_agent_token, clock)
         #: The op engine: dispatch, command lifecycle (the one owner of busy-ness), pipelines.
         self.ops = OpEngine(settings, self.store, self.stream, self.events, self.hosts, self.gateway, clock)
+        #: The one TOTP guard: login and TOTP-gated ops share it, so a code works once for either.
+        self.totp = self.ops.dispatcher.totp
+        #: Admin sessions (signed cookies) and the security state persisted with them (nixfleet.api.auth).
+        self.sessions = SessionSigner(
+            settings.session_keys, settings.session_duration, clock, bind=credential_binding(settings)
+        )
+        self.security = SecurityState(self.store, self.sessions, self.totp, self.events, clock)
         #: Compartments (SPEC §9): version.json, expected agent versions, every host's five statuses, results.
         self.compartments = CompartmentService(settings, self.hosts, self.stream, clock)
         self.compartments.active_op = self.active_op
@@ -114,6 +123,7 @@ class Dashboard:
         version = self.versions.load()
         self.store.write_sync(self.hosts.load)
         self.ops.load()  # unfinished commands first: host views derive busy-ness from them
+        self.security.load()
         events = self.store.read_sync(lambda db: load_recent(db, self.settings.init_event_limit))
         self.stream.load(
             FleetState(
@@ -196,6 +206,7 @@ class Dashboard:
             self.scheduler.shutdown(wait=False)
         await self.compartments.stop()
         await self.github.aclose()
+        await self.security.drain()
         self.live.flush_sync()
         self.tokens.flush_sync()
         self.versions.persist_exact(self.stream.version)
@@ -221,6 +232,7 @@ def build_app(dashboard: Dashboard) -> FastAPI:
 
     app = FastAPI(title='NixFleet', version=__version__, lifespan=lifespan)
     app.state.dashboard = dashboard
+    install_security(app, dashboard.settings)  # proxy rules, origin checks, security headers (NiceGUI too)
     install_auth(app, dashboard)  # POST /login, POST /logout, app.state.sessions
 
     @app.websocket('/ws')

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -33,3 +33,36 @@ async def server(settings: Settings) -> AsyncIterator[RunningServer]:
     running = await start_server(settings)
     yield running
     await running.stop()
+
+
+# -- the secret scan (issue 7): no configured secret in any log record of the whole run ----------------------------
+from tests.security.secret_scan import SecretScan  # noqa: E402
+
+#: Watches every log record of the run for test secrets (tests/security/secret_scan.py).
+SECRET_SCAN = SecretScan()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Start the secret scan before collection (modules generate TOTP secrets at import)."""
+    from tests.api.live_fleet import API_TOKEN
+    from tests.security.helpers import ADMIN_TOKEN
+    from tests.support import PASSWORD
+
+    SECRET_SCAN.add([AGENT_TOKEN, PASSWORD, PASSWORD_HASH, SESSION_SECRET, ADMIN_TOKEN, API_TOKEN])
+    SECRET_SCAN.install()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    SECRET_SCAN.uninstall()
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    SECRET_SCAN.current_test = item.nodeid
+
+
+@pytest.fixture(scope='session', autouse=True)
+def no_secrets_in_logs() -> Iterator[SecretScan]:
+    """Fail the run (at its end) if any log record made during it contained a secret."""
+    yield SECRET_SCAN
+    if SECRET_SCAN.leaks:
+        pytest.fail(f'secrets in log records ({len(SECRET_SCAN.leaks)}):\n{SECRET_SCAN.report()}', pytrace=False)

@@ -1,22 +1,32 @@
 """Admin authentication (SPEC §12): bcrypt password, optional TOTP, and a signed session cookie.
 
-The session is stateless: the cookie `nixfleet_session` carries a random session id plus its issue and expiry
-times, signed with the newest key of `NIXFLEET_SESSION_SECRET` (a comma-separated list, newest first; every key
-in the list still verifies, so keys rotate without logging anybody out). Logout revokes the id in memory until it
-would have expired anyway.
+The session is stateless: the cookie `nixfleet_session` carries a random session id, its issue and expiry times and
+the session epoch, signed with the newest key of `NIXFLEET_SESSION_SECRET` (a comma-separated list, newest first;
+every key in the list still verifies, so keys rotate without logging anybody out). A session ends when
+- it expires (`NIXFLEET_SESSION_DURATION`, also when the duration is shortened after it was issued);
+- its signing key is no longer configured (drop a key from the list: everybody signed with it is logged out);
+- the password hash or the TOTP secret changes (the signature is bound to a fingerprint of both);
+- it logs out (`POST /logout`: its id is revoked), or anybody logs out everywhere (`POST /logout` with
+  `scope=all`: the epoch is bumped, and every session issued before is invalid).
+Revocations and the epoch are kept in the `settings` table (nixfleet.security.state), so they survive restarts.
 
 Other modules authenticate a request with `session_from_request(request)`; the login form posts to `POST /login`
-(fields `password` and, when TOTP is configured, `totp`), which sets the cookie and redirects to `/`.
+(fields `password` and, when TOTP is configured, `totp`), which sets the cookie and redirects to `/`. Logins are
+limited per client address (`NIXFLEET_RATE_LIMIT` per `NIXFLEET_RATE_WINDOW`; then HTTP 429 with `Retry-After`),
+the address being the peer's, or what a trusted proxy (`NIXFLEET_TRUSTED_PROXIES`) reports. The TOTP code goes
+through the dashboard's one TOTP guard (nixfleet.ops.totp): a code works once, for login or reboot.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
+import html
 import logging
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
@@ -24,12 +34,15 @@ from urllib.parse import urlencode
 import bcrypt
 import pyotp
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from itsdangerous import BadSignature, URLSafeSerializer
 from starlette.requests import HTTPConnection
 
 from nixfleet.config import Settings
-from nixfleet.models import EventCategory, EventLevel
+from nixfleet.models import ErrorCode, EventCategory, EventLevel
+from nixfleet.ops.totp import LOGIN
+from nixfleet.security.net import request_facts
+from nixfleet.security.ratelimit import AttemptLimiter, Refusal
 from nixfleet.timeutil import Clock
 
 if TYPE_CHECKING:
@@ -43,6 +56,12 @@ COOKIE_NAME = 'nixfleet_session'
 _SALT = 'nixfleet.session.v1'
 #: Where the login form and page live.
 LOGIN_PATH = '/login'
+#: Longest cookie value considered (ours are ~150 characters); longer ones are not even parsed.
+MAX_TOKEN_LENGTH = 512
+#: Logged-out sessions remembered at most; one more logs everybody out instead (the epoch is bumped).
+MAX_REVOKED = 1000
+#: A login form larger than this is refused unread (413).
+MAX_LOGIN_FORM_BYTES = 16 * 1024
 
 
 class LoginError:
@@ -59,45 +78,78 @@ class Session:
     id: str
     issued_at: float
     expires_at: float
+    epoch: int = 0
 
     def remaining(self, now: float) -> float:
         """Seconds until the session expires (negative once it has)."""
         return self.expires_at - now
 
 
-class SessionSigner:
-    """Issue and verify signed session tokens; the newest key signs, every configured key verifies."""
+def credential_binding(settings: Settings) -> str:
+    """A fingerprint of the password hash and TOTP secret: sessions signed under other credentials are invalid."""
+    material = '\0'.join(
+        s.get_secret_value() if s is not None else '' for s in (settings.password_hash, settings.totp_secret)
+    )
+    return hashlib.sha256(material.encode()).hexdigest()[:32] if material.strip('\0') else ''
 
-    def __init__(self, keys: Sequence[str], duration: float, clock: Clock = time.time) -> None:
+
+class SessionSigner:
+    """Issue and verify signed session tokens; the newest key signs, every configured key verifies.
+
+    `bind` is mixed into the signature (see `credential_binding`); the epoch and the revoked ids are the
+    server-side state (`snapshot` / `restore` persist them).
+    """
+
+    def __init__(
+        self,
+        keys: Sequence[str],
+        duration: float,
+        clock: Clock = time.time,
+        *,
+        bind: str = '',
+        max_revoked: int = MAX_REVOKED,
+    ) -> None:
         self._keys = [k for k in keys if k]
         self.duration = duration
         self._clock = clock
+        salt = f'{_SALT}:{bind}' if bind else _SALT
         # itsdangerous signs with the LAST key and tries all of them; our list is newest first
-        self._serializer = URLSafeSerializer(list(reversed(self._keys)), salt=_SALT) if self._keys else None
+        self._serializer = URLSafeSerializer(list(reversed(self._keys)), salt=salt) if self._keys else None
         self._revoked: dict[str, float] = {}
+        self._max_revoked = max_revoked
+        self.epoch = 0
 
     def issue(self) -> tuple[Session, str]:
         """Start a new session; return it and its cookie value."""
         if self._serializer is None:
             raise RuntimeError('no session key configured (NIXFLEET_SESSION_SECRET)')
         now = self._clock()
-        session = Session(id=secrets.token_urlsafe(18), issued_at=now, expires_at=now + self.duration)
-        token = self._serializer.dumps({'sid': session.id, 'iat': round(now, 3), 'exp': round(session.expires_at, 3)})
+        session = Session(id=secrets.token_urlsafe(18), issued_at=now, expires_at=now + self.duration, epoch=self.epoch)
+        token = self._serializer.dumps(
+            {'sid': session.id, 'iat': round(now, 3), 'exp': round(session.expires_at, 3), 'gen': self.epoch}
+        )
         return session, token
 
     def verify(self, token: str | None) -> Session | None:
         """Return the session a cookie value stands for, or None if it is forged, expired or revoked."""
-        if not token or self._serializer is None or len(token) > 512:
+        if not token or self._serializer is None or len(token) > MAX_TOKEN_LENGTH:
             return None
         try:
             data: Any = self._serializer.loads(token)
-            session = Session(id=str(data['sid']), issued_at=float(data['iat']), expires_at=float(data['exp']))
-        except (BadSignature, KeyError, TypeError, ValueError):
+            session = Session(
+                id=str(data['sid']),
+                issued_at=float(data['iat']),
+                expires_at=float(data['exp']),
+                epoch=int(data.get('gen', 0)),
+            )
+        except (BadSignature, KeyError, TypeError, ValueError, AttributeError, OverflowError):
             return None
         now = self._clock()
         # a shortened NIXFLEET_SESSION_DURATION also applies to sessions issued before the change
         expires_at = min(session.expires_at, session.issued_at + self.duration)
-        if now >= expires_at or session.issued_at > now + 60 or session.id in self._revoked:
+        if now >= expires_at or session.issued_at > now + 60:
+            return None
+        if session.epoch != self.epoch or session.id in self._revoked:
             return None
         return session
 
@@ -105,7 +157,27 @@ class SessionSigner:
         """End a session before its expiry (logout); remembered only until it would have expired."""
         now = self._clock()
         self._revoked = {sid: exp for sid, exp in self._revoked.items() if exp > now}
+        if len(self._revoked) >= self._max_revoked:
+            self.revoke_all()  # bounded memory: never forget a logout, end every session instead
+            return
         self._revoked[session.id] = session.expires_at
+
+    def revoke_all(self) -> int:
+        """End every session issued so far (logout everywhere); return the new epoch."""
+        self.epoch += 1
+        self._revoked.clear()
+        return self.epoch
+
+    def snapshot(self) -> tuple[int, dict[str, float]]:
+        """The server-side state to persist: the epoch and the revoked session ids (with their expiry)."""
+        now = self._clock()
+        return self.epoch, {sid: exp for sid, exp in self._revoked.items() if exp > now}
+
+    def restore(self, epoch: int, revoked: Mapping[str, float]) -> None:
+        """Load persisted state (at startup)."""
+        now = self._clock()
+        self.epoch = epoch
+        self._revoked = {sid: exp for sid, exp in revoked.items() if exp > now}
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
@@ -113,17 +185,17 @@ def verify_password(password_hash: str | None, password: str) -> bool:
     if not password_hash or not password:
         return False
     try:
-        return bcrypt.checkpw(password.encode(), password_hash.encode())
+        return bcrypt.checkpw(password.encode('utf-8', 'surrogatepass'), password_hash.encode())
     except ValueError:  # malformed hash, or a password longer than bcrypt's 72 bytes
         return False
 
 
 def verify_totp(secret: str | None, code: str, now: float) -> bool:
-    """Check a 6-digit TOTP code (30 s period, ±1 step, as the Go dashboard)."""
+    """Check a 6-digit TOTP code (30 s period, ±1 step, as the Go dashboard); no replay protection (see TotpGuard)."""
     if not secret or not code:
         return False
     code = code.strip().replace(' ', '')
-    if not code.isdigit() or len(code) != 6:
+    if not code.isascii() or not code.isdigit() or len(code) != 6:
         return False
     totp = pyotp.TOTP(secret)
     return any(hmac.compare_digest(totp.at(now + step * totp.interval), code) for step in (-1, 0, 1))
@@ -139,19 +211,21 @@ def session_from_request(conn: HTTPConnection, settings: Settings | None = None)
     if signer is None:
         if settings is None:
             raise RuntimeError('no session signer on this app (nixfleet.api.auth.install_auth) and no settings')
-        signer = SessionSigner(settings.session_keys, settings.session_duration)
+        signer = SessionSigner(settings.session_keys, settings.session_duration, bind=credential_binding(settings))
     return signer.verify(conn.cookies.get(COOKIE_NAME))
 
 
-def is_https(request: Request) -> bool:
-    """Whether the browser reached us over HTTPS (directly, or as a proxy says; only tightens the cookie)."""
-    return request.url.scheme == 'https' or request.headers.get('x-forwarded-proto', '').lower() == 'https'
+def is_https(conn: HTTPConnection) -> bool:
+    """Whether the browser reached us over HTTPS (directly, or as a trusted proxy says)."""
+    return request_facts(conn).https
 
 
 def safe_next(target: str | None) -> str:
     """A local path to return to after login; anything else (other hosts, schemes) becomes `/`."""
     if not target or not target.startswith('/') or target.startswith('//') or '\\' in target:
         return '/'
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in target):
+        return '/'  # control characters: browsers strip some of them, turning `/\t/evil` into `//evil`
     return target
 
 
@@ -162,45 +236,93 @@ def login_redirect(error: str | None = None, next_path: str | None = None) -> st
 
 
 def install_auth(app: FastAPI, dashboard: Dashboard) -> SessionSigner:
-    """Add `POST /login` and `POST /logout` to `app` and install the session signer on its state."""
-    settings = dashboard.settings
-    signer = SessionSigner(settings.session_keys, settings.session_duration, dashboard.clock)
+    """Add `POST /login` and `POST /logout` to `app` and install the dashboard's session signer on its state."""
+    signer = dashboard.sessions
     app.state.sessions = signer
     app.include_router(auth_router(dashboard, signer))
     return signer
+
+
+def _too_many(request: Request, refusal: Refusal) -> Response:
+    wait = refusal.retry_after_seconds
+    headers = {'Retry-After': str(wait)}
+    message = f'Too many login attempts. Try again in {wait} s.'
+    if 'application/json' in request.headers.get('accept', ''):
+        body = {'error': {'code': ErrorCode.RATE_LIMITED.value, 'message': message}}
+        return JSONResponse(body, status_code=429, headers=headers)
+    page = (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Too many attempts · NixFleet</title>'
+        '<meta name="viewport" content="width=device-width, initial-scale=1"></head>'
+        '<body style="background:#1a1b26;color:#c0caf5;font-family:monospace;padding:3em">'
+        f'<p role="alert">{html.escape(message)}</p><p><a style="color:#7aa2f7" href="{LOGIN_PATH}">Back to the '
+        'login</a></p></body></html>'
+    )
+    return HTMLResponse(page, status_code=429, headers=headers)
+
+
+async def _login_form(request: Request) -> Mapping[str, Any] | None:
+    """The posted form, or None when it is too large to be a login."""
+    length = request.headers.get('content-length', '')
+    if length and (not length.isdigit() or int(length) > MAX_LOGIN_FORM_BYTES):
+        return None
+    try:
+        return await request.form(max_files=0, max_fields=20, max_part_size=MAX_LOGIN_FORM_BYTES)
+    except Exception:  # a malformed multipart body: as good as an empty form
+        return {}
 
 
 def auth_router(dashboard: Dashboard, signer: SessionSigner) -> APIRouter:
     """Routes of the login form (the page itself is the UI's) and logout."""
     settings = dashboard.settings
     router = APIRouter(tags=['auth'])
+    limiter = AttemptLimiter(settings.rate_limit, settings.rate_window, dashboard.clock)
 
-    async def audit(action: str, message: str, level: EventLevel, request: Request) -> None:
-        ip = request.client.host if request.client else ''
+    async def audit(
+        action: str, message: str, level: EventLevel, request: Request, *, actor: str = 'admin', **details: Any
+    ) -> None:
         try:
             await dashboard.events.record(
-                action, message, category=EventCategory.AUDIT, level=level, actor='admin', details={'ip': ip}
+                action,
+                message,
+                category=EventCategory.AUDIT,
+                level=level,
+                actor=actor,
+                details={'ip': request_facts(request).client_text, **details},
             )
         except Exception:  # journaling must never decide whether a login works
             log.exception('could not journal %s', action)
 
     @router.post(LOGIN_PATH, include_in_schema=False)
-    async def login(request: Request) -> RedirectResponse:
-        form = await request.form()
+    async def login(request: Request) -> Response:
+        facts = request_facts(request)
+        refusal = limiter.attempt(facts.rate_key)  # before any await: concurrent attempts cannot slip past
+        if refusal is not None:
+            if refusal.first:
+                log.warning(
+                    'login attempts from %s over the limit; refusing for %d s',
+                    facts.client_text,
+                    refusal.retry_after_seconds,
+                )
+                await audit(
+                    'login_throttled', 'login refused: too many attempts', EventLevel.WARN, request, actor='anonymous'
+                )
+            return _too_many(request, refusal)
+        form = await _login_form(request)
+        if form is None:
+            return Response('login form too large', status_code=413, media_type='text/plain')
         password = str(form.get('password') or '')
         code = str(form.get('totp') or '')
         next_path = safe_next(str(form.get('next') or '/'))
         password_hash = settings.password_hash.get_secret_value() if settings.password_hash else None
-        totp_secret = settings.totp_secret.get_secret_value() if settings.totp_secret else None
         ok = await asyncio.to_thread(verify_password, password_hash, password)  # bcrypt is deliberately slow
-        if ok and totp_secret and not verify_totp(totp_secret, code, dashboard.clock()):
+        reason = 'wrong password'
+        if ok and dashboard.totp.configured and (blocked := dashboard.totp.check(code, purpose=LOGIN)) is not None:
             ok = False  # one message for both factors: a failed login never confirms the password
-            reason = 'missing or wrong TOTP code'
-        else:
-            reason = 'wrong password'
+            reason = f'password right, TOTP refused ({blocked.code.value})'
         if not ok:
-            await audit('login_failed', f'login refused: {reason}', EventLevel.WARN, request)
+            await audit('login_failed', f'login refused: {reason}', EventLevel.WARN, request, actor='anonymous')
             return RedirectResponse(login_redirect(LoginError.CREDENTIALS, next_path), status_code=303)
+        limiter.reset(facts.rate_key)
         _session, token = signer.issue()
         response = RedirectResponse(next_path, status_code=303)
         response.set_cookie(
@@ -210,18 +332,23 @@ def auth_router(dashboard: Dashboard, signer: SessionSigner) -> APIRouter:
             path='/',
             httponly=True,
             samesite='lax',
-            secure=is_https(request),
+            secure=facts.https,
         )
         await audit('login', 'admin logged in', EventLevel.SUCCESS, request)
-        log.info('admin logged in from %s', request.client.host if request.client else '?')
+        log.info('admin logged in from %s', facts.client_text)
         return response
 
     @router.post('/logout', include_in_schema=False)
     async def logout(request: Request) -> RedirectResponse:
         session = session_from_request(request)
         if session is not None:
-            signer.revoke(session)
-            await audit('logout', 'admin logged out', EventLevel.INFO, request)
+            form = await _login_form(request) or {}
+            if form.get('scope') == 'all':
+                epoch = await dashboard.security.logout_everywhere()
+                await audit('logout_all', 'admin logged out every session', EventLevel.WARN, request, epoch=epoch)
+            else:
+                await dashboard.security.logout(session)
+                await audit('logout', 'admin logged out', EventLevel.INFO, request)
         response = RedirectResponse(LOGIN_PATH, status_code=303)
         response.delete_cookie(COOKIE_NAME, path='/', httponly=True, samesite='lax', secure=is_https(request))
         return response

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
 from nixfleet.models import ErrorCode
+from nixfleet.security.context import note_actor
 
 #: HTTP status of each refusal code (400 unless listed).
 STATUS: dict[str, int] = {
@@ -55,6 +56,7 @@ async def require_api_auth(request: Request) -> str:
     if actor is None:
         raise ApiError(ErrorCode.UNAUTHORIZED, 'log in or send an API token (Authorization: Bearer)')
     request.state.actor = actor
+    note_actor(str(actor))  # for audits made deeper down without the request (e.g. a refused TOTP code)
     return str(actor)
 
 

@@ -1,1 +1,3 @@
-"""Agent and API tokens: the hashed token store, the dashboard's token service and the `nixfleet token` CLI."""
+"""Security: agent and API tokens (`tokens`, `service`, `cli`), who is asking (`net`, `context`), login and TOTP
+limits (`ratelimit`), the request middleware (`middleware`: proxy rules, origin checks, security headers) and the
+security state kept across restarts (`state`: session epoch, logouts, last TOTP step)."""

@@ -159,11 +159,23 @@ async def test_login_sets_a_hardened_cookie_and_redirects_home(settings: Setting
             assert 'httponly' in cookie and 'samesite=lax' in cookie and 'path=/' in cookie
             assert f'max-age={int(settings.session_duration)}' in cookie
             assert 'secure' not in cookie.replace('nixfleet_session', '')
-            behind_tls = await http.post('/login', data={'password': PASSWORD}, headers={'X-Forwarded-Proto': 'https'})
-            assert '; secure' in _cookie_header(behind_tls).lower()
+            spoofed = await http.post('/login', data={'password': PASSWORD}, headers={'X-Forwarded-Proto': 'https'})
+            assert '; secure' not in _cookie_header(spoofed).lower()  # 127.0.0.1 is no trusted proxy here
         events = server.dashboard.stream.value.events
         assert any(e['action'] == 'login' and e['category'] == 'audit' for e in events)
         assert PASSWORD not in json.dumps(list(events))
+    finally:
+        await server.stop()
+
+
+async def test_a_trusted_proxy_saying_https_makes_the_cookie_secure(settings: Settings) -> None:
+    server = await start_server(settings.model_copy(update={'trusted_proxies': ['127.0.0.0/8']}))
+    try:
+        async with httpx.AsyncClient(base_url=server.http) as http:
+            behind_tls = await http.post('/login', data={'password': PASSWORD}, headers={'X-Forwarded-Proto': 'https'})
+            assert '; secure' in _cookie_header(behind_tls).lower()
+            plain = await http.post('/login', data={'password': PASSWORD}, headers={'X-Forwarded-Proto': 'http'})
+            assert '; secure' not in _cookie_header(plain).lower()
     finally:
         await server.stop()
 

@@ -1,4 +1,5 @@
-"""Helpers for token tests: an authenticated API client, the `nixfleet token` CLI as a subprocess, refused upgrades."""
+"""Helpers for security tests: an authenticated API client, the `nixfleet token` CLI as a subprocess, refused
+upgrades, logging in and probing a session."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from typing import Any
 import httpx
 from websockets.exceptions import InvalidStatus
 
+from nixfleet.api.auth import COOKIE_NAME
 from nixfleet.config import Settings
-from tests.support import FakeAgent, RunningServer
+from tests.support import PASSWORD, FakeAgent, RunningServer
 
 #: An in-memory API token every test server gets through `admin_client` (actor `api:admin`).
 ADMIN_TOKEN = 'test-admin-api-token-51d0'
@@ -69,3 +71,20 @@ async def run_cli_json(settings: Settings, *args: str) -> Any:
     code, out, err = await run_cli(settings, *args, '--json')
     assert code == 0, err
     return json.loads(out)
+
+
+async def log_in(server: RunningServer, password: str = PASSWORD, **form: str) -> str:
+    """Log in through `POST /login`; return the `Cookie` header value of the new session."""
+    async with httpx.AsyncClient(base_url=server.http) as http:
+        response = await http.post('/login', data={'password': password, **form})
+    assert response.status_code == 303 and response.headers['location'] != '/login?error=credentials', response.text
+    cookie = next(v for v in response.headers.get_list('set-cookie') if v.startswith(COOKIE_NAME + '='))
+    return cookie.split(';', 1)[0]
+
+
+async def session_status(server: RunningServer, cookie: str | bytes) -> int:
+    """The HTTP status of an API read made with this `Cookie` header (200 with a valid session, else 401)."""
+    async with httpx.AsyncClient(base_url=server.http) as http:
+        response = await http.get('/api/hosts', headers={'Cookie': cookie})
+    assert response.headers['content-type'].startswith('application/json')
+    return response.status_code

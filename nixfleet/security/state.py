@@ -1,0 +1,149 @@
+"""Security state that outlives a restart, kept in the `settings` table, and the audit of refused TOTP codes.
+
+- `security.session_epoch` and `security.revoked_sessions`: logging out (one session, or every session) holds
+  across restarts; a restart never brings a logged-out cookie back to life.
+- `security.totp_last_step`: a TOTP code used just before a restart stays used after it.
+
+The TOTP guard is shared by login and TOTP-gated ops (reboot); every refusal of a code for an op is journaled as an
+audit event `totp_refused` with the actor and client of the request (login refusals are journaled by the login
+route as `login_failed`). At most `AUDITED_REFUSALS` such events are written per minute, so a client hammering the
+guard cannot flood the event log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable, Coroutine, Iterable, Mapping
+from typing import Any
+
+from sqlite_utils import Database
+
+from nixfleet.api.auth import Session, SessionSigner
+from nixfleet.events import EventLog
+from nixfleet.models import EventCategory, EventLevel
+from nixfleet.ops.totp import LOGIN, TotpGuard
+from nixfleet.ops.validation import Blocked
+from nixfleet.security.context import current_request
+from nixfleet.security.ratelimit import AttemptLimiter
+from nixfleet.store import Store
+from nixfleet.timeutil import Clock
+
+log = logging.getLogger(__name__)
+
+SESSION_EPOCH = 'security.session_epoch'
+REVOKED_SESSIONS = 'security.revoked_sessions'
+TOTP_LAST_STEP = 'security.totp_last_step'
+#: `totp_refused` events written per minute at most.
+AUDITED_REFUSALS = 10
+
+
+def read_settings(db: Database, keys: Iterable[str]) -> dict[str, str]:
+    """The values of these `settings` keys that exist."""
+    wanted = list(keys)
+    marks = ', '.join('?' for _ in wanted)
+    rows = db.execute(f'SELECT key, value FROM settings WHERE key IN ({marks})', wanted).fetchall()
+    return {str(k): str(v) for k, v in rows}
+
+
+def write_settings(db: Database, values: Mapping[str, str]) -> None:
+    """Set `settings` keys (inside the caller's transaction)."""
+    db.conn.executemany(
+        'INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',
+        list(values.items()),
+    )
+
+
+def _int(text: str | None, default: int) -> int:
+    try:
+        return int(text) if text is not None else default
+    except ValueError:
+        return default
+
+
+def _revoked(text: str | None) -> dict[str, float]:
+    try:
+        data = json.loads(text) if text else {}
+        return {str(k): float(v) for k, v in data.items()} if isinstance(data, dict) else {}
+    except (ValueError, TypeError):
+        return {}
+
+
+class SecurityState:
+    """Persist the session epoch, logouts and the last TOTP step; audit refused TOTP codes."""
+
+    def __init__(self, store: Store, sessions: SessionSigner, totp: TotpGuard, events: EventLog, clock: Clock) -> None:
+        self._store = store
+        self._sessions = sessions
+        self._totp = totp
+        self._events = events
+        self._audits = AttemptLimiter(AUDITED_REFUSALS, 60.0, clock)
+        self._tasks: set[asyncio.Task[Any]] = set()
+        totp.on_used = self._totp_used
+        totp.on_refused = self._totp_refused
+
+    def load(self) -> None:
+        """Load the persisted state (startup, with the store open)."""
+        values = self._store.read_sync(lambda db: read_settings(db, (SESSION_EPOCH, REVOKED_SESSIONS, TOTP_LAST_STEP)))
+        self._sessions.restore(_int(values.get(SESSION_EPOCH), 0), _revoked(values.get(REVOKED_SESSIONS)))
+        self._totp.restore(_int(values.get(TOTP_LAST_STEP), -1))
+
+    async def logout(self, session: Session) -> None:
+        """End one session, here and after restarts."""
+        self._sessions.revoke(session)
+        await self._save_sessions()
+
+    async def logout_everywhere(self) -> int:
+        """End every session issued so far, here and after restarts; return the new epoch."""
+        epoch = self._sessions.revoke_all()
+        await self._save_sessions()
+        log.warning('every session was logged out (session epoch %d)', epoch)
+        return epoch
+
+    async def _save_sessions(self) -> None:
+        epoch, revoked = self._sessions.snapshot()
+        values = {SESSION_EPOCH: str(epoch), REVOKED_SESSIONS: json.dumps(revoked)}
+        await self._store.write(lambda db: write_settings(db, values))
+
+    def _totp_used(self, step: int) -> None:
+        if self._store.is_open:
+            self._spawn(lambda: self._store.write(lambda db: write_settings(db, {TOTP_LAST_STEP: str(step)})))
+
+    def _totp_refused(self, blocked: Blocked, purpose: str) -> None:
+        if purpose == LOGIN or not self._store.is_open:
+            return  # the login route journals its own refusals
+        if self._audits.attempt('totp') is not None:
+            log.debug('TOTP refusal not journaled (more than %d a minute): %s', AUDITED_REFUSALS, blocked.code)
+            return
+        context = current_request.get()
+        self._spawn(
+            lambda: self._events.record(
+                'totp_refused',
+                f'TOTP code refused for an op that needs it (reboot): {blocked.message}',
+                category=EventCategory.AUDIT,
+                level=EventLevel.WARN,
+                actor=(context.actor if context else None) or 'user',
+                details={'code': blocked.code.value, 'ip': context.client if context else None},
+            )
+        )
+
+    def _spawn(self, work: Callable[[], Coroutine[Any, Any, Any]]) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # checked outside the event loop (a synchronous caller): nothing to schedule on
+            log.warning('security state change not persisted: no running event loop')
+            return
+        task = loop.create_task(work())
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error('could not persist security state: %r', exc)
+
+    async def drain(self) -> None:
+        """Wait for pending writes (shutdown, before the store closes)."""
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=5)
