@@ -2,8 +2,9 @@
 
 Proves that NiceGUI 3.18 works under the dashboard's Content-Security-Policy — login, the live host table, a host
 appearing over the socket — with no CSP violation reported by the browser; that its pages and assets carry the
-security headers; that no other site can frame the dashboard; and that NiceGUI's socket.io (WebSocket and
-long-polling) refuses foreign origins while the page's own connection works.
+security headers; that no other site can frame the dashboard; that NiceGUI's socket.io (WebSocket and
+long-polling) refuses foreign origins while the page's own connection works; and that the served process's own log
+holds none of its secrets (the in-process scan of tests/conftest.py cannot see a child process).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from websockets.exceptions import InvalidStatus
 
 from nixfleet.security.middleware import CONTENT_SECURITY_POLICY
 from tests.e2e.conftest import AgentFactory, DashboardProcess, log_in, open_tab, wait_connected
+from tests.support import AGENT_TOKEN, PASSWORD, PASSWORD_HASH, SESSION_SECRET
 
 pytestmark = pytest.mark.browser
 
@@ -44,6 +46,8 @@ async def test_the_ui_works_under_the_csp_without_violations(
     assert await tab.page.evaluate('window.__cspViolations') == []
     assert [e for e in tab.errors if 'Content Security Policy' in e or 'Refused to' in e] == []
     assert tab.errors == []
+    served_log = dashboard_process.log_path.read_text(errors='replace')  # `nixfleet serve` logs as in production
+    assert not [s for s in (AGENT_TOKEN, PASSWORD, PASSWORD_HASH, SESSION_SECRET) if s in served_log]
 
 
 async def test_no_other_site_can_frame_the_dashboard(dashboard_process: DashboardProcess, browser: Browser) -> None:
