@@ -194,4 +194,4 @@ class TabBuffer:
 
     def payload(self) -> dict[str, Any]:
         """The whole tab for the browser."""
-        return {'lines': list(self.lines), 'earlier': self.earlier, 'loading': self.loading}
+        return {'lines': list(self.lines), 'earlier': self.earlier, 'loading': self.loading, 'cap': self.cap}

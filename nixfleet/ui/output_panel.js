@@ -169,7 +169,12 @@ export default {
       return (this.buffers[tab] ??= { lines: [], earlier: 0, loading: false });
     },
     reset(tab, data) {
-      this.buffers[tab] = { lines: data.lines || [], earlier: data.earlier || 0, loading: !!data.loading };
+      this.buffers[tab] = {
+        lines: data.lines || [],
+        earlier: data.earlier || 0,
+        loading: !!data.loading,
+        cap: data.cap || this.cap,
+      };
       if (tab === this.active) {
         this.pinned = true;
         this.render();
@@ -177,9 +182,10 @@ export default {
     },
     append(tab, lines, dropped) {
       const buf = this.buffer(tab);
+      const cap = buf.cap || this.cap;
       buf.earlier += dropped || 0;
       buf.lines.push(...lines);
-      const over = buf.lines.length - this.cap;
+      const over = Math.max(0, buf.lines.length - cap);
       if (over > 0) {
         buf.lines.splice(0, over);
         buf.earlier += over;
@@ -187,30 +193,44 @@ export default {
       if (tab !== this.active) return;
       const body = this.$refs.body;
       if (!body || buf.loading) return;
-      if (dropped || over > 0) {
-        this.render();
+      if (dropped || over >= cap) {
+        this.render(); // more arrived at once than the tab holds
         return;
       }
+      body.querySelector(".nf-ol-empty")?.remove();
+      const first = body.querySelector(".nf-ol:not(.nf-ol-earlier)");
+      for (let i = 0, row = first; i < over && row; i++) {
+        const next = row.nextElementSibling;
+        row.remove(); // the oldest lines leave the view as the newest arrive (the tab keeps `cap`)
+        row = next;
+      }
+      this.showEarlier(body, buf.earlier);
       const fragment = document.createDocumentFragment();
       for (const line of lines) fragment.appendChild(lineElement(line));
-      body.querySelector(".nf-ol-empty")?.remove();
       body.appendChild(fragment);
       if (this.pinned) body.scrollTop = body.scrollHeight;
     },
     drop(tab) {
       delete this.buffers[tab];
     },
+    showEarlier(body, earlier) {
+      let more = body.querySelector(".nf-ol-earlier");
+      if (earlier <= 0) {
+        more?.remove();
+        return;
+      }
+      if (!more) {
+        more = document.createElement("div");
+        more.className = "nf-ol nf-ol-earlier";
+        body.prepend(more);
+      }
+      more.textContent = `… ${earlier.toLocaleString()} earlier lines (Download has the whole log)`;
+    },
     render() {
       const body = this.$refs.body;
       if (!body) return;
       const buf = this.buffer(this.active);
       const fragment = document.createDocumentFragment();
-      if (buf.earlier > 0) {
-        const more = document.createElement("div");
-        more.className = "nf-ol nf-ol-earlier";
-        more.textContent = `… ${buf.earlier.toLocaleString()} earlier lines (Download has the whole log)`;
-        fragment.appendChild(more);
-      }
       for (const line of buf.lines) fragment.appendChild(lineElement(line));
       if (buf.loading || buf.lines.length === 0) {
         const note = document.createElement("div");
@@ -219,6 +239,7 @@ export default {
         fragment.appendChild(note);
       }
       body.replaceChildren(fragment);
+      this.showEarlier(body, buf.earlier);
       if (this.pinned) body.scrollTop = body.scrollHeight;
     },
     onScroll() {

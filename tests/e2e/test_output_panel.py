@@ -137,3 +137,27 @@ async def test_collapsed_state_height_and_font_size_are_kept_after_a_reload(
     font = await page.locator('.nf-output-body').evaluate('e => getComputedStyle(e).fontSize')
     assert font == '14px'
     assert tab.errors == []
+
+
+async def test_long_output_keeps_the_newest_lines_and_long_lines_wrap(
+    dashboard_process: DashboardProcess, browser: Browser, agents: AgentFactory
+) -> None:
+    agent = await agents('bulk-01')
+    tab = await open_tab(browser)
+    page = tab.page
+    await log_in(tab, dashboard_process.http)
+    await api(page, dashboard_process.http, 'POST', '/api/dispatch', {'op': 'check-version', 'hosts': ['bulk-01']})
+    assert await expect_command(agent) == 'check-version'
+    await page.locator(f'{chip("bulk-01")} .nf-otab').click()
+    for start in range(0, 2500, 250):  # in bursts, as a build prints
+        await send_output(agent, *(f'line {i:04d}' for i in range(start, start + 250)))
+    await send_output(agent, 'x' * 5000)  # one very long line
+    body = page.locator('.nf-output-body')
+    await expect(body).to_contain_text('x' * 100)
+    texts = await lines(page)
+    assert len(texts) == 2000 and texts[-2] == 'line 2499' and texts[-1] == 'x' * 5000  # the newest 2,000
+    earlier = 2500 + 1 + 3 - 2000  # the output, the long line and the command's three header lines
+    await expect(page.locator('.nf-ol-earlier')).to_have_text(f'… {earlier} earlier lines (Download has the whole log)')
+    widths = await body.evaluate('e => [e.scrollWidth, e.clientWidth]')
+    assert widths[0] <= widths[1]  # wrapped, no horizontal scrolling
+    assert tab.errors == []

@@ -80,4 +80,4 @@ def test_reset_keeps_the_newest_lines() -> None:
     tab = TabBuffer(cap=3)
     tab.reset([{'t': None, 'k': 'out', 'x': str(i)} for i in range(5)], earlier=10)
     assert [line['x'] for line in tab.lines] == ['2', '3', '4']
-    assert tab.payload() == {'lines': list(tab.lines), 'earlier': 12, 'loading': False}
+    assert tab.payload() == {'lines': list(tab.lines), 'earlier': 12, 'loading': False, 'cap': 3}
