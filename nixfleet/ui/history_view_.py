@@ -370,15 +370,15 @@ class HistoryView:
                 if host and panel is not None:
 
                     def follow(panel: OutputPanel = panel) -> None:
-                        dialog.close()
+                        dialog.delete()
                         panel.open(str(host))
 
                     ui.button('Follow in the output panel', icon='terminal', on_click=follow).props(
                         'flat dense no-caps'
-                    ).classes('nf-vbtn')
+                    ).classes('nf-vbtn').mark('history-log-follow')
                 ui.button('Download', icon='download', on_click=lambda: self.download(row)).props(
                     'flat dense no-caps'
-                ).classes('nf-vbtn is-primary')
+                ).classes('nf-vbtn is-primary').mark('history-log-download')
         dialog.on('hide', dialog.delete)
         dialog.open()
 

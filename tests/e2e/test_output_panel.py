@@ -103,6 +103,11 @@ async def test_a_tab_opened_after_the_command_started_shows_all_of_it(
     await expect(page.locator('.nf-output-body')).to_contain_text('late line')
     texts = await lines(page)
     assert [t for t in texts if t.startswith(('early', 'late'))] == [*early, 'late line']
+    await page.locator('.nf-host-table').click(position={'x': 5, 'y': 5})  # focus out of the picker
+    await page.keyboard.press('Control+1')  # Ctrl+1..9 switch tabs; 1 is the System Log
+    await expect(page.locator('.nf-output')).to_have_attribute('data-active', ':log')
+    await page.keyboard.press('Control+2')
+    await expect(page.locator('.nf-output')).to_have_attribute('data-active', 'late-01')
     assert second.errors == []
 
 

@@ -13,6 +13,7 @@ from sqlite_utils import Database
 from nixfleet.config import Settings
 from nixfleet.timeutil import iso
 from nixfleet.ui.history_view_ import Query
+from nixfleet.ui.output_panel_ import panel_of
 from tests.support import eventually, expect_command, send_output, send_status
 from tests.ui.test_output_harness import UiServer, fail_on_error_logs, running_ui
 
@@ -141,6 +142,9 @@ async def test_events_page_through_and_filters_round_trip_through_the_url(ui_ser
 
     await user.open('/history?kind=events&page=3')  # a link to page 3 opens page 3
     await user.should_see('101–', retries=20)
+    find(user, 'history-kind').set_value('commands')  # the Commands | Events toggle
+    await user.should_see('0 commands')
+    await user.should_see('Nothing matches these filters')
     assert Query.from_params({'kind': 'events', 'page': '3', 'host': 'x'}).url() == '/history?kind=events&host=x&page=3'
     assert Query.from_params({'kind': 'nope', 'status': 'nope', 'page': 'x'}) == Query()
 
@@ -161,7 +165,14 @@ async def test_the_first_page_follows_new_commands_and_a_log_opens_and_downloads
     user.find(marker=f'history-view-{cid}').click()
     log_view = await eventually(lambda: _log_view(user))
     assert 'agent 3.1.5 is current' in [line['x'] for line in log_view.props['initial']['lines']]
-    user.find(marker=f'history-download-{cid}').click()
+    user.find(marker='history-log-download').click()  # the dialog's Download
+    response = await user.download.next()
+    assert response.status_code == 200 and 'agent 3.1.5 is current' in response.text
+    user.find(marker='history-log-follow').click()  # and its way to the host's live tab
+    panel = panel_of(user.client) if user.client is not None else None
+    assert panel is not None and panel.active == 'web-07'
+    assert _log_view(user) is None  # the dialog is gone
+    user.find(marker=f'history-download-{cid}').click()  # the row's Download
     response = await user.download.next()
     assert response.status_code == 200 and 'agent 3.1.5 is current' in response.text
 

@@ -130,3 +130,31 @@ async def test_older_runs_load_page_by_page(ui_server: UiServer) -> None:
     await eventually(lambda: run_status(user, 'p-old-00') == 'complete')
     await user.should_not_see(marker='pipelines-older')  # no older runs left
     await user.should_see('took 30s')
+
+
+async def test_a_big_run_shows_its_first_hosts_until_show_all(ui_server: UiServer) -> None:
+    clock = ui_server.dashboard.clock
+    hosts = [f'node-{i:03d}' for i in range(75)]
+    big = PipelineRun(
+        id='p-big',
+        name='do-all',
+        ops=['pull', 'switch', 'test'],
+        hosts=hosts,
+        actor='user',
+        created_at=clock() - 7200,
+        status=PipelineStatus.COMPLETE,
+        finished_at=clock() - 7000,
+        host_state={h: {'state': 'done'} for h in hosts},
+        cells={f'{k}:{h}': 'SUCCESS' for k in range(3) for h in hosts},
+    )
+    await ui_server.dashboard.store.write(save_run(big))
+    user = await ui_server.user()
+    await user.open('/pipelines')
+    await user.should_see(marker='pipelines-older')
+    user.find(marker='pipelines-older').click()
+    await eventually(lambda: run_status(user, 'p-big') == 'complete')
+    await user.should_see(marker='cell-p-big-2-node-059')
+    await user.should_not_see(marker='cell-p-big-2-node-060')  # the first 60 hosts only
+    user.find('Show all 75 hosts').click()
+    await user.should_see(marker='cell-p-big-2-node-074')
+    await user.should_not_see('Show all 75 hosts')
