@@ -144,16 +144,17 @@ class TabChip:
     def __init__(self, key: str, label: str, on_select: Callable[[], Any], on_close: Callable[[], Any] | None) -> None:
         self.key = key
         self._state: tuple[Any, ...] = ()
-        with ui.element('div').classes('nf-otab-wrap').props(f'data-tab="{key}"') as self.wrap:
+        with ui.element('div').classes('nf-otab-wrap') as self.wrap:
             with ui.element('button').classes('nf-otab').props('type=button role=tab') as self.button:
                 self.dot = ui.element('span').classes('nf-otab-dot t-none')
                 self.label = ui.label(label).classes('nf-otab-label')
                 ui.element('span').classes('nf-otab-unread').props('aria-hidden=true')
             self.button.on('click', lambda _: on_select())
             if on_close is not None:
-                ui.button(icon='close', on_click=lambda _: on_close()).props(
-                    f'flat dense round size=xs aria-label="Close the output of {label}"'
-                ).classes('nf-otab-close').mark(f'output-close-{key}')
+                close = ui.button(icon='close', on_click=lambda _: on_close()).props('flat dense round size=xs')
+                close.classes('nf-otab-close').mark(f'output-close-{key}')
+                close.props['aria-label'] = f'Close the output of {label}'
+        self.wrap.props['data-tab'] = key
         self.button.mark(f'output-tab-{key}')
         self.wrap.mark(f'output-chip-{key}')
 
@@ -222,7 +223,7 @@ class OutputPanel:
                     ui.element('span').classes('nf-output-sep')
                     self._tool('content_copy', 'Copy this tab', self.copy, 'output-copy')
                     self._tool('playlist_remove', 'Clear this view (the logs stay)', self.clear, 'output-clear')
-                    self._download = self._tool('download', 'Download the log', self.download, 'output-download')
+                    self._tool('download', 'Download the log', self.download, 'output-download')
                     self._toggle = (
                         ui.button(on_click=lambda _: self.toggle())
                         .props('flat dense round size=sm')
