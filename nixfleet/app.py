@@ -42,6 +42,7 @@ from nixfleet.security.middleware import install_security
 from nixfleet.security.service import TokenService
 from nixfleet.security.state import SecurityState
 from nixfleet.store import Store
+from nixfleet.store.retention import Retention
 from nixfleet.streams.live import LiveState
 from nixfleet.streams.state import FleetState, FleetStateStream
 from nixfleet.streams.sync import SyncHub
@@ -84,6 +85,8 @@ class Dashboard:
         self.sync = SyncHub(self.stream)
         #: Per-host agent tokens and API tokens (hashed in SQLite; see nixfleet.security).
         self.tokens = TokenService(self.store, self.events, self.gateway, clock)
+        #: Daily deletion of old commands (with their log files), pipelines and events (SPEC §7).
+        self.retention = Retention.from_settings(settings, self.store, clock)
         #: Extra API tokens held in memory only, by name (tests and the demo); checked before the token store.
         self.api_tokens: dict[str, str] = {}
         self.scheduler: AsyncIOScheduler | None = None
@@ -177,6 +180,7 @@ class Dashboard:
             coalesce=True,
         )
         self.compartments.start(self.scheduler)
+        self.retention.schedule(self.scheduler)
         self.github.start(self.scheduler)
         self.scheduler.start()
         self.ops.start()

@@ -3,13 +3,17 @@
 Register and fact changes are written to SQLite and emitted after the commit; heartbeat-only data goes to
 LiveState and is emitted at once (flushed in batches). Liveness (online / stale / offline) is derived here from
 the link and the heartbeat age, and transitions are logged once.
+
+Derived fields (compartments, available ops, busy state; see `Deriver`) are computed when one of their inputs
+changes and kept per host, not recomputed per heartbeat: a change that touches a fact carries every derived field,
+a heartbeat-only change (last seen, metrics) carries none because none of them changed.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlite_utils import Database
@@ -70,7 +74,14 @@ _VIEW_FIELDS = (
     'updated_at',
 )
 
+#: Heartbeat-only view fields: they change with every heartbeat and are never an input of a derived field.
+_HEARTBEAT_ONLY = frozenset({'last_seen', 'metrics'})
+
 #: Derived fields of a host view (compartments, available ops, busy state) computed by later layers.
+#: A deriver sees the host's view without its heartbeat-only fields, plus what the derivers before it returned.
+#: Its result may depend only on host facts (persisted columns and the connection), on command state and on
+#: fleet-wide state (remote desired state, expected agent versions): HostRegistry computes it when a fact changes
+#: and otherwise only when the owner of another input says so (`emit_derived`, `refresh_derived`).
 Deriver = Callable[[dict[str, Any]], dict[str, Any]]
 
 
@@ -110,10 +121,19 @@ class HostRegistry:
         self.rows: dict[str, dict[str, Any]] = {}
         self.connection: dict[str, Connection] = {}
         self.derivers: list[Deriver] = []
+        #: The derived fields of each host as last computed (and published): recomputed only when an input changed.
+        self._derived: dict[str, dict[str, Any]] = {}
 
     # -- views ---------------------------------------------------------------------------------------------------
     def view(self, host: str) -> dict[str, Any]:
-        """Return the full client view of one host."""
+        """Return the full client view of one host (its derived fields as last computed)."""
+        view = self._base_view(host)
+        derived = self._derived.get(host)
+        view.update(derived if derived is not None else self._derive(host, view))
+        return view
+
+    def _base_view(self, host: str) -> dict[str, Any]:
+        """The host's view without derived fields."""
         row = self.rows[host]
         live = self._live.hosts.get(host)
         view: dict[str, Any] = {k: row.get(k) for k in _VIEW_FIELDS}
@@ -124,9 +144,16 @@ class HostRegistry:
         view['last_seen'] = iso(live.last_seen) if live else row.get('last_seen')
         view['metrics'] = live.metrics if live else _loads(row.get('metrics_json'))
         view['update_status'] = {k: _loads(row.get(col)) for k, col in _COMPARTMENT_COLUMNS.items()}
-        for derive in self.derivers:
-            view.update(derive(view))
         return view
+
+    def _derive(self, host: str, base: dict[str, Any]) -> dict[str, Any]:
+        """Run the derivers on the host's facts and keep the result as the host's derived fields."""
+        facts = {k: v for k, v in base.items() if k not in _HEARTBEAT_ONLY}
+        derived: dict[str, Any] = {}
+        for derive in self.derivers:
+            derived.update(derive({**facts, **derived}))
+        self._derived[host] = derived
+        return derived
 
     @staticmethod
     def color(row: dict[str, Any]) -> str:
@@ -141,21 +168,36 @@ class HostRegistry:
         """Views of every known host."""
         return {host: self.view(host) for host in self.rows}
 
-    def _emit_host(self, host: str, fields: dict[str, Any], *, added: bool = False) -> None:
-        derived: dict[str, Any] = {}
-        if self.derivers:
-            full = self.view(host)
-            for derive in self.derivers:
-                derived.update(derive(full))
+    def _emit_host(self, host: str, fields: dict[str, Any], *, added: bool = False, facts: bool = False) -> None:
+        """Publish a change of the host: the whole view when `added`; else `fields`, plus every derived field
+        (recomputed) when `facts` says an input of the derived fields changed."""
         if added:
+            self._derived.pop(host, None)
             self._stream.emit(Change(ChangeType.HOST_ADDED, id=host, payload=self.view(host)))
-        else:
+        elif facts:
+            derived = self._derive(host, self._base_view(host))
             self._stream.emit(Change(ChangeType.HOST_UPDATED, id=host, fields={**fields, **derived}))
+        else:
+            self._stream.emit(Change(ChangeType.HOST_UPDATED, id=host, fields=fields))
 
     def emit_derived(self, host: str) -> None:
-        """Publish the host's derived fields again (their inputs, e.g. its active command, changed)."""
+        """Recompute and publish the host's derived fields (an input of theirs, e.g. its active command, changed)."""
         if host in self.rows:
-            self._emit_host(host, {})
+            self._emit_host(host, {}, facts=True)
+
+    def refresh_derived(self, hosts: Iterable[str] | None = None) -> list[str]:
+        """Recompute the derived fields of `hosts` (default: all) after a fleet-wide or time-based input changed;
+        publish and return the hosts whose derived fields differ from the last published ones."""
+        changed = []
+        for host in list(self.rows) if hosts is None else hosts:
+            if host not in self.rows:
+                continue
+            before = self._derived.get(host)
+            after = self._derive(host, self._base_view(host))
+            if after != before:
+                changed.append(host)
+                self._stream.emit(Change(ChangeType.HOST_UPDATED, id=host, fields=dict(after)))
+        return changed
 
     # -- dashboard-side changes (called by the op engine's dashboard ops) ----------------------------------------
     async def set_color_override(self, host: str, color: str | None) -> None:
@@ -164,14 +206,15 @@ class HostRegistry:
         fields = {'theme_color_override': color, 'updated_at': stamp}
         await self._store.write(lambda db: db.table('hosts').update(host, fields))
         self.rows[host].update(fields)
-        view = self.view(host)
-        self._emit_host(host, {k: view[k] for k in ('theme_color', 'color_source', 'updated_at')})
+        view = self._base_view(host)
+        self._emit_host(host, {k: view[k] for k in ('theme_color', 'color_source', 'updated_at')}, facts=True)
 
     async def remove(self, host: str) -> None:
         """Delete a host's row and in-memory state (its commands and logs are the op engine's to delete)."""
         await self._store.write(lambda db: db.execute('DELETE FROM hosts WHERE id = ?', [host]))
         self.rows.pop(host, None)
         self.connection.pop(host, None)
+        self._derived.pop(host, None)
         self._live.forget(host)
         self._stream.emit(Change(ChangeType.HOST_REMOVED, id=host))
         log.info('host %s removed', host)
@@ -184,13 +227,14 @@ class HostRegistry:
         fields = {**records, 'updated_at': iso(self._clock())}
         await self._store.write(lambda db: db.table('hosts').update(host, fields))
         self.rows[host].update(fields)
-        self._emit_host(host, {k: v for k, v in fields.items() if k in _VIEW_FIELDS})
+        self._emit_host(host, {k: v for k, v in fields.items() if k in _VIEW_FIELDS}, facts=True)
 
     # -- startup -------------------------------------------------------------------------------------------------
     def load(self, db: Database) -> None:
         """Load every stored host as offline (blocking; startup only)."""
         self.rows = {row['id']: row for row in db.table('hosts').rows}
         self.connection = dict.fromkeys(self.rows, Connection.OFFLINE)
+        self._derived.clear()
         if self.rows:
             db.execute("UPDATE hosts SET status = 'offline' WHERE status != 'offline' OR status IS NULL")
 
@@ -225,7 +269,7 @@ class HostRegistry:
                 details={'agent_version': reg.agent_version, 'host_type': reg.host_type},
             )
         else:
-            self._emit_host(host, {k: v for k, v in self.view(host).items() if k != 'id'})
+            self._emit_host(host, {k: v for k, v in self._base_view(host).items() if k != 'id'}, facts=True)
             await self._events.record(
                 'connect', f'{host} connected (agent {reg.agent_version or "?"})', host=host, actor=f'agent:{host}'
             )
@@ -246,12 +290,14 @@ class HostRegistry:
             facts['updated_at'] = iso(now)
             await self._store.write(lambda db: db.table('hosts').update(host, facts))
             row.update(facts)
-            fields.update({k: v for k, v in self.view(host).items() if k in facts or k == 'update_status'})
-        if self.connection.get(host) is Connection.STALE:
+            fields.update({k: v for k, v in self._base_view(host).items() if k in facts or k == 'update_status'})
+        recovered = self.connection.get(host) is Connection.STALE
+        if recovered:
             self.connection[host] = Connection.ONLINE
             fields['connection'] = Connection.ONLINE.value
             log.info('host %s recovered from stale', host)
-        self._emit_host(host, fields)
+        # no fact changed: the derived fields did not either, so the change carries none (the common heartbeat)
+        self._emit_host(host, fields, facts=bool(facts) or recovered)
 
     def _changed_facts(self, row: dict[str, Any], hb: HeartbeatPayload, stamp: str) -> dict[str, Any]:
         facts: dict[str, Any] = {}
@@ -278,7 +324,7 @@ class HostRegistry:
         self.connection[host] = Connection.OFFLINE
         self.rows[host]['status'] = 'offline'
         await self._store.write(lambda db: db.table('hosts').update(host, {'status': 'offline'}))
-        self._emit_host(host, {'connection': Connection.OFFLINE.value})
+        self._emit_host(host, {'connection': Connection.OFFLINE.value}, facts=True)
         await self._events.record(
             'disconnect', f'{host} disconnected', host=host, actor=f'agent:{host}', level=EventLevel.WARN
         )
@@ -297,7 +343,7 @@ class HostRegistry:
                 self.connection[host] = Connection.STALE
                 went_stale.append(host)
                 log.warning('host %s is stale: no heartbeat for %.0f s', host, now - live.last_seen)
-                self._emit_host(host, {'connection': Connection.STALE.value})
+                self._emit_host(host, {'connection': Connection.STALE.value}, facts=True)
         return went_stale
 
     def last_seen_age(self, host: str, now: float | None = None) -> float | None:

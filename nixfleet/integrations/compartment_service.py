@@ -5,6 +5,11 @@ host change (a HostRegistry deriver), re-publishes the compartments of the hosts
 desired state or an expected agent version changes, and records command results for the System/Tests inference
 (`record_result`; `follow_commands` feeds it every `command_finished` change). `for_host` and `statuses` are what
 op validation and post-checks read, so the UI and dispatch never disagree.
+
+Cost: a host's compartments are computed when its facts or active command change (the registry calls the deriver
+then), not per heartbeat. A registration counts the agent's version in O(1); only when the expected version of an
+implementation moves are all hosts re-derived. The periodic re-check re-derives only the hosts whose compartments
+can change with time alone (an agent-reported `working`), not the fleet.
 """
 
 from __future__ import annotations
@@ -22,16 +27,19 @@ from nixfleet import protocol
 from nixfleet.compartments import (
     NAMES,
     Compartments,
+    HostInputs,
     RemoteDesired,
     apply_result,
     compartments,
     expected_agent_version,
     inputs_from_row,
     newest_agent_versions,
+    version_key,
 )
 from nixfleet.config import Settings
 from nixfleet.hosts import HostRegistry
 from nixfleet.integrations.version_json import VersionJsonFetcher, remote_wire
+from nixfleet.models import CompartmentStatus
 from nixfleet.streams.changes import Change, ChangeType, VersionedChange
 from nixfleet.streams.state import FleetStateStream
 from nixfleet.timeutil import Clock
@@ -44,6 +52,21 @@ RECHECK_INTERVAL = 30.0
 _REFETCH_AFTER = frozenset({'pull', 'pull-switch'})
 #: Terminal command states that are a result (True: succeeded), by `CommandStatus` value.
 _RESULT_OK = {'SUCCESS': True, 'PARTIAL': True, 'STALE_BINARY': True, 'SUSPICIOUS': True, 'ERROR': False}
+
+
+def changes_with_time(inputs: HostInputs) -> bool:
+    """Whether the compartments of these inputs can change with the clock alone.
+
+    `compartments()` reads `now` only to age an agent-reported `working` (Lock, System, Tests): it turns `unknown`
+    after `STALE_WORKING_AFTER` and then says how many minutes ago it was reported.
+    """
+    reports = (inputs.lock_report, inputs.system_report, inputs.tests_report)
+    return any(r is not None and r.status == CompartmentStatus.WORKING for r in reports)
+
+
+def _impl_version(row: Mapping[str, Any]) -> tuple[str, str]:
+    """A host row's `(agent_impl, agent_version)` as `newest_agent_versions` counts it."""
+    return (str(row.get('agent_impl') or 'go').strip() or 'go', str(row.get('agent_version') or '').strip())
 
 
 class CompartmentService:
@@ -68,6 +91,10 @@ class CompartmentService:
         #: The op of a host's active command; the lifecycle installs its own (it calls `hosts.emit_derived` on change).
         self.active_op: Callable[[str], str | None] = lambda host: None
         self._newest: dict[str, str] | None = None
+        #: `(impl, version)` of every host as counted in `_newest` (for O(1) updates on register).
+        self._counted: dict[str, tuple[str, str]] = {}
+        #: Hosts whose compartments can change with time alone (re-derived by the periodic re-check).
+        self._aging: set[str] = set()
         self._commands: DisposableBase | None = None
         self._recording: set[asyncio.Task[None]] = set()
         hosts.derivers.insert(0, self.derive)  # first: other derived fields (available ops) read compartments
@@ -82,8 +109,9 @@ class CompartmentService:
 
     def for_host(self, host: str) -> Compartments:
         """The compartments of a known host, as of now (what validation checks)."""
-        row = self._hosts.rows[host]
-        inputs = inputs_from_row(row, self.active_op(host))
+        return self._compute(inputs_from_row(self._hosts.rows[host], self.active_op(host)))
+
+    def _compute(self, inputs: HostInputs) -> Compartments:
         expected = self._expected_for(inputs.agent_impl, inputs.agent_version)
         return compartments(inputs, self.remote, expected, now=self._clock())
 
@@ -99,11 +127,16 @@ class CompartmentService:
         return compartments(inputs, self.remote, expected, now=self._clock()).statuses()
 
     def derive(self, view: dict[str, Any]) -> dict[str, Any]:
-        """HostRegistry deriver: the `compartments` field of a host view."""
+        """HostRegistry deriver: the `compartments` field of a host view (noting hosts that age with time)."""
         host = view.get('id')
         if host not in self._hosts.rows:
             return {}
-        return {'compartments': self.for_host(host).to_wire()}
+        inputs = inputs_from_row(self._hosts.rows[host], self.active_op(host))
+        if changes_with_time(inputs):
+            self._aging.add(host)
+        else:
+            self._aging.discard(host)
+        return {'compartments': self._compute(inputs).to_wire()}
 
     def expected_agent_versions(self) -> dict[str, str]:
         """The expected agent version of every implementation known or pinned (header)."""
@@ -119,9 +152,26 @@ class CompartmentService:
 
     def _newest_versions(self) -> dict[str, str]:
         if self._newest is None:
-            reported = ((r.get('agent_impl') or 'go', r.get('agent_version') or '') for r in self._hosts.rows.values())
-            self._newest = newest_agent_versions(reported)
+            self._counted = {host: _impl_version(row) for host, row in self._hosts.rows.items()}
+            self._newest = newest_agent_versions(self._counted.values())
         return self._newest
+
+    def _count_version(self, host: str) -> None:
+        """Count a (re)registered host's agent version in the newest versions: O(1), except when the host held
+        the newest version of its implementation and now reports another (then every host is counted again)."""
+        row = self._hosts.rows.get(host)
+        if row is None or self._newest is None:
+            return  # not counted yet: the next read counts every host
+        old, new = self._counted.get(host), _impl_version(row)
+        if old == new:
+            return
+        self._counted[host] = new
+        impl, version = new
+        newest = self._newest
+        if version and (impl not in newest or version_key(version) > version_key(newest[impl])):
+            self._newest = {**newest, impl: version}
+        elif old is not None and old[1] and newest.get(old[0]) == old[1]:
+            self._newest = None
 
     def _expected_for(self, impl: str, version: str) -> str | None:
         newest = self._newest_versions()
@@ -131,26 +181,27 @@ class CompartmentService:
 
     # -- publishing ----------------------------------------------------------------------------------------------
     def publish_changed(self) -> list[str]:
-        """Re-publish the derived fields (compartments and what depends on them, e.g. available ops) of every host
-        whose compartments differ from the published state; return those hosts."""
-        published = self._stream.value.hosts
-        changed = [
-            host
-            for host in list(self._hosts.rows)
-            if published.get(host, {}).get('compartments') != self.for_host(host).to_wire()
-        ]
-        for host in changed:
-            self._hosts.emit_derived(host)
-        return changed
+        """Re-derive every host (a fleet-wide input changed) and re-publish the derived fields (compartments and
+        what depends on them, e.g. available ops) of the hosts where they differ; return those hosts."""
+        return self._hosts.refresh_derived()
+
+    def _publish_expected(self) -> bool:
+        """Publish the expected agent versions when they differ from the published ones; return whether they did."""
+        after = self.expected_agent_versions()
+        if after == self._stream.value.fleet.get('expected_agent_versions'):
+            return False
+        log.info('expected agent versions now %s', after)
+        self._stream.emit(Change(ChangeType.FLEET_UPDATED, fields={'expected_agent_versions': after}))
+        return True
 
     def recheck(self) -> list[str]:
-        """Re-evaluate expected agent versions and every host's compartments; publish what changed."""
-        before = self.expected_agent_versions()
+        """Count the agent versions again (hosts may have been removed) and re-derive the hosts whose compartments
+        change with time; when the expected versions moved, re-derive every host. Publish what changed."""
         self._newest = None
-        if (after := self.expected_agent_versions()) != before:
-            log.info('expected agent versions now %s', after)
-            self._stream.emit(Change(ChangeType.FLEET_UPDATED, fields={'expected_agent_versions': after}))
-        return self.publish_changed()
+        if self._publish_expected():
+            return self.publish_changed()
+        self._aging &= self._hosts.rows.keys()
+        return self._hosts.refresh_derived(sorted(self._aging))
 
     async def recheck_job(self) -> None:
         """Periodic job: time-based rules (stale `working`) and hosts removed since the last check."""
@@ -162,8 +213,14 @@ class CompartmentService:
 
     # -- agent events (AgentListener) ----------------------------------------------------------------------------
     async def on_register(self, host: str, message: protocol.Register) -> None:
-        """A (re)registered agent may bring a new newest version: other hosts' Agent compartments follow."""
-        self.recheck()
+        """A (re)registered agent may bring a new newest version: other hosts' Agent compartments follow.
+
+        O(1) per registration (its own compartments were derived when the registry published it); every host is
+        re-derived only when the expected version of an implementation moved.
+        """
+        self._count_version(host)
+        if self._publish_expected():
+            self.publish_changed()
 
     async def on_message(self, host: str, message: protocol.AgentMessage) -> None:
         """Nothing: heartbeats reach the compartments through the host registry's deriver."""

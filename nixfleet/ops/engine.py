@@ -27,7 +27,7 @@ from nixfleet.ops.remote import NotConfiguredRemote, RemoteState
 from nixfleet.ops.timeouts import TimeoutWatch
 from nixfleet.ops.totp import TotpGuard
 from nixfleet.ops.tracking import AgentTracker
-from nixfleet.ops.validation import CheckContext
+from nixfleet.ops.validation import CheckContext, ViewCompartments
 from nixfleet.store import Store
 from nixfleet.streams.state import FleetStateStream
 from nixfleet.timeutil import Clock, iso
@@ -84,7 +84,10 @@ class OpEngine:
         if derived['busy']:
             derived['available_ops'] = []
             return derived
-        ctx = CheckContext(view, self.lifecycle.compartments.statuses(view), {})
+        # the compartment deriver ran first and put this host's compartments in the view: read them instead of
+        # computing them a second time (the source would compute the same statuses from the same facts)
+        source = ViewCompartments() if 'compartments' in view else self.lifecycle.compartments
+        ctx = CheckContext(view, source.statuses(view), {})
         derived['available_ops'] = [
             op.id for op in OPS.values() if op.scope is Scope.HOST and op.id != 'set-color' and op.validate(ctx) is None
         ] + ['set-color']

@@ -1,8 +1,9 @@
 """Per-command output logs: `$DATA_DIR/logs/<host>/<command-id>.log`, written and streamed in batches.
 
 Output lines are buffered in memory and flushed every `interval` (50 ms): the batch is appended to the log file on a
-worker thread (no file I/O on the event loop) and then published as one `command_output` change per command. Each
-command's buffer is bounded; beyond the bound lines are dropped and a marker line says how many.
+worker thread (no file I/O on the event loop; recently written files stay open) and then published as one
+`command_output` change per command. Each command's buffer is bounded; beyond the bound lines are dropped and a
+marker line says how many.
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ import asyncio
 import contextlib
 import logging
 import re
+import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from nixfleet.streams.changes import Change, ChangeType
 from nixfleet.streams.state import FleetStateStream
@@ -23,6 +26,9 @@ log = logging.getLogger(__name__)
 
 MAX_PENDING_LINES = 20_000
 MAX_PENDING_BYTES = 8 * 1024 * 1024
+#: Log files kept open for appending, and how long an unused one stays open (seconds).
+OPEN_FILES = 512
+OPEN_IDLE = 30.0
 _LINE_RE = re.compile(r'^\[(?P<ts>[^\]]+)\] (?:(?P<tag>\[ERR\]|\[META\]) )?(?P<line>.*)$')
 
 
@@ -55,11 +61,50 @@ def parse_log(text: str) -> list[dict[str, Any]]:
     return entries
 
 
-def _append_all(batches: list[tuple[Path, str]]) -> None:
-    for path, text in batches:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open('a', encoding='utf-8') as fh:
+class _Appender:
+    """Append batches to log files, keeping the recently used ones open (one flush at a time, on a worker thread).
+
+    Opening (after making sure of the directory) and closing every file at every flush costs several system calls
+    per file; with hundreds of commands streaming, each call hands the GIL to the busy store thread and waits to get
+    it back (up to the 5 ms switch interval), and one flush took seconds. A file kept open costs one `write` per
+    flush. Files unused for `idle` seconds are closed, and at most `limit` stay open.
+    """
+
+    def __init__(self, limit: int = OPEN_FILES, idle: float = OPEN_IDLE) -> None:
+        self._limit = limit
+        self._idle = idle
+        self._files: OrderedDict[Path, tuple[TextIO, float]] = OrderedDict()  # least recently used first
+
+    def append_all(self, batches: list[tuple[Path, str]]) -> None:
+        """Append each text to its file (flushed to the OS before returning)."""
+        now = time.monotonic()
+        for path, text in batches:
+            fh = self._file(path, now)
             fh.write(text)
+            fh.flush()
+        while self._files:  # close what nobody wrote to for a while
+            path, (fh, used) = next(iter(self._files.items()))
+            if now - used <= self._idle:
+                break
+            del self._files[path]
+            fh.close()
+
+    def _file(self, path: Path, now: float) -> TextIO:
+        entry = self._files.pop(path, None)
+        if entry is None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fh = path.open('a', encoding='utf-8')
+            while len(self._files) >= self._limit:
+                self._files.popitem(last=False)[1][0].close()
+        else:
+            fh = entry[0]
+        self._files[path] = (fh, now)
+        return fh
+
+    def close_all(self) -> None:
+        """Close every open file."""
+        while self._files:
+            self._files.popitem()[1][0].close()
 
 
 class CommandLogs:
@@ -71,6 +116,7 @@ class CommandLogs:
         self._clock = clock
         self._interval = interval
         self._pending: dict[str, _Pending] = {}
+        self._files = _Appender()
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -92,6 +138,8 @@ class CommandLogs:
                 await self._task
             self._task = None
         await self.flush()
+        async with self._lock:
+            await asyncio.to_thread(self._files.close_all)
 
     async def _run(self) -> None:
         while True:
@@ -121,13 +169,17 @@ class CommandLogs:
             self.append(command_id, host, path, 'header', line)
 
     async def flush(self, command_id: str | None = None) -> None:
-        """Write and publish buffered lines (of one command, or all)."""
+        """Write and publish buffered lines; when it returns, `command_id`'s (default: every command's) are out.
+
+        A flush takes every command's lines, and a caller whose lines an earlier flush took (it waited for that one
+        to finish) has nothing left to do: hundreds of commands of a pipeline stage finishing together share a few
+        file writes and thread hops instead of taking turns with one each, which kept the periodic flush, and with
+        it everyone's output, waiting behind them.
+        """
         async with self._lock:
-            if command_id is None:
-                taken, self._pending = self._pending, {}
-            else:
-                one = self._pending.pop(command_id, None)
-                taken = {command_id: one} if one is not None else {}
+            if command_id is not None and command_id not in self._pending:
+                return  # already written and published by the flush we waited for
+            taken, self._pending = self._pending, {}
             if not taken:
                 return
             batches = []
@@ -138,7 +190,7 @@ class CommandLogs:
                     )
                 text = ''.join(f'# {e["line"]}\n' if e['stream'] == 'header' else format_line(e) for e in pending.lines)
                 batches.append((pending.path, text))
-            await asyncio.to_thread(_append_all, batches)
+            await asyncio.to_thread(self._files.append_all, batches)
             for cid, pending in taken.items():
                 lines = [e if e['stream'] != 'header' else {**e, 'stream': 'meta'} for e in pending.lines]
                 self._stream.emit(
