@@ -24,12 +24,17 @@ class ChangeType(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Change:
-    """One typed change; `id` names the host, command or pipeline it touches."""
+    """One typed change; `id` names the host, command or pipeline it touches.
+
+    `fleet` holds the fleet-wide fields the change moved with it (the host `counts` when a host was added, removed
+    or changed its connection), so a client applies them with the change and never recomputes them.
+    """
 
     type: ChangeType
     id: str | int | None = None
     fields: dict[str, Any] | None = None
     payload: Any = None
+    fleet: dict[str, Any] | None = None
 
     def to_wire(self) -> dict[str, Any]:
         """Return the JSON-ready form sent to sync clients."""
@@ -40,6 +45,8 @@ class Change:
             wire['fields'] = self.fields
         if self.payload is not None:
             wire['payload'] = self.payload
+        if self.fleet is not None:
+            wire['fleet'] = self.fleet
         return wire
 
 

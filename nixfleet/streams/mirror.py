@@ -26,7 +26,13 @@ class Verdict(StrEnum):
 
 def change_from_wire(wire: dict[str, Any]) -> Change:
     """Rebuild a Change from its JSON form."""
-    return Change(ChangeType(wire['type']), id=wire.get('id'), fields=wire.get('fields'), payload=wire.get('payload'))
+    return Change(
+        ChangeType(wire['type']),
+        id=wire.get('id'),
+        fields=wire.get('fields'),
+        payload=wire.get('payload'),
+        fleet=wire.get('fleet'),
+    )
 
 
 def state_from_wire(state: dict[str, Any], version: int) -> FleetState:

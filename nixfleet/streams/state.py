@@ -73,6 +73,8 @@ def reduce(state: FleetState, change: Change, version: int) -> FleetState:
     """Apply one change to a snapshot, returning a new snapshot at `version` (the old one stays valid)."""
     key = str(change.id) if change.id is not None else ''
     kind = change.type
+    if change.fleet:
+        state = replace(state, fleet={**state.fleet, **change.fleet})
     if kind in (ChangeType.HOST_ADDED, ChangeType.HOST_UPDATED):
         return replace(state, version=version, hosts=_merged(state.hosts, key, change.fields or change.payload or {}))
     if kind is ChangeType.HOST_REMOVED:
@@ -89,6 +91,36 @@ def reduce(state: FleetState, change: Change, version: int) -> FleetState:
     if kind is ChangeType.FLEET_UPDATED:
         return replace(state, version=version, fleet={**state.fleet, **(change.fields or {})})
     return replace(state, version=version)  # COMMAND_OUTPUT: streamed, not kept in the snapshot
+
+
+def with_counts(state: FleetState, change: Change) -> Change:
+    """`change`, carrying the fleet's new host `counts` in `fleet` when it moves them (applied to `state`).
+
+    Only a change that adds or removes a host or carries its `connection` can move them, and then by one host, so
+    this costs O(1), and nothing for a heartbeat.
+    """
+    kind = change.type
+    if kind is ChangeType.HOST_UPDATED:
+        if not change.fields or 'connection' not in change.fields:
+            return change
+    elif kind not in (ChangeType.HOST_ADDED, ChangeType.HOST_REMOVED):
+        return change
+    old = state.hosts.get(str(change.id))
+    was = None if old is None else str(old.get('connection') or Connection.OFFLINE)
+    now = None
+    if kind is not ChangeType.HOST_REMOVED:
+        new = {**(old or {}), **(change.fields or change.payload or {})}
+        now = str(new.get('connection') or Connection.OFFLINE)
+    if was == now:
+        return change
+    counts = dict(state.fleet.get('counts') or state.counts())
+    if was is not None:
+        counts[was] = counts.get(was, 0) - 1
+        counts['total'] -= 1
+    if now is not None:
+        counts[now] = counts.get(now, 0) + 1
+        counts['total'] += 1
+    return replace(change, fleet={**(change.fleet or {}), 'counts': counts})
 
 
 def prune(state: FleetState, *, older_than: str) -> FleetState:
@@ -117,6 +149,7 @@ class FleetStateStream:
 
     def load(self, state: FleetState) -> None:
         """Install the snapshot loaded at startup (before anyone subscribes)."""
+        state = replace(state, fleet={**state.fleet, 'counts': state.counts()})
         self._current = state
         self.state.on_next(state)
 
@@ -138,6 +171,7 @@ class FleetStateStream:
         state = self._current
         for change in changes:
             version = state.version + 1
+            change = with_counts(state, change)  # counts travel with the change that moved them
             state = reduce(state, change, version)
             published.append(VersionedChange(version, change))
         self._current = state

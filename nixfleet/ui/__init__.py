@@ -24,6 +24,7 @@ def mount_ui(app: FastAPI, dashboard: Dashboard) -> None:
     from nicegui import ui
     from nicegui.storage import Storage
 
+    from nixfleet.ui import sync_hooks
     from nixfleet.ui.pages import register_pages
     from nixfleet.ui.theme import STATIC_DIR, install_theme
 
@@ -35,6 +36,8 @@ def mount_ui(app: FastAPI, dashboard: Dashboard) -> None:
     nicegui_app.state.dashboard = dashboard
     install_theme()
     register_pages(dashboard)
+    if sync_hooks.enabled():  # browser tests only
+        sync_hooks.install(app, dashboard)
     keys = settings.session_keys
     ui.run_with(
         app,

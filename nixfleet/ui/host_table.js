@@ -281,6 +281,15 @@ export default {
       this.version = tx.version;
       clockSkew = tx.now - Date.now();
     },
+    // The server's beacon: the version it last sent this tab. Behind it, a transaction was lost: ask for a full
+    // render (again, if an earlier request got lost too). Ahead of it only happens when a full render overtook the
+    // beacon on the way (NiceGUI sends prop updates before queued method calls): the beacon is stale, ignore it.
+    beacon(b) {
+      if (b.version > this.version) {
+        this.awaitingReset = true;
+        this.$emit("resync", { have: this.version, beacon: b.version });
+      }
+    },
     sort() {
       const rows = Object.values(this.rows);
       this.order = rows.sort(byName).map((row) => row.id);

@@ -9,6 +9,7 @@ from nicegui import ui
 
 from nixfleet import __version__
 from nixfleet.streams.state import FleetState
+from nixfleet.ui.sync_status import ResyncBadge
 from nixfleet.ui.theme import asset
 
 
@@ -79,12 +80,13 @@ def fleet_target(fleet: Mapping[str, Any], expected_agent: str) -> str:
 
 
 class Footer:
-    """The page footer: live connection state (client-side) and the versions."""
+    """The page footer: live connection state (client-side), a "Resynced" badge, and the versions."""
 
     def __init__(self, state: FleetState) -> None:
         self._version: int | None = None
         with ui.footer(elevated=False).classes(replace='nf-footer'), ui.element('div').classes('nf-footer-inner'):
             ui.html('<span class="nf-conn" data-nf-conn data-state="connecting">Connecting…</span>', sanitize=False)
+            self.resync_badge = ResyncBadge()
             ui.element('div').classes('nf-spacer')
             self._state_version = ui.label('').classes('nf-state-version').props('data-state-version')
             ui.html('<span class="nf-sep">│</span>', sanitize=False)
@@ -95,6 +97,10 @@ class Footer:
         if state.version != self._version:
             self._version = state.version
             self._state_version.set_text(f'state v{state.version}')
+
+    def synced(self, kind: str, reason: str) -> None:
+        """Show that the tab was re-rendered (`resync`) or caught up after a reconnect (`catch_up`)."""
+        self.resync_badge.show(kind, reason)
 
 
 #: The dashboard's views: path, label, icon.

@@ -15,9 +15,11 @@ from reactivex.scheduler.eventloop import AsyncIOScheduler
 from nixfleet import __version__
 from nixfleet.api.auth import LoginError, Session, login_redirect, safe_next, session_from_request
 from nixfleet.streams.state import FleetState
+from nixfleet.ui import sync_hooks
 from nixfleet.ui.host_table_ import HostTable
 from nixfleet.ui.layout_ import Footer, Header
 from nixfleet.ui.lifetime import bind_to_client
+from nixfleet.ui.sync_status import RECONNECT_TIMEOUT, install_fast_reconnect
 from nixfleet.ui.table_sync import HostTableSync, Row
 from nixfleet.ui.theme import asset
 
@@ -54,7 +56,7 @@ def register_pages(dashboard: Dashboard) -> None:
         ui.context.client.on_connect(lambda: ui.run_javascript("document.getElementById('nf-password')?.focus()"))
         return None
 
-    @protected_page('/', dashboard, title='NixFleet')
+    @protected_page('/', dashboard, title='NixFleet', reconnect_timeout=RECONNECT_TIMEOUT)
     def index(session: Session) -> None:
         FleetPage(dashboard)
 
@@ -126,14 +128,16 @@ class FleetPage:
     """One tab of the dashboard: header, live host table, footer, all following the state stream."""
 
     def __init__(self, dashboard: Dashboard) -> None:
-        self.sync = HostTableSync(dashboard.stream, self, loop_scheduler())
+        self.sync = HostTableSync(dashboard.stream, self, loop_scheduler(), beacons=dashboard.sync.beacons)
         rows = self.sync.render()
         state = self.sync.rendered
         self.header = Header(state, expected_agent=dashboard.settings.expected_agent_version)
         with ui.element('main').classes('nf-page'):
             self.table = HostTable(state, rows, on_resync=self.sync.resync)
         self.footer = Footer(state)
+        install_fast_reconnect()
         bind_to_client(ui.context.client, self.sync.attach)
+        sync_hooks.track(ui.context.client.id, self)
 
     # -- TableSink -----------------------------------------------------------------------------------------------
     def reset(self, state: FleetState, rows: list[Row]) -> None:
@@ -145,3 +149,10 @@ class FleetPage:
         self.table.apply(state, base, upsert, remove)
         self.header.show(state)
         self.footer.show(state)
+
+    # -- BrowserLink ---------------------------------------------------------------------------------------------
+    def beacon(self, version: int) -> None:
+        self.table.run_method('beacon', {'version': version})
+
+    def synced(self, kind: str, reason: str) -> None:
+        self.footer.synced(kind, reason)

@@ -8,6 +8,10 @@ moved without telling us, or more than `limit` queued deltas turn into one full 
 snapshot instead. While the tab's socket is away nothing is queued; reattaching catches up by comparing the rendered
 snapshot with the current one.
 
+The version beacon (`beacons`, the same moments as the `/api/sync` beacon) closes the loop: the tab checks its
+rendered version against the server's (a mismatch re-renders), then, when idle, tells the browser which version it
+should show, so a browser that lost a transaction asks for a re-render (`BrowserLink.beacon`). No polling.
+
 NiceGUI-free: the sink (the table element, the header and footer) is a small protocol.
 """
 
@@ -15,13 +19,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
+from reactivex import Observable
 from reactivex.abc import DisposableBase, SchedulerBase
 from reactivex.disposable import Disposable
 
 from nixfleet.streams.changes import ChangeType, VersionedChange
-from nixfleet.streams.state import FleetState, FleetStateStream
+from nixfleet.streams.state import FleetState, FleetStateStream, guarded
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +104,17 @@ class TableSink(Protocol):
         """Move the tab from version `base` to `state.version` by upserting and removing rows."""
 
 
+@runtime_checkable
+class BrowserLink(Protocol):
+    """What a sink may also do: check the browser against a beacon, and show that the tab resynced."""
+
+    def beacon(self, version: int) -> None:
+        """Tell the browser the version it should show now (it asks for a re-render when it shows another)."""
+
+    def synced(self, kind: str, reason: str) -> None:
+        """The tab was re-rendered (`resync`) or caught up after its socket came back (`catch_up`)."""
+
+
 class HostTableSync:
     """Keeps one tab's table in step with the fleet state stream."""
 
@@ -110,9 +126,14 @@ class HostTableSync:
         *,
         window: float = WINDOW,
         limit: int = LIMIT,
+        beacons: Observable[int] | None = None,
     ) -> None:
         self._stream = stream
         self._sink = sink
+        self._link = sink if isinstance(sink, BrowserLink) else None
+        self._beacons = beacons
+        self._beacon_subscription: DisposableBase | None = None
+        self._attaches = 0
         self._scheduler = scheduler
         self._window = window
         self._limit = limit
@@ -123,7 +144,9 @@ class HostTableSync:
         #: The snapshot the tab shows.
         self.rendered: FleetState = stream.value
         self.resyncs = 0
+        self.catch_ups = 0
         self.flushes = 0
+        self.beacons_checked = 0
 
     @property
     def version(self) -> int:
@@ -142,14 +165,21 @@ class HostTableSync:
 
     def attach(self) -> DisposableBase:
         """Subscribe (snapshot and subscription in one step) and catch up with what happened since `rendered`."""
+        self._attaches += 1
         snapshot, self._subscription = self._stream.snapshot_and_subscribe(self._on_delta, self._on_error)
+        if self._beacons is not None:
+            self._beacon_subscription = self._beacons.subscribe(guarded(self._on_beacon), self._on_error)
         if snapshot.version < self.rendered.version:
-            self.resync()  # the state went back: never patch across that
+            self.resync(f'server version {snapshot.version} is below the tab version {self.rendered.version}')
         elif snapshot.version > self.rendered.version:
             base, old = self.rendered.version, self.rendered
             upsert, remove = diff_hosts(old.hosts, snapshot.hosts)
             self.rendered = snapshot
             self._sink.apply(snapshot, base, upsert, remove)
+            if self._attaches > 1:  # a reconnect, not the page's first connect
+                self.catch_ups += 1
+                if self._link is not None:
+                    self._link.synced('catch_up', f'caught up from version {base} to {snapshot.version}')
         return Disposable(self.detach)
 
     def detach(self) -> None:
@@ -157,27 +187,39 @@ class HostTableSync:
         if self._subscription is not None:
             self._subscription.dispose()
             self._subscription = None
+        if self._beacon_subscription is not None:
+            self._beacon_subscription.dispose()
+            self._beacon_subscription = None
         if self._flush_handle is not None:
             self._flush_handle.dispose()
             self._flush_handle = None
         self._pending.clear()
         self._overflow = False
 
-    def resync(self) -> None:
+    def resync(self, reason: str = 'asked by the browser') -> None:
         """Re-render the whole table from the current snapshot."""
         self._pending.clear()
         self._overflow = False
         self.rendered = self._stream.value
         self.resyncs += 1
         self._sink.reset(self.rendered, host_rows(self.rendered))
+        if self._link is not None:
+            self._link.synced('resync', reason)
 
     def check(self, version: int) -> bool:
         """Compare a version beacon with the rendered one; resync on a mismatch. Return True if in step."""
         if self._pending or self._flush_handle is not None or version == self.rendered.version:
             return True
         log.info('tab at version %d, beacon says %d: resyncing', self.rendered.version, version)
-        self.resync()
+        self.resync(f'beacon {version} != tab {self.rendered.version}')
         return False
+
+    def _on_beacon(self, version: int) -> None:
+        self.beacons_checked += 1
+        if not self.check(version) or self._link is None:
+            return  # re-rendered: the new snapshot carries its version
+        if not self._pending and self._flush_handle is None:  # else the next transaction chains by version
+            self._link.beacon(self.rendered.version)
 
     # -- stream side ---------------------------------------------------------------------------------------------
     def _on_delta(self, item: VersionedChange) -> None:
@@ -202,7 +244,7 @@ class HostTableSync:
         except Exception:
             log.exception('host table flush failed; re-rendering')
             try:
-                self.resync()
+                self.resync('a flush failed')
             except Exception:
                 log.exception('host table re-render failed')
 
@@ -210,7 +252,7 @@ class HostTableSync:
         """Apply the queued deltas now (normally called by the coalescing timer)."""
         pending, self._pending = self._pending, []
         if self._overflow:
-            self.resync()
+            self.resync(f'more than {self._limit} changes queued')
             return
         expected = self.rendered.version + 1
         touched: set[str] = set()
@@ -219,7 +261,7 @@ class HostTableSync:
                 continue  # already part of the snapshot the tab caught up to
             if item.version != expected:
                 log.warning('tab expected version %d, got %d: re-rendering', expected, item.version)
-                self.resync()
+                self.resync(f'gap: expected version {expected}, got {item.version}')
                 return
             expected += 1
             if item.change.type in _HOST_CHANGES and item.change.id is not None:
@@ -227,7 +269,7 @@ class HostTableSync:
         current = self._stream.value
         if current.version != expected - 1:
             log.warning('stream at %d, deltas reached %d: re-rendering', current.version, expected - 1)
-            self.resync()
+            self.resync(f'gap: stream at {current.version}, deltas reached {expected - 1}')
             return
         if current.version == self.rendered.version:
             return
