@@ -234,7 +234,8 @@ def build_app(dashboard: Dashboard) -> FastAPI:
         finally:
             await dashboard.stop()
 
-    app = FastAPI(title='NixFleet', version=__version__, lifespan=lifespan)
+    # no slash redirects: `/api/*` answers JSON, never a redirect (SPEC §12); `/api/hosts/` is a 404 envelope
+    app = FastAPI(title='NixFleet', version=__version__, lifespan=lifespan, redirect_slashes=False)
     app.state.dashboard = dashboard
     install_security(app, dashboard.settings)  # proxy rules, origin checks, security headers (NiceGUI too)
     install_auth(app, dashboard)  # POST /login, POST /logout, app.state.sessions

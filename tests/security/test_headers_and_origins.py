@@ -218,3 +218,12 @@ async def test_cookie_authenticated_api_writes_need_a_same_site_origin(server: R
     async with admin_client(server) as api:
         token = await api.post('/api/dispatch', json=body, headers={'Origin': EVIL, 'Cookie': cookie})
         assert token.status_code == 200  # a token request cannot be forged by a page
+
+
+@pytest.mark.parametrize('path', ['/api/hosts/', '/api/hosts/%2F', '/api/events/'])
+async def test_api_paths_never_redirect(server: RunningServer, path: str) -> None:
+    async with httpx.AsyncClient(base_url=server.http, follow_redirects=False) as http:
+        for headers in ({}, {'Authorization': f'Bearer {ADMIN_TOKEN}'}):
+            response = await http.get(path, headers=headers)
+            assert response.status_code in (401, 404) and 'location' not in response.headers
+            assert response.json()['error']['code'] in ('unauthorized', 'not_found')
