@@ -16,9 +16,14 @@ from nixfleet import __version__
 from nixfleet.api.auth import LoginError, Session, login_redirect, safe_next, session_from_request
 from nixfleet.streams.state import FleetState
 from nixfleet.ui import sync_hooks
+from nixfleet.ui.actions_ import FleetActions
+from nixfleet.ui.context_bar_ import ContextBar
+from nixfleet.ui.header_ import FleetHeader
 from nixfleet.ui.host_table_ import HostTable
-from nixfleet.ui.layout_ import Footer, Header
+from nixfleet.ui.layout_ import Footer, ViewNav
 from nixfleet.ui.lifetime import bind_to_client
+from nixfleet.ui.output_panel_ import OutputPanel
+from nixfleet.ui.pipelines_page_ import ViewPage
 from nixfleet.ui.sync_status import RECONNECT_TIMEOUT, install_fast_reconnect
 from nixfleet.ui.table_sync import HostTableSync, Row
 from nixfleet.ui.theme import asset
@@ -59,6 +64,14 @@ def register_pages(dashboard: Dashboard) -> None:
     @protected_page('/', dashboard, title='NixFleet', reconnect_timeout=RECONNECT_TIMEOUT)
     def index(session: Session) -> None:
         FleetPage(dashboard)
+
+    @protected_page('/pipelines', dashboard, title='Pipelines · NixFleet')
+    def pipelines(session: Session) -> None:
+        ViewPage(dashboard, loop_scheduler(), '/pipelines', {})
+
+    @protected_page('/history', dashboard, title='History · NixFleet')
+    def history(session: Session) -> None:
+        ViewPage(dashboard, loop_scheduler(), '/history', ui.context.client.request.query_params)
 
 
 def protected_page(path: str, dashboard: Dashboard, **page_options: Any) -> Callable[[PageBuilder], PageBuilder]:
@@ -125,15 +138,32 @@ def login_form(error: str | None, next_path: str, *, totp: bool) -> str:
 
 
 class FleetPage:
-    """One tab of the dashboard: header, live host table, footer, all following the state stream."""
+    """One tab of the dashboard: header, context bar, live host table, output panel, footer, all following the state
+    stream."""
 
     def __init__(self, dashboard: Dashboard) -> None:
         self.sync = HostTableSync(dashboard.stream, self, loop_scheduler(), beacons=dashboard.sync.beacons)
         rows = self.sync.render()
         state = self.sync.rendered
-        self.header = Header(state, expected_agent=dashboard.settings.expected_agent_version)
+        #: Every button, menu item and shortcut of this tab acts through it (`actions.events`: output panel hooks).
+        self.actions = FleetActions(dashboard, ui.context.client.layout)
+        self.header = FleetHeader(state, self.actions, pinned_agent=dashboard.settings.expected_agent_version)
         with ui.element('main').classes('nf-page'):
-            self.table = HostTable(state, rows, on_resync=self.sync.resync)
+            self.nav = ViewNav('/')
+            self.context = ContextBar(state, self.actions, on_clear=lambda: self.table.clear_selection())
+            self.table = HostTable(
+                state,
+                rows,
+                on_resync=self.sync.resync,
+                on_row_action=self.actions.row_action,
+                on_compartment=self.actions.compartment,
+                on_selection=self.context.set_selection,
+                on_hotkey=self.actions.shortcut,
+            )
+        self.context.show(state, self.table.index)
+        self.output = OutputPanel(dashboard, loop_scheduler())
+        self.actions.events.view_output.subscribe(self.output.open)
+        self.actions.events.output_tab.subscribe(self.output.select_index)
         self.footer = Footer(state)
         install_fast_reconnect()
         bind_to_client(ui.context.client, self.sync.attach)
@@ -142,12 +172,17 @@ class FleetPage:
     # -- TableSink -----------------------------------------------------------------------------------------------
     def reset(self, state: FleetState, rows: list[Row]) -> None:
         self.table.reset(state, rows)
-        self.header.show(state)
-        self.footer.show(state)
+        self._follow(state)
 
     def apply(self, state: FleetState, base: int, upsert: list[Row], remove: list[str]) -> None:
         self.table.apply(state, base, upsert, remove)
+        self._follow(state)
+
+    def _follow(self, state: FleetState) -> None:
         self.header.show(state)
+        self.nav.show(state)
+        self.context.show(state, self.table.index)
+        self.actions.follow(state)
         self.footer.show(state)
 
     # -- BrowserLink ---------------------------------------------------------------------------------------------

@@ -48,6 +48,7 @@ def _num(value: Any) -> float | None:
 def host_row(view: Mapping[str, Any]) -> Row:
     """Project a host view onto the fields the table shows (short keys: this is sent per update)."""
     metrics = view.get('metrics') or {}
+    compartments = view.get('compartments') or {}
     return {
         'id': str(view.get('id')),
         'name': view.get('hostname') or view.get('id'),
@@ -64,9 +65,14 @@ def host_row(view: Mapping[str, Any]) -> Row:
         'swap': _num(metrics.get('swap')),
         'load': metrics.get('load') if isinstance(metrics.get('load'), int | float) else None,
         'agent': view.get('agent_version') or '',
-        'outdated': view.get('agent_outdated'),
+        'outdated': (compartments.get('agent') or {}).get('status') == 'outdated',
         'gen': view.get('generation') or '',
         'os_ver': view.get('os_version') or '',
+        # the action controls (host_table_.py adds `run`, the running command's progress)
+        'comp': compartments,
+        'ops': view.get('available_ops') or [],
+        'cmd': view.get('command_id'),
+        'cmd_op': view.get('pending_command'),
     }
 
 

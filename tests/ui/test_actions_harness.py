@@ -1,0 +1,230 @@
+"""Harness for the UI tests of the dashboard's actions (this module holds no tests).
+
+NiceGUI's `user` fixture runs a main file against NiceGUI's own app, but our UI is mounted into the dashboard's app
+by `mount_ui` (login, API and the agent socket around it). So the whole dashboard is served by uvicorn on the test's
+event loop, and NiceGUI `User`s (its simulated browser: elements and events, no JavaScript) open the page over real
+HTTP after logging in through the real form. Fake agents (the Go agent's protocol) connect to the same server, so a
+test drives click → dispatch → agent → state → page end to end.
+
+The host table is a JavaScript component: a test plays the browser's part by triggering its events (`row_action`,
+`compartment`, `selection`, `hotkey`) and reads what the server sent it (`TableRows`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import sys
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pyotp
+import pytest
+import uvicorn
+from nicegui import ui
+from nicegui.elements.mixins.disableable_element import DisableableElement
+from nicegui.functions.download import download
+from nicegui.functions.navigate import Navigate
+from nicegui.functions.notify import notify
+from nicegui.testing.general import nicegui_reset_globals
+from nicegui.testing.user import User
+
+from nixfleet.app import Dashboard, build_app
+from nixfleet.config import Settings
+from nixfleet.server import uvicorn_config
+from nixfleet.streams.state import FleetState
+from nixfleet.timeutil import Clock
+from nixfleet.ui import mount_ui
+from nixfleet.ui.actions_ import FleetActions, current_actions
+from nixfleet.ui.host_table_ import HostTable
+from nixfleet.ui.table_sync import Row
+from tests.support import PASSWORD, FakeAgent, eventually, free_port
+
+
+@dataclass
+class TableRows:
+    """The rows one user's host table received (snapshot plus transactions), as its browser would hold them."""
+
+    table: HostTable
+    rows: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._load()
+        send = self.table.run_method
+        reset = self.table.reset
+
+        def run_method(name: str, *args: Any, **kwargs: Any) -> Any:
+            if name == 'apply':
+                tx = args[0]
+                for row in tx['upsert']:  # as the browser does: bulky fields left out are kept
+                    self.rows[row['id']] = {**self.rows.get(row['id'], {}), **row}
+                for host in tx['remove']:
+                    self.rows.pop(host, None)
+            return send(name, *args, **kwargs)
+
+        def reset_and_load(state: FleetState, rows: list[Row]) -> None:
+            reset(state, rows)
+            self._load()
+
+        self.table.run_method = run_method  # type: ignore[method-assign]
+        self.table.reset = reset_and_load  # type: ignore[method-assign]
+
+    def _load(self) -> None:
+        self.rows = {row['id']: row for row in json.loads(self.table.props['snapshot']['rows'])}
+
+    def row(self, host: str) -> dict[str, Any]:
+        return self.rows.get(host) or {}
+
+
+@dataclass
+class Browser:
+    """One logged-in user with the dashboard open."""
+
+    user: User
+    table: HostTable
+    rows: TableRows
+
+    @property
+    def actions(self) -> FleetActions:
+        with self.user:
+            actions = current_actions()
+        assert actions is not None
+        return actions
+
+    def trigger(self, event: str, **args: Any) -> None:
+        """Play the browser's part: the table component emits `event` with `args`."""
+        self.user.find(HostTable).trigger(event, args)
+
+    def row_action(self, host: str, key: str) -> None:
+        self.trigger('row_action', host=host, key=key)
+
+    def select(self, *hosts: str) -> None:
+        self.trigger('selection', ids=list(hosts))
+
+    def click(self, marker: str) -> None:
+        self.user.find(marker=marker).click()
+
+    def enabled(self, marker: str) -> bool:
+        """Whether the (one) element with `marker` can be used."""
+        element = self.user.find(marker=marker).elements.pop()
+        assert isinstance(element, DisableableElement)
+        return element.enabled
+
+    def toasts(self) -> list[str]:
+        return list(self.user.notify.messages)
+
+    async def see(self, text: str | None = None, *, marker: str | None = None) -> None:
+        """Wait (up to 3 s) until the page shows `text` / an element with `marker`."""
+        if text:
+            await self.user.should_see(text, retries=30)
+        else:
+            await self.user.should_see(marker=marker, retries=30)
+
+    async def gone(self, text: str | None = None, *, marker: str | None = None) -> None:
+        """Wait (up to 3 s) until the page no longer shows `text` / an element with `marker`."""
+        if text:
+            await self.user.should_not_see(text, retries=60)
+        else:
+            await self.user.should_not_see(marker=marker, retries=60)
+
+
+@dataclass
+class UiServer:
+    """A dashboard with its UI served on 127.0.0.1:`port` from the test's loop."""
+
+    dashboard: Dashboard
+    port: int
+    agents: list[FakeAgent] = field(default_factory=list)
+    clients: list[httpx.AsyncClient] = field(default_factory=list)
+
+    @property
+    def http(self) -> str:
+        return f'http://127.0.0.1:{self.port}'
+
+    async def browser(self) -> Browser:
+        """A new browser (its own cookies) that logged in through the form and opened the dashboard."""
+        client = httpx.AsyncClient(base_url=self.http, timeout=10)
+        self.clients.append(client)
+        form = {'password': PASSWORD}
+        if (secret := self.dashboard.settings.totp_secret) is not None:
+            # the previous time step: a code works once, and the test's reboot wants the current one
+            form['totp'] = pyotp.TOTP(secret.get_secret_value()).at(self.dashboard.clock() - 30)
+        response = await client.post('/login', data=form)
+        assert response.status_code == 303 and 'error' not in response.headers['location'], response.headers
+        user = User(client)
+        await user.open('/')
+        table = user.find(HostTable).elements.pop()
+        return Browser(user, table, TableRows(table))
+
+    async def agent(self, hostname: str, heartbeat: dict[str, Any] | None = None, **register: Any) -> FakeAgent:
+        """A fake agent, registered (and with one heartbeat, when given), online in the state."""
+        agent = FakeAgent(f'ws://127.0.0.1:{self.port}/ws', hostname)
+        self.agents.append(agent)
+        await agent.connect(**register)
+        if heartbeat is not None:
+            await agent.heartbeat(**heartbeat)
+        await self.until(lambda: self.host(hostname).get('connection') == 'online')
+        return agent
+
+    def host(self, host: str) -> dict[str, Any]:
+        return dict(self.dashboard.stream.value.hosts.get(host) or {})
+
+    def commands(self, op: str | None = None, host: str | None = None) -> list[dict[str, Any]]:
+        """Commands in the state, oldest first."""
+        found = [
+            dict(c)
+            for c in self.dashboard.stream.value.commands.values()
+            if (op is None or c.get('op') == op) and (host is None or c.get('host_id') == host)
+        ]
+        return sorted(found, key=lambda c: str(c.get('created_at')))
+
+    def pipelines(self, name: str | None = None) -> list[dict[str, Any]]:
+        return [dict(p) for p in self.dashboard.stream.value.pipelines.values() if name in (None, p.get('name'))]
+
+    @staticmethod
+    async def until(check: Callable[[], Any], timeout: float = 5.0) -> Any:
+        return await eventually(check, timeout=timeout)
+
+
+@asynccontextmanager
+async def running_ui(settings: Settings, *, clock: Clock | None = None) -> AsyncIterator[UiServer]:
+    """Serve a fresh dashboard with its UI (on `clock`, default real time); stop it and reset NiceGUI afterwards."""
+    modules = dict(sys.modules)
+    with nicegui_reset_globals():
+        os.environ['NICEGUI_USER_SIMULATION'] = 'true'
+        dashboard = Dashboard(settings) if clock is None else Dashboard(settings, clock=clock)
+        app = build_app(dashboard)
+        mount_ui(app, dashboard)
+        port = free_port()
+        server = uvicorn.Server(uvicorn_config(app, settings, host='127.0.0.1', port=port, log_level='warning'))
+        task = asyncio.create_task(server.serve())
+        running = UiServer(dashboard, port)
+        try:
+            await eventually(lambda: server.started or task.done(), timeout=15)
+            if task.done():
+                task.result()
+            yield running
+        finally:
+            for agent in running.agents:
+                await agent.close()
+            for client in running.clients:
+                await client.aclose()
+            server.should_exit = True
+            await asyncio.wait_for(task, 15)
+            os.environ.pop('NICEGUI_USER_SIMULATION', None)
+            ui.navigate = Navigate()
+            ui.notify = notify
+            ui.download = download
+    # the reset drops the page module and its parents from sys.modules; later tests must find the same objects
+    sys.modules.update({name: module for name, module in modules.items() if name not in sys.modules})
+
+
+def fail_on_error_logs(caplog: pytest.LogCaptureFixture) -> None:
+    """Fail the test if anything logged an ERROR (as NiceGUI's own `user` fixture does)."""
+    errors = [r for r in caplog.get_records('call') if r.levelno >= logging.ERROR]
+    assert not errors, [f'{r.name}: {r.getMessage()}' for r in errors]
