@@ -114,12 +114,14 @@ class Dispatcher:
         cmd = lc.new_command(
             op.id, host, actor, agent_command=op.agent_command, pipeline_id=pipeline_id, stage=stage, forced=force
         )
-        holder = lc.reserve(cmd)
+        # Validate against the host as it is, before this command marks it busy (otherwise a pull would see its own
+        # Git compartment as "working"); validation and reservation run with no await in between.
+        blocked = self._validate(op, cmd, args, force)
+        holder = lc.reserve(cmd) if blocked is None else None
         if holder is not None:
             what = f'{host or "the fleet"} is busy: {holder.op} ({holder.status.value}) is running'
             return await self._blocked(cmd, Blocked(ErrorCode.COMMAND_PENDING, what))
-        if (blocked := self._validate(op, cmd, args, force)) is not None:
-            del lc.active[cmd.key]
+        if blocked is not None:
             return await self._blocked(cmd, blocked)
         self._prepare(op, cmd)
         await lc.begin(cmd)

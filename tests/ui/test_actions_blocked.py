@@ -77,11 +77,6 @@ async def test_pull_first_runs_pull_and_switch(ui: UiServer) -> None:
     await ui.until(lambda: ui.commands('pull-switch', 'web-01'))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason='dispatch validates after reserving the host, so a pull sees its own Git `working`, never `ok` '
-    '(nixfleet/ops/dispatch.py: Dispatcher.start); the menu (available_ops) hides Pull meanwhile',
-)
 async def test_already_current_offers_force_and_a_recheck(ui: UiServer) -> None:
     agent = await ui.agent('web-01', heartbeat={'generation': COMMIT[:7], 'lock_hash': LOCK}, **CURRENT)
     browser = await ui.browser()
