@@ -77,8 +77,9 @@ def reduce(state: FleetState, change: Change, version: int) -> FleetState:
         state = replace(state, fleet={**state.fleet, **change.fleet})
     if kind in (ChangeType.HOST_ADDED, ChangeType.HOST_UPDATED):
         return replace(state, version=version, hosts=_merged(state.hosts, key, change.fields or change.payload or {}))
-    if kind is ChangeType.HOST_REMOVED:
-        return replace(state, version=version, hosts=_without(state.hosts, key))
+    if kind is ChangeType.HOST_REMOVED:  # its commands go with it (the journal deleted them)
+        commands = {k: c for k, c in state.commands.items() if c.get('host_id') != key}
+        return replace(state, version=version, hosts=_without(state.hosts, key), commands=commands)
     if kind in (ChangeType.COMMAND_STARTED, ChangeType.COMMAND_UPDATED, ChangeType.COMMAND_FINISHED):
         return replace(
             state, version=version, commands=_merged(state.commands, key, change.fields or change.payload or {})

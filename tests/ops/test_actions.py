@@ -125,6 +125,8 @@ async def test_remove_refuses_online_host_then_deletes_row_commands_and_logs(fle
     assert not (fleet.settings.logs_dir / 'web-01').exists()
     rows = await fleet.dashboard.store.read(lambda db: db.execute('SELECT op FROM commands').fetchall())
     assert rows == [('remove',)]  # the removal itself stays on record
+    kept = [c['op'] for c in fleet.dashboard.stream.value.commands.values() if c['host_id'] == 'web-01']
+    assert kept == ['remove']  # clients drop the host's commands with it, as the journal did
     events = await fleet.dashboard.store.read(
         lambda db: db.execute("SELECT count(*) FROM event_log WHERE host_id = 'web-01'").fetchone()[0]
     )
