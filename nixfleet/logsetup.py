@@ -10,38 +10,33 @@ from collections.abc import Iterable
 REDACTED = '[REDACTED]'
 
 
-class RedactSecrets(logging.Filter):
-    """Replace any configured secret value that appears in a log message with a marker."""
+class RedactingFormatter(logging.Formatter):
+    """Format `time level logger: message` in UTC, then replace every configured secret with a marker.
+
+    Redacting the formatted text (not only the message) also covers exception tracebacks and their arguments.
+    """
+
+    converter = time.gmtime
 
     def __init__(self, secrets: Iterable[str]) -> None:
-        super().__init__()
+        super().__init__('%(asctime)s %(levelname)-7s %(name)s: %(message)s')
         self.secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not self.secrets:
-            return True
-        message = record.getMessage()
-        redacted = message
-        for secret in self.secrets:
-            if secret in redacted:
-                redacted = redacted.replace(secret, REDACTED)
-        if redacted != message:
-            record.msg, record.args = redacted, None
-        return True
-
-
-class _UtcFormatter(logging.Formatter):
-    converter = time.gmtime
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         return time.strftime('%Y-%m-%dT%H:%M:%S', self.converter(record.created)) + f'.{int(record.msecs):03d}Z'
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        for secret in self.secrets:
+            if secret in text:
+                text = text.replace(secret, REDACTED)
+        return text
 
 
 def configure(level: str, secrets: Iterable[str] = ()) -> None:
     """Send logs to stdout as `time level logger: message`, hiding the given secrets."""
     handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(_UtcFormatter('%(asctime)s %(levelname)-7s %(name)s: %(message)s'))
-    handler.addFilter(RedactSecrets(secrets))
+    handler.setFormatter(RedactingFormatter(secrets))
     root = logging.getLogger()
     for existing in list(root.handlers):
         root.removeHandler(existing)
