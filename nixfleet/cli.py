@@ -67,8 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument('--listen', default=None, help='host:port (default NIXFLEET_LISTEN or 127.0.0.1:8000)')
     demo.set_defaults(func=_demo)
 
-    agent = sub.add_parser('agent', help='run the NixFleet agent (use --simulate for a fake Nix system)',
-                           add_help=False)
+    agent = sub.add_parser(
+        'agent', help='run the NixFleet agent (use --simulate for a fake Nix system)', add_help=False
+    )
     agent.add_argument('agent_args', nargs=argparse.REMAINDER)
     agent.set_defaults(func=_agent)
 

@@ -16,14 +16,12 @@ class RedactingFormatter(logging.Formatter):
     Redacting the formatted text (not only the message) also covers exception tracebacks and their arguments.
     """
 
-    converter = time.gmtime
-
     def __init__(self, secrets: Iterable[str]) -> None:
         super().__init__('%(asctime)s %(levelname)-7s %(name)s: %(message)s')
         self.secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
-        return time.strftime('%Y-%m-%dT%H:%M:%S', self.converter(record.created)) + f'.{int(record.msecs):03d}Z'
+        return time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(record.created)) + f'.{int(record.msecs):03d}Z'
 
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)

@@ -163,7 +163,7 @@ async def command_action(
     engine = _engine(request)
     try:
         if action == 'wait':
-            cmd = await engine.wait_command(command_id, (body or WaitBody()).minutes, actor)
+            cmd = await engine.wait_command(command_id, (body or WaitBody(minutes=5.0)).minutes, actor)
         elif action == 'kill':
             cmd = await engine.kill_command(command_id, actor)
         elif action == 'ignore':
