@@ -91,6 +91,7 @@ class _Appender:
 
     def _file(self, path: Path, now: float) -> TextIO:
         entry = self._files.pop(path, None)
+        fh: TextIO
         if entry is None:
             path.parent.mkdir(parents=True, exist_ok=True)
             fh = path.open('a', encoding='utf-8')
