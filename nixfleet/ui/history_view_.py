@@ -212,7 +212,8 @@ class HistoryView:
             known = await self.dashboard.store.read(history_hosts)
         finally:
             self._loading = False
-        if query != self.query:  # the filters changed meanwhile: that load shows the right page
+        if query != self.query:  # the filters changed while this ran (their own load was skipped): load them now
+            await self.load()
             return
         if query.page and not page.rows and page.total:  # the page ran past the end (entries expired)
             await self.change(page=max(0, (page.total - 1) // PAGE_SIZE))
