@@ -1,0 +1,18 @@
+"""The scenarios other than `fleet`: each module adds its own subcommands."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import browser
+import ops_scenarios
+import report
+import store_scenarios
+
+
+def add_parsers(sub: Any) -> None:
+    """Add every scenario's subcommand."""
+    ops_scenarios.add_parsers(sub)
+    browser.add_parser(sub)
+    report.add_parser(sub)
+    store_scenarios.add_parsers(sub)
