@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from sqlite_utils import Database
@@ -83,6 +83,37 @@ _HEARTBEAT_ONLY = frozenset({'last_seen', 'metrics'})
 #: fleet-wide state (remote desired state, expected agent versions): HostRegistry computes it when a fact changes
 #: and otherwise only when the owner of another input says so (`emit_derived`, `refresh_derived`).
 Deriver = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def _update(host: str, fields: Mapping[str, Any]) -> Callable[[Database], None]:
+    """A store write setting `fields` (our own column names) of one host row.
+
+    Plain SQL: sqlite-utils' `update` first reads the table's schema and the row (about 110 µs a call against 15 µs
+    here), and the store thread's Python time is what the event loop waits for the GIL behind.
+    """
+    sql = f'UPDATE hosts SET {", ".join(f"[{name}] = ?" for name in fields)} WHERE id = ?'
+    params = [*fields.values(), host]
+
+    def write(db: Database) -> None:
+        db.execute(sql, params)
+
+    return write
+
+
+def _upsert(row: Mapping[str, Any]) -> Callable[[Database], None]:
+    """A store write inserting a host row, or setting its columns when it exists (what sqlite-utils' `upsert` does,
+    without its schema reads: 140 µs a call against 15 µs; a registration storm writes one per host)."""
+    columns = [name for name in row if name != 'id']
+    sql = (
+        f'INSERT INTO hosts ([id], {", ".join(f"[{name}]" for name in columns)}) VALUES (?{", ?" * len(columns)}) '
+        f'ON CONFLICT(id) DO UPDATE SET {", ".join(f"[{name}] = excluded.[{name}]" for name in columns)}'
+    )
+    params = [row['id'], *(row[name] for name in columns)]
+
+    def write(db: Database) -> None:
+        db.execute(sql, params)
+
+    return write
 
 
 def _loads(text: str | None) -> Any:
@@ -204,7 +235,7 @@ class HostRegistry:
         """Set the dashboard's theme colour for a host (None: back to the agent's colour)."""
         stamp = iso(self._clock())
         fields = {'theme_color_override': color, 'updated_at': stamp}
-        await self._store.write(lambda db: db.table('hosts').update(host, fields))
+        await self._store.write(_update(host, fields))
         self.rows[host].update(fields)
         view = self._base_view(host)
         self._emit_host(host, {k: view[k] for k in ('theme_color', 'color_source', 'updated_at')}, facts=True)
@@ -225,7 +256,7 @@ class HostRegistry:
         if host not in self.rows:
             return
         fields = {**records, 'updated_at': iso(self._clock())}
-        await self._store.write(lambda db: db.table('hosts').update(host, fields))
+        await self._store.write(_update(host, fields))
         self.rows[host].update(fields)
         self._emit_host(host, {k: v for k, v in fields.items() if k in _VIEW_FIELDS}, facts=True)
 
@@ -251,10 +282,7 @@ class HostRegistry:
         row.setdefault('created_at', stamp)
         row['created_at'] = row.get('created_at') or stamp
 
-        def upsert(db: Database) -> None:
-            db.table('hosts').upsert(row, pk='id', alter=False)
-
-        await self._store.write(upsert)
+        await self._store.write(_upsert(row))
         self.rows[host] = row
         self.connection[host] = Connection.ONLINE
         self._live.beat(host, now, self._live.hosts[host].metrics if host in self._live.hosts else None)
@@ -288,7 +316,7 @@ class HostRegistry:
         fields: dict[str, Any] = {'last_seen': iso(now), 'metrics': metrics}
         if facts:
             facts['updated_at'] = iso(now)
-            await self._store.write(lambda db: db.table('hosts').update(host, facts))
+            await self._store.write(_update(host, facts))
             row.update(facts)
             fields.update({k: v for k, v in self._base_view(host).items() if k in facts or k == 'update_status'})
         recovered = self.connection.get(host) is Connection.STALE
@@ -323,7 +351,7 @@ class HostRegistry:
             return
         self.connection[host] = Connection.OFFLINE
         self.rows[host]['status'] = 'offline'
-        await self._store.write(lambda db: db.table('hosts').update(host, {'status': 'offline'}))
+        await self._store.write(_update(host, {'status': 'offline'}))
         self._emit_host(host, {'connection': Connection.OFFLINE.value}, facts=True)
         await self._events.record(
             'disconnect', f'{host} disconnected', host=host, actor=f'agent:{host}', level=EventLevel.WARN

@@ -49,6 +49,11 @@ CLOSE_STUCK = 4002
 REFUSAL_QUIET_PERIOD = 3600.0
 #: How many (address, reason) refusals are remembered for that.
 REFUSALS_REMEMBERED = 1024
+#: When a host registers on a new link while its previous one is still open, the previous link may still hold
+#: frames its agent sent before reconnecting (the `status` of a switch, sent just before the agent restarts): it
+#: gets up to REPLACE_WAIT seconds to finish them, unless it sits idle for REPLACE_IDLE (nothing left to read).
+REPLACE_WAIT = 5.0
+REPLACE_IDLE = 1.0
 
 
 class AgentListener(Protocol):
@@ -102,6 +107,10 @@ class AgentLink:
         self._queue: asyncio.Queue[str | None] = asyncio.Queue(SEND_QUEUE_LIMIT)
         self._sender = asyncio.get_running_loop().create_task(self._drain(), name=f'agent-send-{peer}')
         self.closing = False
+        #: Since when (time.monotonic) the reader waits for the next frame; None while it handles one.
+        self.idle_since: float | None = None
+        #: Set once the reader has ended and the link is unlinked.
+        self.finished = asyncio.Event()
 
     def send(self, frame: str) -> bool:
         """Queue a frame for the agent; False (and the link is closed) when the agent does not keep up."""
@@ -242,10 +251,13 @@ class AgentGateway:
         finally:
             await link.stop()
             await self._unlink(link)
+            link.finished.set()
 
     async def _read(self, link: AgentLink) -> None:
         while True:
+            link.idle_since = time.monotonic()
             message = await link.ws.receive()
+            link.idle_since = None
             if message['type'] == 'websocket.disconnect':
                 code = message.get('code')
                 if code == 1009:
@@ -313,6 +325,8 @@ class AgentGateway:
             link.warn_once('rename', 'tried to re-register as %s; ignored', host)
             return
         previous = self.links.get(host)
+        if previous is not None and previous is not link and await self._previous_finishes(previous):
+            previous = self.links.get(host)  # normally None now; another link may have registered meanwhile
         if previous is not None and previous is not link:
             log.info('host %s connected again; closing its previous link', host)
             previous.close(CLOSE_REPLACED, 'replaced by a newer connection')
@@ -325,6 +339,23 @@ class AgentGateway:
                 await listener.on_register(host, msg)
             except Exception:
                 log.exception('register listener failed for %s', host)
+
+    async def _previous_finishes(self, previous: AgentLink) -> bool:
+        """Whether a host's previous link ends by itself after handling what its agent sent on it.
+
+        One host's frames are handled in order even across links: a busy dashboard may not have read the old link
+        to its end when the restarted agent registers anew, and replacing the old link at once dropped its unread
+        frames, e.g. a switch's `status` (the switch then ended in error). A link that sits idle instead (its agent
+        vanished without closing it) is replaced after REPLACE_IDLE seconds.
+        """
+        deadline = time.monotonic() + REPLACE_WAIT
+        while not previous.finished.is_set():
+            now, idle = time.monotonic(), previous.idle_since
+            if now >= deadline or (idle is not None and now - idle >= REPLACE_IDLE):
+                return False
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(previous.finished.wait(), 0.05)
+        return True
 
     async def _unlink(self, link: AgentLink) -> None:
         host = link.host
