@@ -38,6 +38,7 @@ from nixfleet.integrations.github import GitHubService
 from nixfleet.integrations.remote import IntegrationsRemote
 from nixfleet.models import EventLevel
 from nixfleet.ops.engine import OpEngine
+from nixfleet.scheduling import every
 from nixfleet.security.middleware import install_security
 from nixfleet.security.service import TokenService
 from nixfleet.security.state import SecurityState
@@ -138,47 +139,12 @@ class Dashboard:
             )
         )
         self.ops.publish_loaded()
-        self.scheduler = AsyncIOScheduler()
-        self.scheduler.add_job(
-            self.tick,
-            'interval',
-            seconds=self.settings.stale_cleanup_interval,
-            id='liveness',
-            max_instances=1,
-            coalesce=True,
-        )
-        self.scheduler.add_job(
-            self.live.flush,
-            'interval',
-            seconds=self.settings.live_flush_interval,
-            id='live_flush',
-            max_instances=1,
-            coalesce=True,
-        )
-        self.scheduler.add_job(
-            self.sync.beacon_all,
-            'interval',
-            seconds=self.settings.sync_beacon_interval,
-            id='sync_beacon',
-            max_instances=1,
-            coalesce=True,
-        )
-        self.scheduler.add_job(
-            self.tokens.maintain,
-            'interval',
-            seconds=self.tokens.check_interval,
-            id='tokens',
-            max_instances=1,
-            coalesce=True,
-        )
-        self.scheduler.add_job(
-            self.ops.tick,
-            'interval',
-            seconds=self.settings.stale_cleanup_interval,
-            id='ops_timeouts',
-            max_instances=1,
-            coalesce=True,
-        )
+        self.scheduler = scheduler = AsyncIOScheduler()
+        every(scheduler, self.settings.stale_cleanup_interval, self.tick, 'liveness')
+        every(scheduler, self.settings.live_flush_interval, self.live.flush, 'live_flush')
+        every(scheduler, self.settings.sync_beacon_interval, self.sync.beacon_all, 'sync_beacon')
+        every(scheduler, self.tokens.check_interval, self.tokens.maintain, 'tokens')
+        every(scheduler, self.settings.stale_cleanup_interval, self.ops.tick, 'ops_timeouts')
         self.compartments.start(self.scheduler)
         self.retention.schedule(self.scheduler)
         self.github.start(self.scheduler)
@@ -186,8 +152,12 @@ class Dashboard:
         self.ops.start()
         self.compartments.follow_commands()
         self.started = True
-        log.info('dashboard started at state version %d with %d hosts; serving on %s', version, len(self.hosts.rows),
-                 self.settings.listen)
+        log.info(
+            'dashboard started at state version %d with %d hosts; serving on %s',
+            version,
+            len(self.hosts.rows),
+            self.settings.listen,
+        )
 
     def active_op(self, host: str) -> str | None:
         """The op of the host's active command, if any (an input of its compartments)."""

@@ -40,6 +40,7 @@ from nixfleet.config import Settings
 from nixfleet.hosts import HostRegistry
 from nixfleet.integrations.version_json import VersionJsonFetcher, remote_wire
 from nixfleet.models import CompartmentStatus
+from nixfleet.scheduling import every
 from nixfleet.streams.changes import Change, ChangeType, VersionedChange
 from nixfleet.streams.state import FleetStateStream
 from nixfleet.timeutil import Clock
@@ -312,18 +313,14 @@ class CompartmentService:
     def start(self, scheduler: BaseScheduler) -> None:
         """Add the periodic jobs: version.json (first fetch at once) and the compartment re-check."""
         if self.fetcher is not None:
-            scheduler.add_job(
+            every(
+                scheduler,
+                self._settings.version_fetch_ttl,
                 self.fetcher.refresh,
-                'interval',
-                seconds=self._settings.version_fetch_ttl,
-                next_run_time=datetime.now(UTC),
-                id='version_json',
-                max_instances=1,
-                coalesce=True,
+                'version_json',
+                first=datetime.now(UTC),
             )
-        scheduler.add_job(
-            self.recheck_job, 'interval', seconds=RECHECK_INTERVAL, id='compartments', max_instances=1, coalesce=True
-        )
+        every(scheduler, RECHECK_INTERVAL, self.recheck_job, 'compartments')
 
     async def stop(self) -> None:
         """Stop following commands (finishing recordings under way), stop fetching and close the HTTP client."""

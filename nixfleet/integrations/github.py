@@ -45,6 +45,7 @@ from nixfleet.integrations.github_api import (
     valid_repo,
 )
 from nixfleet.ops.remote import RemoteResult
+from nixfleet.scheduling import every
 from nixfleet.streams.changes import Change, ChangeType
 from nixfleet.streams.state import FleetStateStream
 from nixfleet.timeutil import Clock, iso
@@ -313,15 +314,7 @@ class GitHubService:
             if self.error:
                 log.warning('GitHub flake-update PRs disabled: %s', self.error)
             return
-        scheduler.add_job(
-            self.poll,
-            'interval',
-            seconds=self._settings.github_poll_ttl,
-            next_run_time=datetime.now(UTC),
-            id='github_prs',
-            max_instances=1,
-            coalesce=True,
-        )
+        every(scheduler, self._settings.github_poll_ttl, self.poll, 'github_prs', first=datetime.now(UTC))
 
     async def aclose(self) -> None:
         """Cancel polls and follow-ups under way and close the HTTP client."""

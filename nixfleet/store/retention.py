@@ -27,6 +27,7 @@ from sqlite_utils import Database
 
 from nixfleet.config import Settings
 from nixfleet.models import TERMINAL, PipelineStatus
+from nixfleet.scheduling import every
 from nixfleet.store.database import Store
 from nixfleet.timeutil import Clock, iso
 
@@ -124,16 +125,7 @@ class Retention:
 
     def schedule(self, scheduler: BaseScheduler) -> None:
         """Add the daily job (first run `FIRST_RUN_AFTER` after startup, so a restart loop cannot skip it)."""
-        scheduler.add_job(
-            self.job,
-            'interval',
-            seconds=INTERVAL.total_seconds(),
-            next_run_time=datetime.now(UTC) + FIRST_RUN_AFTER,
-            id='retention',
-            max_instances=1,
-            coalesce=True,
-            replace_existing=True,
-        )
+        every(scheduler, INTERVAL.total_seconds(), self.job, 'retention', first=datetime.now(UTC) + FIRST_RUN_AFTER)
 
     # -- one batch each (on the store thread) ---------------------------------------------------------------------
     async def _in_batches(self, delete: Callable[[Database], int]) -> int:
