@@ -13,73 +13,17 @@ same data dir:
 from __future__ import annotations
 
 import contextlib
-import os
 import sqlite3
-import subprocess
-import sys
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from tests.support import AGENT_TOKEN, PASSWORD_HASH, SESSION_SECRET, FakeAgent, eventually, free_port
+from tests.process.conftest import Dashboard
+from tests.support import FakeAgent, eventually
 
 HOSTS = [f'host-{i:02d}' for i in range(10)]
-SERVE = [sys.executable, '-m', 'nixfleet', 'serve']
-REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-class ServeProcess:
-    """`python -m nixfleet serve` as a child process, its output kept in a log file."""
-
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.log = log
-        with log.open('wb') as out:
-            self.proc = subprocess.Popen(SERVE, env=env, cwd=log.parent, stdout=out, stderr=out)
-
-    def output(self) -> str:
-        return self.log.read_text(errors='replace')[-4000:]
-
-    def kill(self) -> None:
-        """SIGKILL: no shutdown handler runs, nothing is flushed."""
-        self.proc.kill()
-        self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-
-@pytest.fixture
-def serve_env(tmp_path: Path) -> dict[str, str]:
-    """Environment for `nixfleet serve`: test secrets, a free port, a fresh data dir, a fast LiveState flush."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith('NIXFLEET_')}
-    env.update(
-        PYTHONPATH=str(REPO_ROOT),
-        NIXFLEET_LISTEN=f'127.0.0.1:{free_port()}',
-        NIXFLEET_DATA_DIR=str(tmp_path / 'data'),
-        NIXFLEET_AGENT_TOKEN=AGENT_TOKEN,
-        NIXFLEET_PASSWORD_HASH=PASSWORD_HASH,
-        NIXFLEET_SESSION_SECRET=SESSION_SECRET,
-        NIXFLEET_LIVE_FLUSH_INTERVAL='0.1',
-        NIXFLEET_LOG_LEVEL='warning',
-    )
-    return env
-
-
-@pytest.fixture
-def processes() -> Iterator[list[ServeProcess]]:
-    """Every server process the test starts; all are stopped at the end."""
-    started: list[ServeProcess] = []
-    yield started
-    for process in started:
-        process.stop()
 
 
 def _read_db(path: Path) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
@@ -94,24 +38,6 @@ def _read_db(path: Path) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]
     return hosts, events
 
 
-async def _healthy(base: str, process: ServeProcess) -> dict[str, Any]:
-    """Wait for GET /health to answer 200 and return its body."""
-
-    async def probe() -> dict[str, Any] | None:
-        assert process.proc.poll() is None, f'nixfleet serve exited:\n{process.output()}'
-        async with httpx.AsyncClient() as client:
-            try:
-                response = await client.get(f'{base}/health', timeout=1)
-            except httpx.TransportError:
-                return None
-        return response.json() if response.status_code == 200 else None
-
-    try:
-        return await eventually(probe, timeout=30, interval=0.05)
-    except AssertionError as exc:
-        raise AssertionError(f'{exc}\n{process.output()}') from None
-
-
 async def _connect_all(ws_url: str) -> list[FakeAgent]:
     agents = []
     for i, host in enumerate(HOSTS):
@@ -123,13 +49,12 @@ async def _connect_all(ws_url: str) -> list[FakeAgent]:
 
 @pytest.mark.slow
 async def test_kill_dash_9_then_restart_loses_nothing_committed(
-    serve_env: dict[str, str], processes: list[ServeProcess], tmp_path: Path
+    serve_env: dict[str, str], start_dashboard: Callable[[], Dashboard]
 ) -> None:
-    base = f'http://{serve_env["NIXFLEET_LISTEN"]}'
-    ws_url = f'ws://{serve_env["NIXFLEET_LISTEN"]}/ws'
     db = Path(serve_env['NIXFLEET_DATA_DIR']) / 'nixfleet.db'
-    processes.append(first := ServeProcess(serve_env, tmp_path / 'serve-1.log'))
-    await _healthy(base, first)
+    first = start_dashboard()
+    await first.healthy()
+    ws_url = first.ws_url
     agents = await _connect_all(ws_url)
     try:
         # Committed: every host's row and heartbeat data (flushed from LiveState) are in SQLite.
@@ -141,7 +66,7 @@ async def test_kill_dash_9_then_restart_loses_nothing_committed(
             )
 
         await eventually(flushed, timeout=5)
-        health = await _healthy(base, first)
+        health = await first.healthy()
         assert health['agents_connected'] == len(HOSTS)
         version_before = health['state_version']
         hosts_before, events_before = _read_db(db)
@@ -156,8 +81,8 @@ async def test_kill_dash_9_then_restart_loses_nothing_committed(
             with contextlib.suppress(Exception):
                 await agent.close()
 
-    processes.append(second := ServeProcess(serve_env, tmp_path / 'serve-2.log'))
-    health = await _healthy(base, second)
+    second = start_dashboard()
+    health = await second.healthy()
     assert health['state_version'] > version_before, 'the state version never goes back'
     assert health['agents_connected'] == 0
 
@@ -171,7 +96,7 @@ async def test_kill_dash_9_then_restart_loses_nothing_committed(
     agents = await _connect_all(ws_url)
     try:
         await eventually(lambda: all(r['status'] == 'online' for r in _read_db(db)[0].values()), timeout=5)
-        health = await _healthy(base, second)
+        health = await second.healthy()
         assert health['agents_connected'] == len(HOSTS)
         assert health['state_version'] > version_before
         new_events = _read_db(db)[1][len(events_before) :]
