@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import browser
+import browser_latency
 import ops_scenarios
 import report
 import store_scenarios
@@ -14,5 +15,6 @@ def add_parsers(sub: Any) -> None:
     """Add every scenario's subcommand."""
     ops_scenarios.add_parsers(sub)
     browser.add_parser(sub)
+    browser_latency.add_parser(sub)
     report.add_parser(sub)
     store_scenarios.add_parsers(sub)

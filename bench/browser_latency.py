@@ -1,0 +1,378 @@
+"""The browser-latency scenario (issue 4): heartbeat sent → the host table's DOM shows it, and the table's render time.
+
+N marker agents (bench/marker_agents.py: each heartbeat sets the CPU column to `seq % 100` percent) heartbeat to a
+fresh dashboard. Chromium (Debian's, via Playwright) logs in with the form at /login; a probe injected with
+`add_init_script` stamps, with the machine's wall clock (`performance.timeOrigin + performance.now()`, corrected by
+`Date.now()` at the end), three moments of each change:
+
+- `socket`: the row transaction (`run_method('apply', …)` over NiceGUI's socket) arrives in the page;
+- `dom`: a MutationObserver sees the row's CPU cell text change to the marker value (Vue has patched the DOM);
+- `frame`: the next animation frame after that mutation starts (the frame that paints it).
+
+Each is joined with the agent's send time of the same (host, value). Only changes sent inside the `--seconds`
+window, to hosts whose rows are in the DOM for the whole window, count; the page keeps listening `--drain` seconds
+longer. Seen/sent says how many of them the DOM showed.
+
+Render time, per page load with all N hosts connected (the first load is the login, then `--reloads` reloads):
+times from the action (login submit click, or `goto('/')` with the session) to the first animation frame in which
+`first_row` the first `.nf-row` is in the DOM; `screen` the rows reach the bottom of the viewport (or all rows are
+there); `data_all` the table component holds all N hosts (`aria-rowcount` = N, what a virtualized table still
+exposes); `rows_all` all N `.nf-row` elements are in the DOM (null when the table virtualizes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import bisect
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+from browser import ARGS, CHROMIUM, wait_connected
+from record import BENCH, append, log, median, metadata, percentile
+from sampling import Sampler
+from serverctl import Server, running_server
+
+AGENTS = BENCH / 'marker_agents.py'
+#: The page probe (see the module docstring); `__WANT__` is the number of hosts the table should hold.
+PROBE = """
+(() => {
+  const want = __WANT__;
+  const now = () => performance.timeOrigin + performance.now();
+  const nf = (window.__nfLat = { recording: false, dom: [], sock: [], last: {}, render: {} });
+  let sock;
+  Object.defineProperty(window, "socket", {
+    configurable: true,
+    get: () => sock,
+    set(value) {
+      sock = value;
+      value.onAny((event, msg) => {  // runs before NiceGUI's own handler for the event
+        if (!nf.recording || event !== "run_javascript" || typeof msg?.code !== "string") return;
+        const at = msg.code.indexOf('"apply", ');
+        if (at < 0) return;
+        const t = now();
+        try {
+          const args = JSON.parse(msg.code.slice(at + 9, msg.code.lastIndexOf(")")));
+          for (const row of args[0].upsert || []) if (row.cpu != null) nf.sock.push([row.id, Math.round(row.cpu), t]);
+        } catch (e) {}
+      });
+    },
+  });
+  const cpuOf = (row) => parseInt(row.querySelector(".c-cpu .nf-num")?.textContent ?? "", 10);
+  let framePending = [];
+  const observer = new MutationObserver((mutations) => {
+    if (!nf.recording) return;
+    const t = now();
+    const rows = new Set();
+    for (const m of mutations) {
+      const el = m.target.nodeType === 1 ? m.target : m.target.parentElement;
+      const row = el?.closest?.(".nf-row");
+      if (row) rows.add(row);
+      else
+        for (const n of m.addedNodes) if (n.nodeType === 1) n.querySelectorAll(".nf-row").forEach((x) => rows.add(x));
+    }
+    for (const row of rows) {
+      const host = row.dataset.host;
+      const value = cpuOf(row);
+      if (!host || Number.isNaN(value) || nf.last[host] === value) continue;
+      nf.last[host] = value;
+      const record = [host, value, t, null];
+      nf.dom.push(record);
+      if (framePending.push(record) === 1)
+        requestAnimationFrame(() => {
+          const tf = now();
+          for (const r of framePending) r[3] = tf;
+          framePending = [];
+        });
+    }
+  });
+  observer.observe(document, { subtree: true, childList: true, characterData: true });
+  const hosts = () => [...document.querySelectorAll(".nf-row")].map((r) => r.dataset.host);
+  nf.start = () => {
+    for (const row of document.querySelectorAll(".nf-row")) nf.last[row.dataset.host] = cpuOf(row);
+    nf.recording = true;
+    return { at: Date.now(), hosts: hosts() };
+  };
+  nf.stop = () => {
+    nf.recording = false;
+    return { skew: Date.now() - now(), hosts: hosts(), dom: nf.dom, sock: nf.sock };
+  };
+  // render milestones: the first animation frame in which each holds (frame time, ms since timeOrigin)
+  const r = nf.render;
+  const poll = (ts) => {
+    const rows = document.querySelectorAll(".nf-row");
+    const held = Number(document.querySelector(".nf-hosts")?.getAttribute("aria-rowcount") || 0);
+    if (rows.length && r.first_row == null) r.first_row = ts;
+    if (rows.length && r.screen == null &&
+        (rows.length >= want || rows[rows.length - 1].getBoundingClientRect().bottom >= innerHeight)) r.screen = ts;
+    if (held >= want && r.data_all == null) r.data_all = ts;
+    if (rows.length >= want && r.rows_all == null) r.rows_all = ts;
+    r.rows_in_dom = rows.length;
+    if (r.rows_all == null || r.screen == null) requestAnimationFrame(poll);
+  };
+  requestAnimationFrame(poll);
+})();
+"""
+#: Render milestones, in order.
+MILESTONES = ('first_row', 'screen', 'data_all', 'rows_all')
+
+
+def stats(values: list[float]) -> dict[str, float | int | None]:
+    """Median, p95, p99, max and count, in ms."""
+
+    def r(v: float | None) -> float | None:
+        return None if v is None else round(v, 1)
+
+    return {
+        'median': r(percentile(values, 50)),
+        'p95': r(percentile(values, 95)),
+        'p99': r(percentile(values, 99)),
+        'max': r(max(values) if values else None),
+        'n': len(values),
+    }
+
+
+async def render_times(page: Any, action_at: float, want: int, timeout_s: float = 60) -> dict[str, Any]:
+    """Wait for the probe's milestones on the current document; return them in ms since `action_at` (wall ms)."""
+    await page.wait_for_function(
+        '(r => r.data_all != null && (r.rows_all != null || performance.now() - r.data_all > 3000))'
+        '(window.__nfLat.render)',
+        timeout=timeout_s * 1000,
+    )
+    got = await page.evaluate(
+        '({r: window.__nfLat.render, origin: performance.timeOrigin,'
+        ' nav: performance.getEntriesByType("navigation")[0]?.toJSON(),'
+        ' fcp: performance.getEntriesByName("first-contentful-paint")[0]?.startTime})'
+    )
+    since = got['origin'] - action_at  # the document's time origin, ms after the action
+
+    def at(value: float | None) -> float | None:
+        return None if value is None else round(value + since, 1)
+
+    nav = got.get('nav') or {}
+    return {
+        **{f'{name}_ms': at(got['r'].get(name)) for name in MILESTONES},
+        'rows_in_dom': got['r'].get('rows_in_dom'),
+        'hosts': want,
+        'response_end_ms': at(nav.get('responseEnd')),
+        'dom_content_loaded_ms': at(nav.get('domContentLoadedEventEnd')),
+        'fcp_ms': at(got.get('fcp')),
+    }
+
+
+async def open_dashboard(page: Any, server: Server, want: int, reloads: int) -> list[dict[str, Any]]:
+    """Log in with the form, then reload `reloads` times; the render milestones of each load."""
+    loads = []
+    await page.goto(f'{server.http}/login')
+    await page.fill('input[name="password"]', server.password)
+    action_at = time.time() * 1000
+    await page.click('button[type="submit"]')
+    await page.wait_for_url(f'{server.http}/', timeout=30_000)
+    loads.append({'load': 'login', **await render_times(page, action_at, want)})
+    for _ in range(reloads):
+        await asyncio.sleep(1.0)
+        action_at = time.time() * 1000
+        await page.goto(f'{server.http}/')
+        loads.append({'load': 'reload', **await render_times(page, action_at, want)})
+    for entry in loads:
+        log(f'render ({entry["load"]}): ' + ', '.join(f'{m} {entry[f"{m}_ms"]} ms' for m in MILESTONES))
+    return loads
+
+
+async def watch(server: Server, want: int, seconds: float, drain: float, reloads: int) -> dict[str, Any]:
+    """Open the dashboard (timing its render), then record every table change for `seconds` (+ `drain`)."""
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        page = await browser.new_page(viewport={'width': 1400, 'height': 900})
+        errors: list[str] = []
+        page.on('pageerror', lambda exc: errors.append(str(exc)))
+        await page.add_init_script(PROBE.replace('__WANT__', str(int(want))))
+        loads = await open_dashboard(page, server, want, reloads)
+        await page.wait_for_function('window.socket?.connected && window.did_handshake', timeout=15_000)
+        await asyncio.sleep(2.0)  # let the transactions queued during the render settle
+        started = await page.evaluate('window.__nfLat.start()')
+        sampler = Sampler(server.pid)
+        sampler.start()
+        psutil.cpu_percent(None)
+        t0 = time.monotonic()
+        await asyncio.sleep(seconds)
+        t1 = time.monotonic()
+        machine_cpu = psutil.cpu_percent(None)
+        await asyncio.sleep(drain)
+        sampler.stop()
+        stopped = await page.evaluate('window.__nfLat.stop()')
+        await browser.close()
+    return {
+        'loads': loads,
+        'window': (started['at'], started['at'] + seconds * 1000),
+        'hosts': sorted(set(started['hosts']) & set(stopped['hosts'])),
+        'skew': stopped['skew'],
+        'dom': stopped['dom'],
+        'sock': stopped['sock'],
+        'server': sampler.summary(t0, t1),
+        'machine_cpu_pct_of_all_cores': machine_cpu,
+        'page_errors': errors[:5],
+    }
+
+
+def join(sent: list[list[Any]], seen: dict[str, Any]) -> dict[str, Any]:
+    """Latency of every change sent in the window to a host shown in the DOM, per stage."""
+    w0, w1 = seen['window']
+    hosts, skew = set(seen['hosts']), float(seen['skew'])
+    index: dict[str, dict[tuple[str, int], list[float]]] = {'socket': {}, 'dom': {}, 'frame': {}}
+    for host, value, t in seen['sock']:
+        index['socket'].setdefault((host, value), []).append(t + skew)
+    for host, value, t, frame in seen['dom']:
+        index['dom'].setdefault((host, value), []).append(t + skew)
+        if frame is not None:
+            index['frame'].setdefault((host, value), []).append(frame + skew)
+    for table in index.values():
+        for times in table.values():
+            times.sort()
+    lat: dict[str, list[float]] = {stage: [] for stage in index}
+    in_browser: list[float] = []
+    window = [(h, v, t) for h, v, t in sent if w0 <= t < w1 and h in hosts]
+    for host, value, t in window:
+        got: dict[str, float] = {}
+        for stage, table in index.items():
+            times = table.get((host, value), [])
+            k = bisect.bisect_left(times, t - 2.0)  # 2 ms: clock reading tolerance
+            if k < len(times):
+                got[stage] = times[k] - t
+                lat[stage].append(got[stage])
+        if 'socket' in got and 'dom' in got:
+            in_browser.append(got['dom'] - got['socket'])
+    sent_n, seen_n = len(window), len(lat['dom'])
+    return {
+        'latency_ms': {**{stage: stats(values) for stage, values in lat.items()}, 'socket_to_dom': stats(in_browser)},
+        'changes': {
+            'sent': sent_n,
+            'seen': seen_n,
+            'seen_pct': round(100 * seen_n / sent_n, 2) if sent_n else None,
+            'socket_seen': len(lat['socket']),
+            'hosts_in_dom': len(hosts),
+        },
+    }
+
+
+def start_agents(args: argparse.Namespace, server: Server) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, str(AGENTS), '--url', f'{server.ws}/ws', f'--token={server.agent_token}',
+         '--count', str(args.agents), '--interval', str(args.interval), '--ramp', str(args.ramp)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def stop_agents(agents: subprocess.Popen[str]) -> dict[str, Any]:
+    """Close the agents' stdin (they stop and report); their JSON report."""
+    try:
+        out, _ = agents.communicate(input='', timeout=60)
+    except subprocess.TimeoutExpired:
+        agents.kill()
+        out, _ = agents.communicate()
+    lines = [line for line in out.splitlines() if line.startswith('{"agents"')]
+    return json.loads(lines[-1]) if lines else {}
+
+
+def latency_once(args: argparse.Namespace, tree: Path | None) -> dict[str, Any]:
+    """One run on a fresh dashboard: agents, browser, join."""
+    with (
+        tempfile.TemporaryDirectory(prefix='nixfleet-bench-') as tmp,
+        running_server(Path(tmp), ui=True, tree=tree) as server,
+    ):
+        agents = start_agents(args, server)
+        try:
+            wait_connected(server, args.agents, agents)  # type: ignore[arg-type]
+            seen = asyncio.run(watch(server, args.agents, args.seconds, args.drain, args.reloads))
+        finally:
+            report = stop_agents(agents)
+    result = join(report.get('sent') or [], seen)
+    result.update(
+        agents=args.agents,
+        interval_s=args.interval,
+        window_s=args.seconds,
+        render=seen['loads'],
+        server=seen['server'],
+        machine_cpu_pct_of_all_cores=seen['machine_cpu_pct_of_all_cores'],
+        clock_skew_ms=round(seen['skew'], 2),
+        page_errors=seen['page_errors'],
+        fleet={k: v for k, v in report.items() if k != 'sent'},
+    )
+    return result
+
+
+def summary_row(runs: list[dict[str, Any]]) -> str:
+    """A README table row: medians across runs."""
+
+    def m(path: str) -> Any:
+        values = []
+        for run in runs:
+            value: Any = run
+            for key in path.split('.'):
+                value = value.get(key) if isinstance(value, dict) else None
+            values.append(value)
+        return median(values)
+
+    sent = sum(run['changes']['sent'] for run in runs)
+    seen = sum(run['changes']['seen'] for run in runs)
+    loads = [run['bench']['machine']['loadavg'][0] for run in runs]
+    return (
+        f'| {runs[0]["agents"]:,} | {m("latency_ms.dom.median")} ms | {m("latency_ms.dom.p99")} ms '
+        f'| {m("latency_ms.frame.median")} / {m("latency_ms.frame.p99")} ms '
+        f'| {m("latency_ms.socket.median")} / {m("latency_ms.socket.p99")} ms | {seen:,}/{sent:,} '
+        f'| {m("server.cpu_pct_median")} ({m("server.cpu_pct_p95")}) | {min(loads)}–{max(loads)} | {len(runs)} |'
+    )
+
+
+def cmd_browser_latency(args: argparse.Namespace) -> int:
+    tree = Path(args.tree).resolve() if args.tree else None
+    name = args.name or f'browser-latency-{args.agents}x{args.interval:g}s'
+    runs = []
+    for index in range(args.repeat):
+        log(f'{name}: run {index + 1} of {args.repeat}')
+        result = latency_once(args, tree)
+        result['bench'] = metadata(name, tree=tree, agents=args.agents, interval=args.interval)
+        if not args.dry_run:
+            append(name, result)
+        runs.append(result)
+        lat, changes = result['latency_ms'], result['changes']
+        log(
+            f'dom median {lat["dom"]["median"]} ms, p99 {lat["dom"]["p99"]} ms; socket median '
+            f'{lat["socket"]["median"]} ms; seen {changes["seen"]}/{changes["sent"]}; server cpu '
+            f'{result["server"]["cpu_pct_median"]} %; load {result["bench"]["machine"]["loadavg"]}'
+        )
+        print(json.dumps({k: v for k, v in result.items() if k != 'bench'}), flush=True)
+    print(
+        '| agents | DOM median | DOM p99 | frame median / p99 | socket median / p99 | seen/sent '
+        '| server CPU %, median (p95) | load avg 1 min | runs |'
+    )
+    print(summary_row(runs))
+    return 0
+
+
+def add_parser(sub: Any) -> None:
+    """The `browser-latency` subcommand."""
+    p = sub.add_parser(
+        'browser-latency',
+        help='heartbeat → host table DOM latency in Chromium, and the table render time, with N agents',
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument('--agents', type=int, default=500)
+    p.add_argument('--interval', type=float, default=5.0, help='heartbeat interval, seconds')
+    p.add_argument('--seconds', type=float, default=45.0, help='measurement window')
+    p.add_argument('--drain', type=float, default=3.0, help='seconds the page keeps listening after the window')
+    p.add_argument('--ramp', type=float, default=10.0, help='agents connect over this many seconds')
+    p.add_argument('--reloads', type=int, default=2, help='page reloads timed after the login render')
+    p.add_argument('--repeat', type=int, default=1)
+    p.add_argument('--tree', help='run the server from this checkout')
+    p.add_argument('--name', help='results/<name>.jsonl (default browser-latency-<N>x<H>s)')
+    p.add_argument('--dry-run', action='store_true', help='print the result lines, record nothing')
+    p.set_defaults(func=cmd_browser_latency)
