@@ -6,13 +6,14 @@ import asyncio
 import json
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import uvicorn
 from websockets.asyncio.client import ClientConnection, connect
 
+from nixfleet.agent import SimBehaviour, SimulatedFleet, Timing
 from nixfleet.app import Dashboard, build_app
 from nixfleet.config import Settings
 from nixfleet.server import uvicorn_config
@@ -225,3 +226,27 @@ async def send_output(agent: FakeAgent, *lines: str, stream: str = 'stdout') -> 
     """Send output lines the way the Go agent does (`command` empty, `is_error` false)."""
     for line in lines:
         await agent.send('output', {'line': line, 'stream': stream, 'command': '', 'is_error': False})
+
+
+#: Simulated agents reconnect at once in tests.
+FAST = Timing(reconnect_delay=0.05, backoff_initial=0.05, backoff_max=0.4)
+
+
+def simulated_agents(
+    url: str, count: int = 3, *, speed: float, behaviours: Mapping[str, SimBehaviour] | None = None
+) -> SimulatedFleet:
+    """`count` simulated agents (`sim-01`…) for the agent socket `url`: test token, 2 s heartbeats, fast reconnects."""
+    return SimulatedFleet(
+        url=url, token=AGENT_TOKEN, count=count, interval=2, speed=speed, timing=FAST, behaviours=dict(behaviours or {})
+    )
+
+
+def idle(views: Mapping[str, Mapping[str, Any]], hosts: Iterable[str]) -> bool:
+    """Whether every host is online with a heartbeat (its lock hash) and runs nothing."""
+    return all(
+        (v := views.get(h)) is not None
+        and v.get('connection') == 'online'
+        and bool(v.get('lock_hash'))
+        and not v.get('busy')
+        for h in hosts
+    )

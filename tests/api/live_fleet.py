@@ -9,14 +9,12 @@ from typing import Any
 
 import httpx
 
-from nixfleet.agent import SimBehaviour, SimulatedFleet, Timing
+from nixfleet.agent import SimBehaviour, SimulatedFleet
 from nixfleet.config import Settings
-from tests.support import AGENT_TOKEN, RunningServer, eventually, start_server
+from tests.support import RunningServer, eventually, idle, simulated_agents, start_server
 
 #: The API token every live fleet accepts (held in memory by the dashboard; actor `api:tests`).
 API_TOKEN = 'test-api-token-7d2e'
-#: Simulated agents reconnect at once in tests.
-FAST = Timing(reconnect_delay=0.05, backoff_initial=0.05, backoff_max=0.4)
 #: Simulated durations are divided by this (a do-all pipeline takes well under a second).
 SPEED = 50.0
 
@@ -42,15 +40,6 @@ class LiveFleet:
         return httpx.AsyncClient(base_url=self.url, headers=headers, timeout=10)
 
 
-def _settled(live: LiveFleet, hosts: list[str]) -> bool:
-    """Every host registered, heartbeating and idle."""
-    for host in hosts:
-        view = live.host(host)
-        if view.get('connection') != 'online' or not view.get('lock_hash') or view.get('busy') is not False:
-            return False
-    return True
-
-
 @asynccontextmanager
 async def live_fleet(
     settings: Settings, count: int = 3, behaviours: Mapping[str, SimBehaviour] | None = None
@@ -58,19 +47,11 @@ async def live_fleet(
     """Serve a dashboard with `count` simulated agents (`sim-01`…), all online and idle before it yields."""
     server = await start_server(settings.model_copy(update={'stale_cleanup_interval': 3600.0}))
     server.dashboard.api_tokens['tests'] = API_TOKEN
-    fleet = SimulatedFleet(
-        url=server.ws_url,
-        token=AGENT_TOKEN,
-        count=count,
-        interval=2,
-        speed=SPEED,
-        timing=FAST,
-        behaviours=behaviours,
-    )
+    fleet = simulated_agents(server.ws_url, count, speed=SPEED, behaviours=behaviours)
     live = LiveFleet(server, fleet)
     try:
         await fleet.start()
-        await eventually(lambda: _settled(live, list(fleet.hosts)), timeout=10)
+        await eventually(lambda: idle(server.dashboard.stream.value.hosts, fleet.hosts), timeout=10)
         yield live
     finally:
         await fleet.stop()

@@ -13,9 +13,9 @@ from nixfleet.agent.sim_tools import TESTS
 from nixfleet.app import Dashboard, build_app
 from nixfleet.config import Settings
 from nixfleet.server import uvicorn_config
-from tests.api.live_fleet import API_TOKEN, FAST, SPEED
+from tests.api.live_fleet import API_TOKEN, SPEED
 from tests.cli.test_cli import BAR, cli_env, spawn
-from tests.support import AGENT_TOKEN, RunningServer, eventually, free_port
+from tests.support import AGENT_TOKEN, FAST, RunningServer, eventually, free_port
 
 
 async def serve_on(settings: Settings, port: int) -> RunningServer:

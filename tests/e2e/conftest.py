@@ -11,7 +11,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,18 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
-from tests.support import AGENT_TOKEN, PASSWORD, PASSWORD_HASH, SESSION_SECRET, FakeAgent, free_port
+from nixfleet.agent import SimBehaviour
+from tests.support import (
+    AGENT_TOKEN,
+    PASSWORD,
+    PASSWORD_HASH,
+    SESSION_SECRET,
+    FakeAgent,
+    eventually,
+    free_port,
+    idle,
+    simulated_agents,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get('NIXFLEET_CHROMIUM', '/usr/bin/chromium')
@@ -165,11 +177,13 @@ async def open_tab(browser: Browser, *, width: int = 1440, height: int = 900) ->
     return BrowserTab(page, errors)
 
 
-async def log_in(tab: BrowserTab, base: str, password: str = PASSWORD) -> None:
-    """Log in through the login form, as a person would, and wait for the host table."""
+async def log_in(tab: BrowserTab, base: str, password: str = PASSWORD, *, totp: str | None = None) -> None:
+    """Log in through the login form, as a person would (with a TOTP code when given), and wait for the host table."""
     await tab.page.goto(f'{base}/')
     await tab.page.wait_for_url('**/login**')
     await tab.page.get_by_label('Password').fill(password)
+    if totp is not None:
+        await tab.page.get_by_label('TOTP code').fill(totp)
     await tab.page.get_by_role('button', name='Log in').click()
     await tab.page.wait_for_url(f'{base}/')
     await tab.page.wait_for_selector('.nf-host-table[data-version]')
@@ -180,3 +194,52 @@ async def wait_connected(page: Page, timeout: float = 10.0) -> None:
     """Wait until the page's NiceGUI socket finished its handshake (the tab now follows the stream)."""
     await page.wait_for_function('window.socket?.connected && window.did_handshake', timeout=timeout * 1000)
     await page.wait_for_selector('[data-nf-conn][data-state=connected]', timeout=timeout * 1000)
+
+
+# -- simulated agents (the real agent code with simulated tools) in the test process ------------------------------
+
+
+@asynccontextmanager
+async def simulated_fleet(
+    dashboard: DashboardProcess,
+    count: int = 3,
+    *,
+    speed: float = 10.0,
+    behaviours: Mapping[str, SimBehaviour] | None = None,
+    wait: bool = True,
+) -> AsyncIterator[list[str]]:
+    """`count` simulated agents (`sim-01`…) connected to the dashboard (online and idle unless not `wait`ed for)."""
+    fleet = simulated_agents(dashboard.ws_url, count, speed=speed, behaviours=behaviours)
+    await fleet.start()
+    try:
+        hosts = list(fleet.hosts)
+        if wait:
+            await until_idle(dashboard, hosts)
+        yield hosts
+    finally:
+        await fleet.stop()
+
+
+async def until_idle(dashboard: DashboardProcess, hosts: list[str], *, page: Page | None = None) -> None:
+    """Wait until every host is online with a heartbeat and runs nothing, asking the API (with `page`'s session)."""
+    async with httpx.AsyncClient(base_url=dashboard.http, timeout=5) as http:
+
+        async def views() -> dict[str, Any]:
+            if page is not None:
+                return {h['id']: h for h in (await api(page, dashboard.http, 'GET', '/api/hosts'))['hosts']}
+            return {h['id']: h for h in (await http.get('/api/hosts')).json()['hosts']}
+
+        async def ready() -> bool:
+            return idle(await views(), hosts)
+
+        if page is None:
+            login = await http.post('/login', data={'password': PASSWORD})
+            assert login.status_code == 303, login.text
+        await eventually(ready, timeout=15, interval=0.1)
+
+
+async def api(page: Page, base: str, method: str, path: str, body: Mapping[str, Any] | None = None) -> Any:
+    """Call the dashboard's API with the browser's session (as the page's own buttons would act)."""
+    response = await page.request.fetch(base + path, method=method, data=dict(body) if body is not None else None)
+    assert response.ok, f'{method} {path}: {response.status} {await response.text()}'
+    return await response.json()

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from tests.e2e.conftest import DashboardProcess, log_in, open_tab, wait_connected
-from tests.e2e.test_output_harness import api, simulated_fleet
+from tests.e2e.conftest import DashboardProcess, api, log_in, open_tab, simulated_fleet, wait_connected
 
 pytestmark = pytest.mark.browser
 

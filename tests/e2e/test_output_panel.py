@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Locator, Page, expect
 
-from tests.e2e.conftest import AgentFactory, DashboardProcess, log_in, open_tab, wait_connected
-from tests.e2e.test_output_harness import api
+from tests.e2e.conftest import AgentFactory, DashboardProcess, api, log_in, open_tab, wait_connected
 from tests.support import expect_command, send_output, send_status
 
 pytestmark = pytest.mark.browser

@@ -6,8 +6,7 @@ import pytest
 from playwright.async_api import Browser, expect
 
 from nixfleet.agent import SimBehaviour
-from tests.e2e.conftest import DashboardProcess, log_in, open_tab
-from tests.e2e.test_output_harness import api, simulated_fleet
+from tests.e2e.conftest import DashboardProcess, api, log_in, open_tab, simulated_fleet
 
 pytestmark = pytest.mark.browser
 

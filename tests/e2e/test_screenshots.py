@@ -20,8 +20,7 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from tests.e2e.conftest import ROOT, BrowserTab, DashboardProcess, log_in, open_tab, wait_connected
-from tests.e2e.test_output_harness import api
+from tests.e2e.conftest import ROOT, BrowserTab, DashboardProcess, api, log_in, open_tab, wait_connected
 from tests.support import PASSWORD, eventually, free_port
 
 pytestmark = pytest.mark.browser

@@ -5,27 +5,18 @@ The hosts are compared with a local fake version.json (commit `abc1234…`, lock
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
 from nixfleet.config import Settings
 from tests.integrations.fake_version import COMMIT, LOCK, FakeVersionServer
 from tests.support import expect_command
-from tests.ui.test_actions_harness import UiServer, fail_on_error_logs, running_ui
+from tests.ui.conftest import UiServer, fail_on_error_logs, running_ui
 
 #: A host one commit behind (Git outdated), and one that is current (Git and Lock ok).
 BEHIND = {'generation': 'b6a4b4d'}
 CURRENT = {'generation': COMMIT[:7]}
-
-
-@pytest.fixture
-def version_server() -> Iterator[FakeVersionServer]:
-    server = FakeVersionServer()
-    server.serve()
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

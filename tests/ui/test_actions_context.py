@@ -8,7 +8,7 @@ import pytest
 
 from nixfleet.config import Settings
 from tests.support import FakeAgent, ManualClock, expect_command, send_status
-from tests.ui.test_actions_harness import Browser, UiServer, fail_on_error_logs, running_ui
+from tests.ui.conftest import Browser, UiServer, fail_on_error_logs, running_ui
 
 
 @pytest.fixture

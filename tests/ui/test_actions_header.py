@@ -15,16 +15,7 @@ from nixfleet.config import Settings
 from tests.integrations.fake_github import REPO, TOKEN, FakeGitHub
 from tests.integrations.fake_version import COMMIT, FakeVersionServer
 from tests.support import expect_command
-from tests.ui.test_actions_harness import UiServer, fail_on_error_logs, running_ui
-
-
-@pytest.fixture
-def version_server() -> Iterator[FakeVersionServer]:
-    server = FakeVersionServer()
-    server.serve()
-    server.start()
-    yield server
-    server.stop()
+from tests.ui.conftest import UiServer, fail_on_error_logs, running_ui
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from pydantic import SecretStr
 from nixfleet.config import Settings
 from nixfleet.ui.actions_model import ROW_MENU
 from tests.support import expect_command, send_output, send_status
-from tests.ui.test_actions_harness import UiServer, fail_on_error_logs, running_ui
+from tests.ui.conftest import UiServer, fail_on_error_logs, running_ui
 
 TOTP_SECRET = pyotp.random_base32()
 

@@ -3,25 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from functools import partial
 
-import pytest
 from nicegui.testing.user import User
 
-from nixfleet.config import Settings
 from nixfleet.ui.output_buffer import LOG_TAB
 from nixfleet.ui.output_panel_ import OutputPanel, open_host_output, panel_of, select_output_tab
 from tests.support import FakeAgent, eventually, expect_command, send_output, send_status
-from tests.ui.test_output_harness import UiServer, fail_on_error_logs, running_ui
-
-
-@pytest.fixture
-async def ui_server(settings: Settings, caplog: pytest.LogCaptureFixture) -> AsyncIterator[UiServer]:
-    """The dashboard and its UI served from the test's loop (see test_output_harness)."""
-    async with running_ui(settings) as server:
-        yield server
-    fail_on_error_logs(caplog)
+from tests.ui.conftest import UiServer
 
 
 def texts(panel: OutputPanel, tab: str) -> list[str]:

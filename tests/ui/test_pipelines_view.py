@@ -2,29 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from functools import partial
 from typing import Any
 
-import pytest
 from nicegui import ElementFilter
 from nicegui.testing.user import User
 
 from nixfleet.agent import SimBehaviour
-from nixfleet.config import Settings
 from nixfleet.models import PipelineStatus
 from nixfleet.ops.pipeline_store import PipelineRun, save_run
 from nixfleet.ui.output_panel_ import panel_of
 from tests.support import eventually
-from tests.ui.test_output_harness import SPEED, UiServer, fail_on_error_logs, running_ui
-
-
-@pytest.fixture
-async def ui_server(settings: Settings, caplog: pytest.LogCaptureFixture) -> AsyncIterator[UiServer]:
-    """The dashboard and its UI served from the test's loop (see test_output_harness)."""
-    async with running_ui(settings) as server:
-        yield server
-    fail_on_error_logs(caplog)
+from tests.ui.conftest import SPEED, UiServer
 
 
 def element(user: User, marker: str) -> Any:

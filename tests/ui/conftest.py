@@ -1,13 +1,17 @@
-"""Harness for the UI tests of the dashboard's actions (this module holds no tests).
+"""Harness for the UI tests: the whole dashboard served on the test's loop, opened by NiceGUI `User`s.
 
 NiceGUI's `user` fixture runs a main file against NiceGUI's own app, but our UI is mounted into the dashboard's app
 by `mount_ui` (login, API and the agent socket around it). So the whole dashboard is served by uvicorn on the test's
-event loop, and NiceGUI `User`s (its simulated browser: elements and events, no JavaScript) open the page over real
-HTTP after logging in through the real form. Fake agents (the Go agent's protocol) connect to the same server, so a
-test drives click → dispatch → agent → state → page end to end.
+event loop, and NiceGUI `User`s (its simulated browser: elements and events, no JavaScript) open its pages over real
+HTTP after logging in through the real form. Fake agents (the Go agent's protocol) and simulated agents (the real
+agent code with simulated tools) connect to the same server, so a test drives click → dispatch → agent → state → page
+end to end.
 
 The host table is a JavaScript component: a test plays the browser's part by triggering its events (`row_action`,
 `compartment`, `selection`, `hotkey`) and reads what the server sent it (`TableRows`).
+
+Modules that need other settings (TOTP, version.json, a manual clock) define their own server fixture from
+`running_ui`; the plain one is `ui_server`.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +38,7 @@ from nicegui.functions.notify import notify
 from nicegui.testing.general import nicegui_reset_globals
 from nicegui.testing.user import User
 
+from nixfleet.agent import SimBehaviour, SimulatedFleet
 from nixfleet.app import Dashboard, build_app
 from nixfleet.config import Settings
 from nixfleet.server import uvicorn_config
@@ -43,7 +48,11 @@ from nixfleet.ui import mount_ui
 from nixfleet.ui.actions_ import FleetActions, current_actions
 from nixfleet.ui.host_table_ import HostTable
 from nixfleet.ui.table_sync import Row
-from tests.support import PASSWORD, FakeAgent, eventually, free_port
+from tests.integrations.fake_version import FakeVersionServer
+from tests.support import PASSWORD, FakeAgent, eventually, free_port, idle, simulated_agents
+
+#: Simulated durations are divided by this (a do-all pipeline takes well under a second).
+SPEED = 50.0
 
 
 @dataclass
@@ -135,28 +144,33 @@ class Browser:
 
 @dataclass
 class UiServer:
-    """A dashboard with its UI served on 127.0.0.1:`port` from the test's loop."""
+    """A dashboard with its UI served on 127.0.0.1:`port` from the test's loop, and the agents and users of a test."""
 
     dashboard: Dashboard
     port: int
     agents: list[FakeAgent] = field(default_factory=list)
     clients: list[httpx.AsyncClient] = field(default_factory=list)
+    fleets: list[SimulatedFleet] = field(default_factory=list)
 
     @property
     def http(self) -> str:
         return f'http://127.0.0.1:{self.port}'
 
-    async def browser(self) -> Browser:
-        """A new browser (its own cookies) that logged in through the form and opened the dashboard."""
+    async def user(self) -> User:
+        """A new browser (its own cookies) that logged in through the form; it has not opened a page yet."""
         client = httpx.AsyncClient(base_url=self.http, timeout=10)
         self.clients.append(client)
         form = {'password': PASSWORD}
         if (secret := self.dashboard.settings.totp_secret) is not None:
-            # the previous time step: a code works once, and the test's reboot wants the current one
+            # the previous time step: a code works once, and a test's reboot wants the current one
             form['totp'] = pyotp.TOTP(secret.get_secret_value()).at(self.dashboard.clock() - 30)
         response = await client.post('/login', data=form)
-        assert response.status_code == 303 and 'error' not in response.headers['location'], response.headers
-        user = User(client)
+        assert response.status_code == 303 and response.headers['location'] == '/', response.headers
+        return User(client)
+
+    async def browser(self) -> Browser:
+        """A new logged-in browser with the dashboard open."""
+        user = await self.user()
         await user.open('/')
         table = user.find(HostTable).elements.pop()
         return Browser(user, table, TableRows(table))
@@ -170,6 +184,15 @@ class UiServer:
             await agent.heartbeat(**heartbeat)
         await self.until(lambda: self.host(hostname).get('connection') == 'online')
         return agent
+
+    async def fleet(self, count: int = 3, behaviours: dict[str, SimBehaviour] | None = None) -> list[str]:
+        """Simulated agents `sim-01`… (real protocol, realistic output at `SPEED`), online and idle; their names."""
+        fleet = simulated_agents(f'ws://127.0.0.1:{self.port}/ws', count, speed=SPEED, behaviours=behaviours)
+        self.fleets.append(fleet)
+        await fleet.start()
+        hosts = list(fleet.hosts)
+        await self.until(lambda: idle(self.dashboard.stream.value.hosts, hosts), timeout=10)
+        return hosts
 
     def host(self, host: str) -> dict[str, Any]:
         return dict(self.dashboard.stream.value.hosts.get(host) or {})
@@ -212,6 +235,8 @@ async def running_ui(settings: Settings, *, clock: Clock | None = None) -> Async
         finally:
             for agent in running.agents:
                 await agent.close()
+            for fleet in running.fleets:
+                await fleet.stop()
             for client in running.clients:
                 await client.aclose()
             server.should_exit = True
@@ -228,3 +253,21 @@ def fail_on_error_logs(caplog: pytest.LogCaptureFixture) -> None:
     """Fail the test if anything logged an ERROR (as NiceGUI's own `user` fixture does)."""
     errors = [r for r in caplog.get_records('call') if r.levelno >= logging.ERROR]
     assert not errors, [f'{r.name}: {r.getMessage()}' for r in errors]
+
+
+@pytest.fixture
+async def ui_server(settings: Settings, caplog: pytest.LogCaptureFixture) -> AsyncIterator[UiServer]:
+    """The dashboard and its UI served from the test's loop (fresh database); fails the test on any ERROR log."""
+    async with running_ui(settings) as server:
+        yield server
+    fail_on_error_logs(caplog)
+
+
+@pytest.fixture
+def version_server() -> Iterator[FakeVersionServer]:
+    """A fake version.json (tests/integrations/fake_version.py) serving the fleet target."""
+    server = FakeVersionServer()
+    server.serve()
+    server.start()
+    yield server
+    server.stop()
