@@ -207,9 +207,15 @@ async def simulated_fleet(
     speed: float = 10.0,
     behaviours: Mapping[str, SimBehaviour] | None = None,
     wait: bool = True,
+    behind: bool = False,
 ) -> AsyncIterator[list[str]]:
-    """`count` simulated agents (`sim-01`…) connected to the dashboard (online and idle unless not `wait`ed for)."""
+    """`count` simulated agents (`sim-01`…) connected to the dashboard (online and idle unless not `wait`ed for).
+
+    `behind`: their upstream repo has a commit they have not pulled yet (so a pull brings something new).
+    """
     fleet = simulated_agents(dashboard.ws_url, count, speed=speed, behaviours=behaviours)
+    if behind:
+        fleet.remote.push()
     await fleet.start()
     try:
         hosts = list(fleet.hosts)
