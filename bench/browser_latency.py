@@ -3,21 +3,24 @@
 N marker agents (bench/marker_agents.py: each heartbeat sets the CPU column to `seq % 100` percent) heartbeat to a
 fresh dashboard. Chromium (Debian's, via Playwright) logs in with the form at /login; a probe injected with
 `add_init_script` stamps, with the machine's wall clock (`performance.timeOrigin + performance.now()`, corrected by
-`Date.now()` at the end), three moments of each change:
+`Date.now()` at the end), three moments of each change (the agents log the wall-clock send time):
 
 - `socket`: the row transaction (`run_method('apply', …)` over NiceGUI's socket) arrives in the page;
 - `dom`: a MutationObserver sees the row's CPU cell text change to the marker value (Vue has patched the DOM);
-- `frame`: the next animation frame after that mutation starts (the frame that paints it).
+- `paint`: a task posted from the next animation frame runs, i.e. that frame's style, layout and paint are done.
 
-Each is joined with the agent's send time of the same (host, value). Only changes sent inside the `--seconds`
-window, to hosts whose rows are in the DOM for the whole window, count; the page keeps listening `--drain` seconds
-longer. Seen/sent says how many of them the DOM showed.
+Before these, `wire`: Chromium's network stack receives the socket.io frame (DevTools `webSocketFrameReceived`,
+stamped with TimeTicks, which is CLOCK_MONOTONIC on Linux; joined with the agents' monotonic send time). Each stage
+is joined with the agent's send time of the same (host, value). Only changes sent inside the `--seconds` window, to
+hosts whose rows are in the DOM for the whole window, count; the page keeps listening `--drain` seconds longer.
+Seen/sent says how many of them the DOM showed.
 
 Render time, per page load with all N hosts connected (the first load is the login, then `--reloads` reloads):
-times from the action (login submit click, or `goto('/')` with the session) to the first animation frame in which
-`first_row` the first `.nf-row` is in the DOM; `screen` the rows reach the bottom of the viewport (or all rows are
-there); `data_all` the table component holds all N hosts (`aria-rowcount` = N, what a virtualized table still
-exposes); `rows_all` all N `.nf-row` elements are in the DOM (null when the table virtualizes).
+times from the action (login submit click, or `goto('/')` with the session) to the start of the first animation
+frame in which `first_row` the first `.nf-row` is in the DOM; `screen` the rows reach the bottom of the viewport (or
+all rows are there); `data_all` the table component holds all N hosts (`aria-rowcount` = N, what a virtualized table
+still exposes); `rows_all` all N `.nf-row` elements are in the DOM (null when the table virtualizes); `complete`
+data_all and screen both hold. `first_row_painted` and `complete_painted`: that frame's paint is done (as above).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import argparse
 import asyncio
 import bisect
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -46,6 +50,12 @@ PROBE = """
   const want = __WANT__;
   const now = () => performance.timeOrigin + performance.now();
   const nf = (window.__nfLat = { recording: false, dom: [], sock: [], last: {}, render: {} });
+  // after the current frame's rendering steps (style, layout, paint): a task posted from requestAnimationFrame
+  const afterPaint = (fn) => requestAnimationFrame(() => {
+    const ch = new MessageChannel();
+    ch.port1.onmessage = () => fn();
+    ch.port2.postMessage(0);
+  });
   let sock;
   Object.defineProperty(window, "socket", {
     configurable: true,
@@ -65,7 +75,7 @@ PROBE = """
     },
   });
   const cpuOf = (row) => parseInt(row.querySelector(".c-cpu .nf-num")?.textContent ?? "", 10);
-  let framePending = [];
+  let paintPending = [];
   const observer = new MutationObserver((mutations) => {
     if (!nf.recording) return;
     const t = now();
@@ -84,11 +94,11 @@ PROBE = """
       nf.last[host] = value;
       const record = [host, value, t, null];
       nf.dom.push(record);
-      if (framePending.push(record) === 1)
-        requestAnimationFrame(() => {
-          const tf = now();
-          for (const r of framePending) r[3] = tf;
-          framePending = [];
+      if (paintPending.push(record) === 1)
+        afterPaint(() => {
+          const tp = now();
+          for (const r of paintPending) r[3] = tp;
+          paintPending = [];
         });
     }
   });
@@ -97,30 +107,41 @@ PROBE = """
   nf.start = () => {
     for (const row of document.querySelectorAll(".nf-row")) nf.last[row.dataset.host] = cpuOf(row);
     nf.recording = true;
-    return { at: Date.now(), hosts: hosts() };
+    return { at: Date.now(), mono: performance.now(), hosts: hosts() };
   };
   nf.stop = () => {
     nf.recording = false;
     return { skew: Date.now() - now(), hosts: hosts(), dom: nf.dom, sock: nf.sock };
   };
-  // render milestones: the first animation frame in which each holds (frame time, ms since timeOrigin)
+  // render milestones, ms since timeOrigin, checked at the start of every frame (before its style/layout/paint)
   const r = nf.render;
-  const poll = (ts) => {
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) r.lcp = e.renderTime || e.startTime;
+  }).observe({ type: "largest-contentful-paint", buffered: true });
+  const poll = () => {
+    const t = performance.now();
     const rows = document.querySelectorAll(".nf-row");
     const held = Number(document.querySelector(".nf-hosts")?.getAttribute("aria-rowcount") || 0);
-    if (rows.length && r.first_row == null) r.first_row = ts;
+    if (rows.length && r.first_row == null) {
+      r.first_row = t;
+      afterPaint(() => (r.first_row_painted = performance.now()));
+    }
     if (rows.length && r.screen == null &&
-        (rows.length >= want || rows[rows.length - 1].getBoundingClientRect().bottom >= innerHeight)) r.screen = ts;
-    if (held >= want && r.data_all == null) r.data_all = ts;
-    if (rows.length >= want && r.rows_all == null) r.rows_all = ts;
+        (rows.length >= want || rows[rows.length - 1].getBoundingClientRect().bottom >= innerHeight)) r.screen = t;
+    if (held >= want && r.data_all == null) r.data_all = t;
+    if (rows.length >= want && r.rows_all == null) r.rows_all = t;
     r.rows_in_dom = rows.length;
-    if (r.rows_all == null || r.screen == null) requestAnimationFrame(poll);
+    if (r.data_all != null && r.screen != null && r.complete == null) {  // all data, and the screen is full
+      r.complete = t;
+      afterPaint(() => (r.complete_painted = performance.now()));
+    }
+    if (r.complete == null || (r.rows_all == null && t - r.complete < 5000)) requestAnimationFrame(poll);
   };
   requestAnimationFrame(poll);
 })();
 """
 #: Render milestones, in order.
-MILESTONES = ('first_row', 'screen', 'data_all', 'rows_all')
+MILESTONES = ('first_row', 'first_row_painted', 'screen', 'data_all', 'rows_all', 'complete', 'complete_painted')
 
 
 def stats(values: list[float]) -> dict[str, float | int | None]:
@@ -141,7 +162,7 @@ def stats(values: list[float]) -> dict[str, float | int | None]:
 async def render_times(page: Any, action_at: float, want: int, timeout_s: float = 60) -> dict[str, Any]:
     """Wait for the probe's milestones on the current document; return them in ms since `action_at` (wall ms)."""
     await page.wait_for_function(
-        '(r => r.data_all != null && (r.rows_all != null || performance.now() - r.data_all > 3000))'
+        '(r => r.complete_painted != null && (r.rows_all != null || performance.now() - r.data_all > 3000))'
         '(window.__nfLat.render)',
         timeout=timeout_s * 1000,
     )
@@ -163,6 +184,7 @@ async def render_times(page: Any, action_at: float, want: int, timeout_s: float 
         'response_end_ms': at(nav.get('responseEnd')),
         'dom_content_loaded_ms': at(nav.get('domContentLoadedEventEnd')),
         'fcp_ms': at(got.get('fcp')),
+        'lcp_ms': at(got['r'].get('lcp')),
     }
 
 
@@ -195,9 +217,23 @@ async def watch(server: Server, want: int, seconds: float, drain: float, reloads
         errors: list[str] = []
         page.on('pageerror', lambda exc: errors.append(str(exc)))
         await page.add_init_script(PROBE.replace('__WANT__', str(int(want))))
+        wire: list[tuple[str, int, float]] = []
+        recording = False
+
+        frames: list[float] = []  # (DevTools timestamp - monotonic now) of each frame: checks the clock assumption
+
+        def on_frame(params: dict[str, Any]) -> None:
+            frames.append(params['timestamp'] * 1000 - time.monotonic() * 1000)
+            if recording:
+                wire.extend((host, value, params['timestamp'] * 1000) for host, value in apply_rows(params))
+
+        cdp = await page.context.new_cdp_session(page)
+        await cdp.send('Network.enable')
+        cdp.on('Network.webSocketFrameReceived', on_frame)
         loads = await open_dashboard(page, server, want, reloads)
         await page.wait_for_function('window.socket?.connected && window.did_handshake', timeout=15_000)
         await asyncio.sleep(2.0)  # let the transactions queued during the render settle
+        recording = True
         started = await page.evaluate('window.__nfLat.start()')
         sampler = Sampler(server.pid)
         sampler.start()
@@ -209,6 +245,7 @@ async def watch(server: Server, want: int, seconds: float, drain: float, reloads
         await asyncio.sleep(drain)
         sampler.stop()
         stopped = await page.evaluate('window.__nfLat.stop()')
+        recording = False
         await browser.close()
     return {
         'loads': loads,
@@ -217,47 +254,74 @@ async def watch(server: Server, want: int, seconds: float, drain: float, reloads
         'skew': stopped['skew'],
         'dom': stopped['dom'],
         'sock': stopped['sock'],
+        'wire': wire,
+        'wire_clock': {'frames': len(frames), 'stamp_minus_now_ms': stats(frames)},
         'server': sampler.summary(t0, t1),
         'machine_cpu_pct_of_all_cores': machine_cpu,
         'page_errors': errors[:5],
     }
 
 
+def apply_rows(params: dict[str, Any]) -> list[tuple[str, int]]:
+    """(host, rounded CPU) of each row in a socket.io frame carrying a host table `apply` transaction."""
+    data = (params.get('response') or {}).get('payloadData') or ''
+    if not data.startswith('42["run_javascript"') or 'apply' not in data:
+        return []
+    try:
+        code = json.loads(data[2:])[1]['code']
+        at = code.index('"apply", ')
+        upsert = json.loads(code[at + 9 : code.rindex(')')])[0]['upsert']
+    except (ValueError, LookupError, TypeError):
+        return []
+    return [(str(row['id']), round(row['cpu'])) for row in upsert if isinstance(row.get('cpu'), int | float)]
+
+
+#: Stages of a change, in order, and the clock each is stamped with (the agents log both).
+STAGES = {'wire': 'mono', 'socket': 'wall', 'dom': 'wall', 'paint': 'wall'}
+#: Time between consecutive stages, per change.
+SPLITS = (('wire', 'socket'), ('socket', 'dom'), ('dom', 'paint'))
+
+
 def join(sent: list[list[Any]], seen: dict[str, Any]) -> dict[str, Any]:
-    """Latency of every change sent in the window to a host shown in the DOM, per stage."""
+    """Latency of every change sent in the window to a host shown in the DOM, per stage, plus the splits."""
     w0, w1 = seen['window']
     hosts, skew = set(seen['hosts']), float(seen['skew'])
-    index: dict[str, dict[tuple[str, int], list[float]]] = {'socket': {}, 'dom': {}, 'frame': {}}
+    index: dict[str, dict[tuple[str, int], list[float]]] = {stage: {} for stage in STAGES}
+    for host, value, t in seen['wire']:
+        index['wire'].setdefault((host, value), []).append(t)
     for host, value, t in seen['sock']:
         index['socket'].setdefault((host, value), []).append(t + skew)
-    for host, value, t, frame in seen['dom']:
+    for host, value, t, painted in seen['dom']:
         index['dom'].setdefault((host, value), []).append(t + skew)
-        if frame is not None:
-            index['frame'].setdefault((host, value), []).append(frame + skew)
+        if painted is not None:
+            index['paint'].setdefault((host, value), []).append(painted + skew)
     for table in index.values():
         for times in table.values():
             times.sort()
-    lat: dict[str, list[float]] = {stage: [] for stage in index}
-    in_browser: list[float] = []
-    window = [(h, v, t) for h, v, t in sent if w0 <= t < w1 and h in hosts]
-    for host, value, t in window:
+    lat: dict[str, list[float]] = {stage: [] for stage in STAGES}
+    splits: dict[str, list[float]] = {f'{a}_to_{b}': [] for a, b in SPLITS}
+    window = [(h, v, wall, mono) for h, v, wall, mono in sent if w0 <= wall < w1 and h in hosts]
+    for host, value, wall, mono in window:
         got: dict[str, float] = {}
-        for stage, table in index.items():
-            times = table.get((host, value), [])
+        for stage, clock in STAGES.items():
+            t = mono if clock == 'mono' else wall
+            times = index[stage].get((host, value), [])
             k = bisect.bisect_left(times, t - 2.0)  # 2 ms: clock reading tolerance
             if k < len(times):
                 got[stage] = times[k] - t
                 lat[stage].append(got[stage])
-        if 'socket' in got and 'dom' in got:
-            in_browser.append(got['dom'] - got['socket'])
-    sent_n, seen_n = len(window), len(lat['dom'])
+        for a, b in SPLITS:
+            if a in got and b in got:
+                splits[f'{a}_to_{b}'].append(got[b] - got[a])
+    sent_n = len(window)
     return {
-        'latency_ms': {**{stage: stats(values) for stage, values in lat.items()}, 'socket_to_dom': stats(in_browser)},
+        'latency_ms': {stage: stats(values) for stage, values in lat.items()},
+        'split_ms': {name: stats(values) for name, values in splits.items()},
         'changes': {
             'sent': sent_n,
-            'seen': seen_n,
-            'seen_pct': round(100 * seen_n / sent_n, 2) if sent_n else None,
-            'socket_seen': len(lat['socket']),
+            'seen': len(lat['dom']),
+            'seen_pct': round(100 * len(lat['dom']) / sent_n, 2) if sent_n else None,
+            **{f'{stage}_seen': len(lat[stage]) for stage in ('wire', 'socket', 'paint')},
             'hosts_in_dom': len(hosts),
         },
     }
@@ -284,6 +348,7 @@ def stop_agents(agents: subprocess.Popen[str]) -> dict[str, Any]:
 
 def latency_once(args: argparse.Namespace, tree: Path | None) -> dict[str, Any]:
     """One run on a fresh dashboard: agents, browser, join."""
+    load_before = [round(x, 2) for x in os.getloadavg()]
     with (
         tempfile.TemporaryDirectory(prefix='nixfleet-bench-') as tmp,
         running_server(Path(tmp), ui=True, tree=tree) as server,
@@ -299,10 +364,12 @@ def latency_once(args: argparse.Namespace, tree: Path | None) -> dict[str, Any]:
         agents=args.agents,
         interval_s=args.interval,
         window_s=args.seconds,
+        loadavg_before=load_before,
         render=seen['loads'],
         server=seen['server'],
         machine_cpu_pct_of_all_cores=seen['machine_cpu_pct_of_all_cores'],
         clock_skew_ms=round(seen['skew'], 2),
+        wire_clock=seen['wire_clock'],
         page_errors=seen['page_errors'],
         fleet={k: v for k, v in report.items() if k != 'sent'},
     )
@@ -323,10 +390,11 @@ def summary_row(runs: list[dict[str, Any]]) -> str:
 
     sent = sum(run['changes']['sent'] for run in runs)
     seen = sum(run['changes']['seen'] for run in runs)
-    loads = [run['bench']['machine']['loadavg'][0] for run in runs]
+    loads = [run['loadavg_before'][0] for run in runs]
     return (
         f'| {runs[0]["agents"]:,} | {m("latency_ms.dom.median")} ms | {m("latency_ms.dom.p99")} ms '
-        f'| {m("latency_ms.frame.median")} / {m("latency_ms.frame.p99")} ms '
+        f'| {m("latency_ms.paint.median")} / {m("latency_ms.paint.p99")} ms '
+        f'| {m("latency_ms.wire.median")} / {m("latency_ms.wire.p99")} ms '
         f'| {m("latency_ms.socket.median")} / {m("latency_ms.socket.p99")} ms | {seen:,}/{sent:,} '
         f'| {m("server.cpu_pct_median")} ({m("server.cpu_pct_p95")}) | {min(loads)}–{max(loads)} | {len(runs)} |'
     )
@@ -345,14 +413,15 @@ def cmd_browser_latency(args: argparse.Namespace) -> int:
         runs.append(result)
         lat, changes = result['latency_ms'], result['changes']
         log(
-            f'dom median {lat["dom"]["median"]} ms, p99 {lat["dom"]["p99"]} ms; socket median '
-            f'{lat["socket"]["median"]} ms; seen {changes["seen"]}/{changes["sent"]}; server cpu '
+            f'dom median {lat["dom"]["median"]} ms, p99 {lat["dom"]["p99"]} ms; '
+            f'wire median {lat["wire"]["median"]} ms; socket median {lat["socket"]["median"]} ms; '
+            f'seen {changes["seen"]}/{changes["sent"]}; server cpu '
             f'{result["server"]["cpu_pct_median"]} %; load {result["bench"]["machine"]["loadavg"]}'
         )
         print(json.dumps({k: v for k, v in result.items() if k != 'bench'}), flush=True)
     print(
-        '| agents | DOM median | DOM p99 | frame median / p99 | socket median / p99 | seen/sent '
-        '| server CPU %, median (p95) | load avg 1 min | runs |'
+        '| agents | DOM median | DOM p99 | painted median / p99 | wire median / p99 | socket median / p99 | seen/sent '
+        '| server CPU %, median (p95) | load avg 1 min before | runs |'
     )
     print(summary_row(runs))
     return 0

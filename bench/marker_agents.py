@@ -5,7 +5,8 @@
 The agents are fleet_load.py's (the Go agent's register and heartbeat shapes, pings, reconnects) with one change:
 `metrics.cpu` is the heartbeat's sequence number modulo 100, so every heartbeat changes the CPU cell's text
 (`{{ Math.round(row.cpu) }}%` in host_table.js) to a value that names the heartbeat for 100 intervals. Each send is
-logged as (host, value, wall-clock ms): the browser stamps with the same clock (`performance.timeOrigin + now()`).
+logged as (host, value, wall-clock ms, CLOCK_MONOTONIC ms): the page stamps with the wall clock
+(`performance.timeOrigin + now()`), Chromium's DevTools network events with CLOCK_MONOTONIC (its TimeTicks).
 Runs until stdin closes or SIGTERM, then prints one JSON line: the sends and the connection counters.
 """
 
@@ -31,7 +32,7 @@ MARKER_VALUES = 100
 class MarkerAgent(SimAgent):
     """A fleet_load agent that puts its heartbeat sequence into the CPU metric and logs each send."""
 
-    sent: list[tuple[str, int, float]]
+    sent: list[tuple[str, int, float, float]]
 
     def heartbeat_msg(self) -> tuple[str, int]:
         text, seq = super().heartbeat_msg()
@@ -41,7 +42,7 @@ class MarkerAgent(SimAgent):
 
     async def _beat(self, ws: Any) -> None:
         text, seq = self.heartbeat_msg()
-        self.sent.append((self.hostname, seq % MARKER_VALUES, time.time() * 1000))
+        self.sent.append((self.hostname, seq % MARKER_VALUES, time.time() * 1000, time.monotonic() * 1000))
         await ws.send(text)
         self.counters.heartbeats += 1
 
