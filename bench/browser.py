@@ -40,6 +40,15 @@ new PerformanceObserver((list) => {
 """
 ROWS = '.nf-row'
 FILTER = 'input[aria-label="Filter hosts"]'
+#: The table shows `count` rows: every one is in the DOM, or (a windowed table) it says it has `count` rows (plus the
+#: header) and the rows it rendered reach the bottom of the viewport, so what the user sees is complete.
+SHOWS = """(count) => {
+  const table = document.querySelector('.nf-hosts');
+  const rows = table ? table.querySelectorAll('.nf-row') : [];
+  if (rows.length === count) return true;
+  if (!rows.length || Number(table.getAttribute('aria-rowcount')) !== count + 1) return false;
+  return rows[rows.length - 1].getBoundingClientRect().bottom >= window.innerHeight;
+}"""
 
 
 #: Renderer main-thread timeline events summed in the trace summary (nested ones overlap: read them side by side).
@@ -86,7 +95,8 @@ def stats(values: list[float]) -> dict[str, float | int | None]:
 
 
 async def rows_are(page: Any, count: int, timeout_ms: float = 10_000) -> None:
-    await page.wait_for_function(f'document.querySelectorAll("{ROWS}").length === {count}', timeout=timeout_ms)
+    """Wait until the table shows `count` rows (see `SHOWS`)."""
+    await page.wait_for_function(SHOWS, arg=count, timeout=timeout_ms)
 
 
 async def interact(server: Server, agents: int, prefix: str, seconds: float, trace: bool) -> dict[str, Any]:

@@ -4,6 +4,12 @@
 // Selection, the row menu and the tooltip live here too (one menu and one tooltip for all rows); what they trigger
 // goes to the server as events: `row_action {host, key}`, `compartment {host, name}`, `selection {ids}`,
 // `hotkey {tab}`. Below 1024 px the same rows lay out as cards (CSS only).
+// Only the rows in and near the viewport exist in the DOM (windowing): the others are stand-in padding of their
+// measured (or estimated) height, so filtering, clearing the filter and live updates cost what the visible rows cost,
+// not what 2,000 rows cost. Rows are plain (markRaw) objects replaced whole on update; each rendered row reads its
+// own entry, so an update re-renders that row only, and an update to a row out of view renders nothing.
+
+import { markRaw } from "vue";
 
 const APPLE_SVG =
   '<svg viewBox="0 0 24 24" aria-hidden="true"><path fill="currentColor" d="M16.37 12.74c-.02-2.4 1.96-3.56 2.05-3.61-1.12-1.63-2.86-1.86-3.48-1.88-1.47-.15-2.88.87-3.63.87-.76 0-1.9-.85-3.13-.83-1.6.03-3.09.94-3.92 2.38-1.68 2.9-.43 7.2 1.2 9.56.8 1.15 1.75 2.44 3 2.39 1.2-.05 1.66-.78 3.12-.78 1.45 0 1.86.78 3.13.75 1.3-.02 2.12-1.17 2.9-2.33.92-1.34 1.3-2.64 1.32-2.7-.03-.01-2.53-.97-2.56-3.82zM13.97 5.7c.66-.81 1.11-1.92.99-3.04-.96.04-2.12.64-2.8 1.44-.61.71-1.16 1.85-1.01 2.94 1.07.08 2.16-.54 2.82-1.34z"/></svg>';
@@ -102,9 +108,28 @@ function paintElapsed(el, now) {
   if (el.textContent !== text) el.textContent = text;
 }
 
+const COLLATOR = new Intl.Collator(undefined, { numeric: true, sensitivity: "base" });
+
 function byName(a, b) {
-  return a.name.localeCompare(b.name, undefined, { numeric: true, sensitivity: "base" });
+  return COLLATOR.compare(a.name, b.name);
 }
+
+// What the filter searches, lower-cased once per row object (rows are replaced on update, so this never goes stale).
+const HAYSTACKS = new WeakMap();
+
+function haystack(row) {
+  let hay = HAYSTACKS.get(row);
+  if (hay === undefined) {
+    hay = [row.name, row.os, row.loc, row.dev, row.agent, row.gen].map((v) => String(v || "").toLowerCase()).join("\n");
+    HAYSTACKS.set(row, hay);
+  }
+  return hay;
+}
+
+// Rows rendered beyond each edge of the viewport (px): scrolling by up to a screen never shows an empty gap.
+const OVERSCAN = 600;
+// Height of a row not measured yet before any row was (px; a desktop row, 44 px plus its border).
+const ROW_ESTIMATE = 45;
 
 function isTyping(target) {
   return !!target && (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName));
@@ -116,10 +141,11 @@ function dialogOpen() {
 
 // Each row reads its host from the injected store, so an update re-renders that row only (never the 2,000-row list).
 const HostRow = {
-  props: { id: String },
+  props: { id: String, index: Number, last: Boolean },
   inject: ["nfRows", "nfSel", "nfTable"],
   template: `
-    <div class="nf-row nf-tr" role="row" :class="['is-' + row.conn, { 'is-selected': selected, 'is-busy': !!row.run }]"
+    <div class="nf-row nf-tr" role="row" :aria-rowindex="index + 2"
+         :class="['is-' + row.conn, { 'is-selected': selected, 'is-busy': !!row.run, 'is-last': last }]"
          :style="{ '--hc': color }" :data-host="row.id" :data-conn="row.conn" :aria-selected="selected">
       <div class="nf-td c-sel" role="cell">
         <button type="button" class="nf-check" role="checkbox" :aria-checked="selected ? 'true' : 'false'"
@@ -271,9 +297,11 @@ const HostRow = {
   },
   mounted() {
     this.paint();
+    this.nfTable.measureSoon();
   },
   updated() {
     this.paint();
+    this.nfTable.measureSoon(); // a card's height can change (a running command adds a line)
   },
 };
 
@@ -292,9 +320,9 @@ export default {
         </label>
       </div>
       <div class="nf-table-scroll">
-        <div class="nf-hosts" role="table" aria-label="Hosts" :aria-rowcount="order.length">
+        <div class="nf-hosts" role="table" aria-label="Hosts" :aria-rowcount="visible.length + 1">
           <div role="rowgroup">
-            <div class="nf-tr nf-thead" role="row">
+            <div class="nf-tr nf-thead" role="row" aria-rowindex="1">
               <div class="nf-th c-sel" role="columnheader">
                 <button type="button" class="nf-check" role="checkbox" :aria-checked="allState"
                         :aria-label="allState === 'false' ? 'Select all hosts' : 'Clear selection'" @click="toggleAll">
@@ -314,8 +342,10 @@ export default {
               <div class="nf-th c-menu" role="columnheader" aria-label="Actions"></div>
             </div>
           </div>
-          <div role="rowgroup">
-            <nf-host-row v-for="id in visible" :key="id" :id="id"></nf-host-row>
+          <div ref="body" class="nf-tbody" role="rowgroup"
+               :style="{ paddingTop: frame.padTop + 'px', paddingBottom: frame.padBottom + 'px' }">
+            <nf-host-row v-for="(id, i) in shown" :key="id" :id="id" :index="frame.start + i"
+                         :last="frame.start + i === visible.length - 1"></nf-host-row>
           </div>
         </div>
       </div>
@@ -373,6 +403,9 @@ export default {
       tip: { show: false, top: 0, left: 0, right: null, title: "", lines: [], action: "", cls: "" },
       tipEl: null,
       touched: false,
+      // the viewport relative to the rows: `top` = how far the viewport's top lies below the first row (px)
+      view: { top: 0, height: window.innerHeight || 900 },
+      heightsRev: 0, // bumped when a measured row height changes
     };
   },
   provide() {
@@ -382,10 +415,32 @@ export default {
     visible() {
       const needle = this.filter.toLowerCase();
       if (!needle) return this.order;
-      return this.order.filter((id) => {
-        const row = this.rows[id];
-        return [row.name, row.os, row.loc, row.dev, row.agent, row.gen].some((v) => String(v || "").toLowerCase().includes(needle));
-      });
+      return this.order.filter((id) => haystack(this.rows[id]).includes(needle));
+    },
+    // The window of `visible` that is rendered, and the padding that stands in for the rows before and after it.
+    frame() {
+      void this.heightsRev;
+      const list = this.visible;
+      const heights = this.heights;
+      const guess = this.estimate;
+      const from = this.view.top - OVERSCAN;
+      const to = this.view.top + this.view.height + OVERSCAN;
+      let y = 0;
+      let i = 0;
+      for (let h; i < list.length && y + (h = heights.get(list[i]) ?? guess) <= from; i++) y += h;
+      const start = i;
+      const padTop = y;
+      for (; i < list.length && y < to; i++) y += heights.get(list[i]) ?? guess;
+      const end = i;
+      let padBottom = 0;
+      for (; i < list.length; i++) padBottom += heights.get(list[i]) ?? guess;
+      const last = this.lastFrame;
+      if (last && last.start === start && last.end === end && last.padTop === padTop && last.padBottom === padBottom)
+        return last; // unchanged: nothing re-renders
+      return (this.lastFrame = { start, end, padTop, padBottom });
+    },
+    shown() {
+      return this.visible.slice(this.frame.start, this.frame.end);
     },
     selectedCount() {
       return Object.keys(this.sel).length;
@@ -422,10 +477,15 @@ export default {
     },
   },
   created() {
+    this.heights = new Map(); // host id -> measured row height (px); not reactive, `heightsRev` tells
+    this.estimate = ROW_ESTIMATE;
+    this.lastFrame = null;
+    this.measuring = 0;
     this.load();
   },
   mounted() {
     this.ticker = setInterval(() => this.tick(), 1000);
+    this.measureSoon();
     this.onKey = (e) => this.key(e);
     this.onPointer = (e) => {
       this.touched = e.pointerType === "touch";
@@ -436,25 +496,37 @@ export default {
       // only scrolling that moves the table matters (the output panel scrolls by itself as lines arrive)
       const target = e?.target;
       const moves = (el) => !target || target === document || target === window || (el && target.contains?.(el));
+      if (moves(this.$el)) this.locate();
       if (this.menuFor && moves(this.menuOpener)) this.placeMenu(false); // follow the button
       if (this.tip.show && moves(this.tipEl)) this.hideTip();
+    };
+    this.onResize = (e) => {
+      this.heights.clear(); // another width, maybe another layout (cards): measure again
+      this.estimate = ROW_ESTIMATE;
+      this.heightsRev++;
+      this.onScroll(e);
+      this.measureSoon();
     };
     document.addEventListener("keydown", this.onKey);
     document.addEventListener("pointerdown", this.onPointer, true);
     window.addEventListener("scroll", this.onScroll, true);
-    window.addEventListener("resize", this.onScroll);
+    window.addEventListener("resize", this.onResize);
+  },
+  updated() {
+    this.measureSoon(); // the window moved or the rows changed: learn the new rows' heights
   },
   unmounted() {
     clearInterval(this.ticker);
     document.removeEventListener("keydown", this.onKey);
     document.removeEventListener("pointerdown", this.onPointer, true);
     window.removeEventListener("scroll", this.onScroll, true);
-    window.removeEventListener("resize", this.onScroll);
+    window.removeEventListener("resize", this.onResize);
+    cancelAnimationFrame(this.measuring);
   },
   methods: {
     load() {
       for (const id of Object.keys(this.rows)) delete this.rows[id];
-      for (const row of JSON.parse(this.snapshot.rows)) this.rows[row.id] = row;
+      for (const row of JSON.parse(this.snapshot.rows)) this.rows[row.id] = markRaw(row);
       this.version = this.snapshot.version;
       clockSkew = this.snapshot.now - Date.now();
       this.awaitingReset = false;
@@ -477,12 +549,13 @@ export default {
         if (!old || old.name !== row.name) reorder = true;
         online += (row.conn === "online") - (old?.conn === "online");
         // unchanged bulky fields (compartments, ops, refusals) are left out of the transaction: keep ours
-        this.rows[row.id] = old && !("comp" in row) ? { ...row, comp: old.comp, ops: old.ops, why: old.why } : row;
+        this.rows[row.id] = markRaw(old && !("comp" in row) ? { ...row, comp: old.comp, ops: old.ops, why: old.why } : row);
       }
       for (const id of tx.remove) {
         if (id in this.rows) {
           online -= this.rows[id].conn === "online";
           delete this.rows[id];
+          this.heights.delete(id);
           reorder = true;
         }
       }
@@ -507,7 +580,44 @@ export default {
       this.order = rows.sort(byName).map((row) => row.id);
       this.online = rows.filter((row) => row.conn === "online").length;
     },
+    // -- windowing ------------------------------------------------------------------------------------------------
+    // Where the viewport is relative to the rows (on scroll, resize, and after renders: content above may move).
+    locate() {
+      const body = this.$refs.body;
+      if (!body) return;
+      const top = Math.round(-body.getBoundingClientRect().top);
+      const height = window.innerHeight;
+      if (top !== this.view.top) this.view.top = top;
+      if (height !== this.view.height) this.view.height = height;
+    },
+    measureSoon() {
+      if (!this.measuring) this.measuring = requestAnimationFrame(() => this.measure());
+    },
+    // Record the heights of the rendered rows (once per frame at most); the window and its padding follow.
+    measure() {
+      this.measuring = 0;
+      const body = this.$refs.body;
+      if (!body) return;
+      let changed = false;
+      let sum = 0;
+      let n = 0;
+      for (const el of body.children) {
+        const id = el.dataset.host;
+        const h = el.offsetHeight;
+        if (!id || !h) continue; // hidden (another view): nothing to learn
+        sum += h;
+        n++;
+        if (this.heights.get(id) !== h) {
+          this.heights.set(id, h);
+          changed = true;
+        }
+      }
+      if (n) this.estimate = sum / n;
+      if (changed) this.heightsRev++;
+      this.locate();
+    },
     tick() {
+      this.locate();
       const now = serverNow();
       for (const el of this.$el.querySelectorAll(".nf-ago")) paintAge(el, now);
       for (const el of document.querySelectorAll("[data-nf-elapsed]")) paintElapsed(el, now);
@@ -629,7 +739,7 @@ export default {
       const opener = this.menuOpener;
       if (!menu || !opener) return;
       const r = opener.getBoundingClientRect();
-      if (r.bottom < 0 || r.top > window.innerHeight) {
+      if (!opener.isConnected || r.bottom < 0 || r.top > window.innerHeight) {
         this.closeMenu(false); // its row scrolled away
         return;
       }
