@@ -275,8 +275,17 @@ class HistoryView:
             if not self.page.rows:
                 with ui.element('div').classes('nf-empty nf-history-empty'):
                     ui.html('<i class="material-icons" aria-hidden="true">manage_search</i>', sanitize=False)
-                    ui.label('Nothing matches these filters').classes('nf-empty-title')
-                    ui.label('Widen the time range or reset the filters.').classes('nf-empty-sub')
+                    if replace(self.query, kind='commands') == Query():  # no filter narrows the list
+                        noun = 'commands' if commands else 'events'
+                        ui.label(f'No {noun} yet').classes('nf-empty-title')
+                        ui.label(
+                            'Ops run from this page, the API or the CLI show up here as they happen.'
+                            if commands
+                            else 'Connections, ops, logins and changes show up here as they happen.'
+                        ).classes('nf-empty-sub')
+                    else:
+                        ui.label('Nothing matches these filters').classes('nf-empty-title')
+                        ui.label('Widen the time range or reset the filters.').classes('nf-empty-sub')
         total, page = self.page.total, self.query.page
         pages = max(1, (total + PAGE_SIZE - 1) // PAGE_SIZE)
         first = page * PAGE_SIZE + 1 if self.page.rows else 0
