@@ -7,6 +7,8 @@ const ANSI_RE = /\x1b\[[0-9;?]*[ -\/]*[@-~]/g;
 const TIME = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
 const STAMP = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "medium" });
 const MIN_HEIGHT = 120;
+// Below this width (phones, narrow windows) the panel starts collapsed unless the user chose otherwise (CSS agrees).
+const NARROW = "(max-width: 1000px)";
 const BAD_RE = /(^|[^a-z])(error|fatal|failed|fail)([^a-z]|$)/i;
 const WARN_RE = /(^|[^a-z])(warning|warn)([^a-z]|$)/i;
 const ICONS = {
@@ -103,7 +105,8 @@ async function writeClipboard(text) {
 
 export default {
   template: `
-    <section :class="['nf-output', 'is-' + variant, { 'is-collapsed': collapsed, 'is-dragging': dragging }]"
+    <section :class="['nf-output', 'is-' + variant, { 'is-collapsed': collapsed, 'is-dragging': dragging,
+                      'is-autocollapse': autocollapse }]"
              :style="{ '--nf-output-h': shownHeight + 'px', '--nf-output-font': font + 'px' }"
              aria-label="Output panel" :data-active="active" :data-collapsed="collapsed ? 'true' : 'false'">
       <div v-if="variant === 'dock'" v-show="!collapsed" class="nf-output-grip" role="separator" aria-orientation="horizontal" tabindex="0"
@@ -126,6 +129,7 @@ export default {
     variant: { type: String, default: "dock" },
     progress: { type: String, default: "" },
     initial: Object,
+    autocollapse: Boolean,
   },
   data() {
     return { dragHeight: null, dragging: false, pinned: true };
@@ -141,6 +145,13 @@ export default {
   },
   mounted() {
     this.render();
+    if (this.variant === "dock") {
+      // also when a window is made narrow later: CSS shows the bar at once, the server is told to agree
+      this.narrowQuery = window.matchMedia(NARROW);
+      this.onNarrow = () => this.narrowQuery.matches && this.autocollapse && this.tellNarrow();
+      this.narrowQuery.addEventListener("change", this.onNarrow);
+      this.onNarrow();
+    }
     const footer = document.querySelector(".q-footer");
     if (this.variant === "dock" && footer && window.ResizeObserver) {
       const dock = this.$el.parentElement;
@@ -151,6 +162,8 @@ export default {
   unmounted() {
     this.footerObserver?.disconnect();
     this.stopDrag?.();
+    this.narrowQuery?.removeEventListener("change", this.onNarrow);
+    clearTimeout(this.narrowTimer);
   },
   watch: {
     height() {
@@ -165,6 +178,11 @@ export default {
     },
   },
   methods: {
+    // CSS already shows the panel collapsed; the server learns it once the socket is up (events sent earlier are lost)
+    tellNarrow(tries = 500) {
+      if (window.did_handshake) this.$emit("narrow");
+      else if (tries > 0) this.narrowTimer = setTimeout(() => this.tellNarrow(tries - 1), 20);
+    },
     buffer(tab) {
       return (this.buffers[tab] ??= { lines: [], earlier: 0, loading: false });
     },

@@ -4,7 +4,9 @@ A host tab is restored from the log files of the host's newest commands when it 
 socket was away), and follows `command_output` changes live; the lines that arrive while the files are read are
 held and merged (`merge_restored`), so nothing is lost or doubled. Each tab keeps at most `TAB_CAP` lines; the
 browser shows "… N earlier lines" and Download serves the whole log. Bursts are coalesced per `WINDOW` on the
-loop's scheduler. Collapsed state, height, font size and the open tabs are kept per browser (`app.storage.user`).
+loop's scheduler. Collapsed state, height, font size and the open tabs are kept per browser (`app.storage.user`);
+until a browser collapses or expands the panel itself, a narrow screen (a phone) shows it collapsed to one row of
+tabs (`narrow`), and opened it takes at most 40 % of the screen's height.
 
 Other components reach the panel of the current browser tab with `open_host_output(host)` (the row menu's "View
 output") and `select_output_tab(n)` (Ctrl+1..9).
@@ -125,9 +127,12 @@ class OutputView(ui.element, component='output_panel.js'):
         height: int,
         initial: dict[str, Any] | None = None,
         variant: str = 'dock',
+        auto_collapse: bool = False,
     ) -> None:
         super().__init__()
         self._props.update(active=active, font=font, collapsed=collapsed, height=height, cap=TAB_CAP, variant=variant)
+        # the user never chose: a narrow screen shows the panel collapsed from the first paint and says so (`narrow`)
+        self._props['autocollapse'] = auto_collapse
         if initial is not None:  # content known at build time (a dialog); the dock gets its lines by `reset`
             self._props['initial'] = initial
 
@@ -180,6 +185,8 @@ class OutputPanel:
         self._scheduler = scheduler
         self._prefs_store = _browser_prefs()
         prefs = dict(self._prefs_store.get(PREFS_KEY) or {})
+        #: Whether this browser ever collapsed or expanded the panel itself (else a phone starts it collapsed).
+        self._chosen = isinstance(prefs.get('collapsed'), bool)
         self.collapsed = bool(prefs.get('collapsed', False))
         self.height = _clamp(prefs.get('height'), HEIGHT_MIN, HEIGHT_MAX, HEIGHT_DEFAULT)
         self.font = _clamp(prefs.get('font'), FONT_MIN, FONT_MAX, FONT_DEFAULT)
@@ -198,9 +205,16 @@ class OutputPanel:
         self.active = LOG_TAB
 
         with ui.element('div').classes('nf-output-dock'):
-            self.view = OutputView(active=LOG_TAB, font=self.font, collapsed=self.collapsed, height=self.height)
+            self.view = OutputView(
+                active=LOG_TAB,
+                font=self.font,
+                collapsed=self.collapsed,
+                height=self.height,
+                auto_collapse=not self._chosen and not self.collapsed,
+            )
             self.view.mark('output-panel')
             self.view.on('resize', self._on_resize)
+            self.view.on('narrow', lambda _: self.narrow())
             self.view.on('copy_failed', lambda _: ui.notify('The browser refused the clipboard', type='warning'))
             with self.view, ui.element('div').classes('nf-output-bar'):
                 with ui.element('div').classes('nf-output-title'):
@@ -227,7 +241,7 @@ class OutputPanel:
                     self._toggle = (
                         ui.button(on_click=lambda _: self.toggle())
                         .props('flat dense round size=sm')
-                        .classes('nf-output-tool')
+                        .classes('nf-output-tool nf-output-toggle')
                         .mark('output-toggle')
                     )
                     with self._toggle:
@@ -536,16 +550,22 @@ class OutputPanel:
         download_command_log(tab.latest, self._tab_name(self.active), tab.commands.get(tab.latest))
 
     def toggle(self) -> None:
-        """Collapse or expand the panel."""
+        """Collapse or expand the panel (this browser's choice from now on)."""
+        self._chosen = True
         self._set_collapsed(not self.collapsed)
         if not self.collapsed:
             self.tabs[self.active].unread = False
             self._refresh(self.dashboard.stream.value)
         self._save()
 
+    def narrow(self) -> None:
+        """The browser's screen is narrow (a phone): collapse the panel unless this browser chose otherwise."""
+        if not self._chosen and not self.collapsed:
+            self._set_collapsed(True)
+
     def _set_collapsed(self, collapsed: bool) -> None:
         self.collapsed = collapsed
-        self.view.set(collapsed=collapsed)
+        self.view.set(collapsed=collapsed, autocollapse=False)
         self._show_toggle()
 
     def _show_toggle(self) -> None:
@@ -567,7 +587,7 @@ class OutputPanel:
 
     def _save(self) -> None:
         prefs = {
-            'collapsed': self.collapsed,
+            'collapsed': self.collapsed if self._chosen else None,
             'height': self.height,
             'font': self.font,
             'tabs': [k for k in self.tabs if k != LOG_TAB],

@@ -165,3 +165,50 @@ async def test_long_output_keeps_the_newest_lines_and_long_lines_wrap(
     widths = await body.evaluate('e => [e.scrollWidth, e.clientWidth]')
     assert widths[0] <= widths[1]  # wrapped, no horizontal scrolling
     assert tab.errors == []
+
+
+async def test_on_a_phone_the_panel_is_a_compact_bar_until_opened_and_then_at_most_40_percent_high(
+    dashboard_process: DashboardProcess, browser: Browser, agents: AgentFactory
+) -> None:
+    hosts = [f'phone-build-host-{i:02d}' for i in range(1, 6)]
+    made = [await agents(host) for host in hosts]
+    tab = await open_tab(browser, width=390, height=844)
+    page = tab.page
+    await log_in(tab, dashboard_process.http)
+    panel = page.locator('.nf-output')
+    await expect(panel).to_have_attribute('data-collapsed', 'true')  # nobody chose: a phone starts it collapsed
+    await expect(page.locator('.nf-output-body')).to_be_hidden()
+    assert await height(panel) <= 52
+    await expect(page.get_by_role('button', name='Expand the panel')).to_be_visible()
+
+    await api(page, dashboard_process.http, 'POST', '/api/dispatch', {'op': 'check-version', 'hosts': hosts})
+    for agent in made:
+        assert await expect_command(agent) == 'check-version'
+    for host in hosts:  # their tabs line up in the one-row bar, which scrolls sideways (the page does not)
+        await page.locator(chip(host)).wait_for(state='attached')
+    assert await height(panel) <= 52
+    strip = await page.locator('.nf-output-tabs').evaluate('e => [e.scrollWidth, e.clientWidth]')
+    assert strip[0] > strip[1], strip
+    assert await page.evaluate('document.documentElement.scrollWidth <= document.documentElement.clientWidth')
+
+    await page.locator(f'{chip(hosts[3])} .nf-otab').click()  # a tab opens the panel on its output
+    await expect(panel).to_have_attribute('data-collapsed', 'false')
+    await expect(panel).to_have_attribute('data-active', hosts[3])
+    await send_output(made[3], 'built on the phone')
+    await expect(page.locator('.nf-output-body')).to_contain_text('built on the phone')
+    assert 200 <= await height(panel) <= 0.4 * 844 + 1
+    for name in ('Open the output of a host', 'Copy this tab', 'Download the log', 'Collapse the panel'):
+        box = await page.get_by_label(name, exact=True).bounding_box()
+        assert box is not None and box['x'] >= 0 and box['x'] + box['width'] <= 390, (name, box)
+    assert await page.evaluate('document.documentElement.scrollWidth <= document.documentElement.clientWidth')
+
+    await page.reload()  # choosing a tab was no choice about the panel: collapsed again
+    await wait_connected(page)
+    await expect(panel).to_have_attribute('data-collapsed', 'true')
+    await page.get_by_role('button', name='Expand the panel').click()  # this is one, and it is kept
+    await expect(panel).to_have_attribute('data-collapsed', 'false')
+    await page.reload()
+    await wait_connected(page)
+    await expect(page.locator('.nf-output-body')).to_be_visible()
+    await expect(panel).to_have_attribute('data-collapsed', 'false')
+    assert tab.errors == []

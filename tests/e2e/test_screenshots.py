@@ -160,8 +160,18 @@ async def test_views_screenshots(demo_process: DashboardProcess, browser: Browse
         await phone.page.goto(f'{base}{path}')
         await wait_connected(phone.page)
         await phone.page.locator(content).first.wait_for()
-        await expect(phone.page.locator('.nf-output-body .nf-ol').first).to_be_visible()  # the System Log
+        await expect(phone.page.locator('.nf-output')).to_have_attribute('data-collapsed', 'true')  # a compact bar
         await settle(phone.page)
         await no_horizontal_scrollbar(phone.page)
         await phone.page.screenshot(path=out / name)
+
+    await phone.page.goto(f'{base}/')  # a host's output on the phone: the panel opens to at most 40 % of the screen
+    await wait_connected(phone.page)
+    await phone.page.get_by_role('button', name='Actions for edge-fra1').click()
+    await phone.page.get_by_role('menuitem', name='View output').click()
+    await expect(phone.page.locator('.nf-output')).to_have_attribute('data-active', 'edge-fra1')
+    await expect(phone.page.locator('.nf-output-body')).to_contain_text('Command: ')
+    await settle(phone.page)
+    await no_horizontal_scrollbar(phone.page)
+    await phone.page.screenshot(path=out / 'output-panel-mobile.png')
     assert tab.errors == [] and phone.errors == []

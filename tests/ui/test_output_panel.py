@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from functools import partial
+from typing import Any
 
 from nicegui.testing.user import User
 
@@ -126,6 +127,29 @@ async def test_copy_clear_font_size_and_collapse_and_they_are_kept_per_browser(u
     assert not reloaded.collapsed
     _other, fresh = await open_panel(ui_server)  # another browser keeps its own settings
     assert not fresh.collapsed and fresh.font == 13 and fresh.active == LOG_TAB
+
+
+async def test_a_narrow_screen_starts_the_panel_collapsed_until_the_browser_chooses(ui_server: UiServer) -> None:
+    def view(user: User) -> Any:
+        return user.find(marker='output-panel').elements.pop()
+
+    user, panel = await open_panel(ui_server)
+    assert not panel.collapsed and view(user).props['autocollapse'] is True  # open, unless the screen is narrow
+    user.find(marker='output-panel').trigger('narrow')  # what the browser says on a phone
+    await eventually(lambda: panel.collapsed)
+    assert view(user).props['collapsed'] is True and view(user).props['autocollapse'] is False
+
+    _, phone = await open_panel_as(user, '/history')  # not a choice: the next page asks the screen again
+    assert not phone.collapsed and view(user).props['autocollapse'] is True
+    user.find(marker='output-panel').trigger('narrow')
+    await eventually(lambda: phone.collapsed)
+    user.find(marker='output-toggle').click()  # the user opens it: that is kept, even on a phone
+    assert not phone.collapsed
+
+    _, chosen = await open_panel_as(user, '/')
+    assert view(user).props['autocollapse'] is False
+    user.find(marker='output-panel').trigger('narrow')  # handled at once: nothing to wait for
+    assert not chosen.collapsed
 
 
 async def open_panel_as(user: User, path: str) -> tuple[User, OutputPanel]:
