@@ -85,6 +85,15 @@ class _Group:
     last: Mapping[str, Any] | None = None
 
 
+@dataclass(slots=True)
+class _Run:
+    """A pipeline run one click started, reported when it ends."""
+
+    label: str
+    name: str
+    hosts: tuple[str, ...]
+
+
 _controllers: weakref.WeakValueDictionary[str, FleetActions] = weakref.WeakValueDictionary()
 
 
@@ -102,8 +111,10 @@ class FleetActions:
         self._root = root
         _controllers[root.client.id] = self
         self._groups: dict[str, _Group] = {}  #: command id -> its group
-        self._runs: dict[str, str] = {}  #: pipeline id -> label
+        self._runs: dict[str, _Run] = {}  #: pipeline id -> what it runs
+        self._mine: dict[str, tuple[str, str | None]] = {}  #: running command id -> (op, host), started here
         self._inflight: set[tuple[str, tuple[str, ...]]] = set()
+        self._handling: set[tuple[str, ...]] = set()  #: clicks whose handling (dialog, dispatch) is under way
         self._commands: Mapping[str, Any] | None = None
         self._pipelines: Mapping[str, Any] | None = None
 
@@ -146,7 +157,7 @@ class FleetActions:
             for run_id in list(self._runs):
                 run = state.pipelines.get(run_id)
                 if run is not None and run.get('status') in _PIPELINE_WORDS:
-                    label = self._runs.pop(run_id)
+                    label = self._runs.pop(run_id).label
                     word, kind = _PIPELINE_WORDS[str(run.get('status'))]
                     hosts = run.get('hosts') or []
                     text = f'{label} on {hosts_phrase(hosts)} {word}'
@@ -157,6 +168,7 @@ class FleetActions:
 
     def _finished(self, cid: str, cmd: Mapping[str, Any]) -> None:
         group = self._groups.pop(cid)
+        self._mine.pop(cid, None)
         group.pending.discard(cid)
         group.last = cmd
         if cmd.get('status') in ('SUCCESS', 'PARTIAL'):
@@ -191,6 +203,13 @@ class FleetActions:
         on_refused: Callable[[DispatchError], Awaitable[None]] | None = None,
     ) -> list[DispatchResult]:
         """Dispatch `op` on `hosts`; report what started, explain what was refused (with Force and alternative)."""
+        if not force and (repeats := self._running_here(op, hosts)):
+            # the second click of a double click, or a click on a menu rendered before the first one's command
+            # started: say it runs rather than have dispatch refuse it as busy (and journal the refusal)
+            self.toast(f'{op_label(op)} is already running on {hosts_phrase(repeats)}', 'info')
+            hosts = [h for h in hosts if h not in repeats]
+            if not hosts:
+                return []
         key = (op, tuple(sorted(hosts)))
         if key in self._inflight:  # a double click: the first one is on its way
             return []
@@ -227,7 +246,31 @@ class FleetActions:
         group = _Group(label=label, pending={r.command_id for r in running if r.command_id}, hosts=len(running))
         for cid in group.pending:
             self._groups[cid] = group
+        for r in running:
+            if r.command_id:
+                self._mine[r.command_id] = (op, r.host)
         self.toast(f'{label} started on {hosts_phrase([r.host or "the fleet" for r in running])}', 'info')
+
+    def _running_here(self, op: str, hosts: Sequence[str]) -> list[str]:
+        """Those of `hosts` running `op` that this tab started (and that has not ended yet)."""
+        commands = self.state.commands
+        running = {
+            host
+            for cid, (mine, host) in self._mine.items()
+            if mine == op and (commands.get(cid) or {}).get('status') not in _TERMINAL
+        }
+        return [h for h in hosts if h in running]
+
+    async def _once(self, key: tuple[str, ...], handle: Callable[[], Awaitable[Any]]) -> None:
+        """Handle a click unless the same click is still being handled (a double click opens one dialog and
+        dispatches once: both clicks can reach the server before the first one's handler ran)."""
+        if key in self._handling:
+            return
+        self._handling.add(key)
+        try:
+            await handle()
+        finally:
+            self._handling.discard(key)
 
     async def _explain(
         self,
@@ -259,17 +302,24 @@ class FleetActions:
     async def run_pipeline(self, name: str, hosts: Sequence[str]) -> None:
         """Start a pipeline and report its start (its end is reported by `follow`)."""
         label = pipeline_label(name)
+        repeats = {h for run in self._runs.values() if run.name == name for h in run.hosts}
+        if repeats and set(hosts) <= repeats:  # a late second click: this tab's run is still going
+            self.toast(f'{label} is already running on {hosts_phrase(hosts)}', 'info')
+            return
         try:
             run = await self.dashboard.ops.start_pipeline(name, hosts, actor='user')
         except DispatchError as exc:
             refusal = dialogs_.Refusal(None, str(exc.code), exc.message)
             await self._explain(name, [refusal], hosts, total=len(hosts), label=label)
             return
-        self._runs[run.id] = label
+        self._runs[run.id] = _Run(label, name, tuple(run.hosts))
         self.toast(f'{label} started on {hosts_phrase(run.hosts) if run.hosts else "the fleet"}', 'info')
 
     async def command_action(self, command_id: str, action: str) -> None:
         """Wait 5m / Kill / Ignore / Cancel tracking on a running command."""
+        await self._once(('command', command_id, action), functools.partial(self._command_action, command_id, action))
+
+    async def _command_action(self, command_id: str, action: str) -> None:
         ops = self.dashboard.ops
         calls: dict[str, Callable[[], Awaitable[Any]]] = {
             'wait': lambda: ops.wait_command(command_id, 5),
@@ -294,6 +344,9 @@ class FleetActions:
     # -- entry points ---------------------------------------------------------------------------------------------
     async def row_action(self, host: str, key: str) -> None:
         """A row-menu item (see `actions_model.ROW_MENU`)."""
+        await self._once(('row', host, key), functools.partial(self._row_action, host, key))
+
+    async def _row_action(self, host: str, key: str) -> None:
         item = MENU_BY_KEY.get(key)
         view = self.state.hosts.get(host)
         if item is None or view is None:
@@ -379,6 +432,9 @@ class FleetActions:
 
     async def compartment(self, host: str, name: str) -> None:
         """A compartment chip: run its sensible action, or say what it means."""
+        await self._once(('compartment', host, name), functools.partial(self._compartment, host, name))
+
+    async def _compartment(self, host: str, name: str) -> None:
         view = self.state.hosts.get(host)
         comp = ((view or {}).get('compartments') or {}).get(name)
         if view is None or comp is None:
@@ -397,6 +453,9 @@ class FleetActions:
 
     async def bulk(self, what: str) -> None:
         """Header bulk menu: a fleet-wide run on the online hosts, after a confirmation."""
+        await self._once(('bulk', what), functools.partial(self._bulk, what))
+
+    async def _bulk(self, what: str) -> None:
         if what == 'merge-pr':
             await self.merge(deploy=False)
             return
@@ -416,13 +475,32 @@ class FleetActions:
         )
         if not ok:
             return
+        online = self._still_online(online, label)
+        if not online:
+            return
         if pipeline:
             await self.run_pipeline(what, online)
         else:
             await self.run(what, online)
 
+    def _still_online(self, hosts: Sequence[str], label: str) -> list[str]:
+        """Those of the confirmed `hosts` still online; says which went away while the dialog was open."""
+        views = self.state.hosts
+        online = [h for h in hosts if (views.get(h) or {}).get('connection') == 'online']
+        gone = [h for h in hosts if h not in online]
+        if gone:
+            went = f'{", ".join(gone[:5])}{" …" if len(gone) > 5 else ""} went offline'
+            if online:
+                self.toast(f'{went}; {label} runs on {hosts_phrase(online)} only', 'warning')
+            else:
+                self.toast(f'{went}; {label} was not started', 'warning')
+        return online
+
     async def on_selection(self, key: str, hosts: Sequence[str]) -> None:
         """Context-bar selection row: Pull/Switch/Test/Do All on the selected online hosts."""
+        await self._once(('selection', key), functools.partial(self._on_selection, key, hosts))
+
+    async def _on_selection(self, key: str, hosts: Sequence[str]) -> None:
         online = [h for h in hosts if (self.state.hosts.get(h) or {}).get('connection') == 'online']
         if not online:
             self.toast('None of the selected hosts is online', 'warning')
@@ -434,6 +512,9 @@ class FleetActions:
 
     async def merge(self, *, deploy: bool) -> None:
         """Merge the pending flake-update PR (and deploy it to the online hosts)."""
+        await self._once(('merge', str(deploy)), functools.partial(self._merge, deploy=deploy))
+
+    async def _merge(self, *, deploy: bool) -> None:
         pr = self.state.fleet.get('pending_pr') or {}
         if not pr:
             self.toast('There is no pending flake-update pull request', 'info')
@@ -450,7 +531,7 @@ class FleetActions:
                 'Merge & Deploy',
                 icon='merge',
                 details=online,
-            ):
+            ) and (online := self._still_online(online, 'Merge & Deploy')):
                 await self.run_pipeline('merge-deploy', online)
         elif await dialogs_.confirm(
             f'Merge PR #{pr.get("number")}?', f'Merge {what} on GitHub. Nothing is deployed.', 'Merge', icon='merge'

@@ -99,8 +99,16 @@ async def confirm(
                 if len(details) > 12:
                     ui.label(f'… and {len(details) - 12} more').classes('nf-dlg-more')
         with ui.element('div').classes('nf-dlg-actions'):
-            button('Cancel', 'is-quiet', 'dialog-cancel', lambda: dialog.submit(False))
-            button(ok, 'is-danger' if danger else 'is-primary', 'dialog-ok', lambda: dialog.submit(True))
+            cancel = button('Cancel', 'is-quiet', 'dialog-cancel')
+            confirmed = button(ok, 'is-danger' if danger else 'is-primary', 'dialog-ok')
+
+        def answer(value: bool) -> None:
+            for action in (cancel, confirmed):  # answered: a second click (a double click) is ignored
+                action.disable()
+            dialog.submit(value)
+
+        cancel.on_click(functools.partial(answer, False))
+        confirmed.on_click(functools.partial(answer, True))
     return bool(await _answer(dialog))
 
 
@@ -131,7 +139,7 @@ async def totp_prompt(host: str, submit: Callable[[str], Awaitable[str | None]],
             button('Cancel', 'is-quiet', 'dialog-cancel', lambda: dialog.submit(False))
             ok = button('Reboot', 'is-danger', 'dialog-ok')
         ok.disable()
-        sending = False
+        sending = False  # a code is on its way, or was accepted: further clicks and Enter are ignored
 
         def digits() -> str:
             return re.sub(r'\D', '', str(code.value or ''))
@@ -145,10 +153,11 @@ async def totp_prompt(host: str, submit: Callable[[str], Awaitable[str | None]],
                 return
             sending = True
             ok.disable()
+            problem: str | None = 'the code could not be checked'
             try:
                 problem = await submit(digits())
             finally:
-                sending = False
+                sending = problem is None
             if problem is None:
                 dialog.submit(True)
                 return
