@@ -10,7 +10,7 @@ import asyncio
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, Locator, Page, expect
 
 from tests.e2e.conftest import AgentFactory, BrowserTab, DashboardProcess, api, log_in, open_tab
 from tests.support import FakeAgent, expect_command, send_output
@@ -48,6 +48,17 @@ async def dashboard(dashboard_process: DashboardProcess, browser: Browser, hosts
 async def no_horizontal_scrollbar(page: Page) -> None:
     widths = await page.evaluate('[document.documentElement.scrollWidth, document.documentElement.clientWidth]')
     assert widths[0] <= widths[1], f'the page scrolls sideways: {widths}'
+
+
+async def fits(dialog: Locator, width: int) -> None:
+    """The dialog's card is on screen, and none of its texts runs out of its box."""
+    card = await dialog.locator('.nf-dlg').bounding_box()
+    assert card is not None and card['x'] >= 0 and card['x'] + card['width'] <= width, card
+    overflowing = await dialog.locator('.nf-dlg').evaluate(
+        "c => [...c.querySelectorAll('*')].filter(e => e.scrollWidth > e.clientWidth + 1"
+        " && getComputedStyle(e).overflowX === 'visible' && e.clientWidth > 0).map(e => e.className)"
+    )
+    assert overflowing == [], overflowing
 
 
 async def commands(page: Page, base: str, op: str) -> list[dict[str, Any]]:
@@ -110,13 +121,25 @@ async def test_the_longest_hostname_and_a_long_output_line_fit_the_screen(
     await page.get_by_role('menuitem', name='Rollback…').click()
     dialog = page.get_by_role('dialog')
     await expect(dialog).to_contain_text(f'Roll back {LONG}?')
-    card = await dialog.locator('.nf-dlg').bounding_box()
-    assert card is not None and card['x'] >= 0 and card['x'] + card['width'] <= size['width'], card
+    await fits(dialog, size['width'])
+    await dialog.get_by_role('button', name='Cancel').click()
+    await expect(dialog).to_have_count(0)
+    await page.get_by_role('button', name='Fleet actions').click()
+    await page.get_by_role('menuitem').filter(has_text='Do All').click()
+    await expect(dialog).to_contain_text('Do All on 3 online hosts?')
+    await expect(dialog.locator('.nf-dlg-host').filter(has_text=LONG)).to_be_visible()
+    await fits(dialog, size['width'])
     await dialog.get_by_role('button', name='Cancel').click()
     await expect(dialog).to_have_count(0)
 
-    await api(page, dashboard_process.http, 'POST', '/api/dispatch', {'op': 'check-version', 'hosts': [LONG]})
+    await page.get_by_role('button', name=f'Actions for {LONG}').click()
+    await page.get_by_role('menuitem', name='Check version').click()
     assert await expect_command(made[LONG]) == 'check-version'
+    toast = page.locator('.nf-toast').filter(has_text=f'Check version started on {LONG}')
+    await expect(toast).to_be_visible()
+    box = await toast.bounding_box()
+    assert box is not None and box['x'] >= 0 and box['x'] + box['width'] <= size['width'], box
+    assert await toast.evaluate('e => e.scrollWidth <= e.clientWidth'), 'the toast text runs out of its box'
     await send_output(made[LONG], 'y' * 3000)
     chip = page.locator(f'.nf-otab-wrap[data-tab="{LONG}"] .nf-otab')
     await chip.click()
