@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,6 +82,46 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait(timeout=5)
 
 
+@contextmanager
+def run_nixfleet(
+    args: list[str],
+    env: Mapping[str, str],
+    tmp_path: Path,
+    port: int,
+    *,
+    ready: Callable[[dict[str, Any]], bool] = lambda health: True,
+) -> Iterator[DashboardProcess]:
+    """Run `python -m nixfleet <args>` (its data dir under tmp_path) until its /health answers and is `ready`; stop it
+    (SIGTERM, then SIGKILL) afterwards."""
+    log_path = tmp_path / f'{args[0]}.log'
+    with log_path.open('wb') as log_file:
+        process = subprocess.Popen(
+            [sys.executable, '-m', 'nixfleet', *args],
+            cwd=ROOT,
+            env={**os.environ, 'NICEGUI_STORAGE_PATH': str(tmp_path / 'nicegui'), **env},
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    running = DashboardProcess(process, port, tmp_path / 'data', log_path)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f'nixfleet {args[0]} exited with {process.returncode}:\n{running.log()}')
+            try:
+                health = httpx.get(f'{running.http}/health', timeout=1)
+                if health.status_code == 200 and ready(health.json()):
+                    break
+            except (httpx.HTTPError, ValueError):
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f'nixfleet {args[0]} not ready within 30 s:\n{running.log()}')
+            time.sleep(0.1)
+        yield running
+    finally:
+        _stop(process)
+
+
 @pytest.fixture
 def dashboard_process(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DashboardProcess]:
     """`nixfleet serve` on a free port with test secrets and its own data dir; stopped after the test.
@@ -89,40 +129,29 @@ def dashboard_process(request: pytest.FixtureRequest, tmp_path: Path) -> Iterato
     Parametrize it indirectly with a dict to set more NIXFLEET_* variables.
     """
     port = free_port()
-    data_dir = tmp_path / 'data'
     env = {
-        **os.environ,
         'NIXFLEET_LISTEN': f'127.0.0.1:{port}',
-        'NIXFLEET_DATA_DIR': str(data_dir),
+        'NIXFLEET_DATA_DIR': str(tmp_path / 'data'),
         'NIXFLEET_PASSWORD_HASH': PASSWORD_HASH,
         'NIXFLEET_SESSION_SECRET': SESSION_SECRET,
         'NIXFLEET_AGENT_TOKEN': AGENT_TOKEN,
         'NIXFLEET_LOG_LEVEL': 'warning',
-        'NICEGUI_STORAGE_PATH': str(tmp_path / 'nicegui'),
         **getattr(request, 'param', {}),
     }
-    log_path = tmp_path / 'dashboard.log'
-    with log_path.open('wb') as log_file:
-        process = subprocess.Popen(
-            [sys.executable, '-m', 'nixfleet', 'serve'], cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT
-        )
-    running = DashboardProcess(process, port, data_dir, log_path)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f'dashboard exited with {process.returncode}:\n{running.log()}')
-            try:
-                if httpx.get(f'{running.http}/health', timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f'dashboard not healthy within 30 s:\n{running.log()}')
-            time.sleep(0.1)
+    with run_nixfleet(['serve'], env, tmp_path, port) as running:
         yield running
-    finally:
-        _stop(process)
+
+
+def run_demo(tmp_path: Path, agents: int, env: Mapping[str, str]) -> AbstractContextManager[DashboardProcess]:
+    """`nixfleet demo` with `agents` simulated hosts on a free port, ready once every agent is connected."""
+    port = free_port()
+    return run_nixfleet(
+        ['demo', '--agents', str(agents), '--listen', f'127.0.0.1:{port}'],
+        {'NIXFLEET_DATA_DIR': str(tmp_path / 'data'), 'NIXFLEET_LOG_LEVEL': 'warning', **env},
+        tmp_path,
+        port,
+        ready=lambda health: health.get('agents_connected') == agents,
+    )
 
 
 #: Connects a fake agent (real WebSocket, Go agent's protocol) with register fields; returns it registered.

@@ -8,21 +8,14 @@ Set NIXFLEET_UPDATE_SCREENSHOTS=1 to write them to docs/screenshots/ (otherwise 
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from playwright.async_api import Page, expect
 
-from tests.e2e.conftest import ROOT, BrowserTab, open_tab, wait_connected
-from tests.support import free_port
+from tests.e2e.conftest import ROOT, BrowserTab, DashboardProcess, open_tab, run_demo, wait_connected
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -30,68 +23,20 @@ PASSWORD = 'demo-screenshots'
 HOSTS = 8
 
 
-@dataclass
-class Demo:
-    """`nixfleet demo` on 127.0.0.1:`port`."""
-
-    process: subprocess.Popen[bytes]
-    port: int
-    log_path: Path
-
-    @property
-    def http(self) -> str:
-        return f'http://127.0.0.1:{self.port}'
-
-
 @pytest.fixture
-def demo(tmp_path: Path) -> Iterator[Demo]:
+def demo(tmp_path: Path) -> Iterator[DashboardProcess]:
     """The demo with 8 hosts whose tests take long and whose `check-version` outlives its 10 s warning."""
-    port = free_port()
     env = {
-        **os.environ,
-        'NIXFLEET_DATA_DIR': str(tmp_path / 'data'),
         'NIXFLEET_DEMO_PASSWORD': PASSWORD,
         'NIXFLEET_DEMO_ADVANCE_EVERY': '1h',
         'NIXFLEET_SIM_SPEED': '2',
         'NIXFLEET_SIM_SLOW': 'test:40,check-version:2000',
-        'NIXFLEET_LOG_LEVEL': 'warning',
-        'NICEGUI_STORAGE_PATH': str(tmp_path / 'nicegui'),
     }
-    log_path = tmp_path / 'demo.log'
-    with log_path.open('wb') as log:
-        process = subprocess.Popen(
-            [sys.executable, '-m', 'nixfleet', 'demo', '--agents', str(HOSTS), '--listen', f'127.0.0.1:{port}'],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    running = Demo(process, port, log_path)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f'demo exited with {process.returncode}:\n{log_path.read_text()[-3000:]}')
-            try:
-                health = httpx.get(f'{running.http}/health', timeout=1).json()
-                if health.get('agents_connected') == HOSTS:
-                    break
-            except (httpx.HTTPError, ValueError):
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f'demo not up within 30 s:\n{log_path.read_text()[-3000:]}')
-            time.sleep(0.1)
+    with run_demo(tmp_path, HOSTS, env) as running:
         yield running
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
 
 
-async def open_demo(browser: Any, demo: Demo, **size: int) -> BrowserTab:
+async def open_demo(browser: Any, demo: DashboardProcess, **size: int) -> BrowserTab:
     tab = await open_tab(browser, **size)
     page = tab.page
     await page.goto(f'{demo.http}/')
@@ -114,7 +59,7 @@ async def settle(page: Page) -> None:
     await page.wait_for_timeout(700)
 
 
-async def test_screenshots(demo: Demo, browser: Any, tmp_path: Path) -> None:
+async def test_screenshots(demo: DashboardProcess, browser: Any, tmp_path: Path) -> None:
     out = ROOT / 'docs' / 'screenshots' if os.environ.get('NIXFLEET_UPDATE_SCREENSHOTS') == '1' else tmp_path
     out.mkdir(parents=True, exist_ok=True)
     tab = await open_demo(browser, demo, width=1440, height=1100)

@@ -9,19 +9,14 @@ Set NIXFLEET_UPDATE_SCREENSHOTS=1 to write them to docs/screenshots/ (otherwise 
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from tests.e2e.conftest import ROOT, BrowserTab, DashboardProcess, api, log_in, open_tab, wait_connected
-from tests.support import PASSWORD, eventually, free_port
+from tests.e2e.conftest import ROOT, BrowserTab, DashboardProcess, api, log_in, open_tab, run_demo, wait_connected
+from tests.support import PASSWORD, eventually
 
 pytestmark = pytest.mark.browser
 
@@ -34,48 +29,9 @@ EARLIER_HOSTS = ['macbook-ana', 'workstation']
 @pytest.fixture
 def demo_process(tmp_path: Path) -> Iterator[DashboardProcess]:
     """`nixfleet demo` with 8 simulated agents on a free port (its own data dir; the repo does not move by itself)."""
-    port = free_port()
-    env = {
-        **os.environ,
-        'NIXFLEET_DEMO_PASSWORD': PASSWORD,
-        'NIXFLEET_DATA_DIR': str(tmp_path / 'data'),
-        'NIXFLEET_SIM_SPEED': '3',
-        'NIXFLEET_DEMO_ADVANCE_EVERY': '0',
-        'NIXFLEET_LOG_LEVEL': 'warning',
-        'NICEGUI_STORAGE_PATH': str(tmp_path / 'nicegui'),
-    }
-    log_path = tmp_path / 'demo.log'
-    with log_path.open('wb') as log_file:
-        process = subprocess.Popen(
-            [sys.executable, '-m', 'nixfleet', 'demo', '--agents', str(DEMO_AGENTS), '--listen', f'127.0.0.1:{port}'],
-            cwd=ROOT,
-            env=env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-    demo = DashboardProcess(process, port, tmp_path / 'data', log_path)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f'demo exited with {process.returncode}:\n{demo.log()}')
-            try:
-                health = httpx.get(f'{demo.http}/health', timeout=1)
-                if health.status_code == 200 and health.json()['agents_connected'] == DEMO_AGENTS:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f'demo not ready within 30 s:\n{demo.log()}')
-            time.sleep(0.1)
+    env = {'NIXFLEET_DEMO_PASSWORD': PASSWORD, 'NIXFLEET_SIM_SPEED': '3', 'NIXFLEET_DEMO_ADVANCE_EVERY': '0'}
+    with run_demo(tmp_path, DEMO_AGENTS, env) as demo:
         yield demo
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
 
 
 async def settle(page: Page) -> None:
