@@ -159,12 +159,17 @@ async def interact(server: Server, agents: int, prefix: str, seconds: float, tra
             diagnosis['js_self_ms'] = js_profile_summary((await cdp.send('Profiler.stop'))['profile'])
         await browser.close()
     durations = [float(e['duration']) for e in events]
+    # where an event's time went: waiting for the main thread, its handlers, then until the next frame was presented
+    delays = [float(e['delay']) for e in events]
+    handlers = [float(e['processing']) for e in events]
+    presented = [max(0.0, d - a - b) for d, a, b in zip(durations, delays, handlers, strict=True)]
     return {
         'first_render_s': round(first_render, 2),
         'input_ms': {name: stats(values) for name, values in timings.items() if values},
         'input_ms_all': stats([v for values in timings.values() for v in values]),
         'event_timing_ms': stats(durations),
         'event_timing_over_200ms': sum(1 for d in durations if d > 200),
+        'event_timing_parts_ms': {'delay': stats(delays), 'processing': stats(handlers), 'to_paint': stats(presented)},
         'version_lag': stats([float(v) for v in lag]),
         **({'renderer': diagnosis} if diagnosis else {}),
     }
