@@ -46,6 +46,12 @@ async def no_horizontal_scrollbar(page: Page) -> None:
     assert widths[0] <= widths[1], f'{page.url}: the page is {widths[0]} px wide in a {widths[1]} px window'
 
 
+async def footer_on_one_line(page: Page) -> None:
+    """The footer's items (connection, state version, app version) fit its one 32 px line: none wraps."""
+    heights = await page.evaluate("(e => [e.scrollHeight, e.clientHeight])(document.querySelector('.nf-footer-inner'))")
+    assert heights[0] <= heights[1], f'{page.url}: the footer needs {heights[0]} px in a {heights[1]} px bar'
+
+
 async def idle(page: Page, base: str, hosts: list[str]) -> None:
     """Wait until the hosts are online and idle (the demo's agents start their first heartbeats)."""
     script = f"""async () => {{
@@ -119,6 +125,7 @@ async def test_views_screenshots(demo_process: DashboardProcess, browser: Browse
         await expect(phone.page.locator('.nf-output')).to_have_attribute('data-collapsed', 'true')  # a compact bar
         await settle(phone.page)
         await no_horizontal_scrollbar(phone.page)
+        await footer_on_one_line(phone.page)
         await phone.page.screenshot(path=out / name)
 
     await phone.page.goto(f'{base}/')  # a host's output on the phone: the panel opens to at most 40 % of the screen
