@@ -39,7 +39,7 @@ from typing import Any
 
 import psutil
 from browser import ARGS, CHROMIUM, wait_connected
-from record import BENCH, append, log, median, metadata, percentile
+from record import BENCH, RESULTS, append, log, median, metadata, percentile
 from sampling import Sampler
 from serverctl import Server, running_server
 
@@ -376,31 +376,86 @@ def latency_once(args: argparse.Namespace, tree: Path | None) -> dict[str, Any]:
     return result
 
 
+def _median_of(runs: list[dict[str, Any]], path: str) -> Any:
+    values = []
+    for run in runs:
+        value: Any = run
+        for key in path.split('.'):
+            value = value.get(key) if isinstance(value, dict) else None
+        values.append(value)
+    return median(values)
+
+
+LATENCY_HEAD = (
+    '| agents | code | DOM median | DOM p99 | painted median / p99 | wire median / p99 | seen/sent '
+    '| server CPU %, median (p95) | load avg 1 min before | runs |\n|---:|---|---:|---:|---:|---:|---:|---|---|---:|'
+)
+RENDER_HEAD = (
+    '| hosts | load | first row in DOM | first row painted | all hosts in the table | all rows in DOM '
+    '| screen full, painted | LCP | rows in DOM | loads |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|'
+)
+
+
 def summary_row(runs: list[dict[str, Any]]) -> str:
-    """A README table row: medians across runs."""
+    """A README latency row: medians across runs (seen/sent summed)."""
 
     def m(path: str) -> Any:
-        values = []
-        for run in runs:
-            value: Any = run
-            for key in path.split('.'):
-                value = value.get(key) if isinstance(value, dict) else None
-            values.append(value)
-        return median(values)
+        return _median_of(runs, path)
 
     sent = sum(run['changes']['sent'] for run in runs)
     seen = sum(run['changes']['seen'] for run in runs)
     loads = [run['loadavg_before'][0] for run in runs]
+    revisions = sorted({str((run.get('bench') or {}).get('revision')) for run in runs})
     return (
-        f'| {runs[0]["agents"]:,} | {m("latency_ms.dom.median")} ms | {m("latency_ms.dom.p99")} ms '
-        f'| {m("latency_ms.paint.median")} / {m("latency_ms.paint.p99")} ms '
-        f'| {m("latency_ms.wire.median")} / {m("latency_ms.wire.p99")} ms '
-        f'| {m("latency_ms.socket.median")} / {m("latency_ms.socket.p99")} ms | {seen:,}/{sent:,} '
+        f'| {runs[0]["agents"]:,} | {", ".join(revisions)} | {m("latency_ms.dom.median")} ms '
+        f'| {m("latency_ms.dom.p99")} ms | {m("latency_ms.paint.median")} / {m("latency_ms.paint.p99")} ms '
+        f'| {m("latency_ms.wire.median")} / {m("latency_ms.wire.p99")} ms | {seen:,}/{sent:,} '
         f'| {m("server.cpu_pct_median")} ({m("server.cpu_pct_p95")}) | {min(loads)}–{max(loads)} | {len(runs)} |'
     )
 
 
+def render_rows(runs: list[dict[str, Any]]) -> list[str]:
+    """README render rows: medians over the login loads, and over the reloads, of all runs."""
+    rows = []
+    for kind, what in (('login', 'login submit →'), ('reload', 'reload (session) →')):
+        loads = [load for run in runs for load in run['render'] if load['load'] == kind]
+        if not loads:
+            continue
+
+        def m(key: str, loads: list[dict[str, Any]] = loads) -> str:
+            value = median(load.get(key) for load in loads)
+            return '—' if value is None else f'{value:,.0f} ms'
+
+        rows.append(
+            f'| {runs[0]["agents"]:,} | {what} | {m("first_row_ms")} | {m("first_row_painted_ms")} '
+            f'| {m("data_all_ms")} | {m("rows_all_ms")} | {m("complete_painted_ms")} | {m("lcp_ms")} '
+            f'| {median(load.get("rows_in_dom") for load in loads) or 0:,.0f} | {len(loads)} |'
+        )
+    return rows
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Print the README tables from recorded results."""
+    groups = []
+    for name in args.report:
+        path = RESULTS / f'{name}.jsonl'
+        runs = [json.loads(line) for line in path.read_text(encoding='utf-8').splitlines() if line.strip()]
+        runs = [run for run in runs if args.since <= str((run.get('bench') or {}).get('at') or '')]
+        if runs:
+            groups.append(runs)
+    print(LATENCY_HEAD)
+    for runs in groups:
+        print(summary_row(runs))
+    print()
+    print(RENDER_HEAD)
+    for runs in groups:
+        print('\n'.join(render_rows(runs)))
+    return 0
+
+
 def cmd_browser_latency(args: argparse.Namespace) -> int:
+    if args.report:
+        return cmd_report(args)
     tree = Path(args.tree).resolve() if args.tree else None
     name = args.name or f'browser-latency-{args.agents}x{args.interval:g}s'
     runs = []
@@ -419,10 +474,7 @@ def cmd_browser_latency(args: argparse.Namespace) -> int:
             f'{result["server"]["cpu_pct_median"]} %; load {result["bench"]["machine"]["loadavg"]}'
         )
         print(json.dumps({k: v for k, v in result.items() if k != 'bench'}), flush=True)
-    print(
-        '| agents | DOM median | DOM p99 | painted median / p99 | wire median / p99 | socket median / p99 | seen/sent '
-        '| server CPU %, median (p95) | load avg 1 min before | runs |'
-    )
+    print(LATENCY_HEAD)
     print(summary_row(runs))
     return 0
 
@@ -444,4 +496,6 @@ def add_parser(sub: Any) -> None:
     p.add_argument('--tree', help='run the server from this checkout')
     p.add_argument('--name', help='results/<name>.jsonl (default browser-latency-<N>x<H>s)')
     p.add_argument('--dry-run', action='store_true', help='print the result lines, record nothing')
+    p.add_argument('--report', nargs='+', metavar='NAME', help='no run: README tables from results/<NAME>.jsonl')
+    p.add_argument('--since', default='', help='with --report: runs recorded at or after this UTC time (ISO prefix)')
     p.set_defaults(func=cmd_browser_latency)
