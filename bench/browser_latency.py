@@ -9,11 +9,14 @@ fresh dashboard. Chromium (Debian's, via Playwright) logs in with the form at /l
 - `dom`: a MutationObserver sees the row's CPU cell text change to the marker value (Vue has patched the DOM);
 - `paint`: a task posted from the next animation frame runs, i.e. that frame's style, layout and paint are done.
 
-Before these, `wire`: Chromium's network stack receives the socket.io frame (DevTools `webSocketFrameReceived`,
-stamped with TimeTicks, which is CLOCK_MONOTONIC on Linux; joined with the agents' monotonic send time). Each stage
-is joined with the agent's send time of the same (host, value). Only changes sent inside the `--seconds` window, to
-hosts whose rows are in the DOM for the whole window, count; the page keeps listening `--drain` seconds longer.
-Seen/sent says how many of them the DOM showed.
+Two more, stamped with CLOCK_MONOTONIC and joined with the agents' monotonic send time: `sync`, a /api/sync client in
+this process receives the `host_updated` delta (the server's change stream, without NiceGUI); `wire`, DevTools'
+`Network.webSocketFrameReceived` for the socket.io frame (Chromium's TimeTicks, CLOCK_MONOTONIC on Linux; it is
+emitted in the renderer when the message reaches the page's WebSocket, so a busy main thread delays it too). The
+page also records its long tasks (main thread busy 50 ms or more) in the window. Each stage is joined with the
+agent's send time of the same (host, value). Only changes sent inside the `--seconds` window, to hosts whose rows are
+in the DOM for the whole window, count; the page keeps listening `--drain` seconds longer. Seen/sent says how many
+of them the DOM showed.
 
 Render time, per page load with all N hosts connected (the first load is the login, then `--reloads` reloads):
 times from the action (login submit click, or `goto('/')` with the session) to the start of the first animation
@@ -41,7 +44,7 @@ import psutil
 from browser import ARGS, CHROMIUM, wait_connected
 from record import BENCH, RESULTS, append, log, median, metadata, percentile
 from sampling import Sampler
-from serverctl import Server, running_server
+from serverctl import Server, running_server, session_cookie
 
 AGENTS = BENCH / 'marker_agents.py'
 #: The page probe (see the module docstring); `__WANT__` is the number of hosts the table should hold.
@@ -49,7 +52,11 @@ PROBE = """
 (() => {
   const want = __WANT__;
   const now = () => performance.timeOrigin + performance.now();
-  const nf = (window.__nfLat = { recording: false, dom: [], sock: [], last: {}, render: {} });
+  const nf = (window.__nfLat = { recording: false, dom: [], sock: [], long: [], last: {}, render: {} });
+  new PerformanceObserver((list) => {
+    if (!nf.recording) return;
+    for (const e of list.getEntries()) nf.long.push([performance.timeOrigin + e.startTime, e.duration]);
+  }).observe({ type: "longtask" });
   // after the current frame's rendering steps (style, layout, paint): a task posted from requestAnimationFrame
   const afterPaint = (fn) => requestAnimationFrame(() => {
     const ch = new MessageChannel();
@@ -111,7 +118,7 @@ PROBE = """
   };
   nf.stop = () => {
     nf.recording = false;
-    return { skew: Date.now() - now(), hosts: hosts(), dom: nf.dom, sock: nf.sock };
+    return { skew: Date.now() - now(), hosts: hosts(), dom: nf.dom, sock: nf.sock, long: nf.long };
   };
   // render milestones, ms since timeOrigin, checked at the start of every frame (before its style/layout/paint)
   const r = nf.render;
@@ -207,6 +214,27 @@ async def open_dashboard(page: Any, server: Server, want: int, reloads: int) -> 
     return loads
 
 
+async def follow_sync(server: Server, records: list[tuple[str, int, float]], recording: asyncio.Event) -> None:
+    """Record (host, rounded CPU, monotonic ms) of every `host_updated` on /api/sync while `recording` is set."""
+    from fleet_load import dig, iter_changes
+    from websockets.asyncio.client import connect
+
+    cookie = await asyncio.to_thread(session_cookie, server)
+    headers = [('Origin', server.http), ('Cookie', cookie or '')]
+    async with connect(f'{server.ws}/api/sync', additional_headers=headers, max_size=None) as ws:
+        async for raw in ws:
+            if not recording.is_set():
+                continue
+            t = time.monotonic() * 1000
+            message = json.loads(raw)
+            if message.get('type') != 'delta':
+                continue
+            for change in iter_changes(message.get('payload')):
+                cpu = dig(change.get('fields') or {}, ['metrics', 'cpu'])
+                if change.get('type') == 'host_updated' and isinstance(cpu, int | float):
+                    records.append((str(change.get('id')), round(cpu), t))
+
+
 async def watch(server: Server, want: int, seconds: float, drain: float, reloads: int) -> dict[str, Any]:
     """Open the dashboard (timing its render), then record every table change for `seconds` (+ `drain`)."""
     from playwright.async_api import async_playwright
@@ -231,9 +259,13 @@ async def watch(server: Server, want: int, seconds: float, drain: float, reloads
         await cdp.send('Network.enable')
         cdp.on('Network.webSocketFrameReceived', on_frame)
         loads = await open_dashboard(page, server, want, reloads)
+        sync: list[tuple[str, int, float]] = []
+        sync_on = asyncio.Event()
+        follower = asyncio.create_task(follow_sync(server, sync, sync_on))
         await page.wait_for_function('window.socket?.connected && window.did_handshake', timeout=15_000)
         await asyncio.sleep(2.0)  # let the transactions queued during the render settle
         recording = True
+        sync_on.set()
         started = await page.evaluate('window.__nfLat.start()')
         sampler = Sampler(server.pid)
         sampler.start()
@@ -246,6 +278,9 @@ async def watch(server: Server, want: int, seconds: float, drain: float, reloads
         sampler.stop()
         stopped = await page.evaluate('window.__nfLat.stop()')
         recording = False
+        sync_on.clear()
+        follower.cancel()
+        sync_error = None if not follower.done() or follower.cancelled() else repr(follower.exception())
         await browser.close()
     return {
         'loads': loads,
@@ -255,6 +290,9 @@ async def watch(server: Server, want: int, seconds: float, drain: float, reloads
         'dom': stopped['dom'],
         'sock': stopped['sock'],
         'wire': wire,
+        'sync': sync,
+        'sync_error': sync_error,
+        'long_tasks': long_tasks(stopped['long'], started['at'], started['at'] + seconds * 1000),
         'wire_clock': {'frames': len(frames), 'stamp_minus_now_ms': stats(frames)},
         'server': sampler.summary(t0, t1),
         'machine_cpu_pct_of_all_cores': machine_cpu,
@@ -277,9 +315,9 @@ def apply_rows(params: dict[str, Any]) -> list[tuple[str, int]]:
 
 
 #: Stages of a change, in order, and the clock each is stamped with (the agents log both).
-STAGES = {'wire': 'mono', 'socket': 'wall', 'dom': 'wall', 'paint': 'wall'}
+STAGES = {'sync': 'mono', 'wire': 'mono', 'socket': 'wall', 'dom': 'wall', 'paint': 'wall'}
 #: Time between consecutive stages, per change.
-SPLITS = (('wire', 'socket'), ('socket', 'dom'), ('dom', 'paint'))
+SPLITS = (('sync', 'wire'), ('wire', 'socket'), ('socket', 'dom'), ('dom', 'paint'))
 
 
 def join(sent: list[list[Any]], seen: dict[str, Any]) -> dict[str, Any]:
@@ -287,8 +325,9 @@ def join(sent: list[list[Any]], seen: dict[str, Any]) -> dict[str, Any]:
     w0, w1 = seen['window']
     hosts, skew = set(seen['hosts']), float(seen['skew'])
     index: dict[str, dict[tuple[str, int], list[float]]] = {stage: {} for stage in STAGES}
-    for host, value, t in seen['wire']:
-        index['wire'].setdefault((host, value), []).append(t)
+    for stage in ('sync', 'wire'):
+        for host, value, t in seen[stage]:
+            index[stage].setdefault((host, value), []).append(t)
     for host, value, t in seen['sock']:
         index['socket'].setdefault((host, value), []).append(t + skew)
     for host, value, t, painted in seen['dom']:
@@ -321,9 +360,20 @@ def join(sent: list[list[Any]], seen: dict[str, Any]) -> dict[str, Any]:
             'sent': sent_n,
             'seen': len(lat['dom']),
             'seen_pct': round(100 * len(lat['dom']) / sent_n, 2) if sent_n else None,
-            **{f'{stage}_seen': len(lat[stage]) for stage in ('wire', 'socket', 'paint')},
+            **{f'{stage}_seen': len(lat[stage]) for stage in ('sync', 'wire', 'socket', 'paint')},
             'hosts_in_dom': len(hosts),
         },
+    }
+
+
+def long_tasks(entries: list[list[float]], start: float, end: float) -> dict[str, Any]:
+    """The page's long tasks (main thread busy 50 ms or more) that began in the window: count, total, largest."""
+    durations = [d for t, d in entries if start <= t < end]
+    return {
+        'count': len(durations),
+        'total_ms': round(sum(durations)),
+        'busy_pct': round(100 * sum(durations) / (end - start), 1),
+        'max_ms': round(max(durations, default=0)),
     }
 
 
@@ -370,6 +420,8 @@ def latency_once(args: argparse.Namespace, tree: Path | None) -> dict[str, Any]:
         machine_cpu_pct_of_all_cores=seen['machine_cpu_pct_of_all_cores'],
         clock_skew_ms=round(seen['skew'], 2),
         wire_clock=seen['wire_clock'],
+        long_tasks=seen['long_tasks'],
+        sync_error=seen['sync_error'],
         page_errors=seen['page_errors'],
         fleet={k: v for k, v in report.items() if k != 'sent'},
     )
