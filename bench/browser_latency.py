@@ -443,16 +443,17 @@ LATENCY_HEAD = (
     '| server CPU %, median (p95) | load avg 1 min before | runs |\n|---:|---|---:|---:|---:|---:|---:|---|---|---:|'
 )
 RENDER_HEAD = (
-    '| hosts | load | first row in DOM | first row painted | all hosts in the table | all rows in DOM '
-    '| screen full, painted | LCP | rows in DOM | loads |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|'
+    '| hosts | page load | code | first row in DOM | first row painted | all hosts in the table | all rows in DOM '
+    '| screen full, painted | LCP | rows in DOM | loads |\n|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|'
 )
 
 
 def summary_row(runs: list[dict[str, Any]]) -> str:
     """A README latency row: medians across runs (seen/sent summed)."""
 
-    def m(path: str) -> Any:
-        return _median_of(runs, path)
+    def m(path: str) -> str:
+        value = _median_of(runs, path)
+        return '—' if value is None else f'{value:,.0f}'
 
     sent = sum(run['changes']['sent'] for run in runs)
     seen = sum(run['changes']['seen'] for run in runs)
@@ -479,7 +480,8 @@ def render_rows(runs: list[dict[str, Any]]) -> list[str]:
             return '—' if value is None else f'{value:,.0f} ms'
 
         rows.append(
-            f'| {runs[0]["agents"]:,} | {what} | {m("first_row_ms")} | {m("first_row_painted_ms")} '
+            f'| {runs[0]["agents"]:,} | {what} | {runs[0]["bench"]["revision"]} '
+            f'| {m("first_row_ms")} | {m("first_row_painted_ms")} '
             f'| {m("data_all_ms")} | {m("rows_all_ms")} | {m("complete_painted_ms")} | {m("lcp_ms")} '
             f'| {median(load.get("rows_in_dom") for load in loads) or 0:,.0f} | {len(loads)} |'
         )
@@ -491,10 +493,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     groups = []
     for name in args.report:
         path = RESULTS / f'{name}.jsonl'
-        runs = [json.loads(line) for line in path.read_text(encoding='utf-8').splitlines() if line.strip()]
-        runs = [run for run in runs if args.since <= str((run.get('bench') or {}).get('at') or '')]
-        if runs:
-            groups.append(runs)
+        by_revision: dict[str, list[dict[str, Any]]] = {}
+        for line in path.read_text(encoding='utf-8').splitlines():
+            run = json.loads(line)
+            meta = run.get('bench') or {}
+            if args.since <= str(meta.get('at') or ''):
+                by_revision.setdefault(str(meta.get('revision')), []).append(run)
+        groups.extend(by_revision.values())
     print(LATENCY_HEAD)
     for runs in groups:
         print(summary_row(runs))
