@@ -442,6 +442,10 @@ LATENCY_HEAD = (
     '| agents | code | DOM median | DOM p99 | painted median / p99 | wire median / p99 | seen/sent '
     '| server CPU %, median (p95) | load avg 1 min before | runs |\n|---:|---|---:|---:|---:|---:|---:|---|---|---:|'
 )
+SPLIT_HEAD = (
+    '| agents | code | agent → /api/sync client | /api/sync → frame at the page | frame → socket.io handler '
+    '| handler → DOM | DOM → painted | page long tasks |\n|---:|---|---:|---:|---:|---:|---:|---:|'
+)
 RENDER_HEAD = (
     '| hosts | page load | code | first row in DOM | first row painted | all hosts in the table | all rows in DOM '
     '| screen full, painted | LCP | rows in DOM | loads |\n|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|'
@@ -464,6 +468,21 @@ def summary_row(runs: list[dict[str, Any]]) -> str:
         f'| {m("latency_ms.dom.p99")} ms | {m("latency_ms.paint.median")} / {m("latency_ms.paint.p99")} ms '
         f'| {m("latency_ms.wire.median")} / {m("latency_ms.wire.p99")} ms | {seen:,}/{sent:,} '
         f'| {m("server.cpu_pct_median")} ({m("server.cpu_pct_p95")}) | {min(loads)}–{max(loads)} | {len(runs)} |'
+    )
+
+
+def split_row(runs: list[dict[str, Any]]) -> str:
+    """A README row: median (p99) of each stage's share, medians across runs."""
+
+    def m(path: str) -> str:
+        mid, p99 = _median_of(runs, f'{path}.median'), _median_of(runs, f'{path}.p99')
+        return '—' if mid is None else f'{mid:,.1f} ({p99:,.0f}) ms'
+
+    busy = _median_of(runs, 'long_tasks.busy_pct')
+    return (
+        f'| {runs[0]["agents"]:,} | {runs[0]["bench"]["revision"]} | {m("latency_ms.sync")} '
+        f'| {m("split_ms.sync_to_wire")} | {m("split_ms.wire_to_socket")} | {m("split_ms.socket_to_dom")} '
+        f'| {m("split_ms.dom_to_paint")} | {"—" if busy is None else f"{busy:g} % of the window"} |'
     )
 
 
@@ -503,6 +522,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     print(LATENCY_HEAD)
     for runs in groups:
         print(summary_row(runs))
+    print()
+    print(SPLIT_HEAD)
+    for runs in groups:
+        print(split_row(runs))
     print()
     print(RENDER_HEAD)
     for runs in groups:
