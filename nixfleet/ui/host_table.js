@@ -128,7 +128,7 @@ function haystack(row) {
 
 // Rows rendered beyond each edge of the viewport (px): scrolling by up to a screen never shows an empty gap.
 const OVERSCAN = 600;
-// Height of a row not measured yet before any row was (px; a desktop row, 44 px plus its border).
+// Height assumed for a row not measured yet, until the first rendered rows are (px; a desktop row: 44 px + border).
 const ROW_ESTIMATE = 45;
 
 function isTyping(target) {
