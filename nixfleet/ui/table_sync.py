@@ -1,12 +1,13 @@
 """One browser tab's live host table: follows the versioned state stream and turns it into row transactions.
 
 The tab keeps the snapshot it rendered (`rendered`; snapshots are immutable and share unchanged host views, so this
-costs no copy). Deltas arrive in version order and are coalesced for `window` seconds on the given scheduler (an
-`AsyncIOScheduler` in the app, a `TestScheduler` in tests); a flush checks that the versions are contiguous from
-`rendered.version`, sends only the rows of the hosts they touched, and advances `rendered`. A gap, a stream that
-moved without telling us, or more than `limit` queued deltas turn into one full re-render from the current
-snapshot instead. While the tab's socket is away nothing is queued; reattaching catches up by comparing the rendered
-snapshot with the current one.
+costs no copy). Deltas arrive in version order and are coalesced on the given scheduler (an `AsyncIOScheduler` in
+the app, a `TestScheduler` in tests): at most one transaction per `window` seconds, the first change after a quiet
+window sent at once (so a lone heartbeat is not held back a whole window), later ones together at the window's end;
+a flush checks that the versions are contiguous from `rendered.version`, sends only the rows of the hosts they
+touched, and advances `rendered`. A gap, a stream that moved without telling us, or more than `limit` queued deltas
+turn into one full re-render from the current snapshot instead. While the tab's socket is away nothing is queued;
+reattaching catches up by comparing the rendered snapshot with the current one.
 
 The version beacon (`beacons`, the same moments as the `/api/sync` beacon) closes the loop: the tab checks its
 rendered version against the server's (a mismatch re-renders), then, when idle, tells the browser which version it
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 from reactivex import Observable
@@ -35,7 +37,9 @@ Row = dict[str, Any]
 
 #: Change types that can alter a table row.
 _HOST_CHANGES = frozenset({ChangeType.HOST_ADDED, ChangeType.HOST_UPDATED, ChangeType.HOST_REMOVED})
-#: Coalescing window for bursts (seconds).
+#: Coalescing window for bursts (seconds): a tab gets at most one transaction per window. A change after a quiet
+#: window goes out on the next loop iteration (leading edge); changes arriving within the window of the last
+#: transaction wait for its end and go out together (trailing edge).
 WINDOW = 0.1
 #: Deltas a tab may have queued before it is re-rendered from the snapshot instead.
 LIMIT = 5000
@@ -146,6 +150,7 @@ class HostTableSync:
         self._pending: list[VersionedChange] = []
         self._overflow = False
         self._flush_handle: DisposableBase | None = None
+        self._last_flush: datetime | None = None
         self._subscription: DisposableBase | None = None
         #: The snapshot the tab shows.
         self.rendered: FleetState = stream.value
@@ -238,13 +243,17 @@ class HostTableSync:
         else:
             self._pending.append(item)
         if self._flush_handle is None:
-            self._flush_handle = self._scheduler.schedule_relative(self._window, self._scheduled_flush)
+            wait = 0.0
+            if self._last_flush is not None:
+                wait = max(0.0, self._window - (self._scheduler.now - self._last_flush).total_seconds())
+            self._flush_handle = self._scheduler.schedule_relative(wait, self._scheduled_flush)
 
     def _on_error(self, exc: Exception) -> None:
         log.error('host table stream failed: %r', exc)
 
     def _scheduled_flush(self, _scheduler: Any = None, _state: Any = None) -> None:
         self._flush_handle = None
+        self._last_flush = self._scheduler.now
         try:
             self.flush()
         except Exception:

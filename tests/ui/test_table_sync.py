@@ -82,6 +82,27 @@ def test_burst_is_coalesced_into_one_transaction_in_version_order() -> None:
     assert sync.version == stream.version
 
 
+def test_a_change_after_a_quiet_window_goes_out_at_once_and_later_ones_wait_for_the_window() -> None:
+    stream = FleetStateStream(FleetState())
+    stream.emit(added('a'))
+    sync, tab, scheduler = make(stream)
+    sync.attach()
+    stream.emit(updated('a', metrics={'cpu': 1}))
+    scheduler.advance_by(0.001)  # the next loop iteration, not a whole window later
+    assert [a[2] for a in tab.applies] == [['a']] and tab.rows['a']['cpu'] == 1
+    scheduler.advance_by(0.019)
+    stream.emit(updated('a', metrics={'cpu': 2}))
+    stream.emit(updated('a', metrics={'cpu': 3}))
+    scheduler.advance_by(0.079)  # 99 ms after the first transaction: still inside its window
+    assert len(tab.applies) == 1
+    scheduler.advance_by(0.002)
+    assert len(tab.applies) == 2 and tab.rows['a']['cpu'] == 3  # both, in one transaction
+    scheduler.advance_by(0.5)  # quiet again
+    stream.emit(updated('a', metrics={'cpu': 4}))
+    scheduler.advance_by(0.001)
+    assert len(tab.applies) == 3 and tab.rows['a']['cpu'] == 4
+
+
 def test_removal_and_event_only_changes_advance_the_version() -> None:
     stream = FleetStateStream(FleetState())
     stream.emit(added('a'), added('b'))
