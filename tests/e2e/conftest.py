@@ -219,6 +219,31 @@ async def log_in(tab: BrowserTab, base: str, password: str = PASSWORD, *, totp: 
     await wait_connected(tab.page)
 
 
+def row(host: str) -> str:
+    """CSS selector of a host's table row."""
+    return f'.nf-row[data-host="{host}"]'
+
+
+async def online_hosts(agents: AgentFactory, *hosts: str, **fields: Any) -> dict[str, FakeAgent]:
+    """Fake agents, registered (with `fields`) and each with one heartbeat: online hosts."""
+    made = {}
+    for host in hosts:
+        made[host] = await agents(host, **fields)
+        await made[host].heartbeat()
+    return made
+
+
+async def dashboard_tab(
+    dashboard_process: DashboardProcess, browser: Browser, hosts: list[str], **size: int
+) -> BrowserTab:
+    """A logged-in tab (`size`: width, height) showing every host in `hosts` online."""
+    tab = await open_tab(browser, **size)
+    await log_in(tab, dashboard_process.http)
+    for host in hosts:
+        await tab.page.wait_for_selector(f'{row(host)}[data-conn="online"]')
+    return tab
+
+
 async def wait_connected(page: Page, timeout: float = 10.0) -> None:
     """Wait until the page's NiceGUI socket finished its handshake (the tab now follows the stream)."""
     await page.wait_for_function('window.socket?.connected && window.did_handshake', timeout=timeout * 1000)

@@ -12,33 +12,16 @@ from typing import Any
 import pytest
 from playwright.async_api import Page, expect
 
-from tests.e2e.conftest import AgentFactory, BrowserTab, DashboardProcess, log_in, open_tab
-from tests.support import FakeAgent, expect_command
+from tests.e2e.conftest import (
+    AgentFactory,
+    DashboardProcess,
+    dashboard_tab,
+    online_hosts,
+    row,
+)
+from tests.support import expect_command
 
 pytestmark = pytest.mark.browser
-
-
-def row(host: str) -> str:
-    """CSS selector of a host's table row."""
-    return f'.nf-row[data-host="{host}"]'
-
-
-async def fleet(agents: AgentFactory, *hosts: str, **fields: Any) -> dict[str, FakeAgent]:
-    """Online fake agents, each with one heartbeat."""
-    made = {}
-    for host in hosts:
-        made[host] = await agents(host, **fields)
-        await made[host].heartbeat()
-    return made
-
-
-async def dashboard(dashboard_process: DashboardProcess, browser: Any, hosts: list[str], **size: int) -> BrowserTab:
-    """A logged-in tab showing every host online."""
-    tab = await open_tab(browser, **size)
-    await log_in(tab, dashboard_process.http)
-    for host in hosts:
-        await tab.page.wait_for_selector(f'{row(host)}[data-conn="online"]')
-    return tab
 
 
 async def checked(page: Page) -> list[str]:
@@ -52,8 +35,8 @@ async def test_shift_click_selects_a_range_ctrl_a_all_and_escape_none(
     dashboard_process: DashboardProcess, browser: Any, agents: AgentFactory
 ) -> None:
     hosts = [f'sel-{i:02d}' for i in range(1, 7)]
-    await fleet(agents, *hosts)
-    tab = await dashboard(dashboard_process, browser, hosts)
+    await online_hosts(agents, *hosts)
+    tab = await dashboard_tab(dashboard_process, browser, hosts)
     page = tab.page
     header = page.locator('.nf-thead .nf-check')
     selection = page.locator('.nf-ctx-row.is-selection')
@@ -94,10 +77,10 @@ async def test_shift_click_selects_a_range_ctrl_a_all_and_escape_none(
 async def test_do_all_from_the_fleet_menu_asks_then_runs_on_the_online_hosts(
     dashboard_process: DashboardProcess, browser: Any, agents: AgentFactory
 ) -> None:
-    made = await fleet(agents, 'web-01', 'web-02')
+    made = await online_hosts(agents, 'web-01', 'web-02')
     gone = await agents('old-01')
     await gone.close()
-    tab = await dashboard(dashboard_process, browser, ['web-01', 'web-02'])
+    tab = await dashboard_tab(dashboard_process, browser, ['web-01', 'web-02'])
     page = tab.page
     await page.wait_for_selector(f'{row("old-01")}[data-conn="offline"]')
 
@@ -126,8 +109,8 @@ async def test_do_all_from_the_fleet_menu_asks_then_runs_on_the_online_hosts(
 async def test_row_menu_is_enabled_from_available_ops_and_navigable_by_keyboard(
     dashboard_process: DashboardProcess, browser: Any, agents: AgentFactory
 ) -> None:
-    made = await fleet(agents, 'web-01')
-    tab = await dashboard(dashboard_process, browser, ['web-01'])
+    made = await online_hosts(agents, 'web-01')
+    tab = await dashboard_tab(dashboard_process, browser, ['web-01'])
     page = tab.page
 
     await page.get_by_role('button', name='Actions for web-01').click()
@@ -157,8 +140,8 @@ async def test_row_menu_is_enabled_from_available_ops_and_navigable_by_keyboard(
 async def test_every_action_is_within_reach_at_390_px(
     dashboard_process: DashboardProcess, browser: Any, agents: AgentFactory
 ) -> None:
-    made = await fleet(agents, 'phone-01', 'a-very-long-hostname-that-would-not-fit-on-a-phone-01', 'web-03')
-    tab = await dashboard(dashboard_process, browser, ['phone-01', 'web-03'], width=390, height=844)
+    made = await online_hosts(agents, 'phone-01', 'a-very-long-hostname-that-would-not-fit-on-a-phone-01', 'web-03')
+    tab = await dashboard_tab(dashboard_process, browser, ['phone-01', 'web-03'], width=390, height=844)
     page = tab.page
 
     async def in_view(locator: Any) -> None:
@@ -198,8 +181,8 @@ async def test_every_action_is_within_reach_at_390_px(
 async def test_heartbeats_move_nothing_on_the_page(
     dashboard_process: DashboardProcess, browser: Any, agents: AgentFactory
 ) -> None:
-    made = await fleet(agents, 'beat-01', 'beat-02', 'beat-03')
-    tab = await dashboard(dashboard_process, browser, ['beat-01', 'beat-02', 'beat-03'])
+    made = await online_hosts(agents, 'beat-01', 'beat-02', 'beat-03')
+    tab = await dashboard_tab(dashboard_process, browser, ['beat-01', 'beat-02', 'beat-03'])
     page = tab.page
     beat = row('beat-02')
     watched = ', '.join([beat, f'{beat} .nf-td', row('beat-03'), '.nf-context', '.nf-header-inner', '.nf-host-table'])
@@ -221,8 +204,8 @@ async def test_heartbeats_move_nothing_on_the_page(
 async def test_ctrl_digit_switches_the_output_tab(
     dashboard_process: DashboardProcess, browser: Any, agents: AgentFactory
 ) -> None:
-    await fleet(agents, 'web-01')
-    tab = await dashboard(dashboard_process, browser, ['web-01'])
+    await online_hosts(agents, 'web-01')
+    tab = await dashboard_tab(dashboard_process, browser, ['web-01'])
     page = tab.page
     await page.get_by_role('button', name='Actions for web-01').click()
     await page.get_by_role('menuitem', name='View output').click()
@@ -240,8 +223,8 @@ async def test_ctrl_digit_switches_the_output_tab(
 async def test_every_button_of_the_actions_has_an_accessible_name(
     dashboard_process: DashboardProcess, browser: Any, agents: AgentFactory
 ) -> None:
-    await fleet(agents, 'web-01')
-    tab = await dashboard(dashboard_process, browser, ['web-01'])
+    await online_hosts(agents, 'web-01')
+    tab = await dashboard_tab(dashboard_process, browser, ['web-01'])
     page = tab.page
     await page.get_by_role('checkbox', name='Select web-01').click()
     await page.get_by_role('button', name='Actions for web-01').click()

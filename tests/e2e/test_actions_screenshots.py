@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Page, expect
 
-from tests.e2e.conftest import ROOT, BrowserTab, DashboardProcess, open_tab, run_demo, wait_connected
+from tests.e2e.conftest import ROOT, BrowserTab, DashboardProcess, open_tab, row, run_demo, wait_connected
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -48,10 +48,6 @@ async def open_demo(browser: Any, demo: DashboardProcess, **size: int) -> Browse
     await expect(page.locator('.nf-th-count')).to_have_text(f'{HOSTS}/{HOSTS} Hosts')
     await expect(page.locator('.nf-ctx-row.is-pr')).to_be_visible()  # the demo opens a flake-update PR
     return tab
-
-
-def row(host: str) -> str:
-    return f'.nf-row[data-host="{host}"]'
 
 
 async def settle(page: Page) -> None:

@@ -12,37 +12,23 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, Locator, Page, expect
 
-from tests.e2e.conftest import AgentFactory, BrowserTab, DashboardProcess, api, log_in, open_tab
-from tests.support import FakeAgent, expect_command, send_output
+from tests.e2e.conftest import (
+    AgentFactory,
+    DashboardProcess,
+    api,
+    dashboard_tab,
+    log_in,
+    online_hosts,
+    open_tab,
+    row,
+)
+from tests.support import expect_command, send_output
 
 pytestmark = pytest.mark.browser
 
 #: The longest hostname an agent may report (an RFC 1123 label: 63 characters), with no place to break it.
 LONG = 'build-' + 'x' * 55 + '01'
 SIZES = {'desktop': {'width': 1440, 'height': 900}, 'phone': {'width': 390, 'height': 844}}
-
-
-def row(host: str) -> str:
-    """CSS selector of a host's table row."""
-    return f'.nf-row[data-host="{host}"]'
-
-
-async def online(agents: AgentFactory, *hosts: str) -> dict[str, FakeAgent]:
-    """Fake agents, registered and with one heartbeat."""
-    made = {}
-    for host in hosts:
-        made[host] = await agents(host)
-        await made[host].heartbeat()
-    return made
-
-
-async def dashboard(dashboard_process: DashboardProcess, browser: Browser, hosts: list[str], **size: int) -> BrowserTab:
-    """A logged-in tab showing every host in `hosts` online."""
-    tab = await open_tab(browser, **size)
-    await log_in(tab, dashboard_process.http)
-    for host in hosts:
-        await tab.page.wait_for_selector(f'{row(host)}[data-conn="online"]')
-    return tab
 
 
 async def no_horizontal_scrollbar(page: Page) -> None:
@@ -70,8 +56,8 @@ async def commands(page: Page, base: str, op: str) -> list[dict[str, Any]]:
 async def test_double_clicks_on_a_confirm_and_on_the_selection_row_dispatch_once(
     dashboard_process: DashboardProcess, browser: Browser, agents: AgentFactory
 ) -> None:
-    made = await online(agents, 'web-01', 'web-02')
-    tab = await dashboard(dashboard_process, browser, ['web-01', 'web-02'])
+    made = await online_hosts(agents, 'web-01', 'web-02')
+    tab = await dashboard_tab(dashboard_process, browser, ['web-01', 'web-02'])
     page = tab.page
 
     await page.get_by_role('button', name='Actions for web-01').click()
@@ -100,8 +86,8 @@ async def test_double_clicks_on_a_confirm_and_on_the_selection_row_dispatch_once
 async def test_the_longest_hostname_and_a_long_output_line_fit_the_screen(
     dashboard_process: DashboardProcess, browser: Browser, agents: AgentFactory, size: dict[str, int]
 ) -> None:
-    made = await online(agents, 'a-01', LONG, 'z-01')
-    tab = await dashboard(dashboard_process, browser, ['a-01', LONG, 'z-01'], **size)
+    made = await online_hosts(agents, 'a-01', LONG, 'z-01')
+    tab = await dashboard_tab(dashboard_process, browser, ['a-01', LONG, 'z-01'], **size)
     page = tab.page
     await no_horizontal_scrollbar(page)
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Page, expect
 
-from tests.e2e.conftest import AgentFactory, DashboardProcess, log_in, open_tab
+from tests.e2e.conftest import AgentFactory, DashboardProcess, log_in, open_tab, row
 from tests.support import FakeAgent
 
 pytestmark = pytest.mark.browser
@@ -35,11 +35,6 @@ VIEWPORT = """() => {
   const end = last && last.getAttribute('aria-rowindex') === count;
   return { hosts: seen.map((r) => r.dataset.host), rendered: rows.length, gap: gap || (!end && bottom < innerHeight) };
 }"""
-
-
-def row(host: str) -> str:
-    """CSS selector of a host's table row."""
-    return f'.nf-row[data-host="{host}"]'
 
 
 async def big_fleet(agents: AgentFactory) -> dict[str, FakeAgent]:

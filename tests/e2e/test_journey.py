@@ -16,7 +16,7 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from nixfleet.agent import SimBehaviour
-from tests.e2e.conftest import AgentFactory, DashboardProcess, log_in, open_tab, simulated_fleet, until_idle
+from tests.e2e.conftest import AgentFactory, DashboardProcess, log_in, open_tab, row, simulated_fleet, until_idle
 
 pytestmark = pytest.mark.browser
 
@@ -28,11 +28,6 @@ SPEED = 10.0
 WATCHED = 'sim-02'
 #: Tokyo Night yellow, as the colour picker's hex field takes it, and as the browser computes it.
 NEW_COLOUR = ('#e0af68', 'rgb(224, 175, 104)')
-
-
-def row(host: str) -> str:
-    """CSS selector of a host's table row."""
-    return f'.nf-row[data-host="{host}"]'
 
 
 def wrong_code() -> str:
