@@ -483,11 +483,16 @@ class FleetActions:
         else:
             await self.run(what, online)
 
+    def _online(self, hosts: Sequence[str]) -> list[str]:
+        """Those of `hosts` online now, in their order."""
+        views = self.state.hosts
+        return [h for h in hosts if (views.get(h) or {}).get('connection') == 'online']
+
     def _still_online(self, hosts: Sequence[str], label: str) -> list[str]:
         """Those of the confirmed `hosts` still online; says which went away while the dialog was open."""
-        views = self.state.hosts
-        online = [h for h in hosts if (views.get(h) or {}).get('connection') == 'online']
-        gone = [h for h in hosts if h not in online]
+        online = self._online(hosts)
+        kept = set(online)
+        gone = [h for h in hosts if h not in kept]
         if gone:
             went = f'{", ".join(gone[:5])}{" …" if len(gone) > 5 else ""} went offline'
             if online:
@@ -501,7 +506,7 @@ class FleetActions:
         await self._once(('selection', key), functools.partial(self._on_selection, key, hosts))
 
     async def _on_selection(self, key: str, hosts: Sequence[str]) -> None:
-        online = [h for h in hosts if (self.state.hosts.get(h) or {}).get('connection') == 'online']
+        online = self._online(hosts)
         if not online:
             self.toast('None of the selected hosts is online', 'warning')
             return
