@@ -83,6 +83,12 @@ class Query:
             page=page,
         )
 
+    @property
+    def filtered(self) -> bool:
+        """Whether a filter of this kind narrows the list (the other kind's status/level does not)."""
+        narrowing = self.status if self.kind == 'commands' else self.level
+        return bool(self.host or self.op or narrowing or self.range != 'all')
+
     def url(self) -> str:
         """The view's URL for this query."""
         params = {
@@ -275,7 +281,7 @@ class HistoryView:
             if not self.page.rows:
                 with ui.element('div').classes('nf-empty nf-history-empty'):
                     ui.html('<i class="material-icons" aria-hidden="true">manage_search</i>', sanitize=False)
-                    if replace(self.query, kind='commands') == Query():  # no filter narrows the list
+                    if not self.query.filtered:
                         noun = 'commands' if commands else 'events'
                         ui.label(f'No {noun} yet').classes('nf-empty-title')
                         ui.label(

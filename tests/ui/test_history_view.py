@@ -136,6 +136,10 @@ async def test_events_page_through_and_filters_round_trip_through_the_url(ui_ser
     await user.should_see('No commands yet')  # nothing filtered: an empty journal, not a filter that hides rows
     assert Query.from_params({'kind': 'events', 'page': '3', 'host': 'x'}).url() == '/history?kind=events&host=x&page=3'
     assert Query.from_params({'kind': 'nope', 'status': 'nope', 'page': 'x'}) == Query()
+    # "No events yet" vs "Nothing matches these filters": only the shown kind's filters narrow the list
+    assert not Query.from_params({'kind': 'events', 'status': 'ok'}).filtered
+    assert Query.from_params({'kind': 'events', 'level': 'warn'}).filtered
+    assert Query.from_params({'status': 'ok'}).filtered and Query.from_params({'range': '24h'}).filtered
 
 
 async def test_the_first_page_follows_new_commands_and_a_log_opens_and_downloads(ui_server: UiServer) -> None:
