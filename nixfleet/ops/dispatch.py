@@ -49,6 +49,19 @@ class DispatchResult:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class _Claim:
+    """One target after validation: its command holds the host's slot unless `blocked` says why not."""
+
+    host: str | None
+    cmd: Command | None  #: None: the host is unknown (nothing to journal)
+    blocked: Blocked | None
+
+    @property
+    def reserved(self) -> bool:
+        return self.cmd is not None and self.blocked is None
+
+
 def unique(hosts: Iterable[str]) -> list[str]:
     """Hosts in request order, each once."""
     return list(dict.fromkeys(h.strip() for h in hosts if h and h.strip()))
@@ -69,9 +82,9 @@ class Dispatcher:
             raise DispatchError(ErrorCode.UNKNOWN_OP, f'there is no op {op_id!r}')
         return op
 
-    def check_totp(self, ops: Iterable[OpDef], totp: str | None) -> None:
+    def check_totp(self, ops: Iterable[OpDef], totp: str | None, *, spend: bool = True) -> None:
         """Refuse the request when one of the ops needs TOTP and the code is missing, wrong or reused."""
-        if any(op.requires_totp for op in ops) and (blocked := self.totp.check(totp)) is not None:
+        if any(op.requires_totp for op in ops) and (blocked := self.totp.check(totp, spend=spend)) is not None:
             raise DispatchError(blocked.code, blocked.message)
 
     async def dispatch(
@@ -84,15 +97,28 @@ class Dispatcher:
         actor: str = 'user',
         args: Mapping[str, Any] | None = None,
     ) -> list[DispatchResult]:
-        """Run an op on hosts (fleet-wide ops run once, whatever the hosts); one result per distinct host."""
+        """Run an op on hosts (fleet-wide ops run once, whatever the hosts); one result per distinct host.
+
+        Every target is validated and its slot taken with no await in between, and only then is a TOTP code checked:
+        a wrong, reused or missing code releases the slots and refuses the whole request, so it never starts anything;
+        a right code is spent only by a request that starts something. One refused on every host (busy, offline,
+        unknown) says why and leaves the code good, so the user can retry with it once the host is ready.
+        """
         op = self.require_op(op_id)
         targets: list[str | None] = [None] if op.scope is Scope.FLEET else list(unique(hosts))
         if not targets:
             raise DispatchError(ErrorCode.INVALID_REQUEST, 'no hosts given')
-        self.check_totp([op], totp)
-        results = await asyncio.gather(
-            *(self.start(op, host, force=force, actor=actor, args=args or {}) for host in targets)
-        )
+        args = args or {}
+        claims = [self._claim(op, host, force=force, actor=actor, args=args) for host in targets]
+        if op.requires_totp:
+            try:
+                self.check_totp([op], totp, spend=any(claim.reserved for claim in claims))
+            except DispatchError:
+                for claim in claims:
+                    if claim.reserved and claim.cmd is not None:
+                        self.lc.unreserve(claim.cmd)
+                raise
+        results = await asyncio.gather(*(self._proceed(op, claim, args) for claim in claims))
         return [result for result, _ in results]
 
     async def start(
@@ -108,26 +134,51 @@ class Dispatcher:
     ) -> tuple[DispatchResult, Command | None]:
         """Create one command: BLOCKED (journaled) or started; dashboard ops run to their end before returning."""
         args = args or {}
+        claim = self._claim(op, host, force=force, actor=actor, args=args, pipeline_id=pipeline_id, stage=stage)
+        return await self._proceed(op, claim, args)
+
+    def _claim(
+        self,
+        op: OpDef,
+        host: str | None,
+        *,
+        force: bool,
+        actor: str,
+        args: Mapping[str, Any],
+        pipeline_id: str | None = None,
+        stage: int | None = None,
+    ) -> _Claim:
+        """Validate one target and take its slot (synchronous: nothing can change the host in between)."""
         lc = self.lc
         if host is not None and host not in lc.hosts.rows:
-            return DispatchResult(host, False, code=ErrorCode.UNKNOWN_HOST, message=f'there is no host {host!r}'), None
+            return _Claim(host, None, Blocked(ErrorCode.UNKNOWN_HOST, f'there is no host {host!r}'))
         cmd = lc.new_command(
             op.id, host, actor, agent_command=op.agent_command, pipeline_id=pipeline_id, stage=stage, forced=force
         )
         # Validate against the host as it is, before this command marks it busy (otherwise a pull would see its own
-        # Git compartment as "working"); validation and reservation run with no await in between.
+        # Git compartment as "working").
         blocked = self._validate(op, cmd, args, force)
         holder = lc.reserve(cmd) if blocked is None else None
         if holder is not None:
             what = f'{host or "the fleet"} is busy: {holder.op} ({holder.status.value}) is running'
-            return await self._blocked(cmd, Blocked(ErrorCode.COMMAND_PENDING, what))
-        if blocked is not None:
-            return await self._blocked(cmd, blocked)
+            blocked = Blocked(ErrorCode.COMMAND_PENDING, what)
+        return _Claim(host, cmd, blocked)
+
+    async def _proceed(
+        self, op: OpDef, claim: _Claim, args: Mapping[str, Any]
+    ) -> tuple[DispatchResult, Command | None]:
+        """Journal a refused claim as BLOCKED, or start the command whose slot it holds."""
+        cmd = claim.cmd
+        if cmd is None:
+            assert claim.blocked is not None
+            return DispatchResult(claim.host, False, code=claim.blocked.code, message=claim.blocked.message), None
+        if claim.blocked is not None:
+            return await self._blocked(cmd, claim.blocked)
         self._prepare(op, cmd)
-        await lc.begin(cmd)
+        await self.lc.begin(cmd)
         if op.executor is Executor.DASHBOARD and not cmd.terminal:
             await self.dashboard_ops.run(op, cmd, args)
-        return DispatchResult(host, True, cmd.id, cmd.status.value, cmd.code, cmd.error or cmd.message), cmd
+        return DispatchResult(cmd.host, True, cmd.id, cmd.status.value, cmd.code, cmd.error or cmd.message), cmd
 
     async def _blocked(self, cmd: Command, blocked: Blocked) -> tuple[DispatchResult, Command]:
         await self.lc.record_ended(cmd, CommandStatus.BLOCKED, code=blocked.code, message=blocked.message)

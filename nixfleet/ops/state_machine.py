@@ -130,6 +130,11 @@ class CommandStateMachine:
         self.active[cmd.key] = cmd
         return None
 
+    def unreserve(self, cmd: Command) -> None:
+        """Give back the slot `cmd` took but never used (its request was refused before anything was journaled)."""
+        if self.active.get(cmd.key) is cmd:
+            del self.active[cmd.key]
+
     async def record_ended(self, cmd: Command, status: CommandStatus, *, code: str | None, message: str) -> Command:
         """Journal a command that never ran (BLOCKED, SKIPPED, CANCELLED) in one step."""
         now = self.clock()

@@ -65,14 +65,18 @@ class TotpGuard:
         """Never accept codes of `step` or earlier (the last used step, loaded at startup)."""
         self._last_step = max(self._last_step, step)
 
-    def check(self, code: str | None, *, purpose: str = OP) -> Blocked | None:
-        """Accept a valid, unused code (and burn its time step); otherwise say why not."""
-        blocked = self._check((code or '').strip().replace(' ', ''))
+    def check(self, code: str | None, *, purpose: str = OP, spend: bool = True) -> Blocked | None:
+        """Accept a valid, unused code (and burn its time step unless `spend` is False); otherwise say why not.
+
+        `spend=False` answers for a request that turned out to start nothing: the code is judged as always (a wrong
+        one counts towards the lock) but stays good for the retry.
+        """
+        blocked = self._check((code or '').strip().replace(' ', ''), spend=spend)
         if blocked is not None and self.on_refused is not None:
             self.on_refused(blocked, purpose)
         return blocked
 
-    def _check(self, code: str) -> Blocked | None:
+    def _check(self, code: str, *, spend: bool) -> Blocked | None:
         if self._totp is None:
             return Blocked(ErrorCode.TOTP_REQUIRED, 'this op needs TOTP, but NIXFLEET_TOTP_SECRET is not configured')
         if not code:
@@ -91,6 +95,8 @@ class TotpGuard:
                     step = int(moment // interval)
                     if step <= self._last_step:
                         return Blocked(ErrorCode.TOTP_INVALID, 'this TOTP code was already used; wait for the next one')
+                    if not spend:
+                        return None
                     self._last_step = step
                     if self.on_used is not None:
                         self.on_used(step)

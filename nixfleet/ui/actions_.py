@@ -201,8 +201,12 @@ class FleetActions:
         totp: str | None = None,
         args: Mapping[str, Any] | None = None,
         on_refused: Callable[[DispatchError], Awaitable[None]] | None = None,
+        explain: bool = True,
     ) -> list[DispatchResult]:
-        """Dispatch `op` on `hosts`; report what started, explain what was refused (with Force and alternative)."""
+        """Dispatch `op` on `hosts`; report what started, explain what was refused (with Force and alternative).
+
+        `explain=False`: the caller shows the per-host refusals itself (in the dialog that asked).
+        """
         if not force and (repeats := self._running_here(op, hosts)):
             # the second click of a double click, or a click on a menu rendered before the first one's command
             # started: say it runs rather than have dispatch refuse it as busy (and journal the refusal)
@@ -226,7 +230,7 @@ class FleetActions:
             self._inflight.discard(key)
         self._report_started(op, results, forced=force)
         refused = [r for r in results if not r.started]
-        if refused:
+        if refused and explain:
             refusals = [dialogs_.Refusal(r.host, str(r.code), r.message or '') for r in refused]
             await self._explain(op, refusals, hosts, total=len(results), args=args)
         return results
@@ -395,13 +399,17 @@ class FleetActions:
     async def reboot(self, host: str) -> None:
         """Ask for a TOTP code, then reboot."""
 
-        async def submit(code: str) -> str | None:
-            problem: list[str] = []
+        async def submit(code: str) -> dialogs_.CodeRefused | None:
+            problem: list[dialogs_.CodeRefused] = []
 
             async def refused(exc: DispatchError) -> None:
-                problem.append(f'{exc.message} ({exc.code})')
+                problem.append(dialogs_.CodeRefused(f'{exc.message} ({exc.code})'))
 
-            await self.run('reboot', [host], totp=code, on_refused=refused)
+            results = await self.run('reboot', [host], totp=code, on_refused=refused, explain=False)
+            for result in results:
+                if not result.started:  # refused for the host's sake before the code was checked: it is still good
+                    why = f'{result.message} ({result.code}). The code was not used; try again when {host} is ready.'
+                    problem.append(dialogs_.CodeRefused(why, kept=True))
             return problem[0] if problem else None
 
         await dialogs_.totp_prompt(host, submit, configured=self.totp_configured)

@@ -112,10 +112,19 @@ async def confirm(
     return bool(await _answer(dialog))
 
 
-async def totp_prompt(host: str, submit: Callable[[str], Awaitable[str | None]], *, configured: bool) -> bool:
-    """Ask for a TOTP code to reboot `host`; `submit(code)` returns an error to show (the dialog stays) or None.
+@dataclass(frozen=True, slots=True)
+class CodeRefused:
+    """Why a reboot dialog's code did not reboot: `kept` when the code was not used and can be sent again."""
+
+    message: str
+    kept: bool = False
+
+
+async def totp_prompt(host: str, submit: Callable[[str], Awaitable[CodeRefused | None]], *, configured: bool) -> bool:
+    """Ask for a TOTP code to reboot `host`; `submit(code)` returns why not (the dialog stays) or None.
 
     True once a code was accepted. Without a configured TOTP secret the dialog only explains why reboot is off.
+    A refusal that did not use the code (the host is busy or offline) keeps it in the field for another try.
     """
     with _dialog(f'Reboot {host}', danger=True) as dialog, ui.card().classes('nf-dlg').mark('dialog-totp'):
         _title('power_settings_new', f'Reboot {host}', 'is-danger')
@@ -153,7 +162,7 @@ async def totp_prompt(host: str, submit: Callable[[str], Awaitable[str | None]],
                 return
             sending = True
             ok.disable()
-            problem: str | None = 'the code could not be checked'
+            problem: CodeRefused | None = CodeRefused('the code could not be checked')
             try:
                 problem = await submit(digits())
             finally:
@@ -161,9 +170,10 @@ async def totp_prompt(host: str, submit: Callable[[str], Awaitable[str | None]],
             if problem is None:
                 dialog.submit(True)
                 return
-            error.set_text(problem)
+            error.set_text(problem.message)
             error.set_visibility(True)
-            code.set_value('')
+            if not problem.kept:
+                code.set_value('')
             changed()
 
         code.on_value_change(changed)

@@ -133,6 +133,36 @@ async def test_reboot_needs_a_fresh_totp_code(fleet: Fleet) -> None:
     assert replay.value.code == 'totp_invalid' and 'already used' in replay.value.message
 
 
+async def test_a_reboot_refused_for_the_host_does_not_spend_the_code(fleet: Fleet) -> None:
+    agent = (await fleet.add('web-01')).script(reboot=restart, test=hang)
+    cid = await fleet.started('test', 'web-01')
+    await fleet.status_of(cid, S.EXECUTING)
+    code = pyotp.TOTP(TOTP_SECRET).at(fleet.clock())
+    [busy] = await fleet.dispatch('reboot', 'web-01', totp=code)
+    assert (busy.started, busy.code) == (False, 'command_pending')
+    with pytest.raises(DispatchError) as wrong:  # a wrong code is still said as such while the host is busy
+        await fleet.dispatch('reboot', 'web-01', totp='000000')
+    assert wrong.value.code == 'totp_invalid'
+    await fleet.engine.kill_command(cid)
+    await agent.expect('kill_command')
+    await send_status(agent.fake, 'test', 'stopped', 130, 'terminated by user')
+    await fleet.ended(cid)
+
+    rebooted = await fleet.started('reboot', 'web-01', totp=code)  # the same code: it was never used
+    assert (await fleet.ended(rebooted)).status is S.SUCCESS
+    assert agent.seen == ['test', 'reboot']
+
+
+async def test_a_wrong_code_gives_back_the_host_it_had_claimed(fleet: Fleet) -> None:
+    (await fleet.add('web-01')).script(test=hang)
+    with pytest.raises(DispatchError):
+        await fleet.dispatch('reboot', 'web-01', totp='000000')
+    assert fleet.host('web-01')['busy'] is False
+    cid = await fleet.started('test', 'web-01')  # not refused as busy by the reboot that never was
+    await fleet.status_of(cid, S.EXECUTING)
+    assert fleet.host('web-01')['pending_command'] == 'test'
+
+
 async def test_kill_during_long_switch_sigterm_then_sigkill_then_killed(fleet: Fleet) -> None:
     agent = (await fleet.add('web-01')).script(switch=hang)
     cid = await fleet.started('switch', 'web-01')

@@ -4,7 +4,8 @@ Proves that the sixth login attempt from one client inside a minute is refused (
 readable page for the form, JSON when asked for), counted before the password check so concurrent attempts cannot
 slip past, journaled once; that a spoofed X-Forwarded-For from an untrusted peer does not change the counted client,
 while behind a trusted proxy each forwarded client counts alone; that a TOTP code works once — for login, and a code
-used to log in cannot authorise a reboot nor the other way round; and that wrong reboot codes lock the guard.
+used to log in cannot authorise a reboot nor the other way round (a reboot that starts nothing does not use it up);
+and that wrong reboot codes lock the guard.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pydantic import SecretStr
 from nixfleet.app import Dashboard
 from nixfleet.config import Settings
 from tests.security.helpers import admin_client
-from tests.support import PASSWORD, ManualClock, RunningServer, start_server
+from tests.support import PASSWORD, FakeAgent, ManualClock, RunningServer, start_server
 
 TOTP_SECRET = pyotp.random_base32()
 
@@ -132,9 +133,9 @@ async def test_a_totp_code_works_once_for_login(dashboard: RunningServer, clock:
     assert (await _login(dashboard, PASSWORD, totp=pyotp.TOTP(TOTP_SECRET).at(clock()))).headers['location'] == '/'
 
 
-async def _reboot(server: RunningServer, code: str | None) -> httpx.Response:
+async def _reboot(server: RunningServer, code: str | None, host: str = 'ghost') -> httpx.Response:
     async with admin_client(server) as api:
-        return await api.post('/api/dispatch', json={'op': 'reboot', 'hosts': ['ghost'], 'totp': code})
+        return await api.post('/api/dispatch', json={'op': 'reboot', 'hosts': [host], 'totp': code})
 
 
 async def test_a_login_code_cannot_reboot_and_the_reverse(dashboard: RunningServer, clock: ManualClock) -> None:
@@ -146,16 +147,29 @@ async def test_a_login_code_cannot_reboot_and_the_reverse(dashboard: RunningServ
 
     clock.advance(30)
     fresh = pyotp.TOTP(TOTP_SECRET).at(clock())
-    accepted = await _reboot(dashboard, fresh)  # the code passes; the unknown host is what blocks it
-    assert accepted.status_code == 200 and accepted.json()['results'][0]['code'] == 'unknown_host'
+    agent = await FakeAgent(dashboard.ws_url, 'web1').connect()
+    accepted = await _reboot(dashboard, fresh, 'web1')
+    assert accepted.status_code == 200 and accepted.json()['results'][0]['status'] == 'started'
     assert (await _login(dashboard, PASSWORD, totp=fresh)).headers['location'] == '/login?error=credentials'
+    await agent.close()
+
+
+async def test_a_reboot_that_starts_nothing_leaves_its_code_good(dashboard: RunningServer, clock: ManualClock) -> None:
+    code = pyotp.TOTP(TOTP_SECRET).at(clock())
+    wrong = await _reboot(dashboard, '000000')  # still judged: a wrong code is said, whatever the hosts
+    assert wrong.status_code == 403 and wrong.json()['error']['code'] == 'totp_invalid'
+    refused = await _reboot(dashboard, code)  # right code, unknown host: refused for the host, code not spent
+    assert refused.status_code == 200 and refused.json()['results'][0]['code'] == 'unknown_host'
+    assert (await _login(dashboard, PASSWORD, totp=code)).headers['location'] == '/'
 
 
 async def test_a_used_code_stays_used_after_a_restart(settings: Settings, clock: ManualClock) -> None:
     configured = settings.model_copy(update={'totp_secret': SecretStr(TOTP_SECRET)})
     server = await start_server(configured, Dashboard(configured, clock))
     code = pyotp.TOTP(TOTP_SECRET).at(clock())
-    assert (await _reboot(server, code)).status_code == 200
+    agent = await FakeAgent(server.ws_url, 'web1').connect()
+    assert (await _reboot(server, code, 'web1')).json()['results'][0]['status'] == 'started'
+    await agent.close()
     await server.stop()
     server = await start_server(configured, Dashboard(configured, clock))
     try:

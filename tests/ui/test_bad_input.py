@@ -224,7 +224,9 @@ async def test_reboot_confirmed_after_the_host_went_offline_says_so_in_the_dialo
     assert statuses(ui, 'reboot') == ['BLOCKED']
 
 
-async def test_reboot_confirmed_after_the_host_became_busy_says_what_runs(ui: UiServer) -> None:
+async def test_reboot_confirmed_after_the_host_became_busy_says_what_runs_and_the_code_still_works(
+    ui: UiServer,
+) -> None:
     agent = await ui.agent('web-01', heartbeat={})
     browser = await ui.browser()
     browser.row_action('web-01', 'reboot')
@@ -237,7 +239,16 @@ async def test_reboot_confirmed_after_the_host_became_busy_says_what_runs(ui: Ui
 
     await browser.see('command_pending')
     await browser.see('web-01 is busy: test')
+    await browser.see('The code was not used')
     assert statuses(ui, 'reboot') == ['BLOCKED']
+
+    # the test ends; the same code, still in the field, reboots (a refusal for the host's sake did not spend it)
+    await agent.send('status', {'status': 'ok', 'command': 'test', 'exit_code': 0})
+    await ui.until(lambda: not ui.host('web-01').get('busy'))
+    browser.click('dialog-ok')
+    assert await expect_command(agent) == 'reboot'
+    await browser.gone(marker='dialog-totp')
+    assert statuses(ui, 'reboot') == ['BLOCKED', 'EXECUTING']
 
 
 async def test_do_all_confirmed_after_a_host_went_offline_runs_on_the_others_and_says_so(ui: UiServer) -> None:
