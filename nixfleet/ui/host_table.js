@@ -128,6 +128,9 @@ function haystack(row) {
 
 // Rows rendered beyond each edge of the viewport (px): scrolling by up to a screen never shows an empty gap.
 const OVERSCAN = 600;
+// Up to this many matching rows all are rendered (no windowing): a small fleet keeps the browser's own find (Ctrl+F)
+// and Tab through every row; above it, Ctrl/Cmd+F first focuses the table's filter, which searches every host.
+const RENDER_ALL_UP_TO = 150;
 // Height assumed for a row not measured yet, until the first rendered rows are (px; a desktop row: 44 px + border).
 const ROW_ESTIMATE = 45;
 
@@ -316,7 +319,8 @@ export default {
         <span class="nf-spacer"></span>
         <label class="nf-search">
           <i class="material-icons" aria-hidden="true">search</i>
-          <input v-model.trim="filter" type="search" placeholder="Filter hosts…" aria-label="Filter hosts" spellcheck="false">
+          <input ref="filterInput" v-model.trim="filter" type="search" placeholder="Filter hosts…" aria-label="Filter hosts"
+                 aria-keyshortcuts="/" spellcheck="false">
         </label>
       </div>
       <div class="nf-table-scroll">
@@ -423,8 +427,9 @@ export default {
       const list = this.visible;
       const heights = this.heights;
       const guess = this.estimate;
-      const from = this.view.top - OVERSCAN;
-      const to = this.view.top + this.view.height + OVERSCAN;
+      const all = list.length <= RENDER_ALL_UP_TO;
+      const from = all ? -Infinity : this.view.top - OVERSCAN;
+      const to = all ? Infinity : this.view.top + this.view.height + OVERSCAN;
       let y = 0;
       let i = 0;
       for (let h; i < list.length && y + (h = heights.get(list[i]) ?? guess) <= from; i++) y += h;
@@ -846,7 +851,14 @@ export default {
         return;
       }
       if (typing || dialogOpen()) return;
-      if ((e.ctrlKey || e.metaKey) && !e.altKey && !e.shiftKey && e.key.toLowerCase() === "a") {
+      const find = (e.ctrlKey || e.metaKey) && !e.altKey && !e.shiftKey && e.key.toLowerCase() === "f";
+      if ((e.key === "/" && !e.ctrlKey && !e.metaKey && !e.altKey) || (find && this.visible.length > RENDER_ALL_UP_TO)) {
+        // the filter finds every host; the browser's find sees only the rendered rows of a long list (Ctrl+F again,
+        // now typing in the filter, opens it)
+        e.preventDefault();
+        this.$refs.filterInput?.focus();
+        this.$refs.filterInput?.select();
+      } else if ((e.ctrlKey || e.metaKey) && !e.altKey && !e.shiftKey && e.key.toLowerCase() === "a") {
         e.preventDefault();
         this.selectAll();
       } else if (e.ctrlKey && !e.metaKey && !e.altKey && /^[1-9]$/.test(e.key)) {

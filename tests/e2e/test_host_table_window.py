@@ -130,3 +130,41 @@ async def test_selection_covers_rows_that_were_never_rendered(
     await expect(page.locator(f'{row(HOSTS[1])} .nf-check')).to_have_attribute('aria-checked', 'false')
     await expect(page.locator(f'{row(HOSTS[2])} .nf-check')).to_have_attribute('aria-checked', 'true')
     assert tab.errors == []
+
+
+#: Records whether the page kept the last Ctrl/Cmd+F from the browser (a listener after the table's own).
+FIND_WATCH = """() => { window.findKept = null;
+  window.addEventListener('keydown', (e) => { if (e.key === 'f') window.findKept = e.defaultPrevented; }); }"""
+
+
+async def test_finding_a_host_in_a_long_list_goes_through_the_filter_and_short_lists_render_whole(
+    dashboard_process: DashboardProcess, browser: Any, agents: AgentFactory
+) -> None:
+    await big_fleet(agents)
+    tab = await open_tab(browser)
+    page = tab.page
+    await log_in(tab, dashboard_process.http)
+    await page.wait_for_selector(f'{row(HOSTS[0])}[data-conn="online"]')
+    await page.evaluate(FIND_WATCH)
+    search = page.get_by_label('Filter hosts')
+
+    # a long list is windowed, so the browser's find would miss hosts: Ctrl+F goes to the filter first ...
+    await page.locator('body').click(position={'x': 5, 'y': 300})
+    await page.keyboard.press('Control+f')
+    await expect(search).to_be_focused()
+    assert await page.evaluate('window.findKept') is True
+    # ... and a second Ctrl+F, from the filter, is the browser's own
+    await page.keyboard.press('Control+f')
+    assert await page.evaluate('window.findKept') is False
+
+    # '/' focuses the filter too; a short result (60 hosts) is rendered whole: every row is in the DOM to find or Tab
+    await search.blur()
+    await page.keyboard.press('/')
+    await expect(search).to_be_focused()
+    await page.keyboard.type('win-1')
+    await expect(table_rows := page.locator('.nf-hosts .nf-row')).to_have_count(60)
+    assert await table_rows.last.get_attribute('data-host') == HOSTS[-1]
+    await search.fill('')
+    await expect(page.locator('.nf-hosts')).to_have_attribute('aria-rowcount', str(len(HOSTS) + 1))
+    assert (await viewport(page))['rendered'] < len(HOSTS) / 2  # windowed again
+    assert tab.errors == []
