@@ -219,6 +219,26 @@ async def log_in(tab: BrowserTab, base: str, password: str = PASSWORD, *, totp: 
     await wait_connected(tab.page)
 
 
+async def wait_tab_current(page: Page, base: str, timeout: float = 5.0) -> int:
+    """Wait until the page's host table shows the dashboard's current state version; return that version.
+
+    A tab may step over a version (changes inside one coalescing window arrive as one transaction) and the server may
+    move on meanwhile (the login's audit event, a recheck): wait for the tab to reach the version read, and repeat
+    until both agree.
+    """
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient(base_url=base) as http:
+        while True:
+            version = (await http.get('/health')).json()['state_version']
+            left = max(0.1, deadline - time.monotonic())
+            reached = f"Number(document.querySelector('.nf-host-table')?.dataset.version) >= {version}"
+            await page.wait_for_function(reached, timeout=left * 1000)
+            shown = int(await page.locator('.nf-host-table').get_attribute('data-version') or -1)
+            if shown == (await http.get('/health')).json()['state_version']:
+                return shown
+            assert time.monotonic() < deadline, f'the tab (v{shown}) never caught up with the dashboard'
+
+
 def row(host: str) -> str:
     """CSS selector of a host's table row."""
     return f'.nf-row[data-host="{host}"]'

@@ -37,6 +37,11 @@ VIEWPORT = """() => {
 }"""
 
 
+#: Resolves after three animation frames: the scroll handled, the rows rendered and measured, the padding fixed.
+FRAMES = """() => new Promise((done) => { let n = 3; const next = () => (--n ? requestAnimationFrame(next) : done());
+  requestAnimationFrame(next); })"""
+
+
 async def big_fleet(agents: AgentFactory) -> dict[str, FakeAgent]:
     """Every host in `HOSTS` online, with CPU = its number (so each row's CPU cell says which host it is)."""
     fleet = {}
@@ -55,7 +60,7 @@ async def scroll_through(page: Page) -> list[str]:
     await page.evaluate('window.scrollTo(0, 0)')
     seen: list[str] = []
     while True:
-        await page.wait_for_timeout(80)  # a frame or two: the window follows the scroll
+        await page.evaluate(FRAMES)  # the window follows the scroll within the next frame (and its measuring)
         shown = await viewport(page)
         assert not shown['gap'], shown
         seen += [h for h in shown['hosts'] if h not in seen]

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page
 
-from tests.e2e.conftest import ROOT, AgentFactory, DashboardProcess, log_in, open_tab, wait_connected
+from tests.e2e.conftest import ROOT, AgentFactory, DashboardProcess, log_in, open_tab, wait_connected, wait_tab_current
 from tests.support import FakeAgent, heartbeat_payload
 
 pytestmark = pytest.mark.browser
@@ -117,8 +117,7 @@ async def test_last_seen_ticks_in_the_browser_without_server_messages(
     await agent.heartbeat()
     cell = page.locator(f'{row("tick-01", "online")} .nf-ago')
     await cell.wait_for()
-    await page.wait_for_timeout(300)  # let the heartbeat's update land
-    version = await page.locator('.nf-host-table').get_attribute('data-version')
+    version = str(await wait_tab_current(page, dashboard_process.http))  # the heartbeat's update has landed
     first = await cell.inner_text()
     await page.wait_for_function(
         f"document.querySelector('{row('tick-01')} .nf-ago').innerText !== {first!r}", timeout=3000
@@ -157,11 +156,8 @@ async def test_two_tabs_follow_and_a_dropped_socket_catches_up_without_reload(
         assert await tab.page.locator('.nf-th-count').inner_text() == '2/3 Hosts'
     async with httpx.AsyncClient() as http:
         health = (await http.get(f'{dashboard_process.http}/health')).json()
-    for tab in (first, second):  # both tabs reach the server's state version (or a later one: coalesced)
-        await tab.page.wait_for_function(
-            f"Number(document.querySelector('.nf-host-table')?.dataset.version) >= {health['state_version']}",
-            timeout=2000,
-        )
+    for tab in (first, second):  # both tabs reach the server's state version
+        assert await wait_tab_current(tab.page, dashboard_process.http, timeout=2) >= health['state_version']
     assert first.errors == [] and second.errors == []
 
 

@@ -32,7 +32,16 @@ from playwright.async_api import Page
 from websockets.asyncio.client import connect
 
 from nixfleet.ui.table_sync import host_row
-from tests.e2e.conftest import ROOT, AgentFactory, BrowserTab, DashboardProcess, log_in, open_tab, wait_connected
+from tests.e2e.conftest import (
+    ROOT,
+    AgentFactory,
+    BrowserTab,
+    DashboardProcess,
+    log_in,
+    open_tab,
+    wait_connected,
+    wait_tab_current,
+)
 from tests.support import AGENT_TOKEN, PASSWORD_HASH, SESSION_SECRET, FakeAgent, free_port
 
 pytestmark = pytest.mark.browser
@@ -96,25 +105,6 @@ async def assert_shows(page: Page, base: str) -> int:
     return version
 
 
-async def wait_current(page: Page, base: str, timeout: float = 5.0) -> int:
-    """Wait until the tab shows the server's current version; return it.
-
-    The tab may pass over a version (changes inside one coalescing window arrive as one transaction), and the server
-    may still move on (an audit event of the login, a compartment recheck): wait for the tab to reach the version
-    read, and repeat until both agree.
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        version, _ = await server_state(base, page)
-        left = max(0.1, deadline - time.monotonic())
-        reached = f'() => {{ try {{ return {TABLE}.version >= {version}; }} catch {{ return false; }} }}'
-        await page.wait_for_function(reached, timeout=left * 1000)
-        shown = (await tab_state(page))[0]
-        if shown == (await server_state(base, page))[0]:
-            return shown
-        assert time.monotonic() < deadline, f'the tab (v{shown}) never caught up with the server'
-
-
 async def hooks(page: Page, base: str) -> dict[str, Any]:
     response = await page.request.get(f'{base}/_test/sync')
     assert response.ok, await response.text()
@@ -147,7 +137,7 @@ async def test_offline_for_10s_then_current_state_within_1s_of_reconnecting(
     for agent in fleet.values():
         await agent.heartbeat(metrics=metrics(10))
     await page.wait_for_selector('.nf-row[data-host="off-c"]')
-    await wait_current(page, base)
+    await wait_tab_current(page, base)
     await page.evaluate("""() => {
         window.__nfSamePage = 'marker';
         window.addEventListener('online', () => { window.__nfOnlineAt = performance.now(); });
@@ -218,7 +208,7 @@ async def test_tab_whose_deltas_were_dropped_heals_within_one_beacon(
     await log_in(tab, base)
     agent = await agents('drift-01')
     await agent.heartbeat(metrics=metrics(11))
-    before = await wait_current(page, base)
+    before = await wait_tab_current(page, base)
     client = await page.evaluate('window.clientId')
     await page.evaluate("window.__nfSamePage = 'marker'")
 
@@ -329,7 +319,7 @@ async def test_open_page_recovers_by_itself_after_a_dashboard_restart(
     await log_in(tab, base)
     agent = await FakeAgent(ws_url, 'phoenix').connect()
     await agent.heartbeat(metrics=metrics(11))
-    before = await wait_current(page, base)
+    before = await wait_tab_current(page, base)
     await page.evaluate("window.__nfSamePage = 'marker'")
 
     await restartable.kill()
@@ -347,7 +337,7 @@ async def test_open_page_recovers_by_itself_after_a_dashboard_restart(
         timeout=15_000,
     )
     recovered = time.monotonic() - healthy
-    after = await wait_current(page, base)
+    after = await wait_tab_current(page, base)
     record_property('restart_recovered_s', round(recovered, 3))
     print(f'\nafter the restart the page showed the new state {recovered * 1000:.0f} ms after the server was healthy')
     assert after > before, 'the version never goes backwards across a restart'
@@ -370,8 +360,8 @@ async def test_two_tabs_stay_identical_through_1000_rapid_changes(
     await second.page.goto(f'{base}/')
     await wait_connected(second.page)
     fleet = [await agents(f'burst-{i:02d}') for i in range(20)]
-    before = await wait_current(first.page, base)
-    await wait_current(second.page, base)
+    before = await wait_tab_current(first.page, base)
+    await wait_tab_current(second.page, base)
 
     per_agent = 1000 // len(fleet)
     started = time.monotonic()
@@ -399,7 +389,7 @@ async def test_two_tabs_stay_identical_through_1000_rapid_changes(
     assert version - before >= 1000
     processed = time.monotonic() - started
     for tab in (first, second):
-        version = await wait_current(tab.page, base)
+        version = await wait_tab_current(tab.page, base)
     shown = time.monotonic() - started
     record_property('burst_1000_sent_s', round(sent, 3))
     record_property('burst_1000_both_tabs_current_s', round(shown, 3))
@@ -426,7 +416,7 @@ async def test_tab_left_open_never_drifts(
     page = tab.page
     await log_in(tab, base)
     fleet = {f'soak-{i:02d}': await agents(f'soak-{i:02d}') for i in range(10)}
-    await wait_current(page, base)
+    await wait_tab_current(page, base)
     client = await page.evaluate('window.clientId')
     await page.evaluate("window.__nfSamePage = 'marker'")
 
@@ -450,7 +440,7 @@ async def test_tab_left_open_never_drifts(
             lags.append(stats['state_version'] - (await tab_state(page))[0])
         await asyncio.sleep(0.2)  # the load's own pace (50 changes/s), not a wait for an effect
 
-    version = await wait_current(page, base, timeout=2)
+    version = await wait_tab_current(page, base, timeout=2)
     stats = await hooks(page, base)
     await assert_shows(page, base)
     record_property('soak_seconds', SOAK_SECONDS)
@@ -492,5 +482,5 @@ async def test_opening_and_closing_tabs_leaves_no_subscriptions(
         )
         await asyncio.sleep(0.05)
     assert now['beacon_observers'] == baseline['beacon_observers']
-    await wait_current(control.page, base)  # the control tab still follows
+    await wait_tab_current(control.page, base)  # the control tab still follows
     assert control.errors == []
