@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page
+from playwright.async_api import Browser, Page, expect
 
 from tests.e2e.conftest import ROOT, AgentFactory, DashboardProcess, log_in, open_tab, wait_connected, wait_tab_current
 from tests.support import FakeAgent, heartbeat_payload
@@ -102,8 +102,8 @@ async def test_hosts_appear_and_go_offline_live_without_reload(
     assert heartbeat_shown < LIVE_WITHIN
     assert went_offline < LIVE_WITHIN
     assert await page.evaluate('window.__nfSamePage') == 'marker'  # never reloaded
-    assert await page.locator('.nf-th-count').inner_text() == '0/1 Hosts'
-    assert await page.locator('[data-count=offline] .nf-pill-n').inner_text() == '1'
+    await expect(page.locator('.nf-th-count')).to_have_text('0/1 Hosts')
+    await expect(page.locator('[data-count=offline] .nf-pill-n')).to_have_text('1')
     assert tab.errors == []
 
 
@@ -153,7 +153,7 @@ async def test_two_tabs_follow_and_a_dropped_socket_catches_up_without_reload(
     await first.page.wait_for_selector(row('leave-01', 'offline'), timeout=2000)
     for tab in (first, second):
         assert await tab.page.evaluate('window.__nfSamePage') == 'marker'
-        assert await tab.page.locator('.nf-th-count').inner_text() == '2/3 Hosts'
+        await expect(tab.page.locator('.nf-th-count')).to_have_text('2/3 Hosts')  # leave-01 offline in both
     async with httpx.AsyncClient() as http:
         health = (await http.get(f'{dashboard_process.http}/health')).json()
     for tab in (first, second):  # both tabs reach the server's state version

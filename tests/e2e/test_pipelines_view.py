@@ -44,7 +44,7 @@ async def test_grid_updates_live_and_retry_failed_starts_a_run_with_exactly_the_
         await expect(page.locator(switching).first).to_be_visible()
         await expect(page.locator(run(rid))).to_have_attribute('data-status', 'PARTIAL', timeout=20000)
         for host in ('sim-01', 'sim-03'):
-            assert await page.locator(cell(rid, 2, host)).get_attribute('data-status') == 'SUCCESS'
+            await expect(page.locator(cell(rid, 2, host))).to_have_attribute('data-status', 'SUCCESS')
         await expect(page.locator(cell(rid, 1, 'sim-02'))).to_have_attribute('data-status', 'ERROR')
         await expect(page.locator(cell(rid, 2, 'sim-02'))).to_have_attribute('data-status', 'SKIPPED')
         await expect(page.locator(f'{run(rid)} .nf-run-counts')).to_have_text('2 completed · 1 failed')
