@@ -407,7 +407,7 @@ class FleetActions:
 
             results = await self.run('reboot', [host], totp=code, on_refused=refused, explain=False)
             for result in results:
-                if not result.started:  # refused for the host's sake before the code was checked: it is still good
+                if not result.started:  # refused for the host's sake: the code was right, and is still unused
                     why = f'{result.message} ({result.code}). The code was not used; try again when {host} is ready.'
                     problem.append(dialogs_.CodeRefused(why, kept=True))
             return problem[0] if problem else None
