@@ -138,6 +138,11 @@ function isTyping(target) {
   return !!target && (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName));
 }
 
+// The host of the row that holds keyboard focus, if any.
+function focusedHost() {
+  return document.activeElement?.closest?.(".nf-tbody [data-host]")?.dataset.host ?? null;
+}
+
 function dialogOpen() {
   return !!document.querySelector(".q-dialog");
 }
@@ -346,10 +351,11 @@ export default {
               <div class="nf-th c-menu" role="columnheader" aria-label="Actions"></div>
             </div>
           </div>
-          <div ref="body" class="nf-tbody" role="rowgroup"
+          <div ref="body" class="nf-tbody" role="rowgroup" @focusin="rowFocus" @focusout="rowBlur"
                :style="{ paddingTop: frame.padTop + 'px', paddingBottom: frame.padBottom + 'px' }">
-            <nf-host-row v-for="(id, i) in shown" :key="id" :id="id" :index="frame.start + i"
-                         :last="frame.start + i === visible.length - 1"></nf-host-row>
+            <nf-host-row v-for="r in shown" :key="r.id" :id="r.id" :index="r.index" :last="r.index === visible.length - 1"
+                         :class="{ 'is-pinned': r.top !== null }" :style="r.top === null ? null : { top: r.top + 'px' }">
+            </nf-host-row>
           </div>
         </div>
       </div>
@@ -399,6 +405,7 @@ export default {
       online: 0,
       version: -1,
       filter: "",
+      focusId: null, // the host whose row holds keyboard focus (kept rendered while it does)
       awaitingReset: false,
       anchor: null,
       menuFor: null,
@@ -439,13 +446,32 @@ export default {
       const end = i;
       let padBottom = 0;
       for (; i < list.length; i++) padBottom += heights.get(list[i]) ?? guess;
+      // The row holding keyboard focus stays rendered when it leaves the window: out of the flow, at its own place
+      // (off screen by the overscan), so focus and Tab order survive scrolling.
+      let pin = null;
+      const focused = this.focusId;
+      if (focused && (start > 0 || end < list.length) && focusedHost() === focused) {
+        const f = list.indexOf(focused);
+        if (f >= 0 && (f < start || f >= end)) {
+          let top = 0;
+          for (let k = 0; k < f; k++) top += heights.get(list[k]) ?? guess;
+          pin = { id: focused, index: f, top };
+        }
+      }
       const last = this.lastFrame;
-      if (last && last.start === start && last.end === end && last.padTop === padTop && last.padBottom === padBottom)
+      if (
+        last && last.start === start && last.end === end && last.padTop === padTop && last.padBottom === padBottom &&
+        last.pin?.id === pin?.id && last.pin?.top === pin?.top
+      )
         return last; // unchanged: nothing re-renders
-      return (this.lastFrame = { start, end, padTop, padBottom });
+      return (this.lastFrame = { start, end, padTop, padBottom, pin });
     },
+    // The rows to render: the window, plus the focused row pinned before or after it.
     shown() {
-      return this.visible.slice(this.frame.start, this.frame.end);
+      const { start, end, pin } = this.frame;
+      const rows = this.visible.slice(start, end).map((id, i) => ({ id, index: start + i, top: null }));
+      if (pin) pin.index < start ? rows.unshift(pin) : rows.push(pin);
+      return rows;
     },
     selectedCount() {
       return Object.keys(this.sel).length;
@@ -594,6 +620,12 @@ export default {
       const height = window.innerHeight;
       if (top !== this.view.top) this.view.top = top;
       if (height !== this.view.height) this.view.height = height;
+    },
+    rowFocus(e) {
+      this.focusId = e.target.closest?.("[data-host]")?.dataset.host ?? null;
+    },
+    rowBlur(e) {
+      if (!e.relatedTarget || !this.$refs.body?.contains(e.relatedTarget)) this.focusId = null;
     },
     measureSoon() {
       if (!this.measuring) this.measuring = requestAnimationFrame(() => this.measure());

@@ -173,3 +173,34 @@ async def test_finding_a_host_in_a_long_list_goes_through_the_filter_and_short_l
     await expect(page.locator('.nf-hosts')).to_have_attribute('aria-rowcount', str(len(HOSTS) + 1))
     assert (await viewport(page))['rendered'] < len(HOSTS) / 2  # windowed again
     assert tab.errors == []
+
+
+@pytest.mark.parametrize('size', SIZES.values(), ids=SIZES.keys())
+async def test_keyboard_focus_survives_scrolling_its_row_out_of_the_window(
+    dashboard_process: DashboardProcess, browser: Any, agents: AgentFactory, size: dict[str, int]
+) -> None:
+    await big_fleet(agents)
+    tab = await open_tab(browser, **size)
+    page = tab.page
+    await log_in(tab, dashboard_process.http)
+    await page.wait_for_selector(f'{row(HOSTS[0])}[data-conn="online"]')
+    focused = 'document.activeElement?.getAttribute("aria-label")'
+
+    check = page.get_by_role('checkbox', name=f'Select {HOSTS[1]}')
+    await check.focus()
+    await page.evaluate('window.scrollTo(0, document.documentElement.scrollHeight)')
+    await page.evaluate(FRAMES)
+    assert HOSTS[1] not in (await viewport(page))['hosts']  # far out of view, well outside the rendered window
+    assert await page.evaluate(focused) == f'Select {HOSTS[1]}'  # focus was not dropped to the page
+    assert await page.evaluate('document.documentElement.scrollWidth <= document.documentElement.clientWidth')
+    shown = await viewport(page)
+    assert not shown['gap'] and shown['hosts'][-1] == HOSTS[-1]  # the pinned row does not disturb the layout
+
+    await page.keyboard.press('Space')  # the keyboard still acts on the focused row, without scrolling to it
+    await expect(page.locator('.nf-ctx-row.is-selection')).to_contain_text('1 host selected')
+    await page.keyboard.press('Tab')  # and Tab moves on from it
+    assert await page.evaluate(focused) != f'Select {HOSTS[1]}'
+
+    assert await scroll_through(page) == HOSTS  # in its place when scrolled back, every host once, no gap
+    await expect(page.locator(f'{row(HOSTS[1])} .nf-check')).to_have_attribute('aria-checked', 'true')
+    assert tab.errors == []
