@@ -59,5 +59,5 @@ class ViewNav:
         running = sum(1 for p in state.pipelines.values() if p.get('status') == 'RUNNING')
         if running != self._running:
             self._running = running
-            self._badge.set_text(f'{running} running')
+            self._badge.set_text(str(running))  # "N running"; the word is CSS, dropped on phones
             self._badge.set_visibility(running > 0)

@@ -108,5 +108,10 @@ async def test_screenshots(demo: DashboardProcess, browser: Any, tmp_path: Path)
     await mobile.page.evaluate('window.scrollTo(0, 0)')
     await settle(mobile.page)
     assert await mobile.page.evaluate('document.documentElement.scrollWidth <= document.documentElement.clientWidth')
+    # the view switcher fits a phone whole, the running pipeline counted in a badge
+    views = mobile.page.get_by_role('navigation', name='Views')
+    await expect(views.get_by_role('link', name='History')).to_be_in_viewport(ratio=1)
+    assert await views.evaluate('(nav) => nav.scrollWidth <= nav.clientWidth')
+    await expect(views.locator('.nf-view-badge')).to_have_text('1')
     await mobile.page.screenshot(path=out / 'actions-mobile.png')
     assert tab.errors == [] and mobile.errors == []
