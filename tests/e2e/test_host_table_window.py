@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Page, expect
 
-from tests.e2e.conftest import AgentFactory, DashboardProcess, log_in, open_tab, row
+from tests.e2e.conftest import AgentFactory, BrowserTab, DashboardProcess, log_in, open_tab, row
 from tests.support import FakeAgent
 
 pytestmark = pytest.mark.browser
@@ -49,6 +49,14 @@ async def big_fleet(agents: AgentFactory) -> dict[str, FakeAgent]:
         fleet[host] = await agents(host)
         await fleet[host].heartbeat(metrics={'cpu': float(i % 100), 'ram': 30.0, 'swap': 0.0, 'load': 0.1})
     return fleet
+
+
+async def logged_in_tab(browser: Any, dashboard_process: DashboardProcess, **size: int) -> BrowserTab:
+    """A logged-in tab of the big fleet, its first host shown online."""
+    tab = await open_tab(browser, **size)
+    await log_in(tab, dashboard_process.http)
+    await tab.page.wait_for_selector(f'{row(HOSTS[0])}[data-conn="online"]')
+    return tab
 
 
 async def viewport(page: Page) -> dict[str, Any]:
@@ -109,10 +117,8 @@ async def test_selection_covers_rows_that_were_never_rendered(
     dashboard_process: DashboardProcess, browser: Any, agents: AgentFactory
 ) -> None:
     await big_fleet(agents)
-    tab = await open_tab(browser)
+    tab = await logged_in_tab(browser, dashboard_process)
     page = tab.page
-    await log_in(tab, dashboard_process.http)
-    await page.wait_for_selector(f'{row(HOSTS[0])}[data-conn="online"]')
     header = page.locator('.nf-thead .nf-check')
     selection = page.locator('.nf-ctx-row.is-selection')
 
@@ -146,10 +152,8 @@ async def test_finding_a_host_in_a_long_list_goes_through_the_filter_and_short_l
     dashboard_process: DashboardProcess, browser: Any, agents: AgentFactory
 ) -> None:
     await big_fleet(agents)
-    tab = await open_tab(browser)
+    tab = await logged_in_tab(browser, dashboard_process)
     page = tab.page
-    await log_in(tab, dashboard_process.http)
-    await page.wait_for_selector(f'{row(HOSTS[0])}[data-conn="online"]')
     await page.evaluate(FIND_WATCH)
     search = page.get_by_label('Filter hosts')
 
@@ -180,10 +184,8 @@ async def test_keyboard_focus_survives_scrolling_its_row_out_of_the_window(
     dashboard_process: DashboardProcess, browser: Any, agents: AgentFactory, size: dict[str, int]
 ) -> None:
     await big_fleet(agents)
-    tab = await open_tab(browser, **size)
+    tab = await logged_in_tab(browser, dashboard_process, **size)
     page = tab.page
-    await log_in(tab, dashboard_process.http)
-    await page.wait_for_selector(f'{row(HOSTS[0])}[data-conn="online"]')
     focused = 'document.activeElement?.getAttribute("aria-label")'
 
     check = page.get_by_role('checkbox', name=f'Select {HOSTS[1]}')
