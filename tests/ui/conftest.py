@@ -37,6 +37,7 @@ from nicegui.functions.navigate import Navigate
 from nicegui.functions.notify import notify
 from nicegui.testing.general import nicegui_reset_globals
 from nicegui.testing.user import User
+from pydantic import SecretStr
 
 from nixfleet.agent import SimBehaviour, SimulatedFleet
 from nixfleet.app import Dashboard, build_app
@@ -259,6 +260,18 @@ def fail_on_error_logs(caplog: pytest.LogCaptureFixture) -> None:
 async def ui_server(settings: Settings, caplog: pytest.LogCaptureFixture) -> AsyncIterator[UiServer]:
     """The dashboard and its UI served from the test's loop (fresh database); fails the test on any ERROR log."""
     async with running_ui(settings) as server:
+        yield server
+    fail_on_error_logs(caplog)
+
+
+#: The TOTP secret of `ui_with_totp` (tests type `pyotp.TOTP(TOTP_SECRET).now()` into the reboot dialog).
+TOTP_SECRET = pyotp.random_base32()
+
+
+@pytest.fixture
+async def ui_with_totp(settings: Settings, caplog: pytest.LogCaptureFixture) -> AsyncIterator[UiServer]:
+    """`ui_server` with TOTP configured (`TOTP_SECRET`): reboot asks for a code."""
+    async with running_ui(settings.model_copy(update={'totp_secret': SecretStr(TOTP_SECRET)})) as server:
         yield server
     fail_on_error_logs(caplog)
 

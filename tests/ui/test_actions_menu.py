@@ -2,27 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pyotp
 import pytest
-from pydantic import SecretStr
 
-from nixfleet.config import Settings
 from nixfleet.ui.actions_model import ROW_MENU
 from tests.support import expect_command, send_output, send_status
-from tests.ui.conftest import UiServer, fail_on_error_logs, running_ui
-
-TOTP_SECRET = pyotp.random_base32()
+from tests.ui.conftest import TOTP_SECRET, UiServer
 
 
 @pytest.fixture
-async def ui(settings: Settings, caplog: pytest.LogCaptureFixture) -> AsyncIterator[UiServer]:
-    """The dashboard with its UI (TOTP configured), served on the test's loop."""
-    async with running_ui(settings.model_copy(update={'totp_secret': SecretStr(TOTP_SECRET)})) as running:
-        yield running
-    fail_on_error_logs(caplog)
+def ui(ui_with_totp: UiServer) -> UiServer:
+    """The dashboard with its UI, TOTP configured (tests/ui/conftest.py)."""
+    return ui_with_totp
 
 
 @pytest.mark.parametrize(

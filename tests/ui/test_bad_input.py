@@ -8,25 +8,17 @@ row-menu item once the first one's command is running.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pyotp
 import pytest
-from pydantic import SecretStr
 
-from nixfleet.config import Settings
 from tests.support import FakeAgent, expect_command
-from tests.ui.conftest import Browser, UiServer, fail_on_error_logs, running_ui
-
-TOTP_SECRET = pyotp.random_base32()
+from tests.ui.conftest import TOTP_SECRET, Browser, UiServer
 
 
 @pytest.fixture
-async def ui(settings: Settings, caplog: pytest.LogCaptureFixture) -> AsyncIterator[UiServer]:
-    """The dashboard with its UI (TOTP configured), served on the test's loop; fails on any ERROR log."""
-    async with running_ui(settings.model_copy(update={'totp_secret': SecretStr(TOTP_SECRET)})) as running:
-        yield running
-    fail_on_error_logs(caplog)
+def ui(ui_with_totp: UiServer) -> UiServer:
+    """The dashboard with its UI, TOTP configured (tests/ui/conftest.py)."""
+    return ui_with_totp
 
 
 def dialogs(browser: Browser, marker: str) -> int:
