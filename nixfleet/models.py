@@ -89,6 +89,7 @@ class ErrorCode(StrEnum):
     FORBIDDEN = 'forbidden'
     RATE_LIMITED = 'rate_limited'
     NOT_FOUND = 'not_found'
+    METHOD_NOT_ALLOWED = 'method_not_allowed'  #: the `/api` path exists, but not with this method
     NOT_CONFIGURED = 'not_configured'  #: the integration an op needs (version.json, GitHub, TOTP) is not set up
     INVALID_STATE = 'invalid_state'  #: the command is not in a state that allows the requested action
     AGENT_UNREACHABLE = 'agent_unreachable'  #: the command could not be sent to the agent

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from starlette.routing import BaseRoute, Match
 
 from nixfleet.models import ErrorCode
 from nixfleet.security.context import note_actor
@@ -22,6 +23,7 @@ STATUS: dict[str, int] = {
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.UNKNOWN_COMMAND: 404,
     ErrorCode.UNKNOWN_PIPELINE: 404,
+    ErrorCode.METHOD_NOT_ALLOWED: 405,
     ErrorCode.COMMAND_PENDING: 409,
     ErrorCode.INVALID_STATE: 409,
     ErrorCode.INVALID_REQUEST: 422,
@@ -32,20 +34,26 @@ STATUS: dict[str, int] = {
 class ApiError(Exception):
     """A refusal answered as the error envelope."""
 
-    def __init__(self, code: str, message: str, status: int | None = None) -> None:
+    def __init__(
+        self, code: str, message: str, status: int | None = None, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.code = str(code)
         self.message = message
         self.status = status or STATUS.get(self.code, 400)
+        self.headers = headers
 
 
-def error_response(code: str, message: str, status: int | None = None) -> JSONResponse:
+def error_response(
+    code: str, message: str, status: int | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
     """A JSON refusal in the `/api` error envelope."""
     code = str(code)
+    extra = {'WWW-Authenticate': 'Bearer'} if code == ErrorCode.UNAUTHORIZED else {}
     return JSONResponse(
         {'error': {'code': code, 'message': message}},
         status_code=status or STATUS.get(code, 400),
-        headers={'WWW-Authenticate': 'Bearer'} if code == ErrorCode.UNAUTHORIZED else None,
+        headers={**extra, **(headers or {})} or None,
     )
 
 
@@ -78,8 +86,41 @@ class EnvelopeRoute(APIRoute):
             try:
                 return await handler(request)
             except ApiError as exc:
-                return error_response(exc.code, exc.message, exc.status)
+                return error_response(exc.code, exc.message, exc.status, exc.headers)
             except RequestValidationError as exc:
                 return error_response(ErrorCode.INVALID_REQUEST, _validation_message(exc))
 
         return enveloped
+
+
+#: Methods the catch-all `/api` routes take (every method a client may send to the API).
+_METHODS = ('GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS')
+
+
+def _allowed_methods(request: Request, routes: list[BaseRoute]) -> list[str]:
+    """Methods for which one of `routes` takes the request's path."""
+    return [m for m in _METHODS if any(r.matches({**request.scope, 'method': m})[0] is Match.FULL for r in routes)]
+
+
+def install_unmatched(app: FastAPI) -> None:
+    """Add the last `/api` routes: a path or method no earlier route takes is refused with the envelope.
+
+    Without them such a request falls through to the UI mounted at `/` and gets its HTML 404 page. Like every
+    `/api` route they answer 401 without credentials (an anonymous caller learns nothing about which paths
+    exist); with credentials, a path served for other methods is 405 (with `Allow`), any other 404.
+    """
+    earlier = list(app.router.routes)
+
+    async def unmatched(request: Request, _: Annotated[str, Depends(require_api_auth)]) -> Response:
+        if allowed := _allowed_methods(request, earlier):
+            raise ApiError(
+                ErrorCode.METHOD_NOT_ALLOWED,
+                f'{request.method} is not allowed on {request.url.path}',
+                headers={'Allow': ', '.join(allowed)},
+            )
+        raise ApiError(ErrorCode.NOT_FOUND, f'no API route {request.url.path}')
+
+    for path in ('/api', '/api/{path:path}'):
+        app.router.add_api_route(
+            path, unmatched, methods=list(_METHODS), include_in_schema=False, route_class_override=EnvelopeRoute
+        )

@@ -20,7 +20,7 @@ from fastapi.security import APIKeyCookie, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from nixfleet.api.deps import ApiError
+from nixfleet.api.deps import ApiError, install_unmatched
 from nixfleet.api.tokens_routes import ErrorBody
 from nixfleet.models import CommandStatus, Connection, ErrorCode, PipelineStatus
 
@@ -318,12 +318,21 @@ def iso_param(name: str, value: str | None) -> str | None:
 
 
 #: Error codes of framework refusals (no route, wrong method, unreadable body) on `/api` paths.
-_FRAMEWORK_CODES = {401: ErrorCode.UNAUTHORIZED, 403: ErrorCode.FORBIDDEN, 404: ErrorCode.NOT_FOUND}
+_FRAMEWORK_CODES = {
+    401: ErrorCode.UNAUTHORIZED,
+    403: ErrorCode.FORBIDDEN,
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.METHOD_NOT_ALLOWED,
+}
 
 
 def install_error_envelope(app: FastAPI) -> None:
-    """Answer refusals the framework raises itself on `/api` paths (unknown path, wrong method, a body that cannot
-    be parsed) with the error envelope too; other paths keep FastAPI's default answer."""
+    """Answer refusals on `/api` paths that no route of ours makes (unknown path, wrong method, a body that cannot
+    be parsed) with the error envelope too; other paths keep FastAPI's default answer.
+
+    Call it after the last `/api` route: its catch-all routes take every `/api` request no earlier route took.
+    """
+    install_unmatched(app)
 
     async def envelope(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
