@@ -58,7 +58,7 @@ class PipelineBody(BaseModel):
 
 
 class WaitBody(BaseModel):
-    """Extend a command's deadlines."""
+    """Give a running command `minutes` from now: no deadline of it passes before then."""
 
     minutes: float = Field(5.0, gt=0, le=1440)
 

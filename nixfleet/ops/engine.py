@@ -182,7 +182,7 @@ class OpEngine:
         return await self.pipelines.retry_failed(pipeline_id, actor)
 
     async def wait_command(self, command_id: str, minutes: float, actor: str = 'user') -> Command:
-        """Wait N min: extend the running command's deadlines."""
+        """Wait N min: no deadline of the running command passes in the next N minutes (from now)."""
         return await self.lifecycle.wait(command_id, minutes, actor)
 
     async def kill_command(self, command_id: str, actor: str = 'user') -> Command:

@@ -38,33 +38,31 @@ class Lifecycle(CommandStateMachine):
         return cmd
 
     async def wait(self, command_id: str, minutes: float, actor: str = 'user') -> Command:
-        """Extend the command's deadlines by exactly `minutes` (AWAITING_RECONNECT stays as it is)."""
+        """Give the command `minutes` from now: no deadline of it passes before then (AWAITING_RECONNECT stays).
+
+        Wait means "ask me again in N minutes": every deadline earlier than now + N moves to now + N, later ones
+        stay. A command past its hard deadline is therefore quiet for exactly N minutes and then times out
+        again; adding N to deadlines long passed (SPEC §5's old wording) put it back in warning seconds later.
+        A deferred post-check is no deadline: it keeps its time.
+        """
         if not 0 < minutes <= 24 * 60:
             raise CommandError(ErrorCode.INVALID_REQUEST, 'minutes must be between 1 and 1440')
         cmd = self._running(command_id)
         extra = minutes * 60.0
         now = self.clock()
-        cmd.warn_at = cmd.warn_at + extra if cmd.warn_at is not None else None
-        cmd.hard_at = cmd.hard_at + extra if cmd.hard_at is not None else None
-        for name in ('reconnect_deadline', 'post_check_due'):
-            if (value := getattr(cmd.track, name)) is not None:
-                setattr(cmd.track, name, value + extra)
+        until = now + extra
+        cmd.warn_at = max(cmd.warn_at, until) if cmd.warn_at is not None else None
+        cmd.hard_at = max(cmd.hard_at, until) if cmd.hard_at is not None else None
+        if cmd.track.reconnect_deadline is not None:
+            cmd.track.reconnect_deadline = max(cmd.track.reconnect_deadline, until)
         if cmd.adopt_deadline is not None:
-            cmd.adopt_deadline += extra
+            cmd.adopt_deadline = max(cmd.adopt_deadline, until)
         cmd.track.extended_s += extra
         cmd.track.alert_dismissed = False
         status = None
         if cmd.status in (CommandStatus.RUNNING_WARNING, CommandStatus.TIMEOUT_PENDING):
-            warned = cmd.warn_at is not None and now >= cmd.warn_at
-            timed_out = cmd.hard_at is not None and now >= cmd.hard_at
-            status = (
-                CommandStatus.TIMEOUT_PENDING
-                if timed_out
-                else (CommandStatus.RUNNING_WARNING if warned else CommandStatus.EXECUTING)
-            )
-        await self.update(
-            cmd, status, event=f'{cmd.op} on {cmd.host}: deadlines extended by {minutes:g} min', actor=actor
-        )
+            status = CommandStatus.EXECUTING  # every deadline is at least N minutes away now
+        await self.update(cmd, status, event=f'{cmd.op} on {cmd.host}: waiting {minutes:g} more min', actor=actor)
         return cmd
 
     async def kill(self, command_id: str, actor: str = 'user') -> Command:

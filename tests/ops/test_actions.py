@@ -15,20 +15,35 @@ from tests.ops.helpers import Fleet, hang
 from tests.support import eventually, expect_command, send_output, send_status
 
 
-async def test_wait_extends_deadlines_by_exactly_n_minutes(fleet: Fleet) -> None:
+async def test_wait_on_a_timed_out_command_is_quiet_for_exactly_n_minutes_from_the_click(fleet: Fleet) -> None:
     (await fleet.add('web-01')).script(test=hang)
     cid = await fleet.started('test', 'web-01')
     cmd = fleet.engine.lifecycle.find_active(cid)
-    warn, hard = cmd.warn_at, cmd.hard_at
-    await fleet.advance(hard - fleet.clock())
+    await fleet.advance(cmd.hard_at - fleet.clock() + 600)  # the user comes back 10 min after the hard timeout
     assert cmd.status is S.TIMEOUT_PENDING
+    clicked = fleet.clock()
     await fleet.engine.wait_command(cid, 5)
-    assert (cmd.warn_at, cmd.hard_at) == (warn + 300, hard + 300)
-    assert cmd.status is S.RUNNING_WARNING  # past the (extended) warning, before the extended hard deadline
+    assert cmd.status is S.EXECUTING and (cmd.warn_at, cmd.hard_at) == (clicked + 300, clicked + 300)
     await fleet.advance(299)
-    assert cmd.status is S.RUNNING_WARNING
+    assert cmd.status is S.EXECUTING  # no warning before the 5 minutes are up
     await fleet.advance(1)
-    assert cmd.status is S.TIMEOUT_PENDING
+    assert cmd.status is S.TIMEOUT_PENDING  # exactly 5 minutes after the click it asks again
+
+
+async def test_wait_in_warning_warns_again_n_minutes_from_the_click(fleet: Fleet) -> None:
+    (await fleet.add('web-01')).script(test=hang)
+    cid = await fleet.started('test', 'web-01')
+    cmd = fleet.engine.lifecycle.find_active(cid)
+    hard = cmd.hard_at
+    await fleet.advance(cmd.warn_at - fleet.clock() + 60)
+    assert cmd.status is S.RUNNING_WARNING and hard - fleet.clock() > 120
+    clicked = fleet.clock()
+    await fleet.engine.wait_command(cid, 2)
+    assert cmd.status is S.EXECUTING and (cmd.warn_at, cmd.hard_at) == (clicked + 120, hard)  # later ones stay
+    await fleet.advance(119)
+    assert cmd.status is S.EXECUTING
+    await fleet.advance(1)
+    assert cmd.status is S.RUNNING_WARNING
 
 
 async def test_wait_keeps_awaiting_reconnect(fleet: Fleet) -> None:
@@ -38,9 +53,9 @@ async def test_wait_keeps_awaiting_reconnect(fleet: Fleet) -> None:
     await send_status(agent.fake, 'switch')
     cmd = await fleet.status_of(cid, S.AWAITING_RECONNECT)
     cmd = fleet.engine.lifecycle.find_active(cid)
-    deadline = cmd.track.reconnect_deadline
+    assert cmd.track.reconnect_deadline < fleet.clock() + 120
     await fleet.engine.wait_command(cid, 2)
-    assert cmd.status is S.AWAITING_RECONNECT and cmd.track.reconnect_deadline == deadline + 120
+    assert cmd.status is S.AWAITING_RECONNECT and cmd.track.reconnect_deadline == fleet.clock() + 120
 
 
 async def test_ignore_dismisses_alert_and_keeps_tracking(fleet: Fleet) -> None:
