@@ -140,11 +140,12 @@ class Dashboard:
         )
         self.ops.publish_loaded()
         self.scheduler = scheduler = AsyncIOScheduler()
-        every(scheduler, self.settings.stale_cleanup_interval, self.tick, 'liveness')
+        every(scheduler, self.settings.tick_interval, self.tick, 'liveness')
         every(scheduler, self.settings.live_flush_interval, self.live.flush, 'live_flush')
         every(scheduler, self.settings.sync_beacon_interval, self.sync.beacon_all, 'sync_beacon')
         every(scheduler, self.tokens.check_interval, self.tokens.maintain, 'tokens')
-        every(scheduler, self.settings.stale_cleanup_interval, self.ops.tick, 'ops_timeouts')
+        every(scheduler, self.settings.tick_interval, self.ops.tick, 'ops_timeouts')
+        every(scheduler, self.settings.stale_cleanup_interval, self.ops.sweep_offline, 'stale_cleanup')
         self.compartments.start(self.scheduler)
         self.retention.schedule(self.scheduler)
         self.github.start(self.scheduler)
@@ -165,7 +166,7 @@ class Dashboard:
         return cmd.op if cmd is not None else None
 
     async def tick(self) -> None:
-        """Re-evaluate liveness and close dead links (every `stale_cleanup_interval`)."""
+        """Re-evaluate liveness and close dead links (every `tick_interval`)."""
         self.hosts.check_liveness()
         self.gateway.sweep_idle()
 

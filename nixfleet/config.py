@@ -88,7 +88,17 @@ class Settings(BaseSettings):
         'many heartbeat intervals (and at least `STALE_MINIMUM`).',
     )
     stale_minimum: Seconds = Field(300.0, ge=0, description='Lower bound of that give-up threshold (Go duration).')
-    stale_cleanup_interval: Seconds = Field(1.0, gt=0, description='How often liveness is re-evaluated.')
+    stale_cleanup_interval: Seconds = Field(
+        60.0,
+        gt=0,
+        description="Go compatibility: how often offline hosts' unfinished commands are checked against that "
+        'give-up threshold (Go duration).',
+    )
+    tick_interval: Seconds = Field(
+        1.0,
+        gt=0,
+        description='How often liveness, command deadlines and the kill escalation are evaluated (no Go equivalent).',
+    )
     ws_ping_interval: Seconds = Field(20.0, gt=0, description='Dashboard WebSocket keepalive ping period.')
     agent_idle_timeout: Seconds = Field(
         90.0, gt=0, description='Close an agent link that sent no frame for this long (dead TCP peers).'

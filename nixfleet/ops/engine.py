@@ -147,6 +147,10 @@ class OpEngine:
         """Apply passed deadlines (scheduler job; tests call it after advancing their clock)."""
         await self.timeouts.check()
 
+    async def sweep_offline(self) -> None:
+        """Give up the commands of hosts offline too long (scheduler job, the Go dashboard's stale cleanup)."""
+        await self.timeouts.give_up_offline()
+
     # -- the public surface (UI, API, CLI) -----------------------------------------------------------------------
     async def dispatch(
         self,

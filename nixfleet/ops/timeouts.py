@@ -1,7 +1,8 @@
 """Deadlines of active commands, evaluated on the lifecycle's (injectable) clock.
 
-`check()` runs every second from the scheduler; tests drive it on virtual time (advance a manual clock, call
-`check()`). It is idempotent: each deadline moves a command at most once.
+`check()` runs every `NIXFLEET_TICK_INTERVAL` (1 s) from the scheduler; `give_up_offline()`, the Go dashboard's
+stale cleanup, every `NIXFLEET_STALE_CLEANUP_INTERVAL` (1 min). Tests drive both on virtual time (advance a manual
+clock, call them). Both are idempotent: each deadline moves a command at most once.
 """
 
 from __future__ import annotations
@@ -42,6 +43,22 @@ class TimeoutWatch:
             except Exception:
                 log.exception('timeout check of %s failed', cmd.id)
 
+    async def give_up_offline(self, now: float | None = None) -> None:
+        """End (TIMEOUT) every command whose host has been offline longer than `give_up_after` (stale cleanup)."""
+        now = self.lc.clock() if now is None else now
+        for cmd in list(self.lc.active.values()):
+            gone = cmd.track.disconnected_at
+            if cmd.terminal or cmd.recovered or cmd.status is CommandStatus.AWAITING_RECONNECT or gone is None:
+                continue  # a recovered or switching command has its own (shorter) deadline
+            if now - gone < self.give_up_after(cmd):
+                continue
+            try:
+                await self.lc.finish(
+                    cmd, CommandStatus.TIMEOUT, error=f'{cmd.host} stayed offline for {now - gone:.0f} s: giving up'
+                )
+            except Exception:
+                log.exception('stale cleanup of %s failed', cmd.id)
+
     async def _check_one(self, cmd: Command, now: float) -> None:
         lc, track, status = self.lc, cmd.track, cmd.status
         where = cmd.host or 'fleet'
@@ -64,13 +81,6 @@ class TimeoutWatch:
         if (status is CommandStatus.AWAITING_RECONNECT or track.reconnect_deadline is not None) and (
             await self._reconnect(cmd, now) or status is CommandStatus.AWAITING_RECONNECT
         ):
-            return
-        if track.disconnected_at is not None and now - track.disconnected_at >= self.give_up_after(cmd):
-            await lc.finish(
-                cmd,
-                CommandStatus.TIMEOUT,
-                error=f'{where} stayed offline for {now - track.disconnected_at:.0f} s: giving up',
-            )
             return
         if status in (CommandStatus.EXECUTING, CommandStatus.RUNNING_WARNING) and cmd.hard_at and now >= cmd.hard_at:
             if OPS[cmd.op].executor == 'dashboard':

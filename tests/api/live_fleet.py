@@ -45,7 +45,7 @@ async def live_fleet(
     settings: Settings, count: int = 3, behaviours: Mapping[str, SimBehaviour] | None = None
 ) -> AsyncIterator[LiveFleet]:
     """Serve a dashboard with `count` simulated agents (`sim-01`…), all online and idle before it yields."""
-    server = await start_server(settings.model_copy(update={'stale_cleanup_interval': 3600.0}))
+    server = await start_server(settings.model_copy(update={'tick_interval': 3600.0}))
     server.dashboard.api_tokens['tests'] = API_TOKEN
     fleet = simulated_agents(server.ws_url, count, speed=SPEED, behaviours=behaviours)
     live = LiveFleet(server, fleet)

@@ -33,7 +33,7 @@ async def serve_on(settings: Settings, port: int) -> RunningServer:
 
 
 async def test_a_dashboard_restart_mid_run_loses_and_repeats_no_line(settings: Settings) -> None:
-    settings = settings.model_copy(update={'stale_cleanup_interval': 3600.0})
+    settings = settings.model_copy(update={'tick_interval': 3600.0})
     port = free_port()
     server = await serve_on(settings, port)
     slow_tests = SimBehaviour(speed=SPEED, slow_ops={'test': 80.0})  # its tests take a few seconds

@@ -46,7 +46,7 @@ def clock() -> VirtualClock:
 @pytest.fixture
 async def manual_server(settings: Settings, clock: VirtualClock) -> AsyncIterator[RunningServer]:
     """A real server on virtual time whose periodic liveness job never fires during a test (the test drives it)."""
-    quiet = settings.model_copy(update={'stale_cleanup_interval': 3600.0})
+    quiet = settings.model_copy(update={'tick_interval': 3600.0})
     running = await start_server(quiet, Dashboard(quiet, clock=clock))
     yield running
     await running.stop()
@@ -55,7 +55,7 @@ async def manual_server(settings: Settings, clock: VirtualClock) -> AsyncIterato
 @pytest.fixture
 async def ticking_server(settings: Settings, clock: VirtualClock) -> AsyncIterator[RunningServer]:
     """A real server on virtual time whose periodic liveness job runs every 50 ms of real time."""
-    fast = settings.model_copy(update={'stale_cleanup_interval': 0.05})
+    fast = settings.model_copy(update={'tick_interval': 0.05})
     running = await start_server(fast, Dashboard(fast, clock=clock))
     yield running
     await running.stop()

@@ -34,7 +34,7 @@ async def fleet(settings: Settings, version_server: FakeVersionServer) -> AsyncI
     """A dashboard on virtual time tracking the fake version.json (fetched at start, then only on demand)."""
     version_server.serve(remote())
     tracked = settings.model_copy(
-        update={'version_url': version_server.url, 'version_fetch_ttl': 3600.0, 'stale_cleanup_interval': 3600.0}
+        update={'version_url': version_server.url, 'version_fetch_ttl': 3600.0, 'tick_interval': 3600.0}
     )
     fleet = await make_fleet(tracked, ManualClock())
     await eventually(lambda: fleet.dashboard.compartments.remote.version is not None)  # type: ignore[union-attr]
@@ -136,7 +136,7 @@ async def test_refresh_git_op_fetches_now(fleet: Fleet, version_server: FakeVers
 
 
 async def test_not_configured_is_gray_with_a_hint(settings: Settings) -> None:
-    fleet = await make_fleet(settings.model_copy(update={'stale_cleanup_interval': 3600.0}), ManualClock())
+    fleet = await make_fleet(settings.model_copy(update={'tick_interval': 3600.0}), ManualClock())
     try:
         await fleet.add('web-01')
         git = part(fleet, 'web-01', 'git')

@@ -88,7 +88,7 @@ async def server(
             'github_repo': REPO,
             'github_api_url': github.api_url,
             'github_poll_ttl': 3600.0,
-            'stale_cleanup_interval': 3600.0,
+            'tick_interval': 3600.0,
         }
     )
     dashboard = Dashboard(tracked, clock=clock)

@@ -16,7 +16,7 @@ from tests.support import ManualClock, eventually, start_server
 @pytest.fixture
 async def fleet(settings: Settings) -> AsyncIterator[Fleet]:
     """A dashboard on virtual time (no version tracking); agents are added by the test."""
-    settings = settings.model_copy(update={'stale_cleanup_interval': 3600.0})
+    settings = settings.model_copy(update={'tick_interval': 3600.0})
     clock = ManualClock()
     fleet = Fleet(settings, clock, await start_server(settings, Dashboard(settings, clock=clock)))
     yield fleet

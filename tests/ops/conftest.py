@@ -25,7 +25,7 @@ def clock() -> ManualClock:
 @pytest.fixture
 def ops_settings(settings: Settings) -> Settings:
     """Test settings with TOTP and without periodic jobs (tests run deadline checks themselves)."""
-    return settings.model_copy(update={'stale_cleanup_interval': 3600.0, 'totp_secret': SecretStr(TOTP_SECRET)})
+    return settings.model_copy(update={'tick_interval': 3600.0, 'totp_secret': SecretStr(TOTP_SECRET)})
 
 
 @pytest.fixture

@@ -33,7 +33,7 @@ def clock() -> ManualClock:
 @pytest.fixture
 async def dashboard(settings: Settings, clock: ManualClock) -> AsyncIterator[RunningServer]:
     """A real server with TOTP configured and one connected agent, `web1`."""
-    configured = settings.model_copy(update={'totp_secret': SecretStr(TOTP_SECRET), 'stale_cleanup_interval': 3600.0})
+    configured = settings.model_copy(update={'totp_secret': SecretStr(TOTP_SECRET), 'tick_interval': 3600.0})
     running = await start_server(configured, Dashboard(configured, clock))
     agent = await FakeAgent(running.ws_url, 'web1').connect()
     await agent.heartbeat()

@@ -89,7 +89,7 @@ frames: st.SearchStrategy[str | bytes] = st.one_of(
 @pytest.fixture
 async def links(settings: Settings) -> AsyncIterator[tuple[RunningServer, FakeAgent, FakeAgent]]:
     """A server (no liveness ticks: nothing changes on its own) with a witness agent and the agent under attack."""
-    server = await start_server(settings.model_copy(update={'stale_cleanup_interval': 3600.0}))
+    server = await start_server(settings.model_copy(update={'tick_interval': 3600.0}))
     witness = await FakeAgent(server.ws_url, 'witness').connect()
     target = await FakeAgent(server.ws_url, 'fuzz1').connect()
     for agent in (witness, target):

@@ -109,7 +109,7 @@ def requests(draw: st.DrawFn, routes: list[RouteShape], names: list[str]) -> dic
 @pytest.fixture
 async def api(settings: Settings) -> AsyncIterator[tuple[RunningServer, httpx.AsyncClient]]:
     """A server with one connected agent (`web1`) and a client without default credentials."""
-    server = await start_server(settings.model_copy(update={'stale_cleanup_interval': 3600.0}))
+    server = await start_server(settings.model_copy(update={'tick_interval': 3600.0}))
     async with admin_client(server):
         pass  # installs the in-memory admin token
     agent = await FakeAgent(server.ws_url, 'web1').connect()

@@ -19,7 +19,7 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 async def ui(settings: Settings, clock: ManualClock, caplog: pytest.LogCaptureFixture) -> AsyncIterator[UiServer]:
-    async with running_ui(settings.model_copy(update={'stale_cleanup_interval': 3600.0}), clock=clock) as running:
+    async with running_ui(settings.model_copy(update={'tick_interval': 3600.0}), clock=clock) as running:
         yield running
     fail_on_error_logs(caplog)
 
