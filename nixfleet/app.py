@@ -33,7 +33,7 @@ from nixfleet.events import EventLog, load_recent
 from nixfleet.gateway.agents import AgentGateway, TokenGrant
 from nixfleet.gateway.sync_ws import sync_endpoint
 from nixfleet.hosts import HostRegistry
-from nixfleet.integrations.compartment_service import CompartmentService
+from nixfleet.integrations.compartment_service import CompartmentService, last_command_ends
 from nixfleet.integrations.github import GitHubService
 from nixfleet.integrations.remote import IntegrationsRemote
 from nixfleet.models import EventLevel
@@ -83,6 +83,7 @@ class Dashboard:
         self.github = GitHubService(settings, self.stream, clock, self.compartments)
         self.ops.remote = IntegrationsRemote(self.compartments, self.github)
         self.ops.lifecycle.compartments = self.compartments
+        self.ops.lifecycle.finished_listeners.append(self.compartments.command_ended)
         self.sync = SyncHub(self.stream)
         #: Per-host agent tokens and API tokens (hashed in SQLite; see nixfleet.security).
         self.tokens = TokenService(self.store, self.events, self.gateway, clock)
@@ -126,6 +127,7 @@ class Dashboard:
         self.store.open()
         version = self.versions.load()
         self.store.write_sync(self.hosts.load)
+        self.compartments.set_command_ends(self.store.read_sync(last_command_ends))
         self.ops.load()  # unfinished commands first: host views derive busy-ness from them
         self.security.load()
         events = self.store.read_sync(lambda db: load_recent(db, self.settings.init_event_limit))

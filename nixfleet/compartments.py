@@ -8,6 +8,10 @@ results (`apply_result`, persisted per host, so they survive agent restarts) and
 `update_status`, which the agent forgets on restart). A record is scoped to the generation it was made on, so a
 pull that moves the generation makes System outdated and a no-op pull does not; a report only says `working` or
 fills in when the dashboard has no record (e.g. a database taken over from the Go dashboard).
+
+`working` means work that is going on: the host's active command, or an agent report received after the host's
+last command ended. A report from before that end (a killed test, a switch whose agent crashed) is left over and
+says nothing, however recent it is.
 """
 
 from __future__ import annotations
@@ -165,6 +169,7 @@ class HostInputs:
     system_record: Record | None = None
     tests_record: Record | None = None
     tests_generation: str = ''  #: generation the (Go dashboard's) tests report was scoped to, when no record exists
+    command_ended_at: float | None = None  #: when the host's last command ended (None: none known)
 
 
 # -- the function -------------------------------------------------------------------------------------------------
@@ -183,6 +188,13 @@ def compartments(
 def canonical_op(op: str | None) -> str | None:
     """Map an agent command name to its op id (`update` → `bump-flake`); op ids pass through."""
     return _AGENT_COMMAND_OPS.get(op, op) if op else None
+
+
+def live_working(report: Report | None, ended_at: float | None) -> bool:
+    """Whether an agent report says `working` for work that has not ended: it came after the last command's end."""
+    if report is None or report.status != S.WORKING:
+        return False
+    return ended_at is None or (report.at is not None and report.at > ended_at)
 
 
 def _working(name: str, op: str | None) -> Compartment | None:
@@ -308,7 +320,11 @@ def _lock(
     if working := _working('lock', op):
         return working
     report = inputs.lock_report
-    if report is not None and report.status == S.WORKING and _age(report, now) <= STALE_WORKING_AFTER:
+    if (
+        report is not None
+        and live_working(report, inputs.command_ended_at)
+        and _age(report, now) <= STALE_WORKING_AFTER
+    ):
         return Compartment(status=S.WORKING, message=_show(report.message, MAX_MESSAGE) or 'Checking flake.lock')
     if remote is None:
         return Compartment(status=S.UNKNOWN, message=NOT_CONFIGURED, hint=NOT_CONFIGURED_HINT)
@@ -336,10 +352,12 @@ def _compare_lock(host_hash: str, wanted: str, git: Compartment) -> Compartment:
 
 
 # -- System and Tests: raw inference ------------------------------------------------------------------------------
-def _reported_working(report: Report | None, record: Record | None, now: float, what: str) -> Compartment | None:
+def _reported_working(
+    report: Report | None, record: Record | None, inputs: HostInputs, now: float, what: str
+) -> Compartment | None:
     """`working` from the agent's report, `unknown` when it is stale; None when the report is not newer work."""
-    if report is None or report.status != S.WORKING:
-        return None
+    if report is None or not live_working(report, inputs.command_ended_at):
+        return None  # not working, or sent before the host's last command ended: left over
     if record is not None and (report.at is None or report.at <= record.at):
         return None  # the record (a result) came after: the report is left over
     age = _age(report, now)
@@ -362,7 +380,7 @@ def _system(inputs: HostInputs, op: str | None, now: float) -> Compartment:
     if working := _working('system', op):
         return working
     record = inputs.system_record
-    if reported := _reported_working(inputs.system_report, record, now, 'Switch'):
+    if reported := _reported_working(inputs.system_report, record, inputs, now, 'Switch'):
         return reported
     if record is None:
         return _from_report(inputs.system_report) or Compartment(status=S.UNKNOWN, message='No switch recorded yet')
@@ -376,7 +394,7 @@ def _tests(inputs: HostInputs, op: str | None, now: float) -> Compartment:
     if working := _working('tests', op):
         return working
     record = inputs.tests_record
-    if reported := _reported_working(inputs.tests_report, record, now, 'Tests'):
+    if reported := _reported_working(inputs.tests_report, record, inputs, now, 'Tests'):
         return reported
     generation = inputs.generation.strip()
     if record is None:
@@ -508,8 +526,10 @@ def report_from_json(text: str | None) -> Report | None:
     return Report(status=status, message=_str(data.get('message')), at=at)
 
 
-def inputs_from_row(row: Mapping[str, Any], active_op: str | None = None) -> HostInputs:
-    """Build the inputs of one host from its `hosts` row."""
+def inputs_from_row(
+    row: Mapping[str, Any], active_op: str | None = None, command_ended_at: float | None = None
+) -> HostInputs:
+    """Build the inputs of one host from its `hosts` row (plus what the lifecycle knows of its commands)."""
     return HostInputs(
         agent_version=_str(row.get('agent_version')),
         agent_impl=_str(row.get('agent_impl')) or 'go',
@@ -522,6 +542,7 @@ def inputs_from_row(row: Mapping[str, Any], active_op: str | None = None) -> Hos
         system_record=Record.from_json(row.get('system_record_json')),
         tests_record=Record.from_json(row.get('tests_record_json')),
         tests_generation=_str(row.get('tests_generation')),
+        command_ended_at=command_ended_at,
     )
 
 

@@ -18,10 +18,11 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apscheduler.schedulers.base import BaseScheduler
 from reactivex.abc import DisposableBase
+from sqlite_utils import Database
 
 from nixfleet import protocol
 from nixfleet.compartments import (
@@ -33,17 +34,20 @@ from nixfleet.compartments import (
     compartments,
     expected_agent_version,
     inputs_from_row,
+    live_working,
     newest_agent_versions,
     version_key,
 )
 from nixfleet.config import Settings
 from nixfleet.hosts import HostRegistry
 from nixfleet.integrations.version_json import VersionJsonFetcher, remote_wire
-from nixfleet.models import CompartmentStatus
 from nixfleet.scheduling import every
 from nixfleet.streams.changes import Change, ChangeType, VersionedChange
 from nixfleet.streams.state import FleetStateStream
-from nixfleet.timeutil import Clock
+from nixfleet.timeutil import Clock, parse_iso
+
+if TYPE_CHECKING:
+    from nixfleet.ops.commands import Command
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +66,13 @@ def changes_with_time(inputs: HostInputs) -> bool:
     after `STALE_WORKING_AFTER` and then says how many minutes ago it was reported.
     """
     reports = (inputs.lock_report, inputs.system_report, inputs.tests_report)
-    return any(r is not None and r.status == CompartmentStatus.WORKING for r in reports)
+    return any(live_working(r, inputs.command_ended_at) for r in reports)
+
+
+def last_command_ends(db: Database) -> dict[str, float]:
+    """When each host's last command ended, from the journal (read once at startup)."""
+    rows = db.execute('SELECT host_id, MAX(finished_at) FROM commands WHERE finished_at IS NOT NULL GROUP BY host_id')
+    return {host: at for host, text in rows.fetchall() if host and (at := parse_iso(text)) is not None}
 
 
 def _impl_version(row: Mapping[str, Any]) -> tuple[str, str]:
@@ -96,6 +106,8 @@ class CompartmentService:
         self._counted: dict[str, tuple[str, str]] = {}
         #: Hosts whose compartments can change with time alone (re-derived by the periodic re-check).
         self._aging: set[str] = set()
+        #: When each host's last command ended: agent reports of `working` from before it are left over.
+        self._ended: dict[str, float] = {}
         self._commands: DisposableBase | None = None
         self._recording: set[asyncio.Task[None]] = set()
         hosts.derivers.insert(0, self.derive)  # first: other derived fields (available ops) read compartments
@@ -110,7 +122,10 @@ class CompartmentService:
 
     def for_host(self, host: str) -> Compartments:
         """The compartments of a known host, as of now (what validation checks)."""
-        return self._compute(inputs_from_row(self._hosts.rows[host], self.active_op(host)))
+        return self._compute(self._inputs(host, self._hosts.rows[host]))
+
+    def _inputs(self, host: str, row: Mapping[str, Any]) -> HostInputs:
+        return inputs_from_row(row, self.active_op(host), self._ended.get(host))
 
     def _compute(self, inputs: HostInputs) -> Compartments:
         expected = self._expected_for(inputs.agent_impl, inputs.agent_version)
@@ -123,7 +138,7 @@ class CompartmentService:
         if row is None:
             return dict.fromkeys(NAMES, 'unknown')
         overrides = {k: view[k] for k in ('generation', 'lock_hash') if view.get(k) is not None}
-        inputs = inputs_from_row({**row, **overrides}, self.active_op(view['id']))
+        inputs = self._inputs(view['id'], {**row, **overrides})
         expected = self._expected_for(inputs.agent_impl, inputs.agent_version)
         return compartments(inputs, self.remote, expected, now=self._clock()).statuses()
 
@@ -132,7 +147,7 @@ class CompartmentService:
         host = view.get('id')
         if host not in self._hosts.rows:
             return {}
-        inputs = inputs_from_row(self._hosts.rows[host], self.active_op(host))
+        inputs = self._inputs(host, self._hosts.rows[host])
         if changes_with_time(inputs):
             self._aging.add(host)
         else:
@@ -202,6 +217,7 @@ class CompartmentService:
         if self._publish_expected():
             return self.publish_changed()
         self._aging &= self._hosts.rows.keys()
+        self._ended = {host: at for host, at in self._ended.items() if host in self._hosts.rows}
         return self._hosts.refresh_derived(sorted(self._aging))
 
     async def recheck_job(self) -> None:
@@ -230,6 +246,20 @@ class CompartmentService:
         """Nothing: a disconnect changes no compartment input."""
 
     # -- commands ------------------------------------------------------------------------------------------------
+    def set_command_ends(self, ends: Mapping[str, float]) -> None:
+        """Take when each host's last command ended (the journal's `last_command_ends`, at startup)."""
+        self._ended.update(ends)
+
+    def command_ended(self, command: Command) -> None:
+        """Lifecycle finished-listener: note when the host's command ended, before its compartments are derived.
+
+        From then on no compartment says `working` because of an agent report received before this end (a test
+        that was killed, or whose agent crashed, reported `working` and will never report its end).
+        """
+        host, at = command.host, command.finished_at
+        if host and at is not None:
+            self._ended[host] = max(at, self._ended.get(host, at))
+
     async def record_result(
         self,
         host: str,

@@ -133,3 +133,13 @@ def test_agent_text_is_cut_short_in_messages() -> None:
     assert all(len(part['message']) < 400 for part in comps.to_wire().values())
     system, _ = apply_result(None, None, op='switch', ok=False, generation=GEN, message=flood, at=NOW)
     assert system is not None and len(system.message) < 400
+
+
+@pytest.mark.parametrize('name', ['lock', 'system', 'tests'])
+def test_a_working_report_from_before_the_last_command_end_is_left_over(name: str) -> None:
+    working = replace(HEALTHY, **{f'{name}_report': report('working', age=10)})
+    assert getattr(compartments(working, REMOTE, '3.1.5', now=NOW), name).status is S.WORKING
+    ended = replace(working, command_ended_at=NOW - 5)  # killed or crashed: the agent never reports the end
+    assert getattr(compartments(ended, REMOTE, '3.1.5', now=NOW), name).status is S.OK
+    again = replace(working, command_ended_at=NOW - 15)  # reported after the end: new work
+    assert getattr(compartments(again, REMOTE, '3.1.5', now=NOW), name).status is S.WORKING
