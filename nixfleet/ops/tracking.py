@@ -187,7 +187,9 @@ class AgentTracker:
         view = dict(self.lc.hosts.view(host))
         if generation:
             view['generation'] = generation
-        after = Snapshot.of(view, self.lc.compartments.statuses(view))
+        # judged on the state the command leaves behind: computed without the command itself as the host's active
+        # one (which would show its own compartment `working`, e.g. Git during a pull)
+        after = Snapshot.of(view, self.lc.compartments.statuses(view, idle=True))
         blocked = op.post_check(Snapshot.from_json(cmd.track.before), after)
         if blocked is None:
             await self.lc.finish(cmd, CommandStatus.SUCCESS, actor=f'agent:{host}', exit_code=0, message=message)

@@ -33,16 +33,20 @@ class Blocked:
 class CompartmentSource(Protocol):
     """Where validation reads a host's five compartment statuses from."""
 
-    def statuses(self, view: Mapping[str, Any]) -> dict[str, str]:
-        """Return `{agent, git, lock, system, tests}` → `ok | outdated | error | working | unknown`."""
+    def statuses(self, view: Mapping[str, Any], *, idle: bool = False) -> dict[str, str]:
+        """Return `{agent, git, lock, system, tests}` → `ok | outdated | error | working | unknown`.
+
+        `idle`: as if the host had no active command (a post-check judges the state the command left behind, not
+        the `working` its own run shows).
+        """
         ...
 
 
 class ViewCompartments:
     """Read the `compartments` field of a host view (`{name: {status, message}}` or `{name: status}`)."""
 
-    def statuses(self, view: Mapping[str, Any]) -> dict[str, str]:
-        """Statuses found in the view; `unknown` for every missing one."""
+    def statuses(self, view: Mapping[str, Any], *, idle: bool = False) -> dict[str, str]:
+        """Statuses found in the view; `unknown` for every missing one (the view is read as it is, even `idle`)."""
         found = view.get('compartments') or {}
         result = {}
         for name in COMPARTMENTS:

@@ -14,7 +14,7 @@ from nixfleet.config import Settings
 from tests.integrations.config_repo import FAST, HOSTS, ConfigRepo, compartments
 from tests.integrations.fake_github import REPO, TOKEN, FakeGitHub
 from tests.integrations.fake_version import FakeVersionServer
-from tests.support import AGENT_TOKEN, ManualClock, RunningServer, eventually, start_server
+from tests.support import AGENT_TOKEN, ManualClock, RunningServer, eventually, idle, start_server
 
 
 @pytest.fixture
@@ -79,5 +79,13 @@ async def sim_fleet(server: RunningServer, repo: ConfigRepo) -> AsyncIterator[Si
         url=server.ws_url, token=AGENT_TOKEN, count=3, interval=1, speed=100, prefix='sim', remote=repo.sim, timing=FAST
     )
     async with fleet:
-        await eventually(lambda: all(compartments(server, h).get('git') == 'ok' for h in HOSTS), timeout=10)
+        # idle: each agent's first heartbeat is in, so its registration has been fully handled (a command
+        # dispatched before that would be taken for one the agent lost by restarting)
+        await eventually(
+            lambda: (
+                idle(server.dashboard.stream.value.hosts, HOSTS)
+                and all(compartments(server, h).get('git') == 'ok' for h in HOSTS)
+            ),
+            timeout=10,
+        )
         yield fleet
