@@ -64,7 +64,8 @@ class RunPrinter:
             duration(dict(command)) if status not in ('BLOCKED', 'SKIPPED', 'CANCELLED') else '',
             f'exit {exit_code}' if exit_code not in (None, 0) else '',
         ]
-        text = ' '.join(p for p in parts if p) + (f': {detail}' if detail and not command.get('success') else '')
+        shown = not command.get('success') or status == 'SKIPPED'  # why a stage did not run, even when satisfied
+        text = ' '.join(p for p in parts if p) + (f': {detail}' if detail and shown else '')
         self.out.write(f'{self._prefix(command)} {self.bar} {text}\n')
         self.out.flush()
 

@@ -66,6 +66,8 @@ class CheckContext:
     view: Mapping[str, Any]
     compartments: Mapping[str, str]
     args: Mapping[str, Any]
+    #: An earlier stage of the same pipeline updated the host's flake.lock on purpose (update-agent's bump-flake).
+    lock_bumped: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,22 +111,31 @@ def online(ctx: CheckContext) -> Blocked | None:
     return None
 
 
+def _at(ctx: CheckContext) -> str:
+    """` at <generation>` of the host, when it reported one."""
+    generation = str(ctx.view.get('generation') or '')[:7]
+    return f' at {generation}' if generation else ''
+
+
 def pull_needed(ctx: CheckContext) -> Blocked | None:
     """Git is not known to be current."""
     if ctx.compartments.get('git') == 'ok':
-        return Blocked(ErrorCode.ALREADY_CURRENT, 'Git is already up to date; nothing to pull')
+        return Blocked(ErrorCode.ALREADY_CURRENT, f'{ctx.view["id"]}: Git already{_at(ctx)}; nothing to pull')
     return None
 
 
 def switch_ready(ctx: CheckContext) -> Blocked | None:
-    """Git and lock are not outdated, and the system is not already current (unless the agent is outdated)."""
+    """Git and lock are not outdated, and the system is not already current (unless the agent is outdated).
+
+    A lock the same pipeline bumped (update-agent) is outdated on purpose: it is what the switch is to deploy.
+    """
     comp = ctx.compartments
     if comp.get('git') == 'outdated':
         return Blocked(ErrorCode.GIT_OUTDATED, 'Git is outdated: pull first, then switch')
-    if comp.get('lock') == 'outdated':
+    if comp.get('lock') == 'outdated' and not ctx.lock_bumped:
         return Blocked(ErrorCode.LOCK_OUTDATED, 'The flake lock is outdated: update it first, then switch')
     if comp.get('system') == 'ok' and comp.get('agent') != 'outdated':
-        return Blocked(ErrorCode.ALREADY_CURRENT, 'The system is already current')
+        return Blocked(ErrorCode.ALREADY_CURRENT, f'{ctx.view["id"]}: system already current{_at(ctx)}')
     return None
 
 
