@@ -10,7 +10,7 @@ result message saying it was not verified.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -167,6 +167,18 @@ def pull_goal(before: Snapshot, after: Snapshot) -> Blocked | None:
     if after.compartments.get('git') in ('ok', 'unknown') or after.generation != before.generation:
         return None
     return Blocked(ErrorCode.GOAL_NOT_ACHIEVED, f'pull left Git {after.compartments.get("git")} at {after.generation}')
+
+
+def reported_check(what: str) -> Callable[[str], Blocked | None]:
+    """Result check of a refresh: its `status ok` message is the status the check found (AGENT-PROTOCOL.md §9.5:
+    `refresh-system` and `refresh-lock` always report `ok`), and `error` there means the check failed."""
+
+    def check(message: str) -> Blocked | None:
+        if message.strip().lower() != 'error':
+            return None
+        return Blocked(ErrorCode.GOAL_NOT_ACHIEVED, f'the agent\'s {what} check reported "error" (see the output)')
+
+    return check
 
 
 def lock_changed(before: Snapshot, after: Snapshot) -> Blocked | None:
