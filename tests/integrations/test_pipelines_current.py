@@ -82,6 +82,23 @@ async def test_do_all_on_a_mixed_fleet_completes_and_the_cli_exits_0(
         assert system.generation == head and system.switched[-1] == (head, repo.lock)
 
 
+async def test_do_all_on_a_fully_current_fleet_completes_running_only_the_tests(
+    server: RunningServer, sim_fleet: SimulatedFleet
+) -> None:
+    for host in HOSTS:
+        await run_op(server, 'switch', host)
+
+    run = await finished(server, await server.dashboard.ops.start_pipeline('do-all', HOSTS))
+
+    assert run.status is P.COMPLETE, run.view()
+    journal = await rows(server, run.id)
+    assert {k: (r['status'], r['code']) for k, r in journal.items()} == {
+        **{(h, k): ('SKIPPED', 'already_current') for h in HOSTS for k in (0, 1)},
+        **{(h, 2): ('SUCCESS', None) for h in HOSTS},
+    }
+    await eventually(lambda: all(compartments(server, h) == GREEN for h in HOSTS), timeout=10)
+
+
 async def test_update_agent_on_a_git_current_host_deploys_its_bumped_lock(
     server: RunningServer, sim_fleet: SimulatedFleet, repo: ConfigRepo, clock: ManualClock
 ) -> None:
