@@ -82,6 +82,7 @@ class ErrorCode(StrEnum):
     GIT_OUTDATED = 'git_outdated'
     LOCK_OUTDATED = 'lock_outdated'
     GOAL_NOT_ACHIEVED = 'goal_not_achieved'
+    AGENT_WARNING = 'agent_warning'  #: the agent ended the command with `status warning` (e.g. version mismatch)
     NO_MERGEABLE_PR = 'no_mergeable_pr'
     INVALID_COLOR = 'invalid_color'
     INVALID_REQUEST = 'invalid_request'

@@ -64,7 +64,8 @@ class RunPrinter:
             duration(dict(command)) if status not in ('BLOCKED', 'SKIPPED', 'CANCELLED') else '',
             f'exit {exit_code}' if exit_code not in (None, 0) else '',
         ]
-        text = ' '.join(p for p in parts if p) + (f': {detail}' if detail and not command.get('success') else '')
+        # every end but a plain success says why (a PARTIAL's problem, a satisfied stage's "already current")
+        text = ' '.join(p for p in parts if p) + (f': {detail}' if detail and status != 'SUCCESS' else '')
         self.out.write(f'{self._prefix(command)} {self.bar} {text}\n')
         self.out.flush()
 

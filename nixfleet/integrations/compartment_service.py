@@ -124,21 +124,25 @@ class CompartmentService:
         """The compartments of a known host, as of now (what validation checks)."""
         return self._compute(self._inputs(host, self._hosts.rows[host]))
 
-    def _inputs(self, host: str, row: Mapping[str, Any]) -> HostInputs:
-        return inputs_from_row(row, self.active_op(host), self._ended.get(host))
+    def _inputs(self, host: str, row: Mapping[str, Any], *, idle: bool = False) -> HostInputs:
+        return inputs_from_row(row, None if idle else self.active_op(host), self._ended.get(host))
 
     def _compute(self, inputs: HostInputs) -> Compartments:
         expected = self._expected_for(inputs.agent_impl, inputs.agent_version)
         return compartments(inputs, self.remote, expected, now=self._clock())
 
-    def statuses(self, view: Mapping[str, Any]) -> dict[str, str]:
+    def statuses(self, view: Mapping[str, Any], *, idle: bool = False) -> dict[str, str]:
         """`{name: status}` of a host view, recomputed with the view's generation and lock hash (op post-checks
-        pass a view with the generation from the agent's `status`); the op engine's `CompartmentSource`."""
+        pass a view with the generation from the agent's `status`); the op engine's `CompartmentSource`.
+
+        `idle` leaves the host's active command out: a post-check runs while its command is still the active one,
+        and must judge what the command left behind (a pull's Git), not the `working` of its own run.
+        """
         row = self._hosts.rows.get(view.get('id', ''))
         if row is None:
             return dict.fromkeys(NAMES, 'unknown')
         overrides = {k: view[k] for k in ('generation', 'lock_hash') if view.get(k) is not None}
-        inputs = self._inputs(view['id'], {**row, **overrides})
+        inputs = self._inputs(view['id'], {**row, **overrides}, idle=idle)
         expected = self._expected_for(inputs.agent_impl, inputs.agent_version)
         return compartments(inputs, self.remote, expected, now=self._clock()).statuses()
 

@@ -9,13 +9,19 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from nixfleet.models import TERMINAL, CommandStatus
+from nixfleet.models import TERMINAL, CommandStatus, ErrorCode
 from nixfleet.timeutil import iso, parse_iso
 
 #: Host key of fleet-wide commands (merge-pr, refresh-git): one may run at a time; logs go to `logs/_fleet/`.
 FLEET = '_fleet'
 #: A command counts as a success for pipelines and clients in these states.
 SUCCEEDED = frozenset({CommandStatus.SUCCESS, CommandStatus.PARTIAL})
+
+
+def satisfied(status: CommandStatus, code: str | None) -> bool:
+    """Whether a command ending so lets its host go on in a pipeline: it succeeded, or it was not run because its
+    goal already held (SKIPPED `already_current`, SPEC §6)."""
+    return status in SUCCEEDED or (status is CommandStatus.SKIPPED and code == ErrorCode.ALREADY_CURRENT)
 
 
 def new_id(now: float, prefix: str = '') -> str:
@@ -92,7 +98,7 @@ class Command:
             'agent_command': self.agent_command,
             'status': self.status.value,
             'terminal': self.terminal,
-            'success': self.status in SUCCEEDED,
+            'success': satisfied(self.status, self.code),
             'actor': self.actor,
             'pipeline_id': self.pipeline_id,
             'stage': self.stage,

@@ -131,10 +131,17 @@ class Dispatcher:
         args: Mapping[str, Any] | None = None,
         pipeline_id: str | None = None,
         stage: int | None = None,
+        lock_bumped: bool = False,
     ) -> tuple[DispatchResult, Command | None]:
-        """Create one command: BLOCKED (journaled) or started; dashboard ops run to their end before returning."""
+        """Create one command: BLOCKED (journaled) or started; dashboard ops run to their end before returning.
+
+        A pipeline stage (`pipeline_id`) whose goal already holds is journaled SKIPPED `already_current` instead of
+        BLOCKED: it is satisfied and its host goes on (SPEC §6). `lock_bumped`: see `CheckContext.lock_bumped`.
+        """
         args = args or {}
-        claim = self._claim(op, host, force=force, actor=actor, args=args, pipeline_id=pipeline_id, stage=stage)
+        claim = self._claim(
+            op, host, force=force, actor=actor, args=args, pipeline_id=pipeline_id, stage=stage, lock_bumped=lock_bumped
+        )
         return await self._proceed(op, claim, args)
 
     def _claim(
@@ -147,6 +154,7 @@ class Dispatcher:
         args: Mapping[str, Any],
         pipeline_id: str | None = None,
         stage: int | None = None,
+        lock_bumped: bool = False,
     ) -> _Claim:
         """Validate one target and take its slot (synchronous: nothing can change the host in between)."""
         lc = self.lc
@@ -157,7 +165,7 @@ class Dispatcher:
         )
         # Validate against the host as it is, before this command marks it busy (otherwise a pull would see its own
         # Git compartment as "working").
-        blocked = self._validate(op, cmd, args, force)
+        blocked = self._validate(op, cmd, args, force, lock_bumped)
         holder = lc.reserve(cmd) if blocked is None else None
         if holder is not None:
             what = f'{host or "the fleet"} is busy: {holder.op} ({holder.status.value}) is running'
@@ -181,16 +189,24 @@ class Dispatcher:
         return DispatchResult(cmd.host, True, cmd.id, cmd.status.value, cmd.code, cmd.error or cmd.message), cmd
 
     async def _blocked(self, cmd: Command, blocked: Blocked) -> tuple[DispatchResult, Command]:
-        await self.lc.record_ended(cmd, CommandStatus.BLOCKED, code=blocked.code, message=blocked.message)
+        if cmd.pipeline_id is not None and blocked.code is ErrorCode.ALREADY_CURRENT:
+            await self.lc.record_ended(
+                cmd, CommandStatus.SKIPPED, code=blocked.code, message=blocked.message, failure=False
+            )
+        else:
+            await self.lc.record_ended(cmd, CommandStatus.BLOCKED, code=blocked.code, message=blocked.message)
         result = DispatchResult(cmd.host, False, cmd.id, cmd.status.value, blocked.code.value, blocked.message)
         return result, cmd
 
-    def _validate(self, op: OpDef, cmd: Command, args: Mapping[str, Any], force: bool) -> Blocked | None:
+    def _validate(
+        self, op: OpDef, cmd: Command, args: Mapping[str, Any], force: bool, lock_bumped: bool = False
+    ) -> Blocked | None:
         if op.scope is Scope.FLEET:
             return None if force else self.dashboard_ops.validate_fleet(op)
         assert cmd.host is not None
         view = self.lc.hosts.view(cmd.host)
-        return op.validate(CheckContext(view, self.lc.compartments.statuses(view), args), force=force)
+        ctx = CheckContext(view, self.lc.compartments.statuses(view), args, lock_bumped=lock_bumped)
+        return op.validate(ctx, force=force)
 
     def _prepare(self, op: OpDef, cmd: Command) -> None:
         """Capture deadlines and the "before" facts (freshness triple, post-check snapshot) at dispatch."""

@@ -11,6 +11,8 @@ from nixfleet.ops.validation import Blocked, CheckContext, Snapshot
 
 Check = Callable[[CheckContext], Blocked | None]
 PostCheck = Callable[[Snapshot, Snapshot], Blocked | None]
+#: Reads the message of the agent's `status ok`: a refusal means the result reports a failure (the command ends ERROR).
+ResultCheck = Callable[[str], Blocked | None]
 
 
 class Executor(StrEnum):
@@ -49,6 +51,7 @@ class OpDef:
     #: Checks `force` never skips (argument validity, hard rules such as "an online host cannot be removed").
     guards: tuple[Check, ...] = ()
     post_check: PostCheck | None = None
+    result_check: ResultCheck | None = None
     #: The post-check needs the heartbeat that follows `status` (e.g. the new lock hash).
     post_check_waits_heartbeat: bool = False
     warning_timeout: float | None = None
@@ -152,8 +155,10 @@ OPS: dict[str, OpDef] = {
             reconnect_timeout=10 * MIN,
         ),
         _agent('check-version', 'Compare the running and installed agent versions', 10.0, 30.0),
-        _agent('refresh-lock', 'Re-check the flake lock', 30.0, 5 * MIN),
-        _agent('refresh-system', 'Re-check the system (expensive)', 30.0, 5 * MIN),
+        _agent('refresh-lock', 'Re-check the flake lock', 30.0, 5 * MIN, result_check=v.reported_check('Lock')),
+        _agent(
+            'refresh-system', 'Re-check the system (expensive)', 30.0, 5 * MIN, result_check=v.reported_check('System')
+        ),
         _agent('refresh-all', 'Re-check everything the agent tracks', 30.0, 5 * MIN),
         _agent(
             'bump-flake',

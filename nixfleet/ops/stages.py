@@ -2,6 +2,8 @@
 
 Stage k runs op k on every still-active host (at most `max_parallel` at a time) and waits for each command's
 TERMINAL state; hosts that did not end SUCCESS/PARTIAL leave the run and their later stages are journaled SKIPPED.
+A stage whose goal already holds on a host (its op refuses with `already_current`) is satisfied: journaled SKIPPED
+`already_current`, and the host goes on to its next stage.
 The journal is the truth: every (stage, host) has exactly one command row linked by `pipeline_id`, so a run resumed
 after a restart replays its stages from those rows and only starts what has no row yet — a finished stage is never
 run again.
@@ -14,7 +16,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from nixfleet.models import CommandStatus, EventLevel, PipelineStatus
-from nixfleet.ops.commands import SUCCEEDED
+from nixfleet.ops.commands import satisfied
 from nixfleet.ops.dispatch import Dispatcher
 from nixfleet.ops.pipeline_store import PipelineRun, load_records
 from nixfleet.ops.registry import OPS, Scope
@@ -23,6 +25,8 @@ log = logging.getLogger(__name__)
 
 #: (stage, host) → (command id, status) of a run's journaled commands; host None for fleet-wide stages.
 Records = dict[tuple[int, str | None], tuple[str, str]]
+#: How one stage ended on one host: the command's terminal status and its code.
+Outcome = tuple[CommandStatus, str | None]
 
 
 class RunExecution:
@@ -54,9 +58,9 @@ class RunExecution:
                     run.current_stage = k
                     await self.save(run)
                 outcomes = await self._stage(k, op_id, survivors)
-                failed = [h for h in survivors if outcomes[h] not in SUCCEEDED]
+                failed = [h for h in survivors if not satisfied(*outcomes[h])]
                 for host in failed:
-                    cancelled = outcomes[host] is CommandStatus.CANCELLED and run.cancel_requested
+                    cancelled = outcomes[host][0] is CommandStatus.CANCELLED and run.cancel_requested
                     run.host_state[host] = {'state': 'cancelled' if cancelled else 'failed', 'stage': k}
                     if cancelled:
                         await self._fill(host, k + 1, CommandStatus.CANCELLED, 'pipeline cancelled')
@@ -76,17 +80,17 @@ class RunExecution:
             run.finished_at = self.lc.clock()
             await self.save(run)
 
-    async def _stage(self, k: int, op_id: str, hosts: list[str]) -> dict[str | None, CommandStatus]:
-        """Run (or replay) stage k on `hosts`; each host's terminal status."""
+    async def _stage(self, k: int, op_id: str, hosts: list[str]) -> dict[str | None, Outcome]:
+        """Run (or replay) stage k on `hosts`; how it ended on each host."""
         if OPS[op_id].scope is Scope.FLEET:
-            status = await self._one(k, op_id, None, asyncio.Semaphore(1))
-            return dict.fromkeys(hosts, status)
+            outcome = await self._one(k, op_id, None, asyncio.Semaphore(1))
+            return dict.fromkeys(hosts, outcome)
         limit = self.run.options.get('max_parallel') or len(hosts)
         gate = asyncio.Semaphore(max(1, int(limit)))
         statuses = await asyncio.gather(*(self._one(k, op_id, h, gate) for h in hosts))
         return dict(zip(hosts, statuses, strict=True))
 
-    async def _one(self, k: int, op_id: str, host: str | None, gate: asyncio.Semaphore) -> CommandStatus:
+    async def _one(self, k: int, op_id: str, host: str | None, gate: asyncio.Semaphore) -> Outcome:
         run = self.run
         if (k, host) in self.records:
             command_id = self.records[(k, host)][0]
@@ -94,7 +98,7 @@ class RunExecution:
             async with gate:
                 if run.cancel_requested:
                     await self._fill(host, k, CommandStatus.CANCELLED, 'pipeline cancelled', only=k)
-                    return CommandStatus.CANCELLED
+                    return CommandStatus.CANCELLED, None
                 _, cmd = await self.dispatcher.start(
                     OPS[op_id],
                     host,
@@ -102,16 +106,29 @@ class RunExecution:
                     actor=run.actor,
                     pipeline_id=run.id,
                     stage=k,
+                    lock_bumped=self._lock_bumped_before(k),
                 )
                 if cmd is None:  # the host was removed meanwhile
-                    return CommandStatus.BLOCKED
+                    return CommandStatus.BLOCKED, None
                 self.records[(k, host)] = (cmd.id, cmd.status.value)
                 cmd = await self.lc.wait_terminal(cmd.id)
                 run.cells[f'{k}:{host or "*"}'] = cmd.status.value
-                return cmd.status
+                return cmd.status, cmd.code
         cmd = await self.lc.wait_terminal(command_id)
         run.cells[f'{k}:{host or "*"}'] = cmd.status.value
-        return cmd.status
+        return cmd.status, cmd.code
+
+    def _lock_bumped_before(self, k: int) -> bool:
+        """Whether a host still in the run at stage k had its flake.lock bumped by an earlier stage of this run.
+
+        Decision (update-agent = bump-flake, pull, switch, restart): the bump is the point of the pipeline, so the
+        switch that follows deploys the locally bumped lock. On a host whose Git is current the pull is satisfied
+        (`already_current`) and the Lock compartment is `outdated` because of our own bump; refusing the switch
+        with `lock_outdated` would fail the host and leave the bumped flake.lock behind, undeployed. A host still
+        active here ran the bump successfully (it has no `already_current` refusal), so the flag needs no per-host
+        check.
+        """
+        return 'bump-flake' in self.run.ops[:k]
 
     async def _fill(
         self, host: str | None, first: int, status: CommandStatus, reason: str, only: int | None = None

@@ -135,10 +135,15 @@ class CommandStateMachine:
         if self.active.get(cmd.key) is cmd:
             del self.active[cmd.key]
 
-    async def record_ended(self, cmd: Command, status: CommandStatus, *, code: str | None, message: str) -> Command:
-        """Journal a command that never ran (BLOCKED, SKIPPED, CANCELLED) in one step."""
+    async def record_ended(
+        self, cmd: Command, status: CommandStatus, *, code: str | None, message: str, failure: bool = True
+    ) -> Command:
+        """Journal a command that never ran (BLOCKED, SKIPPED, CANCELLED) in one step; `message` is its error, or
+        (`failure=False`, e.g. a pipeline stage whose goal already held) its message."""
         now = self.clock()
         cmd.status, cmd.finished_at, cmd.code, cmd.error = status, now, code, message
+        if not failure:
+            cmd.error, cmd.message = None, message
         cmd.output_file = None
         await self.store.write(journal.save(cmd.row()))
         self.stream.emit(Change(ChangeType.COMMAND_FINISHED, id=cmd.id, fields=cmd.view()))

@@ -16,12 +16,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from nixfleet import protocol
-from nixfleet.models import CommandStatus, EventLevel
+from nixfleet.models import CommandStatus, ErrorCode, EventLevel
 from nixfleet.ops.commands import Command
 from nixfleet.ops.lifecycle import RUNNING, Lifecycle
 from nixfleet.ops.registry import OPS, Completion
-from nixfleet.ops.validation import Snapshot
-from nixfleet.protocol import CommandRejected, Heartbeat, OperationProgress, Output, Register, Status
+from nixfleet.ops.validation import Blocked, Snapshot
+from nixfleet.protocol import CommandRejected, Heartbeat, OperationProgress, Output, Register, Status, StatusPayload
 
 log = logging.getLogger(__name__)
 
@@ -173,9 +173,28 @@ class AgentTracker:
                 CommandStatus.AWAITING_RECONNECT,
                 event=f'{cmd.op} on {host} reported ok; waiting for the agent to restart',
             )
+        elif (problem := self._reported_problem(cmd, st)) is not None:
+            status, blocked = problem
+            await self.lc.finish(
+                cmd, status, actor=actor, exit_code=st.exit_code, code=blocked.code, error=blocked.message
+            )
         else:
             cmd.track.post_message = st.message
             await self.post_check(cmd, host, generation=st.generation, final=not op.post_check_waits_heartbeat)
+
+    @staticmethod
+    def _reported_problem(cmd: Command, st: StatusPayload) -> tuple[CommandStatus, Blocked] | None:
+        """A problem the agent's own result reports, and how the command ends for it; None when there is none.
+
+        `warning` (check-version: running ≠ installed) → PARTIAL with the agent's message: the command ran, its answer
+        is a problem. A refresh whose `status ok` message says its check failed (`error`) → ERROR, as if the agent had
+        reported `error` (which is what the simulated agent does).
+        """
+        if st.status == 'warning':
+            return CommandStatus.PARTIAL, Blocked(ErrorCode.AGENT_WARNING, st.message or 'the agent reported a warning')
+        check = OPS[cmd.op].result_check
+        blocked = check(st.message) if check is not None else None
+        return (CommandStatus.ERROR, blocked) if blocked is not None else None
 
     async def post_check(self, cmd: Command, host: str, *, generation: str = '', final: bool = True) -> None:
         """Judge an op that exited 0: SUCCESS, or PARTIAL when its goal was not reached."""
@@ -187,7 +206,9 @@ class AgentTracker:
         view = dict(self.lc.hosts.view(host))
         if generation:
             view['generation'] = generation
-        after = Snapshot.of(view, self.lc.compartments.statuses(view))
+        # judged on the state the command leaves behind: computed without the command itself as the host's active
+        # one (which would show its own compartment `working`, e.g. Git during a pull)
+        after = Snapshot.of(view, self.lc.compartments.statuses(view, idle=True))
         blocked = op.post_check(Snapshot.from_json(cmd.track.before), after)
         if blocked is None:
             await self.lc.finish(cmd, CommandStatus.SUCCESS, actor=f'agent:{host}', exit_code=0, message=message)

@@ -10,7 +10,7 @@ result message saying it was not verified.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -33,16 +33,20 @@ class Blocked:
 class CompartmentSource(Protocol):
     """Where validation reads a host's five compartment statuses from."""
 
-    def statuses(self, view: Mapping[str, Any]) -> dict[str, str]:
-        """Return `{agent, git, lock, system, tests}` → `ok | outdated | error | working | unknown`."""
+    def statuses(self, view: Mapping[str, Any], *, idle: bool = False) -> dict[str, str]:
+        """Return `{agent, git, lock, system, tests}` → `ok | outdated | error | working | unknown`.
+
+        `idle`: as if the host had no active command (a post-check judges the state the command left behind, not
+        the `working` its own run shows).
+        """
         ...
 
 
 class ViewCompartments:
     """Read the `compartments` field of a host view (`{name: {status, message}}` or `{name: status}`)."""
 
-    def statuses(self, view: Mapping[str, Any]) -> dict[str, str]:
-        """Statuses found in the view; `unknown` for every missing one."""
+    def statuses(self, view: Mapping[str, Any], *, idle: bool = False) -> dict[str, str]:
+        """Statuses found in the view; `unknown` for every missing one (the view is read as it is, even `idle`)."""
         found = view.get('compartments') or {}
         result = {}
         for name in COMPARTMENTS:
@@ -62,6 +66,8 @@ class CheckContext:
     view: Mapping[str, Any]
     compartments: Mapping[str, str]
     args: Mapping[str, Any]
+    #: An earlier stage of the same pipeline updated the host's flake.lock on purpose (update-agent's bump-flake).
+    lock_bumped: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,22 +111,31 @@ def online(ctx: CheckContext) -> Blocked | None:
     return None
 
 
+def _at(ctx: CheckContext) -> str:
+    """` at <generation>` of the host, when it reported one."""
+    generation = str(ctx.view.get('generation') or '')[:7]
+    return f' at {generation}' if generation else ''
+
+
 def pull_needed(ctx: CheckContext) -> Blocked | None:
     """Git is not known to be current."""
     if ctx.compartments.get('git') == 'ok':
-        return Blocked(ErrorCode.ALREADY_CURRENT, 'Git is already up to date; nothing to pull')
+        return Blocked(ErrorCode.ALREADY_CURRENT, f'{ctx.view["id"]}: Git already{_at(ctx)}; nothing to pull')
     return None
 
 
 def switch_ready(ctx: CheckContext) -> Blocked | None:
-    """Git and lock are not outdated, and the system is not already current (unless the agent is outdated)."""
+    """Git and lock are not outdated, and the system is not already current (unless the agent is outdated).
+
+    A lock the same pipeline bumped (update-agent) is outdated on purpose: it is what the switch is to deploy.
+    """
     comp = ctx.compartments
     if comp.get('git') == 'outdated':
         return Blocked(ErrorCode.GIT_OUTDATED, 'Git is outdated: pull first, then switch')
-    if comp.get('lock') == 'outdated':
+    if comp.get('lock') == 'outdated' and not ctx.lock_bumped:
         return Blocked(ErrorCode.LOCK_OUTDATED, 'The flake lock is outdated: update it first, then switch')
     if comp.get('system') == 'ok' and comp.get('agent') != 'outdated':
-        return Blocked(ErrorCode.ALREADY_CURRENT, 'The system is already current')
+        return Blocked(ErrorCode.ALREADY_CURRENT, f'{ctx.view["id"]}: system already current{_at(ctx)}')
     return None
 
 
@@ -152,6 +167,18 @@ def pull_goal(before: Snapshot, after: Snapshot) -> Blocked | None:
     if after.compartments.get('git') in ('ok', 'unknown') or after.generation != before.generation:
         return None
     return Blocked(ErrorCode.GOAL_NOT_ACHIEVED, f'pull left Git {after.compartments.get("git")} at {after.generation}')
+
+
+def reported_check(what: str) -> Callable[[str], Blocked | None]:
+    """Result check of a refresh: its `status ok` message is the status the check found (AGENT-PROTOCOL.md §9.5:
+    `refresh-system` and `refresh-lock` always report `ok`), and `error` there means the check failed."""
+
+    def check(message: str) -> Blocked | None:
+        if message.strip().lower() != 'error':
+            return None
+        return Blocked(ErrorCode.GOAL_NOT_ACHIEVED, f'the agent\'s {what} check reported "error" (see the output)')
+
+    return check
 
 
 def lock_changed(before: Snapshot, after: Snapshot) -> Blocked | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -165,6 +165,16 @@ async def test_switch_then_test_turn_system_and_tests_green(fleet: Fleet) -> Non
     assert 'switch' not in fleet.host('web-01')['available_ops']  # already current
 
 
+def next_is_published(fleet: Fleet) -> Callable[[], Awaitable[bool]]:
+    """A check for `eventually`: fetch version.json now; whether the dashboard has NEXT as the remote commit."""
+
+    async def check() -> bool:
+        state = await fleet.dashboard.compartments.refresh_remote()
+        return state is not None and state.version is not None and state.version.git_commit == NEXT
+
+    return check
+
+
 async def test_a_no_op_pull_keeps_system_current_but_a_real_one_does_not(
     fleet: Fleet, version_server: FakeVersionServer
 ) -> None:
@@ -176,7 +186,7 @@ async def test_a_no_op_pull_keeps_system_current_but_a_real_one_does_not(
     await eventually(lambda: (fleet.host('web-01')['update_status']['system'] or {}).get('status') == 'outdated')
     assert statuses(fleet, 'web-01')['system'] == 'ok'
     version_server.serve(remote(NEXT))  # the config repo moved on and the host pulls it
-    await fleet.dashboard.compartments.refresh_remote()
+    await eventually(next_is_published(fleet))  # a fetch the recorded pull started may still bring the old one
     await agent.heartbeat(generation=NEXT[:7])
     await eventually(lambda: statuses(fleet, 'web-01')['git'] == 'ok')
     assert part(fleet, 'web-01', 'system')['status'] == 'outdated'

@@ -1,145 +1,30 @@
-"""merge-pr and merge-deploy end to end: a real dashboard, a local fake GitHub API and version.json, simulated agents.
-
-The fake config repo ties the fakes together the way GitHub and the Pages workflow do: merging the PR moves `main`
-(the simulated agents pull from it) and — at once, or when the test says so — version.json.
-"""
+"""merge-pr and merge-deploy end to end: a real dashboard, a local fake GitHub API and version.json, simulated agents
+(fixtures and the fake config repo: tests/integrations/conftest.py and config_repo.py)."""
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
-from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from collections.abc import AsyncIterator
 
 import pytest
-from pydantic import SecretStr
 
-from nixfleet.agent import SimRemote, SimulatedFleet, Timing
-from nixfleet.app import Dashboard
+from nixfleet.agent import SimulatedFleet
 from nixfleet.config import Settings
 from nixfleet.models import CommandStatus as C
 from nixfleet.models import PipelineStatus as P
-from nixfleet.ops.pipeline_store import PipelineRun
-from tests.integrations.fake_github import REPO, TOKEN, FakeGitHub, FakePR, sha_of
-from tests.integrations.fake_version import FakeVersionServer, version_json
+from tests.integrations.config_repo import (
+    GREEN,
+    HOSTS,
+    ConfigRepo,
+    cells,
+    commands_of,
+    compartments,
+    finished,
+    fleet_state,
+    skipped,
+)
+from tests.integrations.fake_github import REPO, TOKEN, FakeGitHub, sha_of
 from tests.ops.helpers import Fleet
-from tests.support import AGENT_TOKEN, ManualClock, RunningServer, eventually, start_server
-
-FAST = Timing(reconnect_delay=0.05, backoff_initial=0.05, backoff_max=0.4)
-HOSTS = ['sim-01', 'sim-02', 'sim-03']
-GREEN = dict.fromkeys(('agent', 'git', 'lock', 'system', 'tests'), 'ok')
-
-
-class ConfigRepo:
-    """The config repo's `main` (head, flake.lock hash), shared with simulated agents and published to version.json."""
-
-    def __init__(self, version_server: FakeVersionServer, github: FakeGitHub) -> None:
-        self.version_server = version_server
-        self.head = sha_of('initial')
-        self.lock = hashlib.sha256(b'initial lock').hexdigest()
-        self.sim = SimRemote(head=self.head[:7], lock_hash=self.lock)
-        self.auto_publish = True
-        github.on_merge = self.merged
-        self.publish()
-
-    def merged(self, pr: FakePR, sha: str) -> None:
-        """GitHub merged a flake-update PR (called on the fake's thread): main moves to the merge, with a new lock."""
-        self.head, self.lock = sha, hashlib.sha256(sha.encode()).hexdigest()
-        self.sim.head, self.sim.lock_hash = sha[:7], self.lock
-        if self.auto_publish:
-            self.publish()
-
-    def publish(self) -> None:
-        """The Pages workflow ran: version.json shows main."""
-        self.version_server.serve(version_json(commit=self.head, lock=self.lock))
-
-
-@pytest.fixture
-def github() -> Iterator[FakeGitHub]:
-    """A fake GitHub API on a free loopback port (no PRs until the test adds them)."""
-    fake = FakeGitHub()
-    fake.start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def repo(version_server: FakeVersionServer, github: FakeGitHub) -> ConfigRepo:
-    """The fake config repo behind both fakes."""
-    return ConfigRepo(version_server, github)
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    """Virtual time for the dashboard (deadlines, the publication bound)."""
-    return ManualClock()
-
-
-@pytest.fixture
-async def server(
-    settings: Settings, version_server: FakeVersionServer, github: FakeGitHub, repo: ConfigRepo, clock: ManualClock
-) -> AsyncIterator[RunningServer]:
-    """A dashboard tracking the fakes (fetched at start, then on demand), following merges every 20 ms."""
-    tracked = settings.model_copy(
-        update={
-            'version_url': version_server.url,
-            'version_fetch_ttl': 3600.0,
-            'github_token': SecretStr(TOKEN),
-            'github_repo': REPO,
-            'github_api_url': github.api_url,
-            'github_poll_ttl': 3600.0,
-            'tick_interval': 3600.0,
-        }
-    )
-    dashboard = Dashboard(tracked, clock=clock)
-    dashboard.github.recheck_delay = 0
-    dashboard.github.publish_interval = 0.02
-    running = await start_server(tracked, dashboard)
-    await eventually(lambda: running.dashboard.stream.value.fleet['remote']['commit'] == repo.head)
-    yield running
-    await running.stop()
-
-
-@pytest.fixture
-async def sim_fleet(server: RunningServer, repo: ConfigRepo) -> AsyncIterator[SimulatedFleet]:
-    """Three simulated Python agents (fast) tracking the fake config repo, online and current."""
-    fleet = SimulatedFleet(
-        url=server.ws_url, token=AGENT_TOKEN, count=3, interval=1, speed=100, prefix='sim', remote=repo.sim, timing=FAST
-    )
-    async with fleet:
-        await eventually(lambda: all(compartments(server, h).get('git') == 'ok' for h in HOSTS), timeout=10)
-        yield fleet
-
-
-def fleet_state(server: RunningServer) -> dict[str, Any]:
-    return dict(server.dashboard.stream.value.fleet)
-
-
-def compartments(server: RunningServer, host: str) -> dict[str, str]:
-    view = server.dashboard.stream.value.hosts.get(host) or {}
-    return {name: part['status'] for name, part in (view.get('compartments') or {}).items()}
-
-
-async def finished(server: RunningServer, run: PipelineRun, timeout: float = 20.0) -> PipelineRun:
-    return await asyncio.wait_for(server.dashboard.ops.pipelines.wait(run.id), timeout)
-
-
-Cells = dict[tuple[str | None, int], str]
-
-
-def skipped(hosts: tuple[str, ...], stages: tuple[int, ...] = (1, 2, 3)) -> Cells:
-    return {(h, k): 'SKIPPED' for h in hosts for k in stages}
-
-
-async def cells(server: RunningServer, run: PipelineRun) -> Cells:
-    rows = await server.dashboard.store.read(
-        lambda db: db.execute('SELECT host_id, stage, status FROM commands WHERE pipeline_id = ?', [run.id]).fetchall()
-    )
-    return {(h, s): st for h, s, st in rows}
-
-
-def commands_of(server: RunningServer, op: str) -> list[dict[str, Any]]:
-    return [dict(c) for c in server.dashboard.stream.value.commands.values() if c.get('op') == op]
+from tests.support import ManualClock, RunningServer, eventually
 
 
 async def test_pr_appears_then_merge_and_deploy_turns_all_five_compartments_green(
