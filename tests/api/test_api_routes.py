@@ -125,6 +125,32 @@ async def test_every_route_answers_401_json_without_a_valid_token(
             assert response.headers['www-authenticate'] == 'Bearer'
 
 
+async def _raw(server: RunningServer, request: bytes) -> tuple[bytes, bytes]:
+    """Send bytes that no HTTP client would send; the status line and the body of the answer."""
+    reader, writer = await asyncio.open_connection('127.0.0.1', server.port)
+    writer.write(request)
+    answer = await reader.read()
+    writer.close()
+    head, _, body = answer.partition(b'\r\n\r\n')
+    return head.split(b'\r\n')[0], body
+
+
+@pytest.mark.parametrize('header', [b'Authorization: Bearer \x0b', b'Authorization: \x00', b'Cookie: a=\x7f'])
+async def test_a_request_that_is_not_valid_http_gets_the_documented_envelope(
+    server: RunningServer, header: bytes
+) -> None:
+    status, body = await _raw(server, b'GET /api/hosts HTTP/1.1\r\nHost: x\r\n' + header + b'\r\n\r\n')
+
+    assert status == b'HTTP/1.1 400 Bad Request'
+    assert json.loads(body)['error']['code'] == 'malformed_request'
+    schema = server.server.config.app.openapi()  # type: ignore[attr-defined]
+    for path, operations in schema['paths'].items():  # every operation says so
+        for method, operation in operations.items():
+            documented = operation['responses'].get('400', {})
+            assert 'malformed_request' in documented.get('description', ''), (method, path)
+            assert documented['content']['application/json']['schema'] == {'$ref': '#/components/schemas/ErrorBody'}
+
+
 @pytest.mark.parametrize(('method', 'path', 'request_kw'), INVALID, ids=[f'{m} {p} {k}' for m, p, k in INVALID])
 async def test_invalid_requests_are_refused_with_the_envelope(
     live: LiveFleet, method: str, path: str, request_kw: dict[str, Any]
