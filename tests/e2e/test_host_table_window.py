@@ -42,11 +42,16 @@ FRAMES = """() => new Promise((done) => { let n = 3; const next = () => (--n ? r
   requestAnimationFrame(next); })"""
 
 
+#: The big fleet's heartbeat interval: its one heartbeat keeps each host online for the whole test (with the Go
+#: agent's 5 s, the first hosts went stale 15 s later, while a slow run was still selecting them).
+QUIET_INTERVAL = 3600
+
+
 async def big_fleet(agents: AgentFactory) -> dict[str, FakeAgent]:
     """Every host in `HOSTS` online, with CPU = its number (so each row's CPU cell says which host it is)."""
     fleet = {}
     for i, host in enumerate(HOSTS):
-        fleet[host] = await agents(host)
+        fleet[host] = await agents(host, heartbeat_interval=QUIET_INTERVAL)
         await fleet[host].heartbeat(metrics={'cpu': float(i % 100), 'ram': 30.0, 'swap': 0.0, 'load': 0.1})
     return fleet
 
