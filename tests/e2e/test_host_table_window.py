@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Page, expect
 
-from tests.e2e.conftest import AgentFactory, BrowserTab, DashboardProcess, log_in, open_tab, row
+from tests.e2e.conftest import QUIET_INTERVAL, AgentFactory, BrowserTab, DashboardProcess, log_in, open_tab, row
 from tests.support import FakeAgent
 
 pytestmark = pytest.mark.browser
@@ -40,11 +40,6 @@ VIEWPORT = """() => {
 #: Resolves after three animation frames: the scroll handled, the rows rendered and measured, the padding fixed.
 FRAMES = """() => new Promise((done) => { let n = 3; const next = () => (--n ? requestAnimationFrame(next) : done());
   requestAnimationFrame(next); })"""
-
-
-#: The big fleet's heartbeat interval: its one heartbeat keeps each host online for the whole test (with the Go
-#: agent's 5 s, the first hosts went stale 15 s later, while a slow run was still selecting them).
-QUIET_INTERVAL = 3600
 
 
 async def big_fleet(agents: AgentFactory) -> dict[str, FakeAgent]:
