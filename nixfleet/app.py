@@ -26,7 +26,7 @@ from nixfleet.api.events_routes import router as events_router
 from nixfleet.api.hosts_routes import router as hosts_router
 from nixfleet.api.metrics import metrics_router
 from nixfleet.api.ops_routes import router as ops_router
-from nixfleet.api.schemas import API_SECURITY, install_error_envelope, refusals
+from nixfleet.api.schemas import API_SECURITY, install_error_envelope, malformed, refusals
 from nixfleet.api.tokens_routes import tokens_router
 from nixfleet.config import Settings
 from nixfleet.events import EventLog, load_recent
@@ -221,13 +221,13 @@ def build_app(dashboard: Dashboard) -> FastAPI:
     async def sync_socket(ws: WebSocket) -> None:
         await sync_endpoint(ws, dashboard.sync, dashboard.authenticate)
 
-    app.include_router(tokens_router(dashboard), dependencies=API_SECURITY)
-    app.include_router(metrics_router(dashboard), dependencies=API_SECURITY, responses=refusals())
+    app.include_router(tokens_router(dashboard), dependencies=API_SECURITY, responses=malformed())
+    app.include_router(metrics_router(dashboard), dependencies=API_SECURITY, responses=refusals() | malformed())
     for router in (hosts_router, ops_router, commands_router, events_router):
-        app.include_router(router, dependencies=API_SECURITY)
+        app.include_router(router, dependencies=API_SECURITY, responses=malformed())
     install_error_envelope(app)
 
-    @app.get('/health', tags=['meta'])
+    @app.get('/health', tags=['meta'], responses=malformed())
     async def health() -> JSONResponse:
         body: dict[str, Any] = {
             'status': 'ok' if dashboard.started else 'starting',

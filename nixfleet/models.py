@@ -86,6 +86,7 @@ class ErrorCode(StrEnum):
     NO_MERGEABLE_PR = 'no_mergeable_pr'
     INVALID_COLOR = 'invalid_color'
     INVALID_REQUEST = 'invalid_request'
+    MALFORMED_REQUEST = 'malformed_request'  #: not valid HTTP (e.g. a control character in a header); 400
     UNAUTHORIZED = 'unauthorized'
     FORBIDDEN = 'forbidden'
     RATE_LIMITED = 'rate_limited'

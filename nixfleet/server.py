@@ -3,15 +3,46 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
+from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 from nixfleet.app import Dashboard, build_app
 from nixfleet.config import Settings
+from nixfleet.models import ErrorCode
 
 log = logging.getLogger(__name__)
+
+#: The answer to a request that is not valid HTTP: the `/api` error envelope, as every operation documents it.
+_MALFORMED_MESSAGE = 'not a valid HTTP request (e.g. a control character in a header)'
+MALFORMED_BODY = json.dumps({'error': {'code': ErrorCode.MALFORMED_REQUEST, 'message': _MALFORMED_MESSAGE}}).encode()
+
+
+class _MalformedAsEnvelope:
+    """Mixin for uvicorn's HTTP protocol: a request it cannot parse gets the error envelope (400, JSON)."""
+
+    server_state: Any
+    transport: Any
+
+    def send_400_response(self, msg: str) -> None:
+        """Answer 400 with `MALFORMED_BODY` and close (uvicorn's own answer is plain text, documented nowhere)."""
+        head = [
+            b'HTTP/1.1 400 Bad Request',
+            *(name + b': ' + value for name, value in self.server_state.default_headers),
+            b'content-type: application/json',
+            b'content-length: ' + str(len(MALFORMED_BODY)).encode(),
+            b'connection: close',
+        ]
+        self.transport.write(b'\r\n'.join(head) + b'\r\n\r\n' + MALFORMED_BODY)
+        self.transport.close()
+
+
+#: uvicorn's HTTP protocol (httptools, else h11) with `_MalformedAsEnvelope`.
+HTTP_PROTOCOL: type[asyncio.Protocol] = type('EnvelopeHTTPProtocol', (_MalformedAsEnvelope, AutoHTTPProtocol), {})
 
 
 def uvicorn_config(
@@ -21,12 +52,14 @@ def uvicorn_config(
 
     Keepalive pings go out every `ws_ping_interval` but no pong deadline is set, because uvicorn would require
     the pong to echo the ping payload and the Go agent's does not; dead links are closed by the idle sweep.
-    Frames above `max_frame_bytes` close the link with 1009.
+    Frames above `max_frame_bytes` close the link with 1009. A request that is not valid HTTP is answered with the
+    error envelope (`HTTP_PROTOCOL`).
     """
     return uvicorn.Config(
         app,
         host=host or settings.host,
         port=settings.port if port is None else port,
+        http=HTTP_PROTOCOL,
         ws='wsproto',
         ws_max_size=settings.max_frame_bytes,
         ws_ping_interval=settings.ws_ping_interval,

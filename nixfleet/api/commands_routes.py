@@ -142,16 +142,21 @@ async def command_output(
 
     NDJSON objects: `{"type": "line", "ts", "stream": "stdout" | "stderr" | "meta", "line"}` per line, a
     `{"type": "keepalive"}` while a followed command is quiet, and last `{"type": "status", "command": {...}}`.
+    Without `follow`, the status also has `version`: the `/api/sync` state version the lines are exact for (the
+    command's `command_output` deltas up to it are in them, later ones are not), so a client that follows deltas
+    and reads the log to catch up prints every line once.
     """
     dashboard = _dashboard(request)
     cmd = await dashboard.ops.get_command(command_id)
     if cmd is None:
         raise ApiError(ErrorCode.UNKNOWN_COMMAND, f'there is no command {command_id}')
     if not follow:
-        text = await dashboard.ops.read_output(command_id)
+        read = await dashboard.ops.read_output_at(command_id)
         if output_format is OutputFormat.TEXT:
-            return PlainTextResponse(text)
-        body = ''.join(_ndjson_lines(text)) + _ndjson({'type': 'status', 'command': cmd.view()})
+            return PlainTextResponse(read.text)
+        body = ''.join(_ndjson_lines(read.text)) + _ndjson(
+            {'type': 'status', 'command': cmd.view(), 'version': read.version}
+        )
         return Response(body, media_type=NDJSON)
     media = 'text/plain; charset=utf-8' if output_format is OutputFormat.TEXT else NDJSON
     return StreamingResponse(_follow(dashboard, cmd, output_format), media_type=media)

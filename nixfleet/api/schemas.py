@@ -37,8 +37,10 @@ session_scheme = APIKeyCookie(
 )
 API_SECURITY = [Security(bearer_scheme), Security(session_scheme)]
 
+#: Any request that is not valid HTTP gets this 400, before any route sees it (nixfleet/server.py).
+MALFORMED = 'Not valid HTTP, e.g. a control character in a header (`malformed_request`)'
 _DESCRIPTIONS = {
-    400: 'Refused (see `error.code`)',
+    400: f'Refused (see `error.code`), or: {MALFORMED}',
     401: 'No valid session or API token',
     403: 'TOTP missing or wrong',
     404: 'No such resource',
@@ -51,6 +53,11 @@ _DESCRIPTIONS = {
 def refusals(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """The `responses` of a route: 401 and 422 always, plus `statuses`, each with the error envelope."""
     return {s: {'model': ErrorBody, 'description': _DESCRIPTIONS[s]} for s in sorted({401, 422, *statuses})}
+
+
+def malformed() -> dict[int | str, dict[str, Any]]:
+    """The 400 every operation can answer (a route's own 400 refusals take its place): a request not valid HTTP."""
+    return {400: {'model': ErrorBody, 'description': MALFORMED}}
 
 
 class View(BaseModel):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -33,6 +33,15 @@ class ApiError(Exception):
     def exit_code(self) -> int:
         """2 for authentication and connection problems, 1 for refusals."""
         return 2 if self.status == 401 or self.code in AUTH_CODES else 1
+
+
+@dataclass(slots=True, kw_only=True)
+class OutputLog:
+    """A command's output entries as read, and the sync version they are exact for (None from older dashboards)."""
+
+    entries: list[dict[str, Any]] = field(default_factory=list)
+    #: The command's `command_output` deltas up to this version are in `entries`, later ones are not.
+    version: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,13 +187,22 @@ class ApiClient:
 
     def output_entries(self, command_id: str) -> list[dict[str, Any]]:
         """The command's output so far as `{ts, stream, line}` entries."""
+        return self.output_log(command_id).entries
+
+    def output_log(self, command_id: str) -> OutputLog:
+        """The command's output so far, and the `/api/sync` version it is exact for."""
         import json
 
-        entries = []
+        log = OutputLog()
         for raw in self.lines(f'/api/commands/{command_id}/output', {'format': 'ndjson'}):
-            if raw.strip() and (item := json.loads(raw)).get('type') == 'line':
-                entries.append(item)
-        return entries
+            if not raw.strip():
+                continue
+            item = json.loads(raw)
+            if item.get('type') == 'line':
+                log.entries.append(item)
+            elif item.get('type') == 'status' and isinstance(item.get('version'), int):
+                log.version = item['version']
+        return log
 
     def output_text(self, command_id: str, *, follow: bool = False) -> Iterator[str]:
         """The command's log as text lines; with `follow`, until the command has ended."""

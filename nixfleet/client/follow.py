@@ -3,8 +3,10 @@
 The follower keeps a `StateMirror` of the fleet state and reads `command_output`, `command_finished` and
 `pipeline_updated` deltas in version order. It connects *before* the run is started, so no delta of the run can be
 missed; when the mirror asks for a resync (a version gap, a beacon mismatch, a reconnect after the dashboard
-restarted) it fetches the output of each followed command over HTTP and reports only the lines not yet reported,
-so every line is reported once.
+restarted) it fetches the output of each followed command over HTTP and reports only the lines not yet reported.
+That read says the state version it is exact for, and the `command_output` deltas up to that version (they may
+arrive after the read, queued behind the new state) are skipped, their lines being in it: every line is reported
+once.
 """
 
 from __future__ import annotations
@@ -54,6 +56,8 @@ class SyncFollower:
         self._clock = clock
         self._ws: ClientConnection | None = None
         self._reported: dict[str, int] = {}
+        #: Per command caught up over HTTP: the sync version that read was exact for (its older deltas are in it).
+        self._read_at: dict[str, int] = {}
         self._finished: set[str] = set()
 
     # -- connection ------------------------------------------------------------------------------------------
@@ -151,16 +155,17 @@ class SyncFollower:
             return
         payload = message.get('payload') or {}
         change = change_from_wire(payload.get('change', payload))
-        self._on_change(change.type.value, str(change.id), change.payload, match)
+        self._on_change(change.type.value, str(change.id), change.payload, match, int(message['version']))
 
-    def _on_change(self, kind: str, command_id: str, payload: Any, match: Matcher) -> None:
+    def _on_change(self, kind: str, command_id: str, payload: Any, match: Matcher, version: int) -> None:
         state = self.mirror.state
         command = state.commands.get(command_id) if state is not None else None
         if command is None or not match(command):
             return
         if kind == 'command_output':
             lines = list((payload or {}).get('lines') or [])
-            if lines:
+            read_at = self._read_at.get(command_id)
+            if lines and (read_at is None or version > read_at):  # older ones were in what the catch-up read
                 self._reported[command_id] = self._reported.get(command_id, 0) + len(lines)
                 self.sink.output(command, lines)
         elif kind == 'command_finished' and command_id not in self._finished:
@@ -172,14 +177,17 @@ class SyncFollower:
         state = self.mirror.state
         if state is None:
             return
+        self._read_at.clear()  # versions of an earlier connection say nothing about this one's deltas
         for command_id, command in sorted(state.commands.items(), key=lambda item: str(item[1].get('created_at'))):
             if not match(command):
                 continue
             if command.get('status') not in ('BLOCKED', 'SKIPPED') or command_id in self._reported:
-                entries = self.api.output_entries(command_id)
-                fresh = entries[self._reported.get(command_id, 0) :]
+                log = self.api.output_log(command_id)
+                if log.version is not None:
+                    self._read_at[command_id] = log.version
+                fresh = log.entries[self._reported.get(command_id, 0) :]
                 if fresh:
-                    self._reported[command_id] = len(entries)
+                    self._reported[command_id] = len(log.entries)
                     self.sink.output(command, fresh)
             if command.get('terminal') and command_id not in self._finished:
                 self._finished.add(command_id)

@@ -19,7 +19,7 @@ from nixfleet.ops.commands import Command
 from nixfleet.ops.dashboard_ops import DashboardOps
 from nixfleet.ops.dispatch import Dispatcher, DispatchResult
 from nixfleet.ops.lifecycle import Lifecycle
-from nixfleet.ops.logs import CommandLogs
+from nixfleet.ops.logs import CommandLogs, LogRead
 from nixfleet.ops.pipeline_store import PipelineRun, get_run, load_recent_runs, load_running
 from nixfleet.ops.pipelines import PIPELINES, PipelineOptions, PipelineRunner
 from nixfleet.ops.registry import OPS, Executor, Scope
@@ -204,6 +204,10 @@ class OpEngine:
     async def read_output(self, command_id: str) -> str:
         """The command's whole log so far."""
         return await self.lifecycle.read_output(command_id)
+
+    async def read_output_at(self, command_id: str) -> LogRead:
+        """The command's whole log so far, and the state version its output changes are complete up to."""
+        return await self.lifecycle.read_output_at(command_id)
 
     async def get_command(self, command_id: str) -> Command | None:
         """One command (active or journaled)."""

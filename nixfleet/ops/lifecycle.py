@@ -13,6 +13,7 @@ from nixfleet import protocol
 from nixfleet.models import CommandStatus, ErrorCode, EventLevel
 from nixfleet.ops import commands as journal
 from nixfleet.ops.commands import Command
+from nixfleet.ops.logs import LogRead
 from nixfleet.ops.state_machine import CommandError, CommandStateMachine
 
 __all__ = ['ADOPT_WINDOW', 'KILL_ESCALATION', 'RUNNING', 'CommandError', 'Lifecycle']
@@ -102,13 +103,15 @@ class Lifecycle(CommandStateMachine):
 
     async def read_output(self, command_id: str) -> str:
         """The command's log so far (buffered lines are written first)."""
+        return (await self.read_output_at(command_id)).text
+
+    async def read_output_at(self, command_id: str) -> LogRead:
+        """The command's log so far and the state version whose output changes it holds (see `read_complete`)."""
         cmd = await self.get(command_id)
         if cmd is None:
             raise CommandError(ErrorCode.UNKNOWN_COMMAND, f'no command {command_id}')
-        if cmd.output_file is None:
-            return ''
-        await self.logs.flush(cmd.id)
-        return await self.logs.read(self.logs.path_for(cmd.host, cmd.id))
+        path = self.logs.path_for(cmd.host, cmd.id) if cmd.output_file is not None else None
+        return await self.logs.read_complete(cmd.id, path)
 
     # -- restart recovery ----------------------------------------------------------------------------------------
     def load(self) -> list[Command]:

@@ -41,6 +41,15 @@ class _Pending:
     dropped: int = 0
 
 
+@dataclass(slots=True, kw_only=True, frozen=True)
+class LogRead:
+    """A command's log as read, and the state version it is exact for."""
+
+    text: str
+    #: Every `command_output` change up to this version is in `text`, and none of a later version is.
+    version: int
+
+
 def format_line(entry: dict[str, Any]) -> str:
     """One log-file line: `[<UTC ISO>] [ERR] text` (stderr) or `[<UTC ISO>] text`."""
     tag = {'stderr': '[ERR] ', 'meta': '[META] '}.get(entry['stream'], '')
@@ -197,6 +206,16 @@ class CommandLogs:
                 self._stream.emit(
                     Change(ChangeType.COMMAND_OUTPUT, id=cid, payload={'host_id': pending.host, 'lines': lines})
                 )
+
+    async def read_complete(self, command_id: str, path: Path | None) -> LogRead:
+        """The log with the command's buffered lines, and the state version up to which its output changes are in it.
+
+        A follower that read the log this way skips the `command_output` changes up to that version and prints the
+        later ones: every line once, whether a flush ran before, during or after the read.
+        """
+        await self.flush(command_id)
+        async with self._lock:  # a flush writes, then publishes, under the lock: the version matches the file
+            return LogRead(text=await self.read(path) if path is not None else '', version=self._stream.version)
 
     async def read(self, path: Path) -> str:
         """The whole log file ('' when it does not exist yet)."""

@@ -8,12 +8,14 @@ stay still while you read them.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from nicegui import ui
+from nicegui.events import ValueChangeEventArguments
 
 from nixfleet.models import CommandStatus, EventLevel
 from nixfleet.ops.logs import parse_log
@@ -115,11 +117,12 @@ class HistoryView:
         self._stale = False
         self._loading = False
         self._hosts: list[str] = []
+        self._quiet = False
         with ui.element('section').classes('nf-card nf-history').mark('history'):
             with ui.element('div').classes('nf-card-head nf-history-head'):
                 ui.label('History').classes('nf-card-title')
                 self._kind = (
-                    ui.toggle(KINDS, value=query.kind, on_change=lambda e: self.change(kind=e.value))
+                    ui.toggle(KINDS, value=query.kind, on_change=self._picked('kind'))
                     .props('dense no-caps unelevated toggle-color=primary')
                     .classes('nf-seg')
                     .mark('history-kind')
@@ -135,6 +138,8 @@ class HistoryView:
                 self._range = self._select(
                     'Time', {k: v[0] for k, v in RANGES.items()}, query.range, 'range', 'history-range', clearable=False
                 )
+                self._filters = {'kind': self._kind, 'host': self._host, 'op': self._op, 'status': self._status,
+                                 'level': self._level, 'range': self._range}  # fmt: skip
                 self._reset = (
                     ui.button('Reset', icon='filter_alt_off', on_click=lambda: self.change(**_DEFAULT_FILTERS))
                     .props('flat dense no-caps')
@@ -182,8 +187,25 @@ class HistoryView:
             .classes(f'nf-filter nf-filter-{field}')
             .mark(marker)
         )
-        select.on_value_change(lambda e: self.change(**{field: e.value}))
+        select.on_value_change(self._picked(field))
         return select
+
+    def _picked(self, field: str) -> Callable[[ValueChangeEventArguments], Awaitable[None] | None]:
+        """The change handler of the `field` filter: a user's pick is applied, the view's own re-sets are not."""
+
+        def picked(e: ValueChangeEventArguments) -> Awaitable[None] | None:
+            return None if self._quiet else self.pick(**{field: e.value})
+
+        return picked
+
+    @contextmanager
+    def _quietly(self) -> Iterator[None]:
+        """Set filter widgets from code without their change handlers taking it for a user's pick."""
+        self._quiet = True
+        try:
+            yield
+        finally:
+            self._quiet = False
 
     def _show_filters(self) -> None:
         commands = self.query.kind == 'commands'
@@ -229,17 +251,25 @@ class HistoryView:
         self._render()
 
     async def change(self, **fields: Any) -> None:
-        """Apply filter or page changes (filters go back to the first page), update the URL and reload."""
+        """Apply filter or page changes made by the view (Reset, paging): show them in the filters, then apply."""
+        with self._quietly():
+            for key, select in self._filters.items():
+                if key in fields and select.value != fields[key]:
+                    select.set_value(fields[key])
+        await self.pick(**fields)
+
+    async def pick(self, **fields: Any) -> None:
+        """Apply filter or page changes (filters go back to the first page), update the URL and reload.
+
+        A filter widget already shows what the user picked in it, so this never sets a widget: a re-set would be
+        another change, and two quick picks would re-set each other for ever.
+        """
         if 'page' not in fields:
             fields['page'] = 0
         query = replace(self.query, **fields)
         if query == self.query:
             return
         self.query = query
-        for select, key in ((self._kind, 'kind'), (self._host, 'host'), (self._op, 'op'), (self._status, 'status'),
-                            (self._level, 'level'), (self._range, 'range')):  # fmt: skip
-            if select.value != getattr(query, key):
-                select.set_value(getattr(query, key))
         self._show_filters()
         ui.navigate.history.replace(query.url())
         await self.load()
@@ -257,11 +287,12 @@ class HistoryView:
             await self.load()
 
     def _set_host_options(self, state: FleetState, known: list[str]) -> None:
-        hosts = sorted({*state.hosts, *known, *([self.query.host] if self.query.host else [])}, key=str.lower)
+        picked = {h for h in (self.query.host, self._host.value) if h}  # the widget's may be a pick not applied yet
+        hosts = sorted({*state.hosts, *known, *picked}, key=str.lower)
         if hosts != self._hosts:
             self._hosts = hosts
-            self._host.set_options({h: str((state.hosts.get(h) or {}).get('hostname') or h) for h in hosts},
-                                   value=self.query.host)  # fmt: skip
+            with self._quietly():  # keeps the widget's value (it is one of the options)
+                self._host.set_options({h: str((state.hosts.get(h) or {}).get('hostname') or h) for h in hosts})
 
     # -- rendering -----------------------------------------------------------------------------------------------
     def _render(self) -> None:

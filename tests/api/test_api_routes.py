@@ -7,13 +7,17 @@ added without a row here fails. Deeper behaviour (filters, paging, follow, dispa
 from __future__ import annotations
 
 import asyncio
+import json
+import threading
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from nixfleet.config import Settings
+from nixfleet.streams.changes import ChangeType
 from tests.api.live_fleet import LiveFleet, live_fleet
 from tests.support import PASSWORD, FakeAgent, RunningServer, eventually, send_output, send_status
 
@@ -119,6 +123,32 @@ async def test_every_route_answers_401_json_without_a_valid_token(
             assert response.headers['content-type'] == 'application/json'
             assert response.json()['error']['code'] == 'unauthorized', (method, path)
             assert response.headers['www-authenticate'] == 'Bearer'
+
+
+async def _raw(server: RunningServer, request: bytes) -> tuple[bytes, bytes]:
+    """Send bytes that no HTTP client would send; the status line and the body of the answer."""
+    reader, writer = await asyncio.open_connection('127.0.0.1', server.port)
+    writer.write(request)
+    answer = await reader.read()
+    writer.close()
+    head, _, body = answer.partition(b'\r\n\r\n')
+    return head.split(b'\r\n')[0], body
+
+
+@pytest.mark.parametrize('header', [b'Authorization: Bearer \x0b', b'Authorization: \x00', b'Cookie: a=\x7f'])
+async def test_a_request_that_is_not_valid_http_gets_the_documented_envelope(
+    server: RunningServer, header: bytes
+) -> None:
+    status, body = await _raw(server, b'GET /api/hosts HTTP/1.1\r\nHost: x\r\n' + header + b'\r\n\r\n')
+
+    assert status == b'HTTP/1.1 400 Bad Request'
+    assert json.loads(body)['error']['code'] == 'malformed_request'
+    schema = server.server.config.app.openapi()  # type: ignore[attr-defined]
+    for path, operations in schema['paths'].items():  # every operation says so
+        for method, operation in operations.items():
+            documented = operation['responses'].get('400', {})
+            assert 'malformed_request' in documented.get('description', ''), (method, path)
+            assert documented['content']['application/json']['schema'] == {'$ref': '#/components/schemas/ErrorBody'}
 
 
 @pytest.mark.parametrize(('method', 'path', 'request_kw'), INVALID, ids=[f'{m} {p} {k}' for m, p, k in INVALID])
@@ -344,6 +374,53 @@ async def test_follow_streams_output_from_before_and_after_until_the_command_end
         ]
         assert records[-1]['type'] == 'status' and records[-1]['command']['terminal'] is True
     assert late == lines
+
+
+async def test_a_log_read_says_the_sync_version_its_lines_are_exact_for(server: RunningServer) -> None:
+    """A client that follows deltas and reads the log to catch up skips the deltas up to that version, and no more."""
+    server.dashboard.api_tokens['tests'] = 'tok'
+    agent = await FakeAgent(server.ws_url, 'web1').connect()
+    await agent.heartbeat()
+    await eventually(lambda: server.dashboard.stream.value.hosts.get('web1', {}).get('lock_hash'))
+    deltas: list[tuple[int, list[str]]] = []
+    subscription = server.dashboard.stream.deltas.subscribe(
+        lambda d: (
+            deltas.append((d.version, [e['line'] for e in d.change.payload['lines']]))
+            if d.change.type is ChangeType.COMMAND_OUTPUT
+            else None
+        )
+    )
+    logs = server.dashboard.ops.logs
+    written, publish = threading.Event(), threading.Event()
+    append_all = logs._files.append_all
+
+    def held_after_writing(batches: list[tuple[Path, str]]) -> None:  # a flush between its write and its publish
+        append_all(batches)
+        written.set()
+        publish.wait(10)
+
+    async with httpx.AsyncClient(base_url=server.http, headers={'Authorization': 'Bearer tok'}, timeout=10) as api:
+        response = await api.post('/api/dispatch', json={'op': 'test', 'hosts': ['web1']})
+        cid = response.json()['results'][0]['command_id']
+        await agent.expect('command')
+        await send_output(agent, 'published before the read')
+        await eventually(lambda: any('published before the read' in lines for _, lines in deltas))
+        logs._files.append_all = held_after_writing  # type: ignore[method-assign]
+        await send_output(agent, 'written, not yet published')
+        await eventually(written.is_set)
+        read = asyncio.create_task(api.get(f'/api/commands/{cid}/output', params={'format': 'ndjson'}))
+        publish.set()
+        records = [json.loads(line) for line in (await read).text.splitlines()]
+        await send_output(agent, 'after the read')
+        await eventually(lambda: any('after the read' in lines for _, lines in deltas))
+    subscription.dispose()
+    await agent.close()
+
+    version = records[-1]['version']
+    assert [r['line'] for r in records if r['type'] == 'line'] == [
+        line for v, lines in deltas if v <= version for line in lines
+    ]
+    assert [line for v, lines in deltas if v > version for line in lines] == ['after the read']
 
 
 # -- events ----------------------------------------------------------------------------------------------------

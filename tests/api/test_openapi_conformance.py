@@ -1,17 +1,20 @@
 """The served OpenAPI schema tells the truth: schemathesis fuzzes every operation of a real dashboard.
 
-A dashboard with three simulated agents runs on its own event-loop thread for this module (schemathesis calls the
-API synchronously). Every operation gets a bounded number of generated requests with a valid API token; each
-response must be documented (status code, content type, body schema) and none may be a 5xx. Generated ids never
+A dashboard with three simulated agents runs in a process of its own for this module (serve_fleet.py): hypothesis
+fails a draw when the global `random` changes meanwhile, and keepalive pings of a server in this process use it.
+Every operation gets a bounded number of generated requests with a valid API token; each response must be
+documented (status code, content type, body schema) and none may be a 5xx (a request that is not valid HTTP gets
+the documented 400 envelope, see nixfleet/server.py). Generated ids never
 match the simulated hosts' commands or runs, so destructive routes only meet refusals here; their successes are
 tested in test_api_routes.py.
 """
 
 from __future__ import annotations
 
-import asyncio
+import os
+import subprocess
+import sys
 import tempfile
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,36 +29,38 @@ from schemathesis.specs.openapi.checks import allow_header_conformance, positive
 
 from nixfleet.app import Dashboard, build_app
 from nixfleet.config import Settings
-from tests.api.live_fleet import API_TOKEN, LiveFleet, live_fleet
+from tests.api.live_fleet import API_TOKEN
 from tests.support import AGENT_TOKEN, PASSWORD_HASH, SESSION_SECRET
 
 #: Generated requests per operation (each is a real HTTP round trip of a few milliseconds).
 MAX_EXAMPLES = 12
 
 
+ROOT = Path(__file__).resolve().parents[2]
+
+
 @pytest.fixture(scope='module')
-def live_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveFleet]:
-    """A dashboard with three simulated agents served from a background event loop (isolation: this module)."""
+def live_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The URL of a dashboard with three simulated agents, served by another process (isolation: this module)."""
     data_dir: Path = tmp_path_factory.mktemp('conformance') / 'data'
-    config = Settings(
-        data_dir=data_dir,
-        agent_token=AGENT_TOKEN,
-        password_hash=PASSWORD_HASH,
-        session_secret=SESSION_SECRET,
-        listen='127.0.0.1:0',
-        log_level='warning',
+    env = {**os.environ, 'PYTHONPATH': os.pathsep.join([str(ROOT), os.environ.get('PYTHONPATH', '')])}
+    server = subprocess.Popen(
+        [sys.executable, '-m', 'tests.api.serve_fleet', str(data_dir)],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, name='conformance-server', daemon=True)
-    thread.start()
-    running = live_fleet(config)
+    assert server.stdin is not None and server.stdout is not None
     try:
-        yield asyncio.run_coroutine_threadsafe(running.__aenter__(), loop).result(30)
+        url = server.stdout.readline().strip()
+        assert url.startswith('http://'), f'the fleet did not start (exit {server.poll()})'
+        yield url
     finally:
-        asyncio.run_coroutine_threadsafe(running.__aexit__(None, None, None), loop).result(30)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()
+        server.stdin.close()  # it stops its agents and the dashboard, then exits
+        server.wait(30)
+        server.stdout.close()
 
 
 def _served_schema() -> dict[str, Any]:
@@ -73,13 +78,13 @@ SCHEMA = _served_schema()
 schema = schemathesis.openapi.from_dict(SCHEMA)
 
 
-def test_the_fuzzed_schema_is_the_served_one(live_api: LiveFleet) -> None:
-    assert httpx.get(f'{live_api.url}/openapi.json').json() == SCHEMA
+def test_the_fuzzed_schema_is_the_served_one(live_api: str) -> None:
+    assert httpx.get(f'{live_api}/openapi.json').json() == SCHEMA
 
 
 @schema.parametrize()
 @settings(max_examples=MAX_EXAMPLES, deadline=3000, suppress_health_check=list(HealthCheck), database=None)
-def test_responses_conform_to_the_served_schema(case: schemathesis.Case, live_api: LiveFleet) -> None:
+def test_responses_conform_to_the_served_schema(case: schemathesis.Case, live_api: str) -> None:
     # Schema-valid ids of hosts, commands and runs that do not exist are rightly refused (404/409), so the
     # "valid data is accepted" check does not apply; and Starlette answers a wrong method per route, so the
     # `Allow` of a 405 names that route's methods, not all of its path's. Everything else is checked.
@@ -89,7 +94,7 @@ def test_responses_conform_to_the_served_schema(case: schemathesis.Case, live_ap
     header = case.meta.components.get(ParameterLocation.HEADER) if case.meta is not None else None
     negated = header is not None and header.mode is GenerationMode.NEGATIVE
     case.call_and_validate(
-        base_url=live_api.url,
+        base_url=live_api,
         headers=None if negated else {'Authorization': f'Bearer {API_TOKEN}'},
         timeout=10,
         excluded_checks=[positive_data_acceptance, allow_header_conformance],

@@ -13,6 +13,7 @@ import pytest
 from playwright.async_api import Browser, Locator, Page, expect
 
 from tests.e2e.conftest import (
+    QUIET_INTERVAL,
     AgentFactory,
     DashboardProcess,
     api,
@@ -149,7 +150,9 @@ async def test_500_hosts_load_select_all_confirm_and_filter(
     dashboard_process: DashboardProcess, browser: Browser, agents: AgentFactory
 ) -> None:
     for start in range(0, len(FLEET), 50):  # 50 agents connecting at once, as after a dashboard restart
-        batch = await asyncio.gather(*(agents(host) for host in FLEET[start : start + 50]))
+        batch = await asyncio.gather(
+            *(agents(host, heartbeat_interval=QUIET_INTERVAL) for host in FLEET[start : start + 50])
+        )
         await asyncio.gather(*(agent.heartbeat() for agent in batch))
     tab = await open_tab(browser)
     page = tab.page

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Page, expect
 
-from tests.e2e.conftest import AgentFactory, BrowserTab, DashboardProcess, log_in, open_tab, row
+from tests.e2e.conftest import QUIET_INTERVAL, AgentFactory, BrowserTab, DashboardProcess, log_in, open_tab, row
 from tests.support import FakeAgent
 
 pytestmark = pytest.mark.browser
@@ -46,7 +46,7 @@ async def big_fleet(agents: AgentFactory) -> dict[str, FakeAgent]:
     """Every host in `HOSTS` online, with CPU = its number (so each row's CPU cell says which host it is)."""
     fleet = {}
     for i, host in enumerate(HOSTS):
-        fleet[host] = await agents(host)
+        fleet[host] = await agents(host, heartbeat_interval=QUIET_INTERVAL)
         await fleet[host].heartbeat(metrics={'cpu': float(i % 100), 'ram': 30.0, 'swap': 0.0, 'load': 0.1})
     return fleet
 

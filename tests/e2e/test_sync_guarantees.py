@@ -220,8 +220,8 @@ async def test_tab_whose_deltas_were_dropped_heals_within_one_beacon(
         assert time.monotonic() < deadline, 'the change never reached the tab on the server'
         await asyncio.sleep(0.01)
     drifted = time.monotonic()
-    version, _ = await server_state(base, page)
-    assert (await tab_state(page))[0] == before < version, 'the browser did not get the change'
+    # What the browser holds now is not asserted: the beacon may heal it at any moment from here on (it did, on a
+    # slow run, before the tab was read). The one resync asserted below is the proof that the transaction was lost.
 
     await page.wait_for_function(
         "document.querySelector('.nf-row[data-host=\"drift-01\"] div.c-cpu')?.innerText.trim() === '77%'",

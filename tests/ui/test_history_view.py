@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from nicegui import ElementFilter, ui
 from nicegui.testing.user import User
 from sqlite_utils import Database
@@ -94,6 +95,27 @@ async def test_commands_filter_by_host_op_status_and_time(ui_server: UiServer) -
     choose(user, 'history-status', 'Partial / suspicious')
     await eventually(lambda: shown(user) == [])
     await user.should_see('Nothing matches these filters')
+
+
+async def test_two_quick_picks_settle_on_the_last_choice(ui_server: UiServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    now = ui_server.dashboard.clock()
+    await journal(ui_server, [command('c-1', 'web-a', 'pull', 'SKIPPED', 0.5 * HOUR, now)])
+    user = await ui_server.user()
+    await user.open('/history?status=muted')
+    await eventually(lambda: shown(user) == ['c-1'])
+    urls: list[str] = []
+    monkeypatch.setattr(user.navigate.history, 'replace', urls.append)  # the address bar
+    choose(user, 'history-range', 'Last hour')  # two picks before the view applied the first
+    choose(user, 'history-status', 'Partial / suspicious')
+    await user.should_see('Nothing matches these filters')
+    # each pick is applied once: the view's own re-set of a filter is no pick (it was: an endless muted/partial flip)
+    assert urls == ['/history?status=muted&range=1h', '/history?status=partial&range=1h']
+    assert (find(user, 'history-status').value, find(user, 'history-range').value) == ('partial', '1h')
+    user.find(marker='history-reset').click()  # the view sets the filters itself: they show it, and nothing follows
+    await eventually(lambda: shown(user) == ['c-1'])
+    assert urls[2:] == ['/history']
+    filters = ('host', 'op', 'status', 'level', 'range')
+    assert [find(user, f'history-{f}').value for f in filters] == [None, None, None, None, 'all']
 
 
 async def test_events_page_through_and_filters_round_trip_through_the_url(ui_server: UiServer) -> None:
