@@ -4,7 +4,8 @@ The follower keeps a `StateMirror` of the fleet state and reads `command_output`
 `pipeline_updated` deltas in version order. It connects *before* the run is started, so no delta of the run can be
 missed; when the mirror asks for a resync (a version gap, a beacon mismatch, a reconnect after the dashboard
 restarted) it fetches the output of each followed command over HTTP and reports only the lines not yet reported,
-so every line is reported once.
+so every line is reported once. The server trims finished commands from the live state (a `pruned` change); a
+followed command that left the mirror before its end was seen (after a resync) is read over HTTP instead.
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ class SyncFollower:
         self._ws: ClientConnection | None = None
         self._reported: dict[str, int] = {}
         self._finished: set[str] = set()
+        #: Ids of the commands followed so far (matched, or announced by `expect`).
+        self._followed: set[str] = set()
 
     # -- connection ------------------------------------------------------------------------------------------
     def open(self, timeout: float = 10.0) -> None:
@@ -117,10 +120,18 @@ class SyncFollower:
             delay = min(delay * 2, 5.0)
 
     # -- following -------------------------------------------------------------------------------------------
+    def expect(self, command_ids: set[str]) -> None:
+        """Follow these commands by id too (e.g. just dispatched: their end is reported even if trimmed first)."""
+        self._followed |= command_ids
+
+    def ended(self, command_id: str) -> bool:
+        """Whether the command's end has been reported."""
+        return command_id in self._finished
+
     def follow(self, match: Matcher, done: Done, *, timeout: float | None = None) -> bool:
         """Report output and ends of the commands `match` accepts until `done(state)`; False on timeout."""
         deadline = None if timeout is None else self._clock() + timeout
-        self._catch_up(match)
+        self._catch_up(match, resynced=False)  # connected before the run started: its deltas are all on their way
         while True:
             state = self.mirror.state
             if state is not None and not self.mirror.awaiting_state and done(state):
@@ -158,6 +169,7 @@ class SyncFollower:
         command = state.commands.get(command_id) if state is not None else None
         if command is None or not match(command):
             return
+        self._followed.add(command_id)
         if kind == 'command_output':
             lines = list((payload or {}).get('lines') or [])
             if lines:
@@ -167,20 +179,32 @@ class SyncFollower:
             self._finished.add(command_id)
             self.sink.finished(command)
 
-    def _catch_up(self, match: Matcher) -> None:
-        """Report what the followed commands did while we were not receiving their deltas."""
+    def _catch_up(self, match: Matcher, *, resynced: bool = True) -> None:
+        """Report what the followed commands did while we were not receiving their deltas.
+
+        After a resync, a followed command missing from the new state left it (the server trims ended commands):
+        its end and output are read over HTTP.
+        """
         state = self.mirror.state
         if state is None:
             return
         for command_id, command in sorted(state.commands.items(), key=lambda item: str(item[1].get('created_at'))):
-            if not match(command):
-                continue
-            if command.get('status') not in ('BLOCKED', 'SKIPPED') or command_id in self._reported:
-                entries = self.api.output_entries(command_id)
-                fresh = entries[self._reported.get(command_id, 0) :]
-                if fresh:
-                    self._reported[command_id] = len(entries)
-                    self.sink.output(command, fresh)
-            if command.get('terminal') and command_id not in self._finished:
-                self._finished.add(command_id)
-                self.sink.finished(command)
+            if match(command):
+                self._followed.add(command_id)
+                self._report(command_id, command)
+        for command_id in sorted(self._followed - state.commands.keys() - self._finished) if resynced else ():
+            command = self.api.command(command_id)  # trimmed from the live state: ended, or not in our copy yet
+            if command.get('terminal'):
+                self._report(command_id, command)
+
+    def _report(self, command_id: str, command: Mapping[str, Any]) -> None:
+        """Report the command's output not reported yet, and its end once."""
+        if command.get('status') not in ('BLOCKED', 'SKIPPED') or command_id in self._reported:
+            entries = self.api.output_entries(command_id)
+            fresh = entries[self._reported.get(command_id, 0) :]
+            if fresh:
+                self._reported[command_id] = len(entries)
+                self.sink.output(command, fresh)
+        if command.get('terminal') and command_id not in self._finished:
+            self._finished.add(command_id)
+            self.sink.finished(command)
