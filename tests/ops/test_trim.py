@@ -20,7 +20,7 @@ from nixfleet.streams.mirror import StateMirror
 from nixfleet.streams.state import FleetState
 from nixfleet.streams.trim import WINDOW
 from tests.integration.test_sync_mirror import TOKEN, follow, sync_url
-from tests.ops.helpers import Fleet, fail
+from tests.ops.helpers import Fleet, fail, hang
 from tests.support import eventually
 
 COMMANDS, PIPELINES = 5, 2
@@ -134,3 +134,21 @@ async def test_a_pipeline_run_leaves_the_runner_when_it_ends(fleet: Fleet) -> No
     [newest, *_] = await fleet.engine.list_pipelines()
     assert newest['status'] == 'FAILED'
     assert (await fleet.engine.get_pipeline(newest['id'])) is not None
+
+
+async def test_a_running_pipeline_keeps_its_ended_commands_for_its_grid(fleet: Fleet) -> None:
+    for host in HOSTS:
+        (await fleet.add(host)).script(force_update=hang if host == 'web-03' else fail)
+    run = await fleet.engine.start_pipeline('force-update', HOSTS, options=PipelineOptions())
+    await eventually(lambda: fleet.host('web-03').get('busy') and not fleet.host('web-01').get('busy'))
+    await eventually(lambda: not fleet.host('web-02').get('busy'))
+    of_run = {k for k, c in fleet.dashboard.stream.value.commands.items() if c.get('pipeline_id') == run.id}
+
+    for _ in range(4):  # eight more ended commands: over the limit of five
+        for result in await fleet.dispatch('test', 'web-01', 'web-02'):
+            await fleet.ended(result.command_id)
+    await eventually(lambda: finished(fleet.dashboard.stream.value)[0] <= COMMANDS + len(of_run))
+
+    state = fleet.dashboard.stream.value
+    assert of_run <= state.commands.keys(), 'the running stage shows its ended commands from the state'
+    assert sum(1 for c in state.commands.values() if c.get('terminal') and not c.get('pipeline_id')) <= COMMANDS
