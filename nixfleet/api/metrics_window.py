@@ -117,7 +117,8 @@ class FinishedWindow:
             minute.pipeline_ids.add(run_id)
 
     def load(self, db: Database) -> None:
-        """Seed the window from the journal (startup)."""
+        """Seed the window from the journal (startup; replaces what was counted)."""
+        self._minutes = {}
         since = iso(self._clock() - self.window)
         sql = 'SELECT op, status, created_at, started_at, finished_at FROM commands WHERE finished_at >= ?'
         for row in db.execute_returning_dicts(sql, [since]):
