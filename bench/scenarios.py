@@ -8,6 +8,7 @@ import browser
 import browser_latency
 import ops_scenarios
 import report
+import soak
 import store_scenarios
 
 
@@ -18,3 +19,4 @@ def add_parsers(sub: Any) -> None:
     browser_latency.add_parser(sub)
     report.add_parser(sub)
     store_scenarios.add_parsers(sub)
+    soak.add_parser(sub)

@@ -25,6 +25,7 @@ from nixfleet.api.commands_routes import router as commands_router
 from nixfleet.api.events_routes import router as events_router
 from nixfleet.api.hosts_routes import router as hosts_router
 from nixfleet.api.metrics import metrics_router
+from nixfleet.api.metrics_window import FinishedWindow
 from nixfleet.api.ops_routes import router as ops_router
 from nixfleet.api.schemas import API_SECURITY, install_error_envelope, malformed, refusals
 from nixfleet.api.tokens_routes import tokens_router
@@ -44,6 +45,7 @@ from nixfleet.security.service import TokenService
 from nixfleet.security.state import SecurityState
 from nixfleet.store import Store
 from nixfleet.store.retention import Retention
+from nixfleet.streams import trim
 from nixfleet.streams.live import LiveState
 from nixfleet.streams.state import FleetState, FleetStateStream
 from nixfleet.streams.sync import SyncHub
@@ -85,6 +87,8 @@ class Dashboard:
         self.ops.lifecycle.compartments = self.compartments
         self.ops.lifecycle.finished_listeners.append(self.compartments.command_ended)
         self.sync = SyncHub(self.stream)
+        #: Commands and pipeline runs that ended within the last hour, for /metrics (the live state keeps only some).
+        self.finished = FinishedWindow(clock)
         #: Per-host agent tokens and API tokens (hashed in SQLite; see nixfleet.security).
         self.tokens = TokenService(self.store, self.events, self.gateway, clock)
         #: Daily deletion of old commands (with their log files), pipelines and events (SPEC §7).
@@ -141,6 +145,8 @@ class Dashboard:
             )
         )
         self.ops.publish_loaded()
+        self.store.read_sync(self.finished.load)
+        self.finished.follow(self.stream)
         self.scheduler = scheduler = AsyncIOScheduler()
         every(scheduler, self.settings.tick_interval, self.tick, 'liveness')
         every(scheduler, self.settings.live_flush_interval, self.live.flush, 'live_flush')
@@ -148,6 +154,7 @@ class Dashboard:
         every(scheduler, self.tokens.check_interval, self.tokens.maintain, 'tokens')
         every(scheduler, self.settings.tick_interval, self.ops.tick, 'ops_timeouts')
         every(scheduler, self.settings.stale_cleanup_interval, self.ops.sweep_offline, 'stale_cleanup')
+        every(scheduler, trim.INTERVAL, self.ops.trimmer.job, 'state_trim')
         self.compartments.start(self.scheduler)
         self.retention.schedule(self.scheduler)
         self.github.start(self.scheduler)
@@ -178,6 +185,7 @@ class Dashboard:
             return
         self.started = False
         await self.ops.stop()
+        self.finished.stop()
         await self.gateway.close_all()
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=False)

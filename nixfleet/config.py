@@ -108,6 +108,15 @@ class Settings(BaseSettings):
 
     sync_beacon_interval: Seconds = Field(30.0, gt=0, description='Period of the `sync` version beacon to clients.')
     init_event_limit: int = Field(100, ge=0, description='Events included in a client `init` state.')
+    state_finished_commands: int = Field(
+        1000,
+        ge=0,
+        description='Finished commands the live state (and every `init`) keeps at most: the newest of the last '
+        'hour; older ones are in History and the API.',
+    )
+    state_finished_pipelines: int = Field(
+        50, ge=0, description='Finished pipeline runs the live state keeps at most (the newest of the last hour).'
+    )
     cmd_retention_days: int = Field(30, ge=1, description='Days finished commands and pipelines are kept.')
     log_retention_days: int = Field(7, ge=1, description='Days event-log entries are kept.')
     expected_agent_version: str = Field('', description='Agent version the fleet should run; default newest seen.')

@@ -1,13 +1,15 @@
 """`GET /metrics`: the fleet in Prometheus text format, read from the live objects at scrape time.
 
 Nothing is counted twice: `FleetCollector` reads the fleet state snapshot, the agent gateway's frame counters and
-the sync hub when Prometheus scrapes. Commands and pipelines come from the fleet state, which holds the active ones
-and those that ended within the last hour, so their metrics are gauges over that window (durations a gauge
-histogram), not counters since start. Access needs an API token (Bearer) or a session, like `/api`.
+the sync hub when Prometheus scrapes. Commands and pipelines are gauges over "active, or ended within the last hour"
+(durations a gauge histogram), not counters since start: the active ones come from the fleet state, the ended ones
+from `FinishedWindow` (metrics_window.py), which counts every end of the last hour — the live state keeps only the
+newest of them. Access needs an API token (Bearer) or a session, like `/api`.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +25,7 @@ from prometheus_client.core import (
 from prometheus_client.exposition import choose_encoder
 
 from nixfleet import __version__
+from nixfleet.api.metrics_window import DURATION_BUCKETS
 from nixfleet.api.tokens_routes import error_response
 from nixfleet.models import TERMINAL, Connection, ErrorCode
 from nixfleet.timeutil import parse_iso
@@ -33,8 +36,6 @@ if TYPE_CHECKING:
 #: The five compartments and their statuses (SPEC §9), exported as 0/1 state sets.
 COMPARTMENTS = ('agent', 'git', 'lock', 'system', 'tests')
 COMPARTMENT_STATUSES = ('ok', 'outdated', 'error', 'working', 'unknown')
-#: Op duration buckets (seconds): a pull takes seconds, a switch can take half an hour.
-DURATION_BUCKETS = (1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0)
 
 
 def _compartment_statuses(view: Mapping[str, Any]) -> dict[str, str] | None:
@@ -49,14 +50,6 @@ def _compartment_statuses(view: Mapping[str, Any]) -> dict[str, str] | None:
             value = value.get('status')
         statuses[name] = value if value in COMPARTMENT_STATUSES else 'unknown'
     return statuses
-
-
-def _duration(command: Mapping[str, Any]) -> float | None:
-    finished = parse_iso(command.get('finished_at'))
-    started = parse_iso(command.get('started_at')) or parse_iso(command.get('created_at'))
-    if finished is None or started is None or finished < started:
-        return None
-    return finished - started
 
 
 class FleetCollector:
@@ -150,19 +143,16 @@ class FleetCollector:
         )
 
     def _commands(self) -> Iterator[Metric]:
-        commands = getattr(self._dashboard.stream.value, 'commands', None) or {}
+        state, totals = self._dashboard.stream.value, self._dashboard.finished.totals()
         by_status = GaugeMetricFamily(
             'nixfleet_commands',
-            'Commands in the live window (active, or ended within the last hour) by op and status.',
+            'Commands active now, or ended within the last hour (to the minute), by op and status.',
             labels=['op', 'status'],
         )
-        counts: dict[tuple[str, str], int] = {}
-        durations: dict[str, list[float]] = {}
-        for command in commands.values():
-            op, status = str(command.get('op') or 'unknown'), str(command.get('status') or 'unknown')
-            counts[op, status] = counts.get((op, status), 0) + 1
-            if status in TERMINAL and (seconds := _duration(command)) is not None:
-                durations.setdefault(op, []).append(seconds)
+        counts = Counter(totals.commands)
+        for command in state.commands.values():
+            if (status := str(command.get('status') or 'unknown')) not in TERMINAL:
+                counts[str(command.get('op') or 'unknown'), status] += 1
         for (op, status), count in sorted(counts.items()):
             by_status.add_metric([op, status], count)
         yield by_status
@@ -171,25 +161,35 @@ class FleetCollector:
             'Durations of the commands that ended within the last hour, by op.',
             labels=['op'],
         )
-        for op, values in sorted(durations.items()):
-            buckets = [(str(bound), float(sum(v <= bound for v in values))) for bound in DURATION_BUCKETS]
-            histogram.add_metric([op], [*buckets, ('+Inf', float(len(values)))], gsum_value=sum(values))
+        for op, durations in sorted(totals.durations.items()):
+            buckets = [(str(bound), float(n)) for bound, n in zip(DURATION_BUCKETS, durations.le, strict=True)]
+            histogram.add_metric([op], [*buckets, ('+Inf', float(durations.count))], gsum_value=durations.total)
         yield histogram
+        yield GaugeMetricFamily(
+            'nixfleet_state_commands',
+            'Commands held in the live state (active, plus the newest finished; what every `init` carries).',
+            value=len(state.commands),
+        )
 
     def _pipelines(self) -> Iterator[Metric]:
-        pipelines = getattr(self._dashboard.stream.value, 'pipelines', None) or {}
+        state, totals = self._dashboard.stream.value, self._dashboard.finished.totals()
         runs = GaugeMetricFamily(
             'nixfleet_pipeline_runs',
-            'Pipeline runs in the live window (running, or ended within the last hour) by pipeline and status.',
+            'Pipeline runs running now, or ended within the last hour (to the minute), by pipeline and status.',
             labels=['pipeline', 'status'],
         )
-        counts: dict[tuple[str, str], int] = {}
-        for run in pipelines.values():
-            key = (str(run.get('name') or run.get('pipeline') or 'unknown'), str(run.get('status') or 'unknown'))
-            counts[key] = counts.get(key, 0) + 1
+        counts = Counter(totals.pipelines)
+        for run in state.pipelines.values():
+            if run.get('status') == 'RUNNING':
+                counts[str(run.get('name') or 'unknown'), 'RUNNING'] += 1
         for (name, status), count in sorted(counts.items()):
             runs.add_metric([name, status], count)
         yield runs
+        yield GaugeMetricFamily(
+            'nixfleet_state_pipelines',
+            'Pipeline runs held in the live state (running, plus the newest finished).',
+            value=len(state.pipelines),
+        )
 
 
 def metrics_registry(dashboard: Dashboard) -> CollectorRegistry:

@@ -6,7 +6,8 @@ missed; when the mirror asks for a resync (a version gap, a beacon mismatch, a r
 restarted) it fetches the output of each followed command over HTTP and reports only the lines not yet reported.
 That read says the state version it is exact for, and the `command_output` deltas up to that version (they may
 arrive after the read, queued behind the new state) are skipped, their lines being in it: every line is reported
-once.
+once. The server trims finished commands from the live state (a `pruned` change); a followed command that left the
+mirror before its end was seen (after a resync) is read over HTTP instead.
 """
 
 from __future__ import annotations
@@ -59,6 +60,8 @@ class SyncFollower:
         #: Per command caught up over HTTP: the sync version that read was exact for (its older deltas are in it).
         self._read_at: dict[str, int] = {}
         self._finished: set[str] = set()
+        #: Ids of the commands followed so far (matched, or announced by `expect`).
+        self._followed: set[str] = set()
 
     # -- connection ------------------------------------------------------------------------------------------
     def open(self, timeout: float = 10.0) -> None:
@@ -121,10 +124,18 @@ class SyncFollower:
             delay = min(delay * 2, 5.0)
 
     # -- following -------------------------------------------------------------------------------------------
+    def expect(self, command_ids: set[str]) -> None:
+        """Follow these commands by id too (e.g. just dispatched: their end is reported even if trimmed first)."""
+        self._followed |= command_ids
+
+    def ended(self, command_id: str) -> bool:
+        """Whether the command's end has been reported."""
+        return command_id in self._finished
+
     def follow(self, match: Matcher, done: Done, *, timeout: float | None = None) -> bool:
         """Report output and ends of the commands `match` accepts until `done(state)`; False on timeout."""
         deadline = None if timeout is None else self._clock() + timeout
-        self._catch_up(match)
+        self._catch_up(match, resynced=False)  # connected before the run started: its deltas are all on their way
         while True:
             state = self.mirror.state
             if state is not None and not self.mirror.awaiting_state and done(state):
@@ -162,6 +173,7 @@ class SyncFollower:
         command = state.commands.get(command_id) if state is not None else None
         if command is None or not match(command):
             return
+        self._followed.add(command_id)
         if kind == 'command_output':
             lines = list((payload or {}).get('lines') or [])
             read_at = self._read_at.get(command_id)
@@ -172,23 +184,35 @@ class SyncFollower:
             self._finished.add(command_id)
             self.sink.finished(command)
 
-    def _catch_up(self, match: Matcher) -> None:
-        """Report what the followed commands did while we were not receiving their deltas."""
+    def _catch_up(self, match: Matcher, *, resynced: bool = True) -> None:
+        """Report what the followed commands did while we were not receiving their deltas.
+
+        After a resync, a followed command missing from the new state left it (the server trims ended commands):
+        its end and output are read over HTTP.
+        """
         state = self.mirror.state
         if state is None:
             return
         self._read_at.clear()  # versions of an earlier connection say nothing about this one's deltas
         for command_id, command in sorted(state.commands.items(), key=lambda item: str(item[1].get('created_at'))):
-            if not match(command):
-                continue
-            if command.get('status') not in ('BLOCKED', 'SKIPPED') or command_id in self._reported:
-                log = self.api.output_log(command_id)
-                if log.version is not None:
-                    self._read_at[command_id] = log.version
-                fresh = log.entries[self._reported.get(command_id, 0) :]
-                if fresh:
-                    self._reported[command_id] = len(log.entries)
-                    self.sink.output(command, fresh)
-            if command.get('terminal') and command_id not in self._finished:
-                self._finished.add(command_id)
-                self.sink.finished(command)
+            if match(command):
+                self._followed.add(command_id)
+                self._report(command_id, command)
+        for command_id in sorted(self._followed - state.commands.keys() - self._finished) if resynced else ():
+            command = self.api.command(command_id)  # trimmed from the live state: ended, or not in our copy yet
+            if command.get('terminal'):
+                self._report(command_id, command)
+
+    def _report(self, command_id: str, command: Mapping[str, Any]) -> None:
+        """Report the command's output not reported yet, and its end once."""
+        if command.get('status') not in ('BLOCKED', 'SKIPPED') or command_id in self._reported:
+            log = self.api.output_log(command_id)
+            if log.version is not None:
+                self._read_at[command_id] = log.version
+            fresh = log.entries[self._reported.get(command_id, 0) :]
+            if fresh:
+                self._reported[command_id] = len(log.entries)
+                self.sink.output(command, fresh)
+        if command.get('terminal') and command_id not in self._finished:
+            self._finished.add(command_id)
+            self.sink.finished(command)

@@ -157,12 +157,13 @@ def run_op(api: ApiClient, args: argparse.Namespace) -> int:
         if args.json:
             print_record({'type': 'dispatched', **result})
         ids = {r['command_id'] for r in result['results'] if r['status'] == 'started' and r['command_id']}
+        follower.expect(ids)
         for blocked in (r for r in result['results'] if r['status'] != 'started'):
             if not args.json:
                 printer.output({'host_id': blocked['host_id']}, [{'stream': 'stderr', 'line': _blocked(blocked)}])
         completed = follower.follow(
             lambda cmd: cmd.get('id') in ids,
-            lambda state: all(state.commands.get(cid, {}).get('terminal') for cid in ids),
+            lambda state: all(follower.ended(cid) for cid in ids),  # ended commands may leave the state
             timeout=args.timeout,
         )
     commands = [api.command(cid) for cid in sorted(ids)]

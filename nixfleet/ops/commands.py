@@ -208,9 +208,13 @@ def load_active(db: Database) -> list[Command]:
     return [Command.from_row(r) for r in rows]
 
 
-def load_recent(db: Database, since: str) -> list[Command]:
-    """Commands created since `since` (ISO), oldest first."""
-    rows = db.execute_returning_dicts('SELECT * FROM commands WHERE created_at >= ? ORDER BY created_at', [since])
+def load_recent(db: Database, since: str, limit: int = -1) -> list[Command]:
+    """The newest `limit` (default: all) commands created since `since` (ISO), oldest first."""
+    rows = db.execute_returning_dicts(
+        'SELECT * FROM (SELECT * FROM commands WHERE created_at >= ? ORDER BY created_at DESC LIMIT ?) '
+        'ORDER BY created_at',
+        [since, limit],
+    )
     return [Command.from_row(r) for r in rows]
 
 

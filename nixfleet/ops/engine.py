@@ -29,13 +29,14 @@ from nixfleet.ops.totp import TotpGuard
 from nixfleet.ops.tracking import AgentTracker
 from nixfleet.ops.validation import CheckContext, ViewCompartments
 from nixfleet.store import Store
+from nixfleet.streams import trim
 from nixfleet.streams.state import FleetStateStream
 from nixfleet.timeutil import Clock, iso
 
 log = logging.getLogger(__name__)
 
 #: Finished commands and pipelines younger than this are part of the client state (SPEC §8).
-RECENT_SECONDS = 3600.0
+RECENT_SECONDS = trim.WINDOW
 
 
 class OpEngine:
@@ -62,6 +63,9 @@ class OpEngine:
         secret = settings.totp_secret.get_secret_value() if settings.totp_secret else None
         self.dispatcher = Dispatcher(self.lifecycle, self.dashboard_ops, TotpGuard(secret or None, clock))
         self.pipelines = PipelineRunner(self.dispatcher)
+        limits = trim.Limits(commands=settings.state_finished_commands, pipelines=settings.state_finished_pipelines)
+        #: Keeps the live state bounded: finished commands and pipelines leave after an hour or beyond the limits.
+        self.trimmer = trim.StateTrimmer(stream, clock, limits)
         self._loaded: list[Command] = []
         self._running: list[PipelineRun] = []
         self._resume_task: asyncio.Task[None] | None = None
@@ -100,22 +104,23 @@ class OpEngine:
         self._running = self.lifecycle.store.read_sync(load_running)
 
     def publish_loaded(self) -> None:
-        """Put active and recent commands and pipelines into the state snapshot (same version)."""
+        """Put active and recent commands and pipelines into the state snapshot (same version), trimmed."""
         since = iso(self.clock() - RECENT_SECONDS)
-        store, stream = self.lifecycle.store, self.lifecycle.stream
-        recent = {c.id: c.view() for c in store.read_sync(lambda db: journal.load_recent(db, since))}
+        store, stream, limits = self.lifecycle.store, self.lifecycle.stream, self.trimmer.limits
+        loaded = store.read_sync(lambda db: journal.load_recent(db, since, limits.commands))
+        recent = {c.id: c.view() for c in loaded}
         recent.update({c.id: c.view() for c in self.lifecycle.active.values()})
-        runs = {r.id: r.view() for r in store.read_sync(lambda db: load_recent_runs(db, since))}
+        runs = {r.id: r.view() for r in store.read_sync(lambda db: load_recent_runs(db, since, limits.pipelines))}
         runs.update({r.id: r.view() for r in self._running})
         state = stream.value
-        stream.replace_quietly(
-            replace(state, commands={**state.commands, **recent}, pipelines={**state.pipelines, **runs})
-        )
+        state = replace(state, commands={**state.commands, **recent}, pipelines={**state.pipelines, **runs})
+        stream.replace_quietly(self.trimmer.quietly(state))
 
     def start(self) -> None:
         """Start output flushing and reconcile what the journal left unfinished (on the loop)."""
         self.tracker.stopping = False
         self.logs.start()
+        self.trimmer.follow()
         self._resume_task = asyncio.get_running_loop().create_task(self._resume(), name='ops-resume')
 
     async def _resume(self) -> None:
@@ -141,6 +146,7 @@ class OpEngine:
             with contextlib.suppress(Exception):
                 await self._resume_task
         await self.pipelines.stop()
+        await self.trimmer.stop()
         await self.logs.stop()
 
     async def tick(self) -> None:

@@ -63,6 +63,7 @@ class PipelineRunner:
     def __init__(self, dispatcher: Dispatcher) -> None:
         self.dispatcher = dispatcher
         self.lc = dispatcher.lc
+        #: The runs whose task is going (resumed runs included); a run leaves when its task ends.
         self.runs: dict[str, PipelineRun] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
@@ -141,10 +142,14 @@ class PipelineRunner:
         return await self.start(run.name, failed, actor=actor, options=opts, retry_of=run.id)
 
     async def wait(self, pipeline_id: str) -> PipelineRun:
-        """Wait for a run's task to end (tests, CLI)."""
+        """Wait for a run's task to end and return the run (tests, CLI)."""
+        run = self.runs.get(pipeline_id)
         if (task := self._tasks.get(pipeline_id)) is not None:
             await asyncio.shield(task)
-        return self.runs[pipeline_id]
+        found = run or await self.load_one(pipeline_id)
+        if found is None:
+            raise DispatchError(ErrorCode.UNKNOWN_PIPELINE, f'there is no pipeline run {pipeline_id}')
+        return found
 
     async def load_one(self, pipeline_id: str) -> PipelineRun | None:
         """A run from the journal."""
@@ -159,7 +164,9 @@ class PipelineRunner:
         task.add_done_callback(partial(self._forget, run.id))
 
     def _forget(self, run_id: str, _task: asyncio.Task[None]) -> None:
+        """Drop an ended task and its run: a finished run lives in the journal (and the live state for a while)."""
         self._tasks.pop(run_id, None)
+        self.runs.pop(run_id, None)
 
     def resume(self, runs: Iterable[PipelineRun]) -> None:
         """Continue RUNNING runs loaded from the journal (their in-flight commands reconcile via the lifecycle)."""

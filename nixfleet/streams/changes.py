@@ -20,6 +20,8 @@ class ChangeType(StrEnum):
     PIPELINE_UPDATED = 'pipeline_updated'  #: payload = the whole pipeline
     EVENT = 'event'  #: payload = one event-log entry
     FLEET_UPDATED = 'fleet_updated'  #: fields = fleet-wide facts (counts, remote desired state)
+    #: payload = {commands: [ids], pipelines: [ids]}: finished ones that left the live state (still in History/API)
+    PRUNED = 'pruned'
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ subscribes in one step (`snapshot_and_subscribe`) can never miss or double-apply
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
@@ -17,7 +17,7 @@ from typing import Any
 from reactivex.abc import DisposableBase
 from reactivex.subject import BehaviorSubject, Subject
 
-from nixfleet.models import TERMINAL, Connection
+from nixfleet.models import Connection
 from nixfleet.streams.changes import Change, ChangeType, VersionedChange
 
 log = logging.getLogger(__name__)
@@ -91,6 +91,9 @@ def reduce(state: FleetState, change: Change, version: int) -> FleetState:
         return replace(state, version=version, events=events)
     if kind is ChangeType.FLEET_UPDATED:
         return replace(state, version=version, fleet={**state.fleet, **(change.fields or {})})
+    if kind is ChangeType.PRUNED:
+        payload = change.payload or {}
+        return replace(without(state, payload.get('commands') or (), payload.get('pipelines') or ()), version=version)
     return replace(state, version=version)  # COMMAND_OUTPUT: streamed, not kept in the snapshot
 
 
@@ -124,19 +127,14 @@ def with_counts(state: FleetState, change: Change) -> Change:
     return replace(change, fleet={**(change.fleet or {}), 'counts': counts})
 
 
-def prune(state: FleetState, *, older_than: str) -> FleetState:
-    """Drop finished commands and pipelines that ended before `older_than` (ISO time); version unchanged."""
-    commands = {
-        k: c
-        for k, c in state.commands.items()
-        if c.get('status') not in TERMINAL or (c.get('finished_at') or '') >= older_than
-    }
-    pipelines = {
-        k: p
-        for k, p in state.pipelines.items()
-        if p.get('status') == 'RUNNING' or (p.get('finished_at') or '') >= older_than
-    }
-    return replace(state, commands=commands, pipelines=pipelines)
+def without(state: FleetState, commands: Iterable[str] = (), pipelines: Iterable[str] = ()) -> FleetState:
+    """`state` without the named commands and pipelines (the reduction of a `pruned` change; version unchanged)."""
+    return replace(state, commands=_dropped(state.commands, commands), pipelines=_dropped(state.pipelines, pipelines))
+
+
+def _dropped(items: Mapping[str, Mapping[str, Any]], keys: Iterable[str]) -> Mapping[str, Mapping[str, Any]]:
+    drop = set(keys)
+    return {k: v for k, v in items.items() if k not in drop} if drop else items
 
 
 class FleetStateStream:

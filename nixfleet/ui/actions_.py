@@ -8,6 +8,7 @@ What may run is never decided here: menus are enabled from the server's `availab
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import weakref
@@ -115,6 +116,7 @@ class FleetActions:
         self._mine: dict[str, tuple[str, str | None]] = {}  #: running command id -> (op, host), started here
         self._inflight: set[tuple[str, tuple[str, ...]]] = set()
         self._handling: set[tuple[str, ...]] = set()  #: clicks whose handling (dialog, dispatch) is under way
+        self._lookups: dict[str, asyncio.Task[None]] = {}  #: ended commands read from the journal (trimmed first)
         self._commands: Mapping[str, Any] | None = None
         self._pipelines: Mapping[str, Any] | None = None
 
@@ -152,6 +154,8 @@ class FleetActions:
                 cmd = state.commands.get(cid)
                 if cmd is not None and cmd.get('status') in _TERMINAL:
                     self._finished(cid, cmd)
+                elif cmd is None and cid not in self.state.commands and cid not in self._lookups:
+                    self._look_up(cid)
         self._commands = state.commands
         if self._runs and state.pipelines is not self._pipelines:
             for run_id in list(self._runs):
@@ -165,6 +169,24 @@ class FleetActions:
                         text += f': {run["message"]}'
                     self.toast(text, kind, sticky=kind == 'negative')
         self._pipelines = state.pipelines
+
+    def _look_up(self, cid: str) -> None:
+        """Report a command that left the live state before this tab saw it end (the server trims ended ones)."""
+
+        async def from_journal() -> None:
+            try:
+                cmd = await self.dashboard.ops.get_command(cid)
+            finally:
+                self._lookups.pop(cid, None)
+            if cid not in self._groups:
+                return
+            if cmd is None:  # its host was removed with its commands: nothing to report
+                self._groups.pop(cid).pending.discard(cid)
+                self._mine.pop(cid, None)
+            elif cmd.terminal:
+                self._finished(cid, cmd.view())
+
+        self._lookups[cid] = asyncio.get_running_loop().create_task(from_journal(), name=f'ended-{cid}')
 
     def _finished(self, cid: str, cmd: Mapping[str, Any]) -> None:
         group = self._groups.pop(cid)

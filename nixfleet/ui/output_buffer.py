@@ -21,6 +21,8 @@ TAB_CAP = 2000
 LOG_CAP = 1000
 #: The key of the System Log tab (host ids never start with a colon).
 LOG_TAB = ':log'
+#: Commands a host tab remembers by id (for downloads); a tab open for weeks must not remember them all.
+COMMANDS_CAP = 100
 
 Line = dict[str, Any]
 
@@ -142,13 +144,20 @@ class TabBuffer:
     loading: bool = False
     held: dict[str, list[Mapping[str, Any]]] = field(default_factory=dict)
     unread: bool = False
-    #: Newest command shown (id), and every command shown (id → op), for downloads.
+    #: Newest command shown (id), and the newest commands shown (id → op), for downloads.
     latest: str | None = None
     commands: dict[str, str] = field(default_factory=dict)
     last_event: int = 0
 
     def __post_init__(self) -> None:
         self.lines = deque(maxlen=self.cap)
+
+    def note(self, command_id: str, op: str) -> None:
+        """Remember a command shown in the tab (the newest `COMMANDS_CAP` of them)."""
+        self.commands.pop(command_id, None)
+        self.commands[command_id] = op
+        while len(self.commands) > COMMANDS_CAP:
+            del self.commands[next(iter(self.commands))]
 
     def reset(self, lines: Iterable[Line], earlier: int = 0) -> None:
         """Replace the content (a restore); nothing is left to send but the whole tab."""

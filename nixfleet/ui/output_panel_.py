@@ -340,7 +340,7 @@ class OutputPanel:
             host = command.get('host_id')
             if (tab := self.tabs.get(str(host))) is not None:
                 tab.latest = str(change.id)
-                tab.commands[str(change.id)] = str(command.get('op'))
+                tab.note(str(change.id), str(command.get('op')))
             elif host and str(host) not in self._auto_open:
                 self._auto_open.append(str(host))  # its lines are in the log file the new tab reads
         elif kind is ChangeType.COMMAND_FINISHED:
@@ -409,7 +409,7 @@ class OutputPanel:
                     log.info('no log for %s: %s', cid, exc)
                     text = ''
                 files[cid] = await asyncio.to_thread(parse_log, text) if len(text) > 65536 else parse_log(text)
-                tab.commands[cid] = str(command.get('op'))
+                tab.note(cid, str(command.get('op')))
                 tab.latest = cid
         except asyncio.CancelledError:
             raise
@@ -427,7 +427,8 @@ class OutputPanel:
             earlier += max(0, len(merged) - TAB_CAP)
         for cid, held in tab.held.items():  # commands that started after the query
             lines.extend(output_line(e) for e in held)
-            tab.commands.setdefault(cid, '')
+            if cid not in tab.commands:
+                tab.note(cid, '')
         if failed:
             lines.append({'t': None, 'k': 'fail', 'x': 'Could not read the log files; see the dashboard log.'})
         tab.loading, tab.held = False, {}

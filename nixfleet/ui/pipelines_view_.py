@@ -1,7 +1,8 @@
 """The Pipelines view (SPEC §11): every run with its per-host per-stage status grid, Cancel and Retry failed.
 
 Runs of the last hour come from the state (`pipelines`, updated live by `pipeline_updated`); older runs are read from
-the journal page by page. A grid cell shows the stage's recorded outcome, or, while the stage runs, the status of
+the journal page by page. A run the server trims from the state (`pruned`) leaves the view too, and is one of the
+older runs from then on. A grid cell shows the stage's recorded outcome, or, while the stage runs, the status of
 the host's command in the state (`commands`, linked by `pipeline_id` and `stage`). Only cells that changed are sent.
 """
 
@@ -283,6 +284,7 @@ class PipelinesView:
     def __init__(self, dashboard: Dashboard, state: FleetState) -> None:
         self.dashboard = dashboard
         self.cards: dict[str, RunCard] = {}
+        self._live: set[str] = set()  #: cards of runs from the state (the rest were loaded from the journal)
         self._seen: Mapping[str, Mapping[str, Any]] | None = None
         self._commands: Any = None
         with ui.element('section').classes('nf-card nf-pipes').mark('pipelines'):
@@ -321,7 +323,18 @@ class PipelinesView:
                 self._add(run).update(run, index, state.hosts)
             elif card.run is not run or run.get('status') == 'RUNNING':
                 card.update(run, index, state.hosts)
+        self._live.update(state.pipelines.keys())
+        if gone := self._live - state.pipelines.keys():
+            self._drop(gone)
         self._empty.set_visibility(not self.cards)
+
+    def _drop(self, runs: set[str]) -> None:
+        """Remove the cards of runs that left the state; "Load older runs" brings them back from the journal."""
+        for rid in runs:
+            if (card := self.cards.pop(rid, None)) is not None:
+                card.element.delete()
+        self._live -= runs
+        self._foot.set_visibility(True)
 
     async def load_older(self, limit: int = PAGE) -> None:
         """Append the next `limit` runs older than the oldest shown, from the journal."""

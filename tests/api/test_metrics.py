@@ -8,6 +8,7 @@ histogram, and pipeline runs.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx
@@ -16,9 +17,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.client import connect
 
 from nixfleet import __version__
+from nixfleet.app import Dashboard
+from nixfleet.config import Settings
 from nixfleet.streams.changes import Change, ChangeType
+from nixfleet.timeutil import iso
 from tests.security.helpers import ADMIN_TOKEN, admin_client, create_token
-from tests.support import FakeAgent, RunningServer, eventually
+from tests.support import FakeAgent, ManualClock, RunningServer, eventually, start_server
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -128,10 +132,11 @@ async def test_commands_pipelines_and_compartments_come_from_the_fleet_state(ser
     agent = await FakeAgent(server.ws_url, 'web1').connect()
     await eventually(lambda: 'web1' in server.dashboard.stream.value.hosts)
 
+    start = time.time() - 60  # ended within the last hour
     server.dashboard.stream.emit(
-        _command('c1', 'pull', 'SUCCESS', '2026-01-01T10:00:00.000Z', '2026-01-01T10:00:04.000Z'),
-        _command('c2', 'pull', 'ERROR', '2026-01-01T10:00:00.000Z', '2026-01-01T10:00:20.000Z'),
-        _command('c3', 'switch', 'EXECUTING', '2026-01-01T10:00:00.000Z', None),
+        _command('c1', 'pull', 'SUCCESS', iso(start), iso(start + 4)),
+        _command('c2', 'pull', 'ERROR', iso(start), iso(start + 20)),
+        _command('c3', 'switch', 'EXECUTING', iso(start), None),
         Change(ChangeType.PIPELINE_UPDATED, id='p1', payload={'id': 'p1', 'name': 'do-all', 'status': 'RUNNING'}),
         Change(
             ChangeType.HOST_UPDATED,
@@ -155,3 +160,36 @@ async def test_commands_pipelines_and_compartments_come_from_the_fleet_state(ser
     assert value(samples, 'nixfleet_host_compartment', host='web1', compartment='lock', status='ok') == 0
     assert value(samples, 'nixfleet_host_compartment', host='web1', compartment='tests', status='unknown') == 1
     await agent.close()
+
+
+async def test_last_hour_figures_count_every_end_of_a_sliding_hour_not_what_the_state_kept(settings: Settings) -> None:
+    clock = ManualClock()
+    small = settings.model_copy(update={'state_finished_commands': 2, 'stale_cleanup_interval': 3600.0})
+    server = await start_server(small, Dashboard(small, clock=clock))
+    try:
+        at = clock()
+        server.dashboard.stream.emit(*(_command(f'c{i}', 'test', 'SUCCESS', iso(at - 3), iso(at)) for i in range(6)))
+        server.dashboard.stream.emit(
+            Change(ChangeType.PIPELINE_UPDATED, id='p1', payload={'id': 'p1', 'name': 'do-all', 'status': 'RUNNING'}),
+            Change(
+                ChangeType.PIPELINE_UPDATED,
+                id='p1',
+                payload={'id': 'p1', 'name': 'do-all', 'status': 'COMPLETE', 'finished_at': iso(at)},
+            ),
+        )
+        await eventually(lambda: len(server.dashboard.stream.value.commands) <= 2)  # the live state keeps two
+
+        samples = await scrape(server)
+        assert value(samples, 'nixfleet_commands', op='test', status='SUCCESS') == 6
+        assert value(samples, 'nixfleet_command_duration_seconds_bucket', op='test', le='5.0') == 6
+        assert value(samples, 'nixfleet_pipeline_runs', pipeline='do-all', status='COMPLETE') == 1
+        assert value(samples, 'nixfleet_state_commands') <= 2
+
+        clock.advance(59 * 60)
+        assert value(await scrape(server), 'nixfleet_commands', op='test', status='SUCCESS') == 6
+        clock.advance(2 * 60)
+        samples = await scrape(server)
+        assert value(samples, 'nixfleet_commands', op='test', status='SUCCESS') is None, 'an hour later: gone'
+        assert value(samples, 'nixfleet_pipeline_runs', pipeline='do-all', status='COMPLETE') is None
+    finally:
+        await server.stop()

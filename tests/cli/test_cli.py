@@ -14,6 +14,7 @@ import pytest
 
 from nixfleet.config import Settings
 from tests.api.live_fleet import API_TOKEN, LiveFleet, failing, live_fleet
+from tests.support import eventually
 
 #: A pipeline's per-host line: `<host padded> │ <text>`.
 BAR = '[│|]'
@@ -146,6 +147,29 @@ async def test_ops_run_waits_and_exits_by_outcome(live: LiveFleet) -> None:
     assert blocked[0] == 1 and re.search(r'^ghost\s+BLOCKED\s+\S+\s+unknown_host', blocked[1], re.MULTILINE)
     assert colour[0] == 0 and said(colour[1], 'sim-02', 'theme colour of sim-02 set to #ff9e64')
     assert live.host('sim-02')['theme_color'] == '#ff9e64'
+
+
+async def test_ops_run_ends_when_a_finished_command_was_trimmed_from_the_live_state(settings: Settings) -> None:
+    small = settings.model_copy(update={'state_finished_commands': 1})  # the state keeps one finished command
+    async with live_fleet(small) as live:
+        live.fleet.hosts['sim-02'].system.behaviour.slow_ops['test'] = 100_000.0  # runs until cancelled
+        process = await spawn(cli_env(live.url), 'ops', 'run', 'test', '--wait', '--timeout', '30',
+                              '--host', 'sim-01', '--host', 'sim-02', '--host', 'sim-03')  # fmt: skip
+        assert process.stdout is not None
+        seen: list[str] = []
+        while sum(bool(re.match(rf'^sim-0[13]\s+{BAR} ✓ test SUCCESS', line)) for line in seen) < 2:
+            line = await asyncio.wait_for(process.stdout.readline(), 30)
+            assert line, f'the CLI ended early: {seen}'
+            seen.append(line.decode().rstrip('\n'))
+        stream = live.server.dashboard.stream  # one of the two ends is trimmed from the live state:
+        await eventually(lambda: sum(1 for c in stream.value.commands.values() if c.get('terminal')) <= 1)
+        await live.server.dashboard.ops.cancel_command(live.host('sim-02')['command_id'])
+        rest, _ = await asyncio.wait_for(process.communicate(), 60)
+
+    text = '\n'.join(seen) + '\n' + rest.decode()
+    assert 'stopped waiting' not in text, text
+    assert 'test: 2/3 hosts succeeded' in text
+    assert said(text, 'sim-01', 'T08 PASS') and said(text, 'sim-03', 'T08 PASS')
 
 
 # -- configuration and credentials -----------------------------------------------------------------------------

@@ -71,7 +71,7 @@ async def test_pipeline_routes(fleet: Fleet) -> None:
         assert (await api.post(f'/api/pipelines/{pid}/cancel')).json()['cancel_requested'] is True
         cid = fleet.engine.lifecycle.active_for('web-01').id
         await api.post(f'/api/commands/{cid}/cancel')
-        await eventually(lambda: fleet.engine.pipelines.runs[pid].status.value == 'CANCELLED')
+        await eventually(lambda: fleet.dashboard.stream.value.pipelines[pid]['status'] == 'CANCELLED')
         assert [p['id'] for p in (await api.get('/api/pipelines')).json()['pipelines']] == [pid]
         missing = await api.get('/api/pipelines/p-nope')
         assert missing.status_code == 404 and missing.json()['error']['code'] == 'unknown_pipeline'

@@ -7,9 +7,10 @@ from typing import Any
 import pyotp
 import pytest
 
+from nixfleet.config import Settings
 from nixfleet.ui.actions_model import ROW_MENU
 from tests.support import expect_command, send_output, send_status
-from tests.ui.conftest import TOTP_SECRET, UiServer
+from tests.ui.conftest import TOTP_SECRET, UiServer, fail_on_error_logs, running_ui
 
 
 @pytest.fixture
@@ -228,3 +229,21 @@ def test_every_menu_item_is_covered_here() -> None:
     covered = {'pull', 'switch', 'test', 'pull-switch', 'restart', 'check-version'}
     covered |= {'stop', 'rollback', 'reboot', 'color', 'output', 'log', 'remove'}
     assert {item.key for item in ROW_MENU} == covered
+
+
+async def test_a_command_trimmed_from_the_live_state_before_the_tab_saw_it_end_is_still_reported(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    none_kept = settings.model_copy(update={'state_finished_commands': 0})  # every end leaves the state at once
+    async with running_ui(none_kept) as ui:
+        agent = await ui.agent('web-01', heartbeat={})
+        browser = await ui.browser()
+        browser.row_action('web-01', 'test')
+        assert await expect_command(agent) == 'test'
+        await ui.until(lambda: browser.rows.row('web-01').get('run'))
+
+        await send_status(agent, 'test', 'error', exit_code=1, message='2 of 8 tests failed')
+
+        await ui.until(lambda: not ui.commands('test', 'web-01'))  # trimmed before the tab rendered its end
+        await ui.until(lambda: any('web-01: Test failed' in t and '2 of 8 tests failed' in t for t in browser.toasts()))
+    fail_on_error_logs(caplog)

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from nixfleet.models import CommandStatus
 from nixfleet.ops.logs import format_line, parse_log
-from nixfleet.ui.output_buffer import TabBuffer, event_line, merge_restored, output_line, status_tone
+from nixfleet.ui.output_buffer import (
+    COMMANDS_CAP,
+    TabBuffer,
+    event_line,
+    merge_restored,
+    output_line,
+    status_tone,
+)
 
 
 def entry(line: str, stream: str = 'stdout', ts: str = '2026-11-25T10:00:00.000Z') -> dict[str, str]:
@@ -81,3 +88,14 @@ def test_reset_keeps_the_newest_lines() -> None:
     tab.reset([{'t': None, 'k': 'out', 'x': str(i)} for i in range(5)], earlier=10)
     assert [line['x'] for line in tab.lines] == ['2', '3', '4']
     assert tab.payload() == {'lines': list(tab.lines), 'earlier': 12, 'loading': False, 'cap': 3}
+
+
+def test_a_host_tab_remembers_only_its_newest_commands() -> None:
+    tab = TabBuffer()
+    for i in range(COMMANDS_CAP * 10):  # a tab left open while thousands of commands ran on its host
+        tab.note(f'c{i}', 'test')
+    tab.note('c5', 'pull')  # seen again: it becomes the newest
+
+    assert len(tab.commands) == COMMANDS_CAP
+    assert list(tab.commands)[-2:] == [f'c{COMMANDS_CAP * 10 - 1}', 'c5'] and tab.commands['c5'] == 'pull'
+    assert 'c6' not in tab.commands

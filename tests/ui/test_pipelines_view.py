@@ -5,15 +5,19 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
+import pytest
 from nicegui import ElementFilter
 from nicegui.testing.user import User
 
 from nixfleet.agent import SimBehaviour
+from nixfleet.config import Settings
 from nixfleet.models import PipelineStatus
 from nixfleet.ops.pipeline_store import PipelineRun, save_run
+from nixfleet.streams.changes import Change, ChangeType
+from nixfleet.streams.trim import WINDOW
 from nixfleet.ui.output_panel_ import panel_of
-from tests.support import eventually
-from tests.ui.conftest import SPEED, UiServer
+from tests.support import ManualClock, eventually
+from tests.ui.conftest import SPEED, UiServer, fail_on_error_logs, running_ui
 
 
 def element(user: User, marker: str) -> Any:
@@ -147,3 +151,30 @@ async def test_a_big_run_shows_its_first_hosts_until_show_all(ui_server: UiServe
     user.find('Show all 75 hosts').click()
     await user.should_see(marker='cell-p-big-2-node-074')
     await user.should_not_see('Show all 75 hosts')
+
+
+async def test_a_run_the_server_trims_leaves_the_view_and_comes_back_as_an_older_run(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = ManualClock()
+    async with running_ui(settings, clock=clock) as server:
+        run = PipelineRun(
+            id='p-done', name='do-all', ops=['pull', 'switch', 'test'], hosts=['web-01'], actor='user',
+            created_at=clock() - 30, status=PipelineStatus.COMPLETE, finished_at=clock(),
+            host_state={'web-01': {'state': 'done'}},
+            cells={'0:web-01': 'SUCCESS', '1:web-01': 'SUCCESS', '2:web-01': 'SUCCESS'},
+        )  # fmt: skip
+        await server.dashboard.store.write(save_run(run))
+        server.dashboard.stream.emit(Change(ChangeType.PIPELINE_UPDATED, id=run.id, payload=run.view()))
+        user = await server.user()
+        await user.open('/pipelines')
+        await eventually(lambda: run_status(user, run.id) == 'complete')
+
+        clock.advance(WINDOW + 60)
+        await server.dashboard.ops.trimmer.job()  # the run ended over an hour ago: it leaves the live state
+
+        await eventually(lambda: run_status(user, run.id) == '')
+        await user.should_see('No pipeline runs yet')
+        user.find(marker='pipelines-older').click()
+        await eventually(lambda: run_status(user, run.id) == 'complete')
+    fail_on_error_logs(caplog)
