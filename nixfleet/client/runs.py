@@ -18,7 +18,7 @@ from nixfleet.client.render import Style, duration, print_json, print_record, ta
 
 #: The op name shown for fleet-wide commands (merge-pr, refresh-git).
 FLEET = '(fleet)'
-#: Stage outcomes that need no cause in the table (a skip follows a failure that has one; PARTIAL has one).
+#: Stage outcomes that need no cause in the table (a skip follows a failure that has one).
 _NOT_FAILED = ('SUCCESS', 'SKIPPED', 'CANCELLED', 'RUNNING', 'EXECUTING', 'PENDING', 'AWAITING_RECONNECT')
 
 
@@ -122,7 +122,7 @@ def run_pipeline(api: ApiClient, args: argparse.Namespace) -> int:
 
 
 def pipeline_table(run: Mapping[str, Any], style: Style) -> str:
-    """Per host: its state in the run and each stage's outcome; then why each failed host failed."""
+    """Per host: its state in the run and each stage's outcome; then why each failed stage failed."""
     rows, failures = [], []
     for host in run['hosts']:
         state = run.get('host_state', {}).get(host, {}).get('state', '-')
@@ -130,7 +130,7 @@ def pipeline_table(run: Mapping[str, Any], style: Style) -> str:
         for op, stage in zip(run['ops'], run.get('stages', []), strict=False):
             cell = as_cell(stage.get(host))
             stages.append(_stage_cell(cell, style))
-            if cell and cell.get('status') not in _NOT_FAILED:
+            if cell and cell.get('status') not in (*_NOT_FAILED, 'PARTIAL'):
                 failures.append(f'  {style.host(host)} {op}: {style.status(str(cell["status"]))} {cause(cell)}')
         rows.append([style.host(host), style.status(state), *stages])
     text = table(['HOST', 'RESULT', *[op.upper() for op in run['ops']]], rows, style)
