@@ -443,7 +443,7 @@ class PipelinesView:
         try:
             run = await self.dashboard.ops.cancel_pipeline(pipeline_id, actor='user')
         except DispatchError as exc:
-            ui.notify(f'Cannot cancel: {exc.message}', type='warning')
+            ui.notify(f'Cannot cancel: {exc.message} ({exc.code})', type='warning')
             return
         finally:
             card.cancel_button.enable()
@@ -456,7 +456,7 @@ class PipelinesView:
         try:
             run = await self.dashboard.ops.retry_failed(pipeline_id, actor='user')
         except DispatchError as exc:
-            ui.notify(f'Cannot retry: {exc.message}', type='warning')
+            ui.notify(f'Cannot retry: {exc.message} ({exc.code})', type='warning')
             return
         finally:
             card.retry_button.enable()
