@@ -72,7 +72,7 @@ TOAST_CAUSES = 3
 def cause_lines(failures: Sequence[tuple[str, str]]) -> str:
     """Lines for a toast: each distinct cause with the hosts that failed for it (`\nweb-01, web-02: exit 1 — …`)."""
     by_cause: dict[str, list[str]] = {}
-    for host, why in failures:
+    for host, why in sorted(failures):  # by host: the same toast whichever host ended first
         by_cause.setdefault(why or 'no cause reported', []).append(host)
     lines = [
         f'{", ".join(hosts[:4])}{f" +{len(hosts) - 4}" if len(hosts) > 4 else ""}: {why}'
