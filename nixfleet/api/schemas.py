@@ -134,6 +134,7 @@ class CommandOut(View):
     code: str | None = None
     error: str | None = None
     message: str | None = None
+    error_line: str | None = Field(None, description='The output line that says why a failed command failed.')
     progress: dict[str, Any] = Field(default_factory=dict)
     warn_at: str | None = None
     hard_at: str | None = None
@@ -219,6 +220,15 @@ class DispatchOut(BaseModel):
     summary: DispatchSummary
 
 
+class StageCell(View):
+    """One host's outcome of one stage, with its cause."""
+
+    status: str = Field(description='The command status (SKIPPED with code `already_current`: the goal held).')
+    code: str | None = Field(None, description='Refusal or result code, e.g. `host_offline`, `already_current`.')
+    message: str = Field('', description='Why, in words (the message and the last error line of the output).')
+    exit_code: int | None = None
+
+
 class PipelineRunOut(View):
     """One pipeline run with per-host state and per-stage command statuses."""
 
@@ -239,7 +249,9 @@ class PipelineRunOut(View):
     host_state: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description='host → {state: active | done | failed | cancelled | halted, stage}'
     )
-    stages: list[dict[str, str | None]] = Field(default_factory=list, description='Per stage: host → status.')
+    stages: list[dict[str, StageCell | None]] = Field(
+        default_factory=list, description='Per stage: host → its outcome (null while the stage has not run there).'
+    )
 
 
 class PipelineStarted(BaseModel):

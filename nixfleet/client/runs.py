@@ -11,12 +11,15 @@ import sys
 from collections.abc import Mapping
 from typing import Any, TextIO
 
+from nixfleet.causes import as_cell, cause, is_already_current, short_cause
 from nixfleet.client.api import ApiClient, UsageError
 from nixfleet.client.follow import SyncFollower
 from nixfleet.client.render import Style, duration, print_json, print_record, table
 
 #: The op name shown for fleet-wide commands (merge-pr, refresh-git).
 FLEET = '(fleet)'
+#: Stage outcomes that need no cause in the table (a skip follows a failure that has one).
+_NOT_FAILED = ('SUCCESS', 'SKIPPED', 'CANCELLED', 'RUNNING', 'EXECUTING', 'PENDING', 'AWAITING_RECONNECT')
 
 
 class RunPrinter:
@@ -55,17 +58,15 @@ class RunPrinter:
             print_record({'type': 'command_finished', 'command': dict(command)}, self.out)
             return
         status = str(command.get('status'))
-        detail = command.get('error') or command.get('message') or ''
-        exit_code = command.get('exit_code')
+        why = cause(command)
         parts = [
-            self.style.mark(bool(command.get('success'))),
+            self.style.mark(bool(command.get('success')) or is_already_current(command)),
             str(command.get('op')),
             self.style.status(status),
             duration(dict(command)) if status not in ('BLOCKED', 'SKIPPED', 'CANCELLED') else '',
-            f'exit {exit_code}' if exit_code not in (None, 0) else '',
         ]
         # every end but a plain success says why (a PARTIAL's problem, a satisfied stage's "already current")
-        text = ' '.join(p for p in parts if p) + (f': {detail}' if detail and status != 'SUCCESS' else '')
+        text = ' '.join(p for p in parts if p) + (f': {why}' if why else '')
         self.out.write(f'{self._prefix(command)} {self.bar} {text}\n')
         self.out.flush()
 
@@ -122,13 +123,32 @@ def run_pipeline(api: ApiClient, args: argparse.Namespace) -> int:
 
 
 def pipeline_table(run: Mapping[str, Any], style: Style) -> str:
-    """Per host: its state in the run and each stage's command status."""
-    rows = []
+    """Per host: its state in the run and each stage's outcome; then why each failed stage failed."""
+    rows, failures = [], []
     for host in run['hosts']:
         state = run.get('host_state', {}).get(host, {}).get('state', '-')
-        stages = [style.status(stage.get(host)) for stage in run.get('stages', [])]
+        stages = []
+        for op, stage in zip(run['ops'], run.get('stages', []), strict=False):
+            cell = as_cell(stage.get(host))
+            stages.append(_stage_cell(cell, style))
+            if cell and cell.get('status') not in (*_NOT_FAILED, 'PARTIAL'):
+                failures.append(f'  {style.host(host)} {op}: {style.status(str(cell["status"]))} {cause(cell)}')
         rows.append([style.host(host), style.status(state), *stages])
-    return table(['HOST', 'RESULT', *[op.upper() for op in run['ops']]], rows, style)
+    text = table(['HOST', 'RESULT', *[op.upper() for op in run['ops']]], rows, style)
+    if failures:
+        text += '\n' + style('why:', 'bold') + '\n' + '\n'.join(line.rstrip() for line in failures)
+    return text
+
+
+def _stage_cell(cell: Mapping[str, Any] | None, style: Style) -> str:
+    """A stage's outcome in the table: the status, with the short cause of a failure (`BLOCKED host offline`)."""
+    if cell is None:
+        return '-'
+    if is_already_current(cell):
+        return style('current', 'green')
+    status = str(cell.get('status'))
+    short = short_cause(cell) if status not in _NOT_FAILED else ''
+    return style.status(status) + (f' ({short})' if short else '')
 
 
 def _pipeline_summary(run: Mapping[str, Any], style: Style, *, timed_out: bool) -> None:

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
+from nixfleet.causes import cause
 from nixfleet.client.api import ApiClient
 from nixfleet.client.render import Style, age, duration, print_json, short_time, table
 from nixfleet.client.runs import FLEET, pipeline_table, run_op, run_pipeline
@@ -233,11 +234,11 @@ def commands_list(api: ApiClient, args: argparse.Namespace) -> int:
             duration(c),
             c.get('actor'),
             short_time(c.get('created_at')),
-            c.get('error') or c.get('code') or '',
+            cause(c),
         ]
         for c in page['commands']
     ]
-    print(table(['ID', 'HOST', 'OP', 'STATUS', 'TOOK', 'ACTOR', 'CREATED (UTC)', 'ERROR'], rows, style))
+    print(table(['ID', 'HOST', 'OP', 'STATUS', 'TOOK', 'ACTOR', 'CREATED (UTC)', 'CAUSE'], rows, style))
     _page_footer(page, 'commands')
     return 0
 
@@ -272,6 +273,7 @@ def command_show(api: ApiClient, args: argparse.Namespace) -> int:
         'code',
         'error',
         'message',
+        'error_line',
     )
     width = max(len(f) for f in fields)
     for name in fields:

@@ -69,6 +69,8 @@ class Command:
     code: str | None = None
     error: str | None = None
     message: str | None = None
+    #: The output line that says what went wrong (`causes.last_error_line`), kept when the command fails.
+    error_line: str | None = None
     output_file: str | None = None
     freshness: dict[str, str] = field(default_factory=dict)
     progress: dict[str, Any] = field(default_factory=dict)
@@ -110,6 +112,7 @@ class Command:
             'code': self.code,
             'error': self.error,
             'message': self.message,
+            'error_line': self.error_line,
             'progress': self.progress,
             'warn_at': _iso(self.warn_at),
             'hard_at': _iso(self.hard_at),
@@ -139,6 +142,7 @@ class Command:
             'code': self.code,
             'error': self.error,
             'message': self.message,
+            'error_line': self.error_line,
             'output_file': self.output_file,
             'freshness_json': json.dumps(self.freshness),
             'progress_json': json.dumps(self.progress),
@@ -168,6 +172,7 @@ class Command:
             code=row.get('code'),
             error=row.get('error'),
             message=row.get('message'),
+            error_line=row.get('error_line'),
             output_file=row.get('output_file'),
             freshness=_json(row.get('freshness_json'), {}),
             progress=_json(row.get('progress_json'), {}),

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from nixfleet.causes import last_error_line
 from nixfleet.streams.changes import Change, ChangeType
 from nixfleet.streams.state import FleetStateStream
 from nixfleet.timeutil import Clock, iso
@@ -29,6 +30,8 @@ MAX_PENDING_BYTES = 8 * 1024 * 1024
 #: Log files kept open for appending, and how long an unused one stays open (seconds).
 OPEN_FILES = 512
 OPEN_IDLE = 30.0
+#: How much of a log's end is searched for the line that says why a command failed.
+TAIL_BYTES = 64 * 1024
 _LINE_RE = re.compile(r'^\[(?P<ts>[^\]]+)\] (?:(?P<tag>\[ERR\]|\[META\]) )?(?P<line>.*)$')
 
 
@@ -216,6 +219,21 @@ class CommandLogs:
         await self.flush(command_id)
         async with self._lock:  # a flush writes, then publishes, under the lock: the version matches the file
             return LogRead(text=await self.read(path) if path is not None else '', version=self._stream.version)
+
+    async def last_error_line(self, command_id: str, path: Path) -> str | None:
+        """The line of the command's output so far that says what went wrong (`causes.last_error_line`)."""
+        await self.flush(command_id)
+
+        def tail() -> str:
+            try:
+                with path.open('rb') as fh:
+                    fh.seek(max(0, fh.seek(0, 2) - TAIL_BYTES))
+                    return fh.read().decode('utf-8', errors='replace')
+            except FileNotFoundError:
+                return ''
+
+        entries = parse_log(await asyncio.to_thread(tail))
+        return last_error_line((str(e['stream']), str(e['line'])) for e in entries if e['stream'] != 'meta')
 
     async def read(self, path: Path) -> str:
         """The whole log file ('' when it does not exist yet)."""

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from nixfleet.causes import as_cell
 from nixfleet.models import PipelineStatus
 from nixfleet.timeutil import iso, parse_iso
 
@@ -31,8 +32,9 @@ class PipelineRun:
     message: str = ''
     #: host → {state: active | failed | done | cancelled | halted, stage: where it left}
     host_state: dict[str, dict[str, Any]] = field(default_factory=dict)
-    #: "<stage>:<host>" (host `*` for fleet-wide stages) → the command's status
-    cells: dict[str, str] = field(default_factory=dict)
+    #: "<stage>:<host>" (host `*` for fleet-wide stages) → the command's outcome: `{status, code, message,
+    #: exit_code}` (`causes.cell_of`)
+    cells: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for host in self.hosts:
@@ -57,7 +59,7 @@ class PipelineRun:
             'message': self.message,
             'host_state': self.host_state,
             'stages': [
-                {host: self.cells.get(f'{k}:{host}', self.cells.get(f'{k}:*')) for host in self.hosts}
+                {host: as_cell(self.cells.get(f'{k}:{host}', self.cells.get(f'{k}:*'))) for host in self.hosts}
                 for k in range(len(self.ops))
             ],
         }
@@ -107,8 +109,15 @@ class PipelineRun:
             cancel_requested=bool(state.get('cancel_requested')),
             message=state.get('message') or '',
             host_state=state.get('hosts') or {},
-            cells=state.get('cells') or {},
+            cells=_cells(state.get('cells')),
         )
+
+
+def _cells(value: Any) -> dict[str, dict[str, Any]]:
+    """Journaled cells as mappings (runs journaled before causes were kept hold status strings)."""
+    if not isinstance(value, dict):
+        return {}
+    return {key: cell for key, raw in value.items() if (cell := as_cell(raw)) is not None}
 
 
 def _json(text: str | None) -> dict[str, Any]:

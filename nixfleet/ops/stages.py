@@ -15,6 +15,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+from nixfleet.causes import cell_of
 from nixfleet.models import CommandStatus, EventLevel, PipelineStatus
 from nixfleet.ops.commands import satisfied
 from nixfleet.ops.dispatch import Dispatcher
@@ -112,10 +113,10 @@ class RunExecution:
                     return CommandStatus.BLOCKED, None
                 self.records[(k, host)] = (cmd.id, cmd.status.value)
                 cmd = await self.lc.wait_terminal(cmd.id)
-                run.cells[f'{k}:{host or "*"}'] = cmd.status.value
+                run.cells[f'{k}:{host or "*"}'] = cell_of(cmd.view())
                 return cmd.status, cmd.code
         cmd = await self.lc.wait_terminal(command_id)
-        run.cells[f'{k}:{host or "*"}'] = cmd.status.value
+        run.cells[f'{k}:{host or "*"}'] = cell_of(cmd.view())
         return cmd.status, cmd.code
 
     def _lock_bumped_before(self, k: int) -> bool:
@@ -146,7 +147,7 @@ class RunExecution:
             )
             await self.lc.record_ended(cmd, status, code=None, message=reason)
             self.records[key] = (cmd.id, status.value)
-            run.cells[f'{k}:{key[1] or "*"}'] = status.value
+            run.cells[f'{k}:{key[1] or "*"}'] = cell_of(cmd.view())
 
     async def _finish(self, halted: bool, next_stage: int) -> None:
         run = self.run

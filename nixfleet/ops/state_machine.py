@@ -15,7 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from nixfleet import protocol
+from nixfleet import causes, protocol
 from nixfleet.config import Settings
 from nixfleet.events import EventLog
 from nixfleet.gateway.agents import AgentGateway
@@ -41,6 +41,8 @@ _LEVELS = {
     CommandStatus.SKIPPED: EventLevel.INFO,
     CommandStatus.BLOCKED: EventLevel.WARN,
 }
+#: Failures whose output says why: the line that does is kept on the command (`error_line`).
+_OUTPUT_EXPLAINS = frozenset({CommandStatus.ERROR, CommandStatus.TIMEOUT})
 
 
 class CommandError(Exception):
@@ -237,8 +239,10 @@ class CommandStateMachine:
         if self.active.get(cmd.key) is cmd:
             del self.active[cmd.key]
         if cmd.output_file is not None:
+            if status in _OUTPUT_EXPLAINS:
+                cmd.error_line = await self.logs.last_error_line(cmd.id, self.logs.path_for(cmd.host, cmd.id))
             summary = f'Finished: {iso(now)} {status.value}' + (f' exit {exit_code}' if exit_code is not None else '')
-            detail = f' — {cmd.error or cmd.message}' if cmd.error or cmd.message else ''
+            detail = f' — {why}' if (why := causes.detail(cmd.view())) else ''
             self.logs.write_meta(cmd.id, cmd.host, self.logs.path_for(cmd.host, cmd.id), summary + detail)
             await self.logs.flush(cmd.id)
         await self.store.write(journal.save(cmd.row()))
@@ -252,8 +256,8 @@ class CommandStateMachine:
                 log.exception('finished-listener %r failed for %s', listener, cmd.id)
         self._host_changed(cmd)
         text = f'{cmd.op} on {cmd.host or "fleet"} ended {status.value}'
-        if error or message:
-            text += f': {error or message}'
+        if why := causes.cause(cmd.view()) if status is not CommandStatus.SUCCESS else (message or ''):
+            text += f': {why}'
         await self.events.record(
             f'op:{cmd.op}',
             text,

@@ -170,6 +170,12 @@ def m004_compartment_records(db: Database) -> None:
 
 
 @migrations()
+def m005_command_error_line(db: Database) -> None:
+    """Commands: the output line that says why a failed command failed (nixfleet.causes)."""
+    ensure_table(db, 'commands', {**_COMMAND_COLUMNS, 'error_line': str}, 'id')
+
+
+@migrations()
 def m010_adopt_go_dashboard(db: Database) -> None:
     """Go dashboard database: Go timestamps to ISO-8601 Z, its statuses and categories to ours, its unfinished
     commands ORPHANED, its foreign keys dropped; Go-only tables keep their rows (nixfleet.store.go_import).

@@ -19,6 +19,7 @@ from urllib.parse import quote
 
 from nicegui import Event, ui
 
+from nixfleet.causes import as_cell, cause
 from nixfleet.models import TERMINAL
 from nixfleet.ops.dispatch import DispatchError, DispatchResult
 from nixfleet.ops.lifecycle import CommandError
@@ -33,6 +34,7 @@ from nixfleet.ui.actions_model import (
     op_label,
     pipeline_label,
 )
+from nixfleet.ui.output_buffer import status_tone
 
 if TYPE_CHECKING:
     from nixfleet.app import Dashboard
@@ -64,6 +66,35 @@ _PIPELINE_WORDS = {
 }
 
 
+#: Causes a toast lists (the rest are counted).
+TOAST_CAUSES = 3
+
+
+def cause_lines(failures: Sequence[tuple[str, str]]) -> str:
+    """Lines for a toast: each distinct cause with the hosts that failed for it (`\nweb-01, web-02: exit 1 — …`)."""
+    by_cause: dict[str, list[str]] = {}
+    for host, why in sorted(failures):  # by host: the same toast whichever host ended first
+        by_cause.setdefault(why or 'no cause reported', []).append(host)
+    lines = [
+        f'{", ".join(hosts[:4])}{f" +{len(hosts) - 4}" if len(hosts) > 4 else ""}: {why}'
+        for why, hosts in list(by_cause.items())[:TOAST_CAUSES]
+    ]
+    if len(by_cause) > TOAST_CAUSES:
+        lines.append(f'… and {len(by_cause) - TOAST_CAUSES} more causes')
+    return ''.join(f'\n{line}' for line in lines)
+
+
+def run_failures(run: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(host · stage, cause) of every cell of a pipeline run that failed (not partial, skipped or already current)."""
+    found = []
+    for op, stage in zip(run.get('ops') or [], run.get('stages') or [], strict=False):
+        for host, raw in (stage or {}).items():
+            cell = as_cell(raw)
+            if cell and status_tone(cell.get('status')) == 'fail':
+                found.append((f'{host} · {op}', cause(cell)))
+    return found
+
+
 @dataclass(slots=True)
 class PageEvents:
     """What this tab's controls ask of parts they do not own (the output panel subscribes)."""
@@ -82,7 +113,7 @@ class _Group:
     pending: set[str]
     hosts: int
     ok: int = 0
-    failed: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)  #: (host, cause)
     last: Mapping[str, Any] | None = None
 
 
@@ -167,7 +198,7 @@ class FleetActions:
                     text = f'{label} on {hosts_phrase(hosts)} {word}'
                     if run.get('message') and run.get('status') != 'COMPLETE':
                         text += f': {run["message"]}'
-                    self.toast(text, kind, sticky=kind == 'negative')
+                    self.toast(text + cause_lines(run_failures(run)), kind, sticky=kind == 'negative')
         self._pipelines = state.pipelines
 
     def _look_up(self, cid: str) -> None:
@@ -196,22 +227,22 @@ class FleetActions:
         if cmd.get('status') in ('SUCCESS', 'PARTIAL'):
             group.ok += 1
         else:
-            group.failed.append(str(cmd.get('host_id') or '?'))
+            group.failed.append((str(cmd.get('host_id') or '?'), cause(cmd)))
         if group.pending:
             return
         if group.hosts == 1:
             status = str(cmd.get('status'))
             word, kind = _FINISHED_WORDS.get(status, (status.lower(), 'info'))
-            detail = cmd.get('error') or (cmd.get('message') if status != 'SUCCESS' else None)
-            text = f'{cmd.get("host_id") or "Fleet"}: {group.label} {word}' + (f' — {detail}' if detail else '')
+            why = cause(cmd)
+            text = f'{cmd.get("host_id") or "Fleet"}: {group.label} {word}' + (f'\n{why}' if why else '')
             self.toast(text, kind, sticky=kind == 'negative')
             return
         if not group.failed:
             self.toast(f'{group.label} succeeded on {group.ok} hosts', 'positive')
             return
-        failed = ', '.join(group.failed[:5]) + (' …' if len(group.failed) > 5 else '')
         kind = 'negative' if not group.ok else 'warning'
-        self.toast(f'{group.label}: {group.ok} of {group.hosts} succeeded; failed: {failed}', kind, sticky=True)
+        text = f'{group.label}: {group.ok} of {group.hosts} succeeded, {len(group.failed)} failed'
+        self.toast(text + cause_lines(group.failed), kind, sticky=True)
 
     # -- dispatch ------------------------------------------------------------------------------------------------
     async def run(
@@ -265,8 +296,11 @@ class FleetActions:
         done = [r for r in started if r.command_status in _TERMINAL]
         running = [r for r in started if r.command_status not in _TERMINAL]
         for r in done:  # dashboard ops run to their end inside dispatch
-            ok = r.command_status == 'SUCCESS'
-            self.toast(r.message or f'{label} {"done" if ok else "failed"}', 'positive' if ok else 'negative')
+            if r.command_status == 'SUCCESS':
+                self.toast(r.message or f'{label} done', 'positive')
+            else:
+                why = cause({'status': r.command_status, 'code': r.code, 'message': r.message})
+                self.toast(f'{label} failed' + (f'\n{why}' if why else ''), 'negative', sticky=True)
         if not running:
             return
         group = _Group(label=label, pending={r.command_id for r in running if r.command_id}, hosts=len(running))

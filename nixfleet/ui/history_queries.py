@@ -27,8 +27,10 @@ COMMAND_FIELDS = (
     'started_at',
     'finished_at',
     'exit_code',
+    'code',
     'error',
     'message',
+    'error_line',
     'output_file',
 )
 

@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 from nicegui import ui
 from nicegui.events import ValueChangeEventArguments
 
+from nixfleet.causes import cause, short_cause
 from nixfleet.models import CommandStatus, EventLevel
 from nixfleet.ops.logs import parse_log
 from nixfleet.ops.pipelines import PIPELINES
@@ -349,9 +350,13 @@ class HistoryView:
                 LocalTime(row.get('created_at'), 'datetime')
             self._host_label(row.get('host_id'), hosts)
             ui.label(str(row.get('op'))).classes('nf-htd nf-hop')
-            with ui.element('div').classes('nf-htd'):
+            with ui.element('div').classes('nf-htd nf-hstatus'):
                 badge = ui.label(status.lower().replace('_', ' ')).classes(f'nf-sbadge t-{tone}')
-                badge.props['title'] = str(row.get('error') or row.get('message') or status)[:300]
+                why = cause(row)
+                badge.props['title'] = (why or str(row.get('message') or status))[:300]
+                badge.props['aria-label'] = f'{status.lower()}: {why}' if why else status.lower()
+                if short := short_cause(row) if tone in ('fail', 'partial') else '':
+                    ui.label(short).classes(f'nf-hwhy t-{tone}').props['title'] = why
             ui.label(duration(row.get('started_at'), row.get('finished_at')) or '—').classes('nf-htd nf-hnum')
             exit_code = row.get('exit_code')
             ui.label('—' if exit_code is None else str(exit_code)).classes(

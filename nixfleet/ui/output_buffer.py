@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from nixfleet.causes import cause
 from nixfleet.models import CommandStatus
 
 #: Lines a host tab keeps (older ones are counted and can be downloaded).
@@ -97,7 +98,7 @@ def event_line(event: Mapping[str, Any], hosts: Mapping[str, Mapping[str, Any]])
 
 def blocked_line(command: Mapping[str, Any]) -> Line:
     """The line a host tab shows for a command that ended without running (blocked, skipped, cancelled)."""
-    reason = command.get('error') or command.get('message') or ''
+    reason = cause(command)
     text = f'{command.get("op")} {command.get("status")}' + (f' — {reason}' if reason else '')
     return {
         't': command.get('finished_at'),

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from nicegui import ui
 
+from nixfleet.causes import as_cell, cause, cell_of, is_already_current, short_cause
 from nixfleet.ops.dispatch import DispatchError
 from nixfleet.streams.state import FleetState
 from nixfleet.ui.history_queries import pipeline_runs
@@ -31,7 +33,18 @@ PAGE = 10
 #: Host rows a card shows before "Show all".
 ROWS = 60
 
-_GLYPHS = {'ok': '✓', 'fail': '✗', 'running': '', 'warn': '', 'partial': '◐', 'muted': '–', 'none': '·'}
+_GLYPHS = {
+    'ok': '✓',
+    'fail': '✗',
+    'running': '',
+    'warn': '',
+    'partial': '◐',
+    'muted': '–',
+    'current': '✓',
+    'none': '·',
+}
+#: Tones whose cells show their cause in the cell and in the run's list of causes.
+_EXPLAINED = frozenset({'fail', 'partial'})
 _RUN_TONES = {'RUNNING': 'running', 'COMPLETE': 'ok', 'PARTIAL': 'partial', 'FAILED': 'fail', 'CANCELLED': 'muted'}
 _HOST_STATES = {
     'active': ('running', 'in progress'),
@@ -41,12 +54,16 @@ _HOST_STATES = {
     'halted': ('muted', 'halted'),
 }
 
-#: (pipeline id, stage, host or None) → the command's status, for the commands of running runs.
-CellIndex = dict[tuple[str, int, str | None], str]
+#: (pipeline id, stage, host or None) → the cell of the command, for the commands of running runs.
+CellIndex = dict[tuple[str, int, str | None], Mapping[str, Any]]
+#: What a cell says for a stage whose goal already held (SPEC §6).
+CURRENT_TEXT = 'already current'
+#: Failure causes a run card lists below its grid (the rest are counted).
+CAUSES = 6
 
 
 def running_cells(state: FleetState, runs: Mapping[str, Mapping[str, Any]]) -> CellIndex:
-    """Statuses of the commands of the running runs in `runs`, by (pipeline, stage, host)."""
+    """Cells of the commands of the running runs in `runs`, by (pipeline, stage, host)."""
     running = {rid for rid, run in runs.items() if run.get('status') == 'RUNNING'}
     if not running:
         return {}
@@ -54,18 +71,38 @@ def running_cells(state: FleetState, runs: Mapping[str, Mapping[str, Any]]) -> C
     for command in state.commands.values():
         pid = command.get('pipeline_id')
         if pid in running and command.get('stage') is not None:
-            index[(str(pid), int(command['stage']), command.get('host_id'))] = str(command.get('status') or '')
+            index[(str(pid), int(command['stage']), command.get('host_id'))] = cell_of(command)
     return index
 
 
-def cell_status(run: Mapping[str, Any], stage: int, host: str, index: CellIndex) -> str | None:
-    """The status a grid cell shows: the recorded outcome, else the live status of the stage's command."""
+def grid_cell(run: Mapping[str, Any], stage: int, host: str, index: CellIndex) -> Mapping[str, Any] | None:
+    """The cell a grid shows: the recorded outcome, else the live state of the stage's command."""
     stages = run.get('stages') or []
-    recorded = (stages[stage] or {}).get(host) if stage < len(stages) else None
-    if recorded:
-        return str(recorded)
+    recorded = as_cell((stages[stage] or {}).get(host)) if stage < len(stages) else None
+    if recorded and recorded.get('status'):
+        return recorded
     rid = str(run.get('id'))
     return index.get((rid, stage, host)) or index.get((rid, stage, None))
+
+
+def cell_status(run: Mapping[str, Any], stage: int, host: str, index: CellIndex) -> str | None:
+    """The status a grid cell shows."""
+    cell = grid_cell(run, stage, host, index)
+    return str(cell['status']) if cell and cell.get('status') else None
+
+
+def cell_tone(cell: Mapping[str, Any] | None) -> str:
+    """The colour family of a cell: a stage already current has its own (`current`), apart from skips and failures."""
+    if cell is not None and is_already_current(cell):
+        return 'current'
+    return status_tone(cell.get('status') if cell else None)
+
+
+def cell_words(cell: Mapping[str, Any] | None) -> str:
+    """The status of a cell in words."""
+    if cell is None or not cell.get('status'):
+        return 'waiting'
+    return CURRENT_TEXT if is_already_current(cell) else str(cell['status']).lower().replace('_', ' ')
 
 
 def failed_hosts(run: Mapping[str, Any]) -> list[str]:
@@ -143,7 +180,7 @@ class RunCard:
                 with self._bar:
                     self._segments = {
                         tone: ui.element('span').classes(f'nf-run-seg t-{tone}')
-                        for tone in ('ok', 'partial', 'fail', 'muted', 'running')
+                        for tone in ('ok', 'current', 'partial', 'fail', 'muted', 'running')
                     }
                 self._counts = ui.label('').classes('nf-run-counts')
             with ui.element('div').classes('nf-grid').props('role=table').style(f'--stages: {len(ops)}'):
@@ -153,6 +190,8 @@ class RunCard:
                         ui.label(op).classes('nf-grid-th').props('role=columnheader')
                 for i, host in enumerate(hosts):
                     self._add_row(host, len(ops), hidden=i >= ROWS)
+            self._causes = ui.element('ul').classes('nf-run-causes').props('aria-label="Why hosts failed"')
+            self._causes.set_visibility(False)
             if len(hosts) > ROWS:
                 self._more = (
                     ui.button(f'Show all {len(hosts)} hosts', on_click=self._show_all)
@@ -222,6 +261,7 @@ class RunCard:
         states = run.get('host_state') or {}
         counts = {'ok': 0, 'fail': 0, 'muted': 0, 'running': 0}
         cells = dict.fromkeys(self._segments, 0)
+        causes: dict[tuple[str, str], list[str]] = {}  # (op, cause) → hosts
         for host in run.get('hosts') or []:
             host_tone, host_text = _HOST_STATES.get((states.get(host) or {}).get('state') or 'active', ('none', ''))
             counts[host_tone if host_tone in counts else 'running'] += 1
@@ -229,13 +269,16 @@ class RunCard:
             view = hosts.get(host) or {}
             self._set(('host', host), (host_tone, host_text, view.get('theme_color')), self._host, cell)
             for k in range(len(ops)):
-                value = cell_status(run, k, host, index)
-                self._set((k, host), value, self._cell, self._cells[(k, host)])
-                tone_of_cell = status_tone(value)
-                if tone_of_cell in cells:
-                    cells[tone_of_cell] += 1
-                elif tone_of_cell == 'warn':
+                value = grid_cell(run, k, host, index)
+                shown = _CellView.of(value, host, ops[k])
+                self._set((k, host), shown, _CellView.render, self._cells[(k, host)])
+                if shown.tone == 'fail':
+                    causes.setdefault((ops[k], shown.cause or shown.words), []).append(host)
+                if shown.tone in cells:
+                    cells[shown.tone] += 1
+                elif shown.tone == 'warn':
                     cells['running'] += 1
+        self._set('causes', tuple((op, why, tuple(hs)) for (op, why), hs in causes.items()), self._cause_list)
         total = max(1, len(run.get('hosts') or []) * len(ops))
         for tone_key, segment in self._segments.items():
             self._set(('seg', tone_key), round(100 * cells[tone_key] / total, 2), _set_width, segment)
@@ -266,16 +309,60 @@ class RunCard:
         cell.style(f'--hc: {color}' if color else '')
         cell.props['aria-label'] = f'{cell.props.get("title", "")}: {text}'
 
+    def _cause_list(self, groups: tuple[tuple[str, str, tuple[str, ...]], ...]) -> None:
+        """List why hosts failed, one line per (stage, cause) with its hosts (phones show no cause in the cells)."""
+        self._causes.clear()
+        self._causes.set_visibility(bool(groups))
+        with self._causes:
+            for op, why, hosts in groups[:CAUSES]:
+                with ui.element('li').classes('nf-run-cause'):
+                    ui.html('<span class="nf-run-cause-g" aria-hidden="true">✗</span>', sanitize=False)
+                    names = ', '.join(hosts[:4]) + (f' +{len(hosts) - 4}' if len(hosts) > 4 else '')
+                    ui.label(names).classes('nf-run-cause-hosts')
+                    ui.label(op).classes('nf-run-cause-op')
+                    ui.label(why).classes('nf-run-cause-why')
+            if len(groups) > CAUSES:
+                more = len(groups) - CAUSES
+                ui.label(f'… and {more} more (each failed cell says why)').classes('nf-run-cause-more')
+
+
+@dataclass(frozen=True, slots=True)
+class _CellView:
+    """What one grid cell shows: its status in words and colour, its cause short and in full."""
+
+    status: str | None
+    tone: str
+    words: str
+    short: str
+    cause: str
+    label: str
+
+    @classmethod
+    def of(cls, cell: Mapping[str, Any] | None, host: str, op: str) -> _CellView:
+        """The view of `cell` (None: the stage has not reached the host yet)."""
+        tone, words = cell_tone(cell), cell_words(cell)
+        why = cause(cell) if cell is not None and tone not in ('ok', 'running', 'warn') else ''
+        short = short_cause(cell) if cell is not None and tone in _EXPLAINED else ''
+        label = f'{host}, {op}: {words}' + (f' — {why}' if why else '')
+        status = str(cell['status']) if cell and cell.get('status') else None
+        return cls(status=status, tone=tone, words=words, short=short, cause=why, label=label)
+
     @staticmethod
-    def _cell(element: ui.element, status: str | None) -> None:
-        tone = status_tone(status)
-        element.classes(replace=f'nf-cell t-{tone}')
-        element.props['data-status'] = status or 'PENDING'
-        element.props['title'] = (status or 'waiting').lower().replace('_', ' ')
+    def render(element: ui.element, view: _CellView) -> None:
+        """Show `view` in the cell's element (the argument order of `RunCard._set`)."""
+        element.classes(replace=f'nf-cell t-{view.tone}')
+        element.props['data-status'] = view.status or 'PENDING'
+        element.props['data-code'] = 'already_current' if view.tone == 'current' else ''
+        element.props['aria-label'] = view.label
+        element.props['title'] = view.label if not view.cause else ''
         element.clear()
         with element:
-            ui.html(f'<span class="nf-cell-g" aria-hidden="true">{_GLYPHS.get(tone, "·")}</span>', sanitize=False)
-            ui.label((status or 'waiting').lower().replace('_', ' ')).classes('nf-cell-t')
+            ui.html(f'<span class="nf-cell-g" aria-hidden="true">{_GLYPHS.get(view.tone, "·")}</span>', sanitize=False)
+            ui.label(view.words).classes('nf-cell-t')
+            if view.short:
+                ui.label(view.short).classes('nf-cell-why')
+            if view.cause:
+                ui.tooltip(view.label).classes('nf-cell-tip')
 
 
 class PipelinesView:
@@ -369,7 +456,7 @@ class PipelinesView:
         try:
             run = await self.dashboard.ops.cancel_pipeline(pipeline_id, actor='user')
         except DispatchError as exc:
-            ui.notify(f'Cannot cancel: {exc.message}', type='warning')
+            ui.notify(f'Cannot cancel: {exc.message} ({exc.code})', type='warning')
             return
         finally:
             card.cancel_button.enable()
@@ -382,7 +469,7 @@ class PipelinesView:
         try:
             run = await self.dashboard.ops.retry_failed(pipeline_id, actor='user')
         except DispatchError as exc:
-            ui.notify(f'Cannot retry: {exc.message}', type='warning')
+            ui.notify(f'Cannot retry: {exc.message} ({exc.code})', type='warning')
             return
         finally:
             card.retry_button.enable()

@@ -12,6 +12,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from nixfleet.client.render import Style
+from nixfleet.client.runs import pipeline_table
 from nixfleet.config import Settings
 from tests.api.live_fleet import API_TOKEN, LiveFleet, failing, live_fleet
 from tests.support import eventually
@@ -72,7 +74,7 @@ async def test_pipeline_run_streams_per_host_output_and_exits_0_when_every_host_
             assert re.search(rf'^{host}\s+{BAR} Command: {op} \(', out, re.MULTILINE), (host, op, out)
         assert said(out, host, 'T08 PASS')
         assert re.search(rf'^{host}\s+{BAR} ✓ test SUCCESS', out, re.MULTILINE)
-        assert re.search(rf'^{host}\s+done\s+\w+\s+SUCCESS\s+SUCCESS$', out, re.MULTILINE)  # the summary table
+        assert re.search(rf'^{host}\s+done\s+\w+( \(.*\))?\s+SUCCESS\s+SUCCESS$', out, re.MULTILINE)  # the summary
     assert 'COMPLETE, 2/2 hosts done' in out
     runs = await live.server.dashboard.ops.list_pipelines()
     assert runs[0]['status'] == 'COMPLETE' and runs[0]['actor'] == 'api:tests'
@@ -82,11 +84,39 @@ async def test_pipeline_run_exits_1_when_a_host_fails(live: LiveFleet) -> None:
     code, out, err = await nixfleet(live, 'pipeline', 'run', 'do-all', '--host', 'sim-01,sim-03')
 
     assert code == 1, out + err
-    assert re.search(rf'^sim-03\s+{BAR} ✗ switch ERROR .*exit 1: command failed$', out, re.MULTILINE), out
+    why = "exit 1 — error: The option `services.sim-03.enable' does not exist."  # the last error line of its output
+    assert re.search(rf'^sim-03\s+{BAR} ✗ switch ERROR \S+: {re.escape(why)}$', out, re.MULTILINE), out
     assert said(out, 'sim-03', '✗ test SKIPPED: left the pipeline at switch')
     assert said(out, 'sim-01', 'T08 PASS')  # the healthy host went on to the end
-    assert re.search(r'^sim-03\s+failed\s+\w+\s+ERROR\s+SKIPPED$', out, re.MULTILINE)
+    assert re.search(r'^sim-03\s+failed\s+\w+( \(.*\))?\s+ERROR \(exit 1\)\s+SKIPPED$', out, re.MULTILINE), out
+    summary = out[out.index('\nwhy:\n') :]  # below the table: why each host failed
+    assert re.search(rf'^  sim-03 switch: ERROR {re.escape(why)}$', summary, re.MULTILINE), summary
     assert 'PARTIAL, 1/2 hosts done' in out
+
+
+def test_pipeline_table_gives_each_failure_its_cause_and_already_current_stages_none() -> None:
+    run = {
+        'ops': ['pull', 'switch'],
+        'hosts': ['web-01', 'web-02', 'web-03'],
+        'host_state': {'web-01': {'state': 'done'}, 'web-02': {'state': 'failed'}, 'web-03': {'state': 'done'}},
+        'stages': [
+            {
+                'web-01': {'status': 'SKIPPED', 'code': 'already_current', 'message': 'Git is already up to date'},
+                'web-02': {'status': 'BLOCKED', 'code': 'host_offline', 'message': 'web-02 is offline'},
+                'web-03': 'SUCCESS',  # a run journaled before cells kept their cause
+            },
+            {
+                'web-01': {'status': 'SUCCESS', 'code': None, 'message': '', 'exit_code': 0},
+                'web-02': {'status': 'SKIPPED', 'code': None, 'message': 'left the pipeline at pull'},
+                'web-03': {'status': 'SUCCESS'},
+            },
+        ],
+    }
+    lines = pipeline_table(run, Style(enabled=False)).splitlines()
+    assert re.fullmatch(r'web-01\s+done\s+current\s+SUCCESS', lines[1])
+    assert re.fullmatch(r'web-02\s+failed\s+BLOCKED \(host offline\)\s+SKIPPED', lines[2])
+    assert re.fullmatch(r'web-03\s+done\s+SUCCESS\s+SUCCESS', lines[3])
+    assert lines[4:] == ['why:', '  web-02 pull: BLOCKED host_offline — web-02 is offline']
 
 
 async def test_output_is_streamed_while_the_pipeline_still_runs(live: LiveFleet) -> None:

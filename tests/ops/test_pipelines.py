@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 
 from nixfleet.models import PipelineStatus as P
 from nixfleet.ops.dispatch import DispatchError
+from nixfleet.ops.pipeline_store import PipelineRun
 from nixfleet.ops.pipelines import PipelineOptions
 from nixfleet.ops.remote import RemoteResult
-from tests.ops.helpers import Fleet, fail, hang, ok, switch_no_return, switch_ok
-from tests.support import eventually, send_status
+from tests.ops.helpers import Fleet, ScriptedAgent, fail, hang, ok, switch_no_return, switch_ok
+from tests.support import eventually, send_output, send_status
 
 HOSTS = ['web-01', 'web-02', 'web-03', 'web-04', 'web-05']
 
@@ -56,7 +58,7 @@ async def test_do_all_with_one_pull_failure_and_one_switch_timeout(fleet: Fleet)
     assert {h: s['state'] for h, s in run.host_state.items()} == {
         'web-01': 'done', 'web-02': 'failed', 'web-03': 'failed', 'web-04': 'done', 'web-05': 'done'
     }  # fmt: skip
-    assert run.view()['stages'][1]['web-02'] == 'SKIPPED'
+    assert run.view()['stages'][1]['web-02']['status'] == 'SKIPPED'
     assert fleet.agents['web-02'].seen == ['pull'] and fleet.agents['web-03'].seen == ['pull', 'switch']
     for host in HOSTS:
         assert fleet.host(host)['busy'] is False
@@ -175,3 +177,45 @@ async def test_blocked_counts_as_failed(fleet: Fleet) -> None:
         ('web-01', 1): 'SKIPPED',
         ('web-01', 2): 'SKIPPED',
     }
+
+
+async def fail_with_noise(agent: ScriptedAgent, command: str) -> None:
+    """A failure whose cause is an early stderr line; later lines and the agent's message say nothing."""
+    await send_output(agent.fake, 'Fetching origin', stream='stderr')
+    await send_output(agent.fake, "fatal: unable to access 'https://example.org/fleet.git/'", stream='stderr')
+    await send_output(agent.fake, 'cleaning up')
+    await send_status(agent.fake, command, 'error', 1, 'command failed')
+
+
+async def test_each_cell_keeps_its_cause_through_the_journal(fleet: Fleet) -> None:
+    (await fleet.add('web-01')).script(pull=fail_with_noise)
+    (await fleet.add('web-02')).script(pull=ok, switch=switch_ok, test=ok)
+    run = await fleet.engine.start_pipeline('do-all', ['web-01', 'web-02'])
+    run = await asyncio.wait_for(fleet.engine.pipelines.wait(run.id), 10)
+
+    line = "fatal: unable to access 'https://example.org/fleet.git/'"
+    stages = run.view()['stages']
+    assert stages[0]['web-01'] == {'status': 'ERROR', 'code': None, 'message': line, 'exit_code': 1}
+    assert stages[1]['web-01'] == {
+        'status': 'SKIPPED', 'code': None, 'message': 'left the pipeline at pull', 'exit_code': None
+    }  # fmt: skip
+    assert stages[2]['web-02']['status'] == 'SUCCESS' and stages[2]['web-02']['message'] == ''
+    journaled = await fleet.engine.get_pipeline(run.id)
+    assert journaled is not None and journaled.view()['stages'] == stages  # the same after a restart
+    commands = await fleet.engine.list_commands('web-01', limit=5)
+    failed = next(c for c in commands if c['op'] == 'pull')
+    assert failed['error_line'] == line and failed['exit_code'] == 1  # kept on the command row
+
+
+async def test_a_run_journaled_with_status_only_cells_is_still_shown(fleet: Fleet) -> None:
+    old = PipelineRun(
+        id='p-old', name='do-all', ops=['pull'], hosts=['web-01'], actor='user', created_at=fleet.dashboard.clock()
+    )
+    row = old.row()
+    row['host_status_json'] = json.dumps({'hosts': {'web-01': {'state': 'failed'}}, 'cells': {'0:web-01': 'ERROR'}})
+    await fleet.dashboard.store.write(lambda db: db.table('pipelines').insert(row))
+    journaled = await fleet.engine.get_pipeline('p-old')
+    assert journaled is not None
+    assert journaled.view()['stages'] == [
+        {'web-01': {'status': 'ERROR', 'code': None, 'message': '', 'exit_code': None}}
+    ]

@@ -59,6 +59,29 @@ async def test_finished_command_is_reported_in_a_toast_and_leaves_the_row(ui: Ui
     await ui.until(lambda: any('web-01: Test failed' in t and '2 of 8 tests failed' in t for t in browser.toasts()))
 
 
+async def test_a_failure_toast_says_why_with_exit_code_error_line_and_refusal_code(ui: UiServer) -> None:
+    web01, web02 = await ui.agent('web-01', heartbeat={}), await ui.agent('web-02', heartbeat={})
+    browser = await ui.browser()
+    browser.select('web-01', 'web-02')
+    await browser.see(marker='sel-test')
+    browser.click('sel-test')
+    assert await expect_command(web01) == 'test' and await expect_command(web02) == 'test'
+
+    await web01.send('command_rejected', {'reason': 'busy', 'current_command': 'pull'})
+    await send_output(web02, 'T05 disk space', 'T05 FAIL: expected ok, got timeout', stream='stderr')
+    await send_output(web02, 'T08 PASS')
+    await send_status(web02, 'test', 'error', exit_code=1, message='command failed')  # all the Go agent says
+
+    def toast() -> str:
+        return next((t for t in browser.toasts() if t.startswith('Test: 0 of 2 succeeded')), '')
+
+    text = await ui.until(toast)
+    assert text.splitlines()[1:] == [
+        'web-01: agent_busy — agent rejected the command: busy (pull is running)',
+        'web-02: exit 1 — T05 FAIL: expected ok, got timeout',
+    ]
+
+
 async def test_progress_of_the_running_command_reaches_the_row(ui: UiServer) -> None:
     agent = await ui.agent('web-01', heartbeat={})
     browser = await ui.browser()

@@ -6,7 +6,7 @@ from functools import partial
 from typing import Any
 
 import pytest
-from nicegui import ElementFilter
+from nicegui import ElementFilter, ui
 from nicegui.testing.user import User
 
 from nixfleet.agent import SimBehaviour
@@ -178,3 +178,77 @@ async def test_a_run_the_server_trims_leaves_the_view_and_comes_back_as_an_older
         user.find(marker='pipelines-older').click()
         await eventually(lambda: run_status(user, run.id) == 'complete')
     fail_on_error_logs(caplog)
+
+
+def cell_view(user: User, run_id: str, stage: int, host: str) -> dict[str, Any]:
+    """What a grid cell shows: its tone, texts (status, short cause), accessible label and tooltip."""
+    found = element(user, f'cell-{run_id}-{stage}-{host}')
+    assert found is not None
+    texts = [e.text for e in found.descendants() if isinstance(e, ui.label)]
+    tips = [e.text for e in found.descendants() if isinstance(e, ui.tooltip)]
+    tone = next(c for c in found.classes if c.startswith('t-'))
+    return {'tone': tone, 'texts': texts, 'label': found.props.get('aria-label'), 'tip': tips}
+
+
+def causes_listed(user: User, run_id: str) -> list[str]:
+    """The run card's list of failure causes, one string per line."""
+    with user:
+        card = next(e for e in ElementFilter(kind=ui.element, local_scope=False) if e.props.get('data-run') == run_id)
+    rows = [e for e in card.descendants() if 'nf-run-cause' in e.classes]
+    return [' | '.join(c.text for c in row.descendants() if isinstance(c, ui.label)) for row in rows]
+
+
+async def test_a_failed_cell_says_why_and_the_run_toast_lists_the_cause(ui_server: UiServer) -> None:
+    hosts = await ui_server.fleet(2, behaviours={'sim-02': SimBehaviour(speed=SPEED, fail_ops={'switch'})})
+    browser = await ui_server.browser()
+    browser.select(*hosts)
+    await browser.see(marker='sel-do-all')
+    browser.click('sel-do-all')  # this tab started it: it says how it ended
+    why = "exit 1 — error: The option `services.sim-02.enable' does not exist."  # the last error line of the output
+
+    toast = await ui_server.until(lambda: next((t for t in browser.toasts() if 'with failures' in t), ''), 15)
+    assert toast.splitlines()[1:] == [f'sim-02 · switch: {why}']
+    await browser.user.open('/pipelines')
+    run = ui_server.pipelines('do-all')[0]['id']
+    await eventually(lambda: run_status(browser.user, run) == 'partial')
+    assert cell_view(browser.user, run, 1, 'sim-02') == {
+        'tone': 't-fail',
+        'texts': ['error', 'exit 1'],  # the status and its short cause
+        'label': f'sim-02, switch: error — {why}',  # for screen readers, and the tooltip on hover/tap
+        'tip': [f'sim-02, switch: error — {why}'],
+    }
+    assert cell_view(browser.user, run, 2, 'sim-02')['texts'] == ['skipped']  # follows the failure: no cause
+    assert causes_listed(browser.user, run) == [f'sim-02 | switch | {why}']
+
+
+async def test_an_already_current_stage_is_shown_apart_from_failures_and_skips(ui_server: UiServer) -> None:
+    clock = ui_server.dashboard.clock
+    current = {'status': 'SKIPPED', 'code': 'already_current', 'message': 'Git is already up to date; nothing to pull'}
+    offline = {'status': 'BLOCKED', 'code': 'host_offline', 'message': 'web-02 is offline', 'exit_code': None}
+    done = {'status': 'SUCCESS', 'code': None, 'message': '', 'exit_code': 0}
+    skipped = {'status': 'SKIPPED', 'code': None, 'message': 'left the pipeline at pull', 'exit_code': None}
+    old = PipelineRun(
+        id='p-mixed',
+        name='do-all',
+        ops=['pull', 'switch'],
+        hosts=['web-01', 'web-02'],
+        actor='user',
+        created_at=clock() - 86400,
+        status=PipelineStatus.PARTIAL,
+        finished_at=clock() - 86300,
+        host_state={'web-01': {'state': 'done'}, 'web-02': {'state': 'failed', 'stage': 0}},
+        cells={'0:web-01': current, '1:web-01': done, '0:web-02': offline, '1:web-02': skipped},
+    )
+    await ui_server.dashboard.store.write(save_run(old))
+    user = await ui_server.user()
+    await user.open('/pipelines')
+    await user.should_see(marker='pipelines-older')
+    user.find(marker='pipelines-older').click()
+    await eventually(lambda: run_status(user, 'p-mixed') == 'partial')
+
+    shown = cell_view(user, 'p-mixed', 0, 'web-01')
+    assert shown['tone'] == 't-current' and shown['texts'] == ['already current']  # muted, not red, no cause badge
+    assert shown['label'] == f'web-01, pull: already current — already_current — {current["message"]}'
+    assert cell_view(user, 'p-mixed', 0, 'web-02')['texts'] == ['blocked', 'host offline']
+    assert cell_view(user, 'p-mixed', 1, 'web-02')['tone'] == 't-muted'
+    assert causes_listed(user, 'p-mixed') == ['web-02 | pull | host_offline — web-02 is offline']  # failures only
