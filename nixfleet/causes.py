@@ -46,6 +46,8 @@ def cause(record: Mapping[str, Any]) -> str:
     if record.get('status') in ('SUCCESS', None, ''):
         return ''
     text = detail(record)
+    if is_already_current(record):  # satisfied, not failed: its message says what already held
+        return text or 'already current'
     head = [str(record['code'])] if record.get('code') else []
     exit_code = record.get('exit_code')
     if exit_code not in (None, 0) and f'exit {exit_code}' not in text:

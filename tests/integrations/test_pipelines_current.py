@@ -61,7 +61,9 @@ async def test_do_all_on_a_mixed_fleet_completes_and_the_cli_exits_0(
 
     assert code == 0, out + err
     assert 'COMPLETE, 3/3 hosts done' in out
-    [run] = server.dashboard.ops.pipelines.runs.values()
+    [view] = await server.dashboard.ops.list_pipelines()
+    run = await server.dashboard.ops.get_pipeline(view['id'])
+    assert run is not None
     assert run.status is P.COMPLETE and {s['state'] for s in run.host_state.values()} == {'done'}
     journal = await rows(server, run.id)
     assert {key: row['status'] for key, row in journal.items()} == {

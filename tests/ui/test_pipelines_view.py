@@ -248,7 +248,7 @@ async def test_an_already_current_stage_is_shown_apart_from_failures_and_skips(u
 
     shown = cell_view(user, 'p-mixed', 0, 'web-01')
     assert shown['tone'] == 't-current' and shown['texts'] == ['already current']  # muted, not red, no cause badge
-    assert shown['label'] == f'web-01, pull: already current — already_current — {current["message"]}'
+    assert shown['label'] == f'web-01, pull: already current — {current["message"]}'
     assert cell_view(user, 'p-mixed', 0, 'web-02')['texts'] == ['blocked', 'host offline']
     assert cell_view(user, 'p-mixed', 1, 'web-02')['tone'] == 't-muted'
     assert causes_listed(user, 'p-mixed') == ['web-02 | pull | host_offline — web-02 is offline']  # failures only
