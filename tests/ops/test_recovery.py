@@ -7,7 +7,7 @@ from collections.abc import Awaitable
 
 from nixfleet.models import CommandStatus as S
 from nixfleet.models import PipelineStatus as P
-from tests.ops.helpers import Fleet, hang, ok
+from tests.ops.helpers import Fleet, ScriptedAgent, hang, ok
 from tests.support import eventually, send_output, send_status
 
 HOSTS = ['web-01', 'web-02', 'web-03', 'web-04']
@@ -108,3 +108,50 @@ async def test_switch_that_reported_ok_before_the_restart_is_judged_on_return(fl
     agent.binary_hash = 'e' * 64
     await agent.reconnect()
     assert (await fleet.ended(cid)).status is S.SUCCESS
+
+
+async def frames_handled(fleet: Fleet, agent: ScriptedAgent, load: float) -> None:
+    """Send a marker heartbeat and wait until it is in the state: every frame the agent sent before is handled."""
+    await agent.heartbeat(load=load)
+    await eventually(lambda: (fleet.host(agent.host).get('metrics') or {}).get('load') == load)
+
+
+async def test_switch_status_delivered_after_a_restart_waits_for_the_agents_own_restart(fleet: Fleet) -> None:
+    """The switch ended while the dashboard was down: its old process reconnects and delivers the outbox'd
+    `status ok`, then restarts. Only its re-register after that ends the switch; the test stage waits for it."""
+    agent = (await fleet.add('web-01')).script(pull=ok, switch=hang)
+    run = await fleet.engine.start_pipeline('do-all', ['web-01'])
+    await eventually(lambda: agent.seen == ['pull', 'switch'])
+    switch_id = fleet.engine.lifecycle.active_for('web-01').id
+    await fleet.restart_server()
+
+    agent.pending = None
+    await agent.fake.close()
+    await agent.fake.connect()  # the old process (old binary) registers, then sends its outbox: status, heartbeat
+    agent.script(test=ok)
+    await send_status(agent.fake, 'switch')
+    await frames_handled(fleet, agent, 0.71)
+    cmd = fleet.engine.lifecycle.find_active(switch_id)
+    assert cmd is not None and cmd.status is S.AWAITING_RECONNECT, 'judged before the agent restarted'
+    assert agent.seen == ['pull', 'switch'], 'the test stage went into the agent restart gap'
+
+    agent.binary_hash = 'b' * 64
+    await agent.reconnect()  # the new process
+    switch = await fleet.ended(switch_id)
+    assert (switch.status, switch.message) == (S.SUCCESS, 'agent is back with a new binary')
+    run = await asyncio.wait_for(fleet.engine.pipelines.wait(run.id), 10)
+    assert run.status is P.COMPLETE
+    assert agent.seen == ['pull', 'switch', 'test']
+
+
+async def test_recovered_switch_whose_status_was_lost_succeeds_on_a_new_binary(fleet: Fleet) -> None:
+    """A Go agent has no outbox: the status of a switch that ended while the dashboard was down is lost, but the
+    agent comes back on its new binary, which proves the switch."""
+    agent = (await fleet.add('web-01')).script(switch=hang)
+    cid = await fleet.started('switch', 'web-01')
+    await fleet.status_of(cid, S.EXECUTING)
+    await fleet.restart_server()
+    agent.pending, agent.binary_hash = None, 'c' * 64
+    await agent.reconnect()
+    cmd = await fleet.ended(cid)
+    assert (cmd.status, cmd.message) == (S.SUCCESS, 'agent is back with a new binary')
