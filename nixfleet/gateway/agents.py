@@ -339,6 +339,7 @@ class AgentGateway:
                 await listener.on_register(host, msg)
             except Exception:
                 log.exception('register listener failed for %s', host)
+        self._hosts.returns.arrived(host)  # only now: work waiting for the host must not overtake its register
 
     async def _previous_finishes(self, previous: AgentLink) -> bool:
         """Whether a host's previous link ends by itself after handling what its agent sent on it.

@@ -151,9 +151,9 @@ class PipelineRunner:
         return await self.lc.store.read(lambda db: get_run(db, pipeline_id))
 
     # -- running -------------------------------------------------------------------------------------------------
-    def _launch(self, run: PipelineRun) -> None:
+    def _launch(self, run: PipelineRun, hosts_back_by: float | None = None) -> None:
         self.runs[run.id] = run
-        execution = RunExecution(run, self.dispatcher, self._save)
+        execution = RunExecution(run, self.dispatcher, self._save, hosts_back_by)
         task = asyncio.get_running_loop().create_task(execution.execute(), name=f'pipeline-{run.id}')
         self._tasks[run.id] = task
         task.add_done_callback(partial(self._forget, run.id))
@@ -161,11 +161,12 @@ class PipelineRunner:
     def _forget(self, run_id: str, _task: asyncio.Task[None]) -> None:
         self._tasks.pop(run_id, None)
 
-    def resume(self, runs: Iterable[PipelineRun]) -> None:
-        """Continue RUNNING runs loaded from the journal (their in-flight commands reconcile via the lifecycle)."""
+    def resume(self, runs: Iterable[PipelineRun], hosts_back_by: float) -> None:
+        """Continue RUNNING runs loaded from the journal (their in-flight commands reconcile via the lifecycle);
+        new stage work for a host that is not back yet waits for it until `hosts_back_by` (SPEC §6)."""
         for run in runs:
             log.info('resuming pipeline %s (%s) at stage %d', run.id, run.name, run.current_stage)
-            self._launch(run)
+            self._launch(run, hosts_back_by)
 
     async def stop(self) -> None:
         """Stop the tasks (the runs stay RUNNING in the journal and resume at the next start)."""

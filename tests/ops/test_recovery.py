@@ -7,7 +7,7 @@ from collections.abc import Awaitable
 
 from nixfleet.models import CommandStatus as S
 from nixfleet.models import PipelineStatus as P
-from tests.ops.helpers import Fleet, ScriptedAgent, hang, ok
+from tests.ops.helpers import Fleet, ScriptedAgent, hang, ok, switch_ok
 from tests.support import eventually, send_output, send_status
 
 HOSTS = ['web-01', 'web-02', 'web-03', 'web-04']
@@ -155,3 +155,52 @@ async def test_recovered_switch_whose_status_was_lost_succeeds_on_a_new_binary(f
     await agent.reconnect()
     cmd = await fleet.ended(cid)
     assert (cmd.status, cmd.message) == (S.SUCCESS, 'agent is back with a new binary')
+
+
+async def pipeline_rows(fleet: Fleet, run_id: str) -> list[tuple[str, int, str, str | None]]:
+    return await fleet.dashboard.store.read(
+        lambda db: db.execute(
+            'SELECT host_id, stage, status, code FROM commands WHERE pipeline_id = ? ORDER BY host_id, stage', [run_id]
+        ).fetchall()
+    )
+
+
+async def resumed_do_all_waiting_at_switch(fleet: Fleet) -> tuple[str, ScriptedAgent, ScriptedAgent]:
+    """do-all on web-01 and web-02, the dashboard restarted during web-02's pull; only web-02 is back and its
+    pull ended, so the switch stage has begun: web-02 switches, web-01 has not come back yet."""
+    one = (await fleet.add('web-01')).script(pull=ok)
+    two = (await fleet.add('web-02')).script(pull=hang)
+    run = await fleet.engine.start_pipeline('do-all', ['web-01', 'web-02'])
+    await eventually(lambda: two.pending == 'pull' and fleet.engine.lifecycle.active_for('web-01') is None)
+    pull = fleet.engine.lifecycle.active_for('web-02')
+    await fleet.restart_server()
+    await two.reconnect()  # still pulling: re-adopted
+    two.script(switch=switch_ok, test=ok)
+    await ok(two, 'pull')
+    assert (await fleet.ended(pull.id)).status is S.SUCCESS
+    await eventually(lambda: 'switch' in two.seen and fleet.engine.lifecycle.active_for('web-02') is None)
+    return run.id, one, two
+
+
+async def test_resumed_pipeline_waits_for_a_host_that_is_not_back_yet(fleet: Fleet) -> None:
+    run_id, one, two = await resumed_do_all_waiting_at_switch(fleet)
+    await fleet.advance(119)  # well inside the re-adoption window
+    await one.reconnect()
+    one.script(switch=switch_ok, test=ok)
+    run = await asyncio.wait_for(fleet.engine.pipelines.wait(run_id), 10)
+    assert run.status is P.COMPLETE, await pipeline_rows(fleet, run_id)
+    assert await pipeline_rows(fleet, run_id) == [
+        (h, k, 'SUCCESS', None) for h in ('web-01', 'web-02') for k in range(3)
+    ]
+    assert one.seen == ['pull', 'switch', 'test'] and two.seen == ['pull', 'switch', 'test']
+
+
+async def test_resumed_pipeline_records_a_host_offline_only_after_the_window(fleet: Fleet) -> None:
+    run_id, _, _ = await resumed_do_all_waiting_at_switch(fleet)
+    await fleet.advance(119)
+    assert ('web-01', 1) not in {(h, k) for h, k, _, _ in await pipeline_rows(fleet, run_id)}, 'refused too early'
+    await fleet.advance(1)
+    run = await asyncio.wait_for(fleet.engine.pipelines.wait(run_id), 10)
+    assert run.status is P.PARTIAL
+    rows = await pipeline_rows(fleet, run_id)
+    assert ('web-01', 1, 'BLOCKED', 'host_offline') in rows and ('web-02', 2, 'SUCCESS', None) in rows
