@@ -399,17 +399,18 @@ class HostRegistry:
                     facts[column] = json.dumps({**reported, 'received_at': stamp}, sort_keys=True)
         return facts
 
-    async def disconnected(self, host: str) -> None:
-        """Mark a host offline after its registered link closed."""
+    async def disconnected(self, host: str, *, journal: bool = True) -> None:
+        """Mark a host offline after its registered link closed (`journal`: with a `disconnect` event)."""
         if host not in self.rows or self.connection.get(host) is Connection.OFFLINE:
             return
         self.connection[host] = Connection.OFFLINE
         self.rows[host]['status'] = 'offline'
         await self._store.write(_update(host, {'status': 'offline'}))
         self._emit_host(host, {'connection': Connection.OFFLINE.value}, facts=True)
-        await self._events.record(
-            'disconnect', f'{host} disconnected', host=host, actor=f'agent:{host}', level=EventLevel.WARN
-        )
+        if journal:
+            await self._events.record(
+                'disconnect', f'{host} disconnected', host=host, actor=f'agent:{host}', level=EventLevel.WARN
+            )
         log.info('host %s offline', host)
 
     def check_liveness(self, now: float | None = None) -> list[str]:
