@@ -15,9 +15,11 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from sqlite_utils import Database
+
 from nixfleet import protocol
 from nixfleet.config import Settings
-from nixfleet.events import EventLog
+from nixfleet.events import EventEntry, EventLog
 from nixfleet.gateway.agents import AgentGateway
 from nixfleet.hosts import HostRegistry
 from nixfleet.models import TERMINAL, CommandStatus, ErrorCode, EventCategory, EventLevel
@@ -140,10 +142,8 @@ class CommandStateMachine:
         now = self.clock()
         cmd.status, cmd.finished_at, cmd.code, cmd.error = status, now, code, message
         cmd.output_file = None
-        await self.store.write(journal.save(cmd.row()))
-        self.stream.emit(Change(ChangeType.COMMAND_FINISHED, id=cmd.id, fields=cmd.view()))
-        if status is CommandStatus.BLOCKED:
-            await self.events.record(
+        blocked = (
+            self.events.entry(
                 f'op:{cmd.op}',
                 f'{cmd.op} on {cmd.host or "fleet"} blocked: {message}',
                 category=EventCategory.AUDIT,
@@ -152,6 +152,13 @@ class CommandStateMachine:
                 host=cmd.host,
                 details={'command_id': cmd.id, 'code': code},
             )
+            if status is CommandStatus.BLOCKED
+            else None
+        )
+        await self._journal(cmd, blocked)
+        self.stream.emit(Change(ChangeType.COMMAND_FINISHED, id=cmd.id, fields=cmd.view()))
+        if blocked is not None:
+            self.events.publish(blocked)
         self._resolve(cmd)
         return cmd
 
@@ -168,10 +175,7 @@ class CommandStateMachine:
                 f'Host: {cmd.host or "fleet"}',
                 f'Started: {iso(now)} by {cmd.actor}',
             )
-        await self.store.write(journal.save(cmd.row()))
-        self.stream.emit(Change(ChangeType.COMMAND_STARTED, id=cmd.id, payload=cmd.view()))
-        self._host_changed(cmd)
-        await self.events.record(
+        started = self.events.entry(
             f'op:{cmd.op}',
             f'{cmd.op} started on {cmd.host or "fleet"}' + (' (forced)' if cmd.forced else ''),
             category=EventCategory.AUDIT,
@@ -179,6 +183,10 @@ class CommandStateMachine:
             host=cmd.host,
             details={'command_id': cmd.id, 'pipeline_id': cmd.pipeline_id},
         )
+        await self._journal(cmd, started)  # a command is never journaled as started without its "started" event
+        self.stream.emit(Change(ChangeType.COMMAND_STARTED, id=cmd.id, payload=cmd.view()))
+        self._host_changed(cmd)
+        self.events.publish(started)
         if cmd.agent_command and cmd.host and not self.gateway.send(cmd.host, protocol.command(cmd.agent_command)):
             await self.finish(
                 cmd,
@@ -236,7 +244,18 @@ class CommandStateMachine:
             detail = f' — {cmd.error or cmd.message}' if cmd.error or cmd.message else ''
             self.logs.write_meta(cmd.id, cmd.host, self.logs.path_for(cmd.host, cmd.id), summary + detail)
             await self.logs.flush(cmd.id)
-        await self.store.write(journal.save(cmd.row()))
+        text = f'{cmd.op} on {cmd.host or "fleet"} ended {status.value}'
+        if error or message:
+            text += f': {error or message}'
+        ended = self.events.entry(
+            f'op:{cmd.op}',
+            text,
+            level=_LEVELS.get(status, EventLevel.ERROR),
+            actor=actor,
+            host=cmd.host,
+            details={'command_id': cmd.id, 'status': status.value, 'exit_code': exit_code, 'code': cmd.code},
+        )
+        await self._journal(cmd, ended)  # the terminal row and its "ended" event commit together
         self.stream.emit(Change(ChangeType.COMMAND_FINISHED, id=cmd.id, fields=cmd.view()))
         for listener in self.finished_listeners:
             try:
@@ -246,19 +265,20 @@ class CommandStateMachine:
             except Exception:
                 log.exception('finished-listener %r failed for %s', listener, cmd.id)
         self._host_changed(cmd)
-        text = f'{cmd.op} on {cmd.host or "fleet"} ended {status.value}'
-        if error or message:
-            text += f': {error or message}'
-        await self.events.record(
-            f'op:{cmd.op}',
-            text,
-            level=_LEVELS.get(status, EventLevel.ERROR),
-            actor=actor,
-            host=cmd.host,
-            details={'command_id': cmd.id, 'status': status.value, 'exit_code': exit_code, 'code': cmd.code},
-        )
+        self.events.publish(ended)
         self._resolve(cmd)
         return True
+
+    async def _journal(self, cmd: Command, event: EventEntry | None) -> None:
+        """Write the command's row and (if any) its event in one transaction."""
+        save = journal.save(cmd.row())
+
+        def write(db: Database) -> None:
+            save(db)
+            if event is not None:
+                event.insert(db)
+
+        await self.store.write(write)
 
     def _host_changed(self, cmd: Command) -> None:
         if cmd.host and cmd.host in self.hosts.rows:
