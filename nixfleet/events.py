@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,6 +99,17 @@ class EventEntry:
         """Insert the row (in the caller's transaction); return its id."""
         self.row_id = int(db.table('event_log').insert(self.row).last_rowid or 0)
         return self.row_id
+
+
+def with_event(write: Callable[[Database], object], event: EventEntry | None) -> Callable[[Database], None]:
+    """A store write running `write`, then inserting `event` (if any) in the same transaction."""
+
+    def both(db: Database) -> None:
+        write(db)
+        if event is not None:
+            event.insert(db)
+
+    return both
 
 
 def load_recent(db: Database, limit: int) -> list[dict[str, Any]]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from nixfleet.events import EventEntry, with_event
 from nixfleet.models import ErrorCode, EventCategory, PipelineStatus
 from nixfleet.ops.commands import new_id
 from nixfleet.ops.dispatch import Dispatcher, DispatchError, unique
@@ -100,14 +101,14 @@ class PipelineRunner:
             options=(options or PipelineOptions()).to_json(),
             retry_of=retry_of,
         )
-        await self._save(run)
-        await self.lc.events.record(
+        started = self.lc.events.entry(
             f'pipeline:{name}',
             f'pipeline {name} started on {len(targets)} hosts' + (f' (retry of {retry_of})' if retry_of else ''),
             category=EventCategory.AUDIT,
             actor=actor,
             details={'pipeline_id': run.id, 'hosts': targets},
         )
+        await self._save(run, started)  # the run and its "started" event commit together: never one without the other
         self._launch(run)
         return run
 
@@ -175,6 +176,8 @@ class PipelineRunner:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _save(self, run: PipelineRun) -> None:
-        await self.lc.store.write(save_run(run))
+    async def _save(self, run: PipelineRun, event: EventEntry | None = None) -> None:
+        await self.lc.store.write(with_event(save_run(run), event))
         self.lc.stream.emit(Change(ChangeType.PIPELINE_UPDATED, id=run.id, payload=run.view()))
+        if event is not None:
+            self.lc.events.publish(event)

@@ -15,11 +15,9 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlite_utils import Database
-
 from nixfleet import protocol
 from nixfleet.config import Settings
-from nixfleet.events import EventEntry, EventLog
+from nixfleet.events import EventEntry, EventLog, with_event
 from nixfleet.gateway.agents import AgentGateway
 from nixfleet.hosts import HostRegistry
 from nixfleet.models import TERMINAL, CommandStatus, ErrorCode, EventCategory, EventLevel
@@ -271,14 +269,7 @@ class CommandStateMachine:
 
     async def _journal(self, cmd: Command, event: EventEntry | None) -> None:
         """Write the command's row and (if any) its event in one transaction."""
-        save = journal.save(cmd.row())
-
-        def write(db: Database) -> None:
-            save(db)
-            if event is not None:
-                event.insert(db)
-
-        await self.store.write(write)
+        await self.store.write(with_event(journal.save(cmd.row()), event))
 
     def _host_changed(self, cmd: Command) -> None:
         if cmd.host and cmd.host in self.hosts.rows:

@@ -115,6 +115,10 @@ async def test_check_version_warning_is_success_with_message(fleet: Fleet) -> No
     assert cmd.status is S.SUCCESS and 'mismatch' in (cmd.message or '')
 
 
+#: Stands in for the process dying between two writes: every event insert fails.
+FAIL_EVENTS = 'CREATE TRIGGER no_events BEFORE INSERT ON event_log BEGIN SELECT RAISE(ABORT, "crash"); END'
+
+
 async def journal(fleet: Fleet, sql: str) -> list[tuple[object, ...]]:
     return await fleet.dashboard.store.read(lambda db: db.execute(sql).fetchall())
 
@@ -123,8 +127,7 @@ async def test_a_command_row_and_its_event_commit_together(fleet: Fleet) -> None
     """A process dying between two writes is stood in for by the event insert failing: the command's row must not
     be committed without its "started" (or "ended") event, or a restart finds a half-journaled command."""
     agent = await fleet.add('web-01')
-    fail_events = 'CREATE TRIGGER no_events BEFORE INSERT ON event_log BEGIN SELECT RAISE(ABORT, "crash"); END'
-    await fleet.dashboard.store.write(lambda db: db.execute(fail_events))
+    await fleet.dashboard.store.write(lambda db: db.execute(FAIL_EVENTS))
     with pytest.raises(sqlite3.DatabaseError):
         await fleet.dispatch('test', 'web-01')
     assert await journal(fleet, 'SELECT id FROM commands') == [], 'journaled as started without its event'
@@ -135,8 +138,17 @@ async def test_a_command_row_and_its_event_commit_together(fleet: Fleet) -> None
     assert fleet.host('web-01')['busy'] is False
     cid = await fleet.started('test', 'web-01')
     await expect_command(agent.fake)
-    await fleet.dashboard.store.write(lambda db: db.execute(fail_events))
+    await fleet.dashboard.store.write(lambda db: db.execute(FAIL_EVENTS))
     await send_status(agent.fake, 'test')
     await eventually(lambda: fleet.engine.lifecycle.find_active(cid) is None)
     rows = await journal(fleet, f"SELECT status FROM commands WHERE id = '{cid}'")
     assert rows == [('EXECUTING',)], 'journaled as ended without its event'
+
+
+async def test_a_pipeline_run_and_its_started_event_commit_together(fleet: Fleet) -> None:
+    await fleet.add('web-01')
+    await fleet.dashboard.store.write(lambda db: db.execute(FAIL_EVENTS))
+    with pytest.raises(sqlite3.DatabaseError):
+        await fleet.engine.start_pipeline('do-all', ['web-01'])
+    assert await journal(fleet, 'SELECT id FROM pipelines') == [], 'a run journaled without its "started" event'
+    assert await journal(fleet, 'SELECT id FROM commands') == []
