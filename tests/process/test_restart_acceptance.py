@@ -1,0 +1,122 @@
+"""`kill -9` of the real dashboard mid-pipeline, then a restart (issue 14 acceptance, items 3 and 4).
+
+Simulated agents (the real agent client on simulated Nix tools, in this test process) outlive the dashboard and
+reconnect on their own. Whatever the moment of the kill, after the restart every healthy host runs every stage
+exactly once, the pipeline ends COMPLETE, nothing is BLOCKED `host_offline` because of the restart, and the journal
+holds each command once with exactly one "started" and one "ended" event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.process.conftest import Dashboard
+from tests.process.helpers import HeldStep, api, ended, events_like, held_fleet, hosts_ready, query
+from tests.support import eventually
+
+OPS = ['pull', 'switch', 'test']
+
+
+def assert_each_stage_once(db: Path, run_id: str, hosts: list[str], systems: dict[str, HeldStep]) -> None:
+    """Every host ran every stage once, all SUCCESS, each command journaled once with one start and one end."""
+    journal = query(db, 'SELECT host_id, stage, op, status FROM commands WHERE pipeline_id = ? ORDER BY 1, 2', run_id)
+    assert journal == [(h, k, op, 'SUCCESS') for h in sorted(hosts) for k, op in enumerate(OPS)], journal
+    assert query(db, 'SELECT count(*) FROM commands') == [(len(hosts) * len(OPS),)], 'a command was journaled twice'
+    started, finished = Counter[str](), Counter[str]()
+    for details, message in query(db, "SELECT details, message FROM event_log WHERE action LIKE 'op:%'"):
+        command_id = json.loads(details)['command_id']
+        if ' started on ' in message:
+            started[command_id] += 1
+        elif ' ended ' in message:
+            finished[command_id] += 1
+    ids = [cid for (cid,) in query(db, 'SELECT id FROM commands')]
+    assert started == Counter(ids) and finished == Counter(ids), (started, finished)
+    for host in hosts:
+        assert systems[host].ran == OPS, f'{host} ran {systems[host].ran}'
+    assert events_like(db, 'ORPHANED') == [] and events_like(db, 'blocked') == []
+
+
+@pytest.mark.slow
+async def test_kill_dash_9_near_the_end_of_a_rolling_do_all(
+    serve_env: dict[str, str], api_token: str, start_dashboard: Callable[[], Dashboard]
+) -> None:
+    """max_parallel 5 on 10 hosts, killed while 5 tests run and 5 wait for a slot: after the restart the waiting
+    hosts' tests start only once their agents are back (none is refused `host_offline`)."""
+    hosts = [f'sim-{i:02d}' for i in range(1, 11)]
+    db = Path(serve_env['NIXFLEET_DATA_DIR']) / 'nixfleet.db'
+    first = start_dashboard()
+    await first.healthy()
+    release = asyncio.Event()
+    fleet, systems = held_fleet(first.ws_url, release, count=len(hosts), kind='test')
+    await fleet.start()
+    try:
+        async with api(first, api_token) as client:
+            await eventually(lambda: hosts_ready(client, hosts), timeout=30)
+            body = {'pipeline': 'do-all', 'hosts': hosts, 'max_parallel': 5}
+            started = await client.post('/api/dispatch/pipeline', json=body)
+            assert started.status_code == 200, started.text
+            run_id = started.json()['pipeline']['id']
+
+        sql = "SELECT count(*) FROM commands WHERE pipeline_id = ? AND op = 'test' AND status = 'EXECUTING'"
+        await eventually(lambda: sum(s.held.is_set() for s in systems.values()) == 5, timeout=60)
+        await eventually(lambda: query(db, sql, run_id) == [(5,)])
+
+        first.kill()
+        second = start_dashboard()
+        await second.healthy()
+        await eventually(lambda: len(events_like(db, 're-adopted after a dashboard restart')) == 5, 30)
+        release.set()
+        async with api(second, api_token) as client:
+            run = await eventually(ended(client, run_id), timeout=60)
+    finally:
+        await fleet.stop()
+
+    assert run['status'] == 'COMPLETE', run
+    assert_each_stage_once(db, run_id, hosts, systems)
+
+
+@pytest.mark.slow
+async def test_switches_that_finish_while_the_dashboard_is_down_complete_after_the_restart(
+    serve_env: dict[str, str], api_token: str, start_dashboard: Callable[[], Dashboard]
+) -> None:
+    """Killed mid-switch; the dashboard stays down until every switch has ended on its agent (the agents' status
+    waits in their outbox). The agents' old processes deliver it after the restart and only then restart onto the
+    new binary: the test stage waits for that, so no test goes into an agent's restart gap."""
+    hosts = [f'sim-{i:02d}' for i in range(1, 5)]
+    db = Path(serve_env['NIXFLEET_DATA_DIR']) / 'nixfleet.db'
+    first = start_dashboard()
+    await first.healthy()
+    release = asyncio.Event()
+    fleet, systems = held_fleet(first.ws_url, release, count=len(hosts), kind='switch')
+    await fleet.start()
+    try:
+        async with api(first, api_token) as client:
+            await eventually(lambda: hosts_ready(client, hosts), timeout=30)
+            started = await client.post('/api/dispatch/pipeline', json={'pipeline': 'do-all', 'hosts': hosts})
+            assert started.status_code == 200, started.text
+            run_id = started.json()['pipeline']['id']
+
+        sql = "SELECT count(*) FROM commands WHERE pipeline_id = ? AND op = 'switch' AND status = 'EXECUTING'"
+        await eventually(lambda: all(s.held.is_set() for s in systems.values()), timeout=60)
+        await eventually(lambda: query(db, sql, run_id) == [(len(hosts),)])
+
+        first.kill()
+        release.set()  # the switches finish while nobody listens
+        await eventually(lambda: all(s.done.is_set() for s in systems.values()), timeout=30)
+        second = start_dashboard()
+        async with api(second, api_token) as client:
+            await second.healthy()
+            run = await eventually(ended(client, run_id), timeout=60)
+    finally:
+        await fleet.stop()
+
+    assert run['status'] == 'COMPLETE', run
+    assert_each_stage_once(db, run_id, hosts, systems)
+    for (message,) in query(db, "SELECT message FROM commands WHERE op = 'switch'"):
+        assert message == 'agent is back with a new binary'
