@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
+import socket
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from nixfleet.agent import SimulatedFleet
 from tests.process.conftest import Dashboard
 from tests.process.helpers import HeldStep, api, ended, events_like, held_fleet, hosts_ready, query
 from tests.support import eventually
@@ -120,3 +123,83 @@ async def test_switches_that_finish_while_the_dashboard_is_down_complete_after_t
     assert_each_stage_once(db, run_id, hosts, systems)
     for (message,) in query(db, "SELECT message FROM commands WHERE op = 'switch'"):
         assert message == 'agent is back with a new binary'
+
+
+async def ready_fleet(
+    start_dashboard: Callable[[], Dashboard], api_token: str, hosts: list[str]
+) -> tuple[Dashboard, SimulatedFleet, dict[str, HeldStep]]:
+    """A dashboard and its simulated agents, all online and idle (nothing held: `release` is set)."""
+    first = start_dashboard()
+    await first.healthy()
+    release = asyncio.Event()
+    release.set()
+    fleet, systems = held_fleet(first.ws_url, release, count=len(hosts))
+    await fleet.start()
+    async with api(first, api_token) as client:
+        await eventually(lambda: hosts_ready(client, hosts), timeout=30)
+    return first, fleet, systems
+
+
+@pytest.mark.slow
+async def test_kill_dash_9_right_after_the_client_was_told_started(
+    serve_env: dict[str, str], api_token: str, start_dashboard: Callable[[], Dashboard]
+) -> None:
+    """The client was told "started" and the dashboard dies at once: the run exists and completes after the
+    restart."""
+    hosts = [f'sim-{i:02d}' for i in range(1, 5)]
+    db = Path(serve_env['NIXFLEET_DATA_DIR']) / 'nixfleet.db'
+    first, fleet, systems = await ready_fleet(start_dashboard, api_token, hosts)
+    try:
+        async with api(first, api_token) as client:
+            started = await client.post('/api/dispatch/pipeline', json={'pipeline': 'do-all', 'hosts': hosts})
+            first.kill()
+        assert started.status_code == 200, started.text
+        run_id = started.json()['pipeline']['id']
+        second = start_dashboard()
+        await second.healthy()
+        async with api(second, api_token) as client:
+            run = await eventually(ended(client, run_id), timeout=60)
+    finally:
+        await fleet.stop()
+
+    assert run['status'] == 'COMPLETE', run
+    assert_each_stage_once(db, run_id, hosts, systems)
+
+
+@pytest.mark.slow
+async def test_kill_dash_9_before_the_request_was_journaled_leaves_nothing_half_made(
+    serve_env: dict[str, str], api_token: str, start_dashboard: Callable[[], Dashboard]
+) -> None:
+    """The request reached the dashboard's socket but the process died (frozen first, so it is certain) before it
+    journaled anything: after the restart there is no run, no command, no event of it, and the hosts are free."""
+    hosts = [f'sim-{i:02d}' for i in range(1, 5)]
+    db = Path(serve_env['NIXFLEET_DATA_DIR']) / 'nixfleet.db'
+    first, fleet, systems = await ready_fleet(start_dashboard, api_token, hosts)
+    try:
+        events_before = query(db, 'SELECT count(*) FROM event_log')
+        first.proc.send_signal(signal.SIGSTOP)
+        host, port = first.env['NIXFLEET_LISTEN'].split(':')
+        body = json.dumps({'pipeline': 'do-all', 'hosts': hosts}).encode()
+        request = (
+            f'POST /api/dispatch/pipeline HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {api_token}\r\n'
+            f'Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n'
+        ).encode() + body
+        with socket.create_connection((host, int(port)), timeout=5) as sock:  # the kernel's backlog accepts it
+            sock.sendall(request)
+            first.kill()
+        assert query(db, 'SELECT count(*) FROM event_log') == events_before
+        second = start_dashboard()
+        await second.healthy()
+        assert query(db, 'SELECT count(*) FROM pipelines') == [(0,)]
+        assert query(db, 'SELECT count(*) FROM commands') == [(0,)]
+        assert events_like(db, 'pipeline do-all') == []
+        async with api(second, api_token) as client:  # nothing holds the hosts: a new run starts and completes
+            await eventually(lambda: hosts_ready(client, hosts), timeout=30)
+            started = await client.post('/api/dispatch/pipeline', json={'pipeline': 'do-all', 'hosts': hosts})
+            assert started.status_code == 200, started.text
+            run_id = started.json()['pipeline']['id']
+            run = await eventually(ended(client, run_id), timeout=60)
+    finally:
+        await fleet.stop()
+    assert run['status'] == 'COMPLETE', run
+    assert_each_stage_once(db, run_id, hosts, systems)
