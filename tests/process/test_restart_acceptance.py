@@ -21,7 +21,7 @@ import pytest
 from nixfleet.agent import SimulatedFleet
 from tests.process.conftest import Dashboard
 from tests.process.helpers import HeldStep, api, ended, events_like, held_fleet, hosts_ready, query
-from tests.support import eventually
+from tests.support import FakeAgent, eventually
 
 OPS = ['pull', 'switch', 'test']
 
@@ -203,3 +203,19 @@ async def test_kill_dash_9_before_the_request_was_journaled_leaves_nothing_half_
         await fleet.stop()
     assert run['status'] == 'COMPLETE', run
     assert_each_stage_once(db, run_id, hosts, systems)
+
+
+@pytest.mark.slow
+async def test_sigterm_closes_agents_with_1001_and_journals_one_stop_event(
+    serve_env: dict[str, str], start_dashboard: Callable[[], Dashboard]
+) -> None:
+    """`nixfleet serve` (UI mounted) stopped by SIGTERM: agents see 1001, the journal one "dashboard stopped"."""
+    db = Path(serve_env['NIXFLEET_DATA_DIR']) / 'nixfleet.db'
+    first = start_dashboard()
+    await first.healthy()
+    agents = [await FakeAgent(first.ws_url, f'host-{i}').connect() for i in range(3)]
+    await eventually(lambda: query(db, "SELECT count(*) FROM hosts WHERE status = 'online'") == [(3,)])
+    await asyncio.to_thread(first.stop)  # SIGTERM, and wait for the exit
+    assert first.proc.returncode in (0, -signal.SIGTERM)
+    assert [await agent.closed() for agent in agents] == [1001] * 3
+    assert query(db, "SELECT action FROM event_log WHERE action IN ('disconnect', 'shutdown')") == [('shutdown',)]
