@@ -97,6 +97,7 @@ class Dashboard:
         self.api_tokens: dict[str, str] = {}
         self.scheduler: AsyncIOScheduler | None = None
         self.started = False
+        self._agents_closed = 0
 
     async def check_agent_token(self, token: str) -> TokenGrant | None:
         """Resolve an agent bearer token: a per-host token from the token store, else the shared token."""
@@ -179,14 +180,29 @@ class Dashboard:
         self.hosts.check_liveness()
         self.gateway.sweep_idle()
 
+    async def close_agents(self) -> None:
+        """First shutdown stage: stop the op engine, then close every agent link with 1001 (idempotent).
+
+        The server runs it before uvicorn's own shutdown, which would close the links with 1012 (nixfleet.server);
+        `stop` runs it too. Hosts go offline without a `disconnect` event each: `stop` journals one event instead.
+        """
+        if not self.started or self.gateway.shutting_down:
+            return
+        await self.ops.stop()  # the lifecycle ignores the links' ends from now on: commands resume at the next start
+        self._agents_closed = await self.gateway.close_all()
+
     async def stop(self) -> None:
         """Close agents, flush LiveState, persist the version, stop jobs and close the store."""
         if not self.started:
             return
+        await self.close_agents()
         self.started = False
-        await self.ops.stop()
         self.finished.stop()
-        await self.gateway.close_all()
+        await self.events.record(
+            'shutdown',
+            f'dashboard stopped ({self._agents_closed} agents disconnected)',
+            details={'agents_disconnected': self._agents_closed},
+        )
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         await self.compartments.stop()

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import bcrypt
-import uvicorn
 from pydantic import SecretStr
 
 from nixfleet import logsetup
@@ -166,10 +165,10 @@ def build_demo(settings: Settings, *, agents: int, with_ui: bool = True, advance
 
 
 async def _run(settings: Settings, password: str, agents: int) -> None:
-    from nixfleet.server import uvicorn_config
+    from nixfleet.server import DashboardServer, uvicorn_config
 
     demo = build_demo(settings, agents=agents)
-    server = uvicorn.Server(uvicorn_config(demo.app, settings))
+    server = DashboardServer(uvicorn_config(demo.app, settings), demo.dashboard)
     serving = asyncio.create_task(server.serve(sockets=[listening_socket(settings)]))
     while not server.started:
         if serving.done():

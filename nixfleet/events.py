@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlite_utils import Database
@@ -38,6 +40,37 @@ class EventLog:
         self._stream = stream
         self._clock = clock
 
+    def entry(
+        self,
+        action: str,
+        message: str,
+        *,
+        category: EventCategory = EventCategory.SYSTEM,
+        level: EventLevel = EventLevel.INFO,
+        actor: str = 'system',
+        host: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> EventEntry:
+        """An event to journal in the caller's own transaction (`entry.insert`), then `publish`."""
+        return EventEntry(
+            row={
+                'timestamp': iso(self._clock()),
+                'category': str(category),
+                'level': str(level),
+                'actor': actor,
+                'host_id': host,
+                'action': action,
+                'message': message,
+                'details': json.dumps(details, default=str) if details else None,
+            }
+        )
+
+    def publish(self, entry: EventEntry) -> dict[str, Any]:
+        """Stream an event whose insert has been committed; return the stored event."""
+        event = event_row({**entry.row, 'id': entry.row_id})
+        self._stream.emit(Change(ChangeType.EVENT, id=entry.row_id, payload=event))
+        return event
+
     async def record(
         self,
         action: str,
@@ -49,25 +82,34 @@ class EventLog:
         host: str | None = None,
         details: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Journal one event and stream it; return the stored event."""
-        row = {
-            'timestamp': iso(self._clock()),
-            'category': str(category),
-            'level': str(level),
-            'actor': actor,
-            'host_id': host,
-            'action': action,
-            'message': message,
-            'details': json.dumps(details, default=str) if details else None,
-        }
+        """Journal one event (its own transaction) and stream it; return the stored event."""
+        entry = self.entry(action, message, category=category, level=level, actor=actor, host=host, details=details)
+        await self._store.write(entry.insert)
+        return self.publish(entry)
 
-        def insert(db: Database) -> int:
-            return int(db.table('event_log').insert(row).last_rowid or 0)
 
-        row_id = await self._store.write(insert)
-        event = event_row({**row, 'id': row_id})
-        self._stream.emit(Change(ChangeType.EVENT, id=row_id, payload=event))
-        return event
+@dataclass(slots=True, kw_only=True)
+class EventEntry:
+    """One event row before it is journaled; `insert` runs inside a store transaction and keeps the row id."""
+
+    row: dict[str, Any]
+    row_id: int = 0
+
+    def insert(self, db: Database) -> int:
+        """Insert the row (in the caller's transaction); return its id."""
+        self.row_id = int(db.table('event_log').insert(self.row).last_rowid or 0)
+        return self.row_id
+
+
+def with_event(write: Callable[[Database], object], event: EventEntry | None) -> Callable[[Database], None]:
+    """A store write running `write`, then inserting `event` (if any) in the same transaction."""
+
+    def both(db: Database) -> None:
+        write(db)
+        if event is not None:
+            event.insert(db)
+
+    return both
 
 
 def load_recent(db: Database, limit: int) -> list[dict[str, Any]]:

@@ -11,6 +11,7 @@ a heartbeat-only change (last seen, metrics) carries none because none of them c
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Callable, Iterable, Mapping
@@ -131,6 +132,51 @@ def _report_part(text: str | None) -> Any:
     return {k: v for k, v in stored.items() if k != 'received_at'} if isinstance(stored, dict) else stored
 
 
+class HostReturns:
+    """Let coroutines await a host's (re-)registration, each with a deadline on the injectable clock.
+
+    Event-driven: `arrived` (called by the gateway once a register is fully handled, listeners included) wakes a
+    host's waiters at once; `expire` (the engine's deadline tick, on the clock tests advance) ends the waits whose
+    deadline passed.
+    """
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._waiters: dict[str, list[tuple[float, asyncio.Future[bool]]]] = {}
+
+    async def wait(self, host: str, deadline: float) -> bool:
+        """Wait until `host` registers (True) or `deadline` passes (False)."""
+        if self._clock() >= deadline:
+            return False
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(host, []).append((deadline, future))
+        try:
+            return await future
+        finally:
+            self._forget(host, future)
+
+    def arrived(self, host: str) -> None:
+        """The host registered: wake everyone waiting for it."""
+        for _, future in self._waiters.pop(host, []):
+            if not future.done():
+                future.set_result(True)
+
+    def expire(self, now: float | None = None) -> None:
+        """End the waits whose deadline has passed."""
+        now = self._clock() if now is None else now
+        for waiters in list(self._waiters.values()):
+            for deadline, future in waiters:
+                if now >= deadline and not future.done():
+                    future.set_result(False)
+
+    def _forget(self, host: str, future: asyncio.Future[bool]) -> None:
+        waiters = [w for w in self._waiters.get(host, []) if w[1] is not future]
+        if waiters:
+            self._waiters[host] = waiters
+        else:
+            self._waiters.pop(host, None)
+
+
 class HostRegistry:
     """Hosts as persisted plus their liveness; builds the host views that go into the fleet state."""
 
@@ -154,6 +200,8 @@ class HostRegistry:
         self.derivers: list[Deriver] = []
         #: The derived fields of each host as last computed (and published): recomputed only when an input changed.
         self._derived: dict[str, dict[str, Any]] = {}
+        #: Waits for hosts to come back (a resumed pipeline's next stage waits for its hosts after a restart).
+        self.returns = HostReturns(clock)
 
     # -- views ---------------------------------------------------------------------------------------------------
     def view(self, host: str) -> dict[str, Any]:
@@ -304,6 +352,12 @@ class HostRegistry:
         log.info('host %s registered (agent %s %s)', host, reg.agent_impl, reg.agent_version)
         return previous is None
 
+    async def wait_online(self, host: str, deadline: float) -> bool:
+        """Whether the host is online now or registers before `deadline` (on the registry's clock)."""
+        if self.connection.get(host) is Connection.ONLINE:
+            return True
+        return await self.returns.wait(host, deadline)
+
     async def heartbeat(self, host: str, hb: HeartbeatPayload) -> None:
         """Take a heartbeat: live data in memory, changed facts persisted, one change emitted."""
         row = self.rows.get(host)
@@ -345,17 +399,18 @@ class HostRegistry:
                     facts[column] = json.dumps({**reported, 'received_at': stamp}, sort_keys=True)
         return facts
 
-    async def disconnected(self, host: str) -> None:
-        """Mark a host offline after its registered link closed."""
+    async def disconnected(self, host: str, *, journal: bool = True) -> None:
+        """Mark a host offline after its registered link closed (`journal`: with a `disconnect` event)."""
         if host not in self.rows or self.connection.get(host) is Connection.OFFLINE:
             return
         self.connection[host] = Connection.OFFLINE
         self.rows[host]['status'] = 'offline'
         await self._store.write(_update(host, {'status': 'offline'}))
         self._emit_host(host, {'connection': Connection.OFFLINE.value}, facts=True)
-        await self._events.record(
-            'disconnect', f'{host} disconnected', host=host, actor=f'agent:{host}', level=EventLevel.WARN
-        )
+        if journal:
+            await self._events.record(
+                'disconnect', f'{host} disconnected', host=host, actor=f'agent:{host}', level=EventLevel.WARN
+            )
         log.info('host %s offline', host)
 
     def check_liveness(self, now: float | None = None) -> list[str]:

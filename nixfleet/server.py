@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import socket
 from typing import Any
 
 import uvicorn
@@ -73,6 +74,26 @@ def uvicorn_config(
     )
 
 
+class DashboardServer(uvicorn.Server):
+    """uvicorn's server, with the dashboard's first shutdown stage run before uvicorn closes the connections.
+
+    uvicorn's shutdown closes every open WebSocket with 1012 before the app's lifespan shutdown runs; agents must
+    see 1001 "going away" from the dashboard itself (SPEC §15), so their links are closed first.
+    """
+
+    def __init__(self, config: uvicorn.Config, dashboard: Dashboard) -> None:
+        super().__init__(config)
+        self.dashboard = dashboard
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        """Close the agent links (1001), then shut down as uvicorn does."""
+        try:
+            await self.dashboard.close_agents()
+        except Exception:
+            log.exception('closing agent links failed; shutting down anyway')
+        await super().shutdown(sockets)
+
+
 def create_web_app(settings: Settings, *, with_ui: bool = True) -> FastAPI:
     """Build the dashboard's ASGI app, with the NiceGUI UI mounted unless `with_ui` is False."""
     dashboard = Dashboard(settings)
@@ -87,5 +108,5 @@ def create_web_app(settings: Settings, *, with_ui: bool = True) -> FastAPI:
 def serve(settings: Settings, *, with_ui: bool = True) -> None:
     """Serve the dashboard until SIGINT/SIGTERM."""
     app = create_web_app(settings, with_ui=with_ui)
-    server = uvicorn.Server(uvicorn_config(app, settings))
+    server = DashboardServer(uvicorn_config(app, settings), app.state.dashboard)
     asyncio.run(server.serve())

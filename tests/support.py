@@ -16,7 +16,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from nixfleet.agent import SimBehaviour, SimulatedFleet, Timing
 from nixfleet.app import Dashboard, build_app
 from nixfleet.config import Settings
-from nixfleet.server import uvicorn_config
+from nixfleet.server import DashboardServer, uvicorn_config
 
 AGENT_TOKEN = 'test-agent-token-4f1c'
 PASSWORD = 'correct horse battery'
@@ -74,7 +74,7 @@ async def start_server(settings: Settings, dashboard: Dashboard | None = None) -
     dashboard = dashboard or Dashboard(settings)
     port = free_port()
     config = uvicorn_config(build_app(dashboard), settings, host='127.0.0.1', port=port, log_level='warning')
-    server = uvicorn.Server(config)
+    server = DashboardServer(config, dashboard)
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     task = asyncio.create_task(server.serve())
     await eventually(lambda: server.started or task.done(), timeout=15)

@@ -203,13 +203,31 @@ class AgentGateway:
         if (link := self.links.get(host)) is not None:
             link.close(code, reason)
 
-    async def close_all(self, code: int = CLOSE_GOING_AWAY, reason: str = 'dashboard shutting down') -> None:
-        """Stop accepting and close every link (shutdown)."""
+    @property
+    def shutting_down(self) -> bool:
+        """Whether `close_all` ran: links that end now end because the dashboard stops."""
+        return not self._accepting
+
+    async def close_all(
+        self, code: int = CLOSE_GOING_AWAY, reason: str = 'dashboard shutting down', timeout: float = 2.0
+    ) -> int:
+        """Stop accepting, close every link and wait (bounded) until each is unlinked; return how many were open.
+
+        Hosts whose link ends this way go offline without a `disconnect` event each: the dashboard journals one
+        "dashboard stopped" event instead (SPEC §15).
+        """
         self._accepting = False
-        for link in list(self.links.values()):
+        links = list(self.links.values())
+        for link in links:
             link.close(code, reason)
+        waits = [asyncio.ensure_future(link.finished.wait()) for link in links]
+        if waits:
+            await asyncio.wait(waits, timeout=timeout)
+            for wait in waits:
+                wait.cancel()
         if _background:
-            await asyncio.wait(list(_background), timeout=2)
+            await asyncio.wait(list(_background), timeout=timeout)
+        return len(links)
 
     def sweep_idle(self, now: float | None = None) -> list[str]:
         """Close links that sent nothing for longer than the idle timeout; return their hosts."""
@@ -339,6 +357,7 @@ class AgentGateway:
                 await listener.on_register(host, msg)
             except Exception:
                 log.exception('register listener failed for %s', host)
+        self._hosts.returns.arrived(host)  # only now: work waiting for the host must not overtake its register
 
     async def _previous_finishes(self, previous: AgentLink) -> bool:
         """Whether a host's previous link ends by itself after handling what its agent sent on it.
@@ -362,7 +381,7 @@ class AgentGateway:
         if host is None or self.links.get(host) is not link:
             return  # never registered, or replaced by a newer link: the host stays as it is
         del self.links[host]
-        await self._hosts.disconnected(host)
+        await self._hosts.disconnected(host, journal=self._accepting)
         for listener in self.listeners:
             try:
                 await listener.on_disconnect(host)

@@ -18,7 +18,7 @@ from nixfleet.ops import commands as journal
 from nixfleet.ops.commands import Command
 from nixfleet.ops.dashboard_ops import DashboardOps
 from nixfleet.ops.dispatch import Dispatcher, DispatchResult
-from nixfleet.ops.lifecycle import Lifecycle
+from nixfleet.ops.lifecycle import ADOPT_WINDOW, Lifecycle
 from nixfleet.ops.logs import CommandLogs, LogRead
 from nixfleet.ops.pipeline_store import PipelineRun, get_run, load_recent_runs, load_running
 from nixfleet.ops.pipelines import PIPELINES, PipelineOptions, PipelineRunner
@@ -69,6 +69,7 @@ class OpEngine:
         self._loaded: list[Command] = []
         self._running: list[PipelineRun] = []
         self._resume_task: asyncio.Task[None] | None = None
+        self._started_at = clock()
         hosts.derivers.append(self.derive)
         gateway.listeners.append(self.tracker)
 
@@ -119,6 +120,7 @@ class OpEngine:
     def start(self) -> None:
         """Start output flushing and reconcile what the journal left unfinished (on the loop)."""
         self.tracker.stopping = False
+        self._started_at = self.clock()
         self.logs.start()
         self.trimmer.follow()
         self._resume_task = asyncio.get_running_loop().create_task(self._resume(), name='ops-resume')
@@ -136,7 +138,7 @@ class OpEngine:
                 level=EventLevel.WARN,
                 details={'commands': [c.id for c in waiting]},
             )
-        self.pipelines.resume(self._running)
+        self.pipelines.resume(self._running, hosts_back_by=self._started_at + ADOPT_WINDOW)
         self._loaded, self._running = [], []
 
     async def stop(self) -> None:
@@ -151,6 +153,7 @@ class OpEngine:
 
     async def tick(self) -> None:
         """Apply passed deadlines (scheduler job; tests call it after advancing their clock)."""
+        self.lifecycle.hosts.returns.expire()
         await self.timeouts.check()
 
     async def sweep_offline(self) -> None:

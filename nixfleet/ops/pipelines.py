@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from nixfleet.events import EventEntry, with_event
 from nixfleet.models import ErrorCode, EventCategory, PipelineStatus
 from nixfleet.ops.commands import new_id
 from nixfleet.ops.dispatch import Dispatcher, DispatchError, unique
@@ -101,14 +102,14 @@ class PipelineRunner:
             options=(options or PipelineOptions()).to_json(),
             retry_of=retry_of,
         )
-        await self._save(run)
-        await self.lc.events.record(
+        started = self.lc.events.entry(
             f'pipeline:{name}',
             f'pipeline {name} started on {len(targets)} hosts' + (f' (retry of {retry_of})' if retry_of else ''),
             category=EventCategory.AUDIT,
             actor=actor,
             details={'pipeline_id': run.id, 'hosts': targets},
         )
+        await self._save(run, started)  # the run and its "started" event commit together: never one without the other
         self._launch(run)
         return run
 
@@ -156,9 +157,9 @@ class PipelineRunner:
         return await self.lc.store.read(lambda db: get_run(db, pipeline_id))
 
     # -- running -------------------------------------------------------------------------------------------------
-    def _launch(self, run: PipelineRun) -> None:
+    def _launch(self, run: PipelineRun, hosts_back_by: float | None = None) -> None:
         self.runs[run.id] = run
-        execution = RunExecution(run, self.dispatcher, self._save)
+        execution = RunExecution(run, self.dispatcher, self._save, hosts_back_by)
         task = asyncio.get_running_loop().create_task(execution.execute(), name=f'pipeline-{run.id}')
         self._tasks[run.id] = task
         task.add_done_callback(partial(self._forget, run.id))
@@ -168,11 +169,12 @@ class PipelineRunner:
         self._tasks.pop(run_id, None)
         self.runs.pop(run_id, None)
 
-    def resume(self, runs: Iterable[PipelineRun]) -> None:
-        """Continue RUNNING runs loaded from the journal (their in-flight commands reconcile via the lifecycle)."""
+    def resume(self, runs: Iterable[PipelineRun], hosts_back_by: float) -> None:
+        """Continue RUNNING runs loaded from the journal (their in-flight commands reconcile via the lifecycle);
+        new stage work for a host that is not back yet waits for it until `hosts_back_by` (SPEC §6)."""
         for run in runs:
             log.info('resuming pipeline %s (%s) at stage %d', run.id, run.name, run.current_stage)
-            self._launch(run)
+            self._launch(run, hosts_back_by)
 
     async def stop(self) -> None:
         """Stop the tasks (the runs stay RUNNING in the journal and resume at the next start)."""
@@ -181,6 +183,8 @@ class PipelineRunner:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _save(self, run: PipelineRun) -> None:
-        await self.lc.store.write(save_run(run))
+    async def _save(self, run: PipelineRun, event: EventEntry | None = None) -> None:
+        await self.lc.store.write(with_event(save_run(run), event))
         self.lc.stream.emit(Change(ChangeType.PIPELINE_UPDATED, id=run.id, payload=run.view()))
+        if event is not None:
+            self.lc.events.publish(event)

@@ -33,12 +33,20 @@ Outcome = tuple[CommandStatus, str | None]
 class RunExecution:
     """Run the stages of one pipeline run to its end; `save` journals and publishes the run."""
 
-    def __init__(self, run: PipelineRun, dispatcher: Dispatcher, save: Callable[[PipelineRun], Awaitable[None]]):
+    def __init__(
+        self,
+        run: PipelineRun,
+        dispatcher: Dispatcher,
+        save: Callable[[PipelineRun], Awaitable[None]],
+        hosts_back_by: float | None = None,
+    ):
         self.run = run
         self.dispatcher = dispatcher
         self.lc = dispatcher.lc
         self.save = save
         self.records: Records = {}
+        #: Resumed after a restart: until then, new work for a host waits for it to come back (not refused offline).
+        self.hosts_back_by = hosts_back_by
 
     async def execute(self) -> None:
         """Replay and run every stage, then record how the run ended (FAILED with a message on an internal error)."""
@@ -96,6 +104,8 @@ class RunExecution:
         if (k, host) in self.records:
             command_id = self.records[(k, host)][0]
         else:
+            if host is not None and self.hosts_back_by is not None:
+                await self.lc.hosts.wait_online(host, self.hosts_back_by)
             async with gate:
                 if run.cancel_requested:
                     await self._fill(host, k, CommandStatus.CANCELLED, 'pipeline cancelled', only=k)

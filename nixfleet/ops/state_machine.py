@@ -17,7 +17,7 @@ from typing import Any
 
 from nixfleet import causes, protocol
 from nixfleet.config import Settings
-from nixfleet.events import EventLog
+from nixfleet.events import EventEntry, EventLog, with_event
 from nixfleet.gateway.agents import AgentGateway
 from nixfleet.hosts import HostRegistry
 from nixfleet.models import TERMINAL, CommandStatus, ErrorCode, EventCategory, EventLevel
@@ -147,10 +147,8 @@ class CommandStateMachine:
         if not failure:
             cmd.error, cmd.message = None, message
         cmd.output_file = None
-        await self.store.write(journal.save(cmd.row()))
-        self.stream.emit(Change(ChangeType.COMMAND_FINISHED, id=cmd.id, fields=cmd.view()))
-        if status is CommandStatus.BLOCKED:
-            await self.events.record(
+        blocked = (
+            self.events.entry(
                 f'op:{cmd.op}',
                 f'{cmd.op} on {cmd.host or "fleet"} blocked: {message}',
                 category=EventCategory.AUDIT,
@@ -159,6 +157,13 @@ class CommandStateMachine:
                 host=cmd.host,
                 details={'command_id': cmd.id, 'code': code},
             )
+            if status is CommandStatus.BLOCKED
+            else None
+        )
+        await self._journal(cmd, blocked)
+        self.stream.emit(Change(ChangeType.COMMAND_FINISHED, id=cmd.id, fields=cmd.view()))
+        if blocked is not None:
+            self.events.publish(blocked)
         self._resolve(cmd)
         return cmd
 
@@ -175,10 +180,7 @@ class CommandStateMachine:
                 f'Host: {cmd.host or "fleet"}',
                 f'Started: {iso(now)} by {cmd.actor}',
             )
-        await self.store.write(journal.save(cmd.row()))
-        self.stream.emit(Change(ChangeType.COMMAND_STARTED, id=cmd.id, payload=cmd.view()))
-        self._host_changed(cmd)
-        await self.events.record(
+        started = self.events.entry(
             f'op:{cmd.op}',
             f'{cmd.op} started on {cmd.host or "fleet"}' + (' (forced)' if cmd.forced else ''),
             category=EventCategory.AUDIT,
@@ -186,6 +188,10 @@ class CommandStateMachine:
             host=cmd.host,
             details={'command_id': cmd.id, 'pipeline_id': cmd.pipeline_id},
         )
+        await self._journal(cmd, started)  # a command is never journaled as started without its "started" event
+        self.stream.emit(Change(ChangeType.COMMAND_STARTED, id=cmd.id, payload=cmd.view()))
+        self._host_changed(cmd)
+        self.events.publish(started)
         if cmd.agent_command and cmd.host and not self.gateway.send(cmd.host, protocol.command(cmd.agent_command)):
             await self.finish(
                 cmd,
@@ -245,7 +251,18 @@ class CommandStateMachine:
             detail = f' — {why}' if (why := causes.detail(cmd.view())) else ''
             self.logs.write_meta(cmd.id, cmd.host, self.logs.path_for(cmd.host, cmd.id), summary + detail)
             await self.logs.flush(cmd.id)
-        await self.store.write(journal.save(cmd.row()))
+        text = f'{cmd.op} on {cmd.host or "fleet"} ended {status.value}'
+        if why := causes.cause(cmd.view()) if status is not CommandStatus.SUCCESS else (message or ''):
+            text += f': {why}'
+        ended = self.events.entry(
+            f'op:{cmd.op}',
+            text,
+            level=_LEVELS.get(status, EventLevel.ERROR),
+            actor=actor,
+            host=cmd.host,
+            details={'command_id': cmd.id, 'status': status.value, 'exit_code': exit_code, 'code': cmd.code},
+        )
+        await self._journal(cmd, ended)  # the terminal row and its "ended" event commit together
         self.stream.emit(Change(ChangeType.COMMAND_FINISHED, id=cmd.id, fields=cmd.view()))
         for listener in self.finished_listeners:
             try:
@@ -255,19 +272,13 @@ class CommandStateMachine:
             except Exception:
                 log.exception('finished-listener %r failed for %s', listener, cmd.id)
         self._host_changed(cmd)
-        text = f'{cmd.op} on {cmd.host or "fleet"} ended {status.value}'
-        if why := causes.cause(cmd.view()) if status is not CommandStatus.SUCCESS else (message or ''):
-            text += f': {why}'
-        await self.events.record(
-            f'op:{cmd.op}',
-            text,
-            level=_LEVELS.get(status, EventLevel.ERROR),
-            actor=actor,
-            host=cmd.host,
-            details={'command_id': cmd.id, 'status': status.value, 'exit_code': exit_code, 'code': cmd.code},
-        )
+        self.events.publish(ended)
         self._resolve(cmd)
         return True
+
+    async def _journal(self, cmd: Command, event: EventEntry | None) -> None:
+        """Write the command's row and (if any) its event in one transaction."""
+        await self.store.write(with_event(journal.save(cmd.row()), event))
 
     def _host_changed(self, cmd: Command) -> None:
         if cmd.host and cmd.host in self.hosts.rows:

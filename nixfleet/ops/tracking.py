@@ -162,11 +162,13 @@ class AgentTracker:
                 error=st.message or f'{st.status} (exit {st.exit_code})',
             )
         elif op.completion is Completion.SWITCH:
+            # The process that ran the switch sent this status (from its outbox when it reconnected first): the
+            # switch is complete only once the agent is back on a new process, i.e. registers again after this
+            # frame. Whatever came before (a register, the first heartbeat after it) was still the old process.
             cmd.track.status_ok, cmd.track.status_at = True, self.lc.clock()
             cmd.track.post_message = st.message
-            if cmd.track.awaiting_heartbeat or cmd.recovered:  # already back (status came from an outbox)
-                await self._judge(cmd, host)
-                return
+            cmd.track.awaiting_heartbeat = False
+            cmd.recovered, cmd.adopt_deadline = False, None  # its outcome is known: no longer at risk of ORPHANED
             cmd.track.reconnect_deadline = self.lc.clock() + op.reconnect_timeout
             await self.lc.update(
                 cmd,
@@ -230,10 +232,13 @@ class AgentTracker:
             return  # never (re-)mark busy from a heartbeat: the post-status one still shows the old command
         cmd.track.awaiting_heartbeat = False
         actor = f'agent:{host}'
+        now = self._freshness_now(host)
         if pending and pending == cmd.agent_command:
             await self._readopt(cmd, host)
         elif cmd.track.kill_at is not None:
             await self.lc.finish(cmd, CommandStatus.KILLED, actor=actor, message='agent came back without the command')
+        elif cmd.recovered and OPS[cmd.op].completion is Completion.SWITCH and binary_changed(cmd.freshness, now):
+            await self._judge(cmd, host)  # its status was lost with the dashboard, but the new binary proves it
         elif cmd.recovered:
             await self.lc.finish(
                 cmd,
@@ -242,7 +247,6 @@ class AgentTracker:
                 error='dashboard restarted while it ran; the agent came back without it, so its outcome is unknown',
             )
         elif OPS[cmd.op].completion is Completion.SWITCH:
-            now = self._freshness_now(host)
             status, text = judge_freshness(cmd.freshness, now, cmd.track.expect_agent_update)
             if status is CommandStatus.SUCCESS and not binary_changed(cmd.freshness, now):
                 await self.lc.finish(

@@ -188,6 +188,8 @@ async def test_a_no_op_pull_keeps_system_current_but_a_real_one_does_not(
     version_server.serve(remote(NEXT))  # the config repo moved on and the host pulls it
     await eventually(next_is_published(fleet))  # a fetch the recorded pull started may still bring the old one
     await agent.heartbeat(generation=NEXT[:7])
+    # git was `ok` before the pull too: wait for the heartbeat itself (its generation), not only for git `ok`
+    await eventually(lambda: fleet.host('web-01')['generation'] == NEXT[:7])
     await eventually(lambda: statuses(fleet, 'web-01')['git'] == 'ok')
     assert part(fleet, 'web-01', 'system')['status'] == 'outdated'
     assert part(fleet, 'web-01', 'system')['message'] == f'Deployed {GEN}; the host is now at {NEXT[:7]}'

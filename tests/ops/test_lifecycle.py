@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 
 from nixfleet.models import CommandStatus as S
@@ -102,3 +104,42 @@ async def test_status_for_wrong_op_and_output_for_idle_host_are_ignored(fleet: F
     await send_status(agent.fake, 'test', 'error', 2, 'boom')
     cmd = await fleet.ended(cid)
     assert (cmd.status, cmd.exit_code) == (S.ERROR, 2)
+
+
+#: Stands in for the process dying between two writes: every event insert fails.
+FAIL_EVENTS = 'CREATE TRIGGER no_events BEFORE INSERT ON event_log BEGIN SELECT RAISE(ABORT, "crash"); END'
+
+
+async def journal(fleet: Fleet, sql: str) -> list[tuple[object, ...]]:
+    return await fleet.dashboard.store.read(lambda db: db.execute(sql).fetchall())
+
+
+async def test_a_command_row_and_its_event_commit_together(fleet: Fleet) -> None:
+    """A process dying between two writes is stood in for by the event insert failing: the command's row must not
+    be committed without its "started" (or "ended") event, or a restart finds a half-journaled command."""
+    agent = await fleet.add('web-01')
+    await fleet.dashboard.store.write(lambda db: db.execute(FAIL_EVENTS))
+    with pytest.raises(sqlite3.DatabaseError):
+        await fleet.dispatch('test', 'web-01')
+    assert await journal(fleet, 'SELECT id FROM commands') == [], 'journaled as started without its event'
+
+    await fleet.dashboard.store.write(lambda db: db.execute('DROP TRIGGER no_events'))
+    await fleet.restart_server()  # as after the crash: the restarted dashboard finds nothing of the attempt
+    await agent.reconnect()
+    assert fleet.host('web-01')['busy'] is False
+    cid = await fleet.started('test', 'web-01')
+    await expect_command(agent.fake)
+    await fleet.dashboard.store.write(lambda db: db.execute(FAIL_EVENTS))
+    await send_status(agent.fake, 'test')
+    await eventually(lambda: fleet.engine.lifecycle.find_active(cid) is None)
+    rows = await journal(fleet, f"SELECT status FROM commands WHERE id = '{cid}'")
+    assert rows == [('EXECUTING',)], 'journaled as ended without its event'
+
+
+async def test_a_pipeline_run_and_its_started_event_commit_together(fleet: Fleet) -> None:
+    await fleet.add('web-01')
+    await fleet.dashboard.store.write(lambda db: db.execute(FAIL_EVENTS))
+    with pytest.raises(sqlite3.DatabaseError):
+        await fleet.engine.start_pipeline('do-all', ['web-01'])
+    assert await journal(fleet, 'SELECT id FROM pipelines') == [], 'a run journaled without its "started" event'
+    assert await journal(fleet, 'SELECT id FROM commands') == []

@@ -7,7 +7,7 @@ from collections.abc import Awaitable
 
 from nixfleet.models import CommandStatus as S
 from nixfleet.models import PipelineStatus as P
-from tests.ops.helpers import Fleet, hang, ok
+from tests.ops.helpers import Fleet, ScriptedAgent, hang, ok, switch_ok
 from tests.support import eventually, send_output, send_status
 
 HOSTS = ['web-01', 'web-02', 'web-03', 'web-04']
@@ -108,3 +108,99 @@ async def test_switch_that_reported_ok_before_the_restart_is_judged_on_return(fl
     agent.binary_hash = 'e' * 64
     await agent.reconnect()
     assert (await fleet.ended(cid)).status is S.SUCCESS
+
+
+async def frames_handled(fleet: Fleet, agent: ScriptedAgent, load: float) -> None:
+    """Send a marker heartbeat and wait until it is in the state: every frame the agent sent before is handled."""
+    await agent.heartbeat(load=load)
+    await eventually(lambda: (fleet.host(agent.host).get('metrics') or {}).get('load') == load)
+
+
+async def test_switch_status_delivered_after_a_restart_waits_for_the_agents_own_restart(fleet: Fleet) -> None:
+    """The switch ended while the dashboard was down: its old process reconnects and delivers the outbox'd
+    `status ok`, then restarts. Only its re-register after that ends the switch; the test stage waits for it."""
+    agent = (await fleet.add('web-01')).script(pull=ok, switch=hang)
+    run = await fleet.engine.start_pipeline('do-all', ['web-01'])
+    await eventually(lambda: agent.seen == ['pull', 'switch'])
+    switch_id = fleet.engine.lifecycle.active_for('web-01').id
+    await fleet.restart_server()
+
+    agent.pending = None
+    await agent.fake.close()
+    await agent.fake.connect()  # the old process (old binary) registers, then sends its outbox: status, heartbeat
+    agent.script(test=ok)
+    await send_status(agent.fake, 'switch')
+    await frames_handled(fleet, agent, 0.71)
+    cmd = fleet.engine.lifecycle.find_active(switch_id)
+    assert cmd is not None and cmd.status is S.AWAITING_RECONNECT, 'judged before the agent restarted'
+    assert agent.seen == ['pull', 'switch'], 'the test stage went into the agent restart gap'
+
+    agent.binary_hash = 'b' * 64
+    await agent.reconnect()  # the new process
+    switch = await fleet.ended(switch_id)
+    assert (switch.status, switch.message) == (S.SUCCESS, 'agent is back with a new binary')
+    run = await asyncio.wait_for(fleet.engine.pipelines.wait(run.id), 10)
+    assert run.status is P.COMPLETE
+    assert agent.seen == ['pull', 'switch', 'test']
+
+
+async def test_recovered_switch_whose_status_was_lost_succeeds_on_a_new_binary(fleet: Fleet) -> None:
+    """A Go agent has no outbox: the status of a switch that ended while the dashboard was down is lost, but the
+    agent comes back on its new binary, which proves the switch."""
+    agent = (await fleet.add('web-01')).script(switch=hang)
+    cid = await fleet.started('switch', 'web-01')
+    await fleet.status_of(cid, S.EXECUTING)
+    await fleet.restart_server()
+    agent.pending, agent.binary_hash = None, 'c' * 64
+    await agent.reconnect()
+    cmd = await fleet.ended(cid)
+    assert (cmd.status, cmd.message) == (S.SUCCESS, 'agent is back with a new binary')
+
+
+async def pipeline_rows(fleet: Fleet, run_id: str) -> list[tuple[str, int, str, str | None]]:
+    return await fleet.dashboard.store.read(
+        lambda db: db.execute(
+            'SELECT host_id, stage, status, code FROM commands WHERE pipeline_id = ? ORDER BY host_id, stage', [run_id]
+        ).fetchall()
+    )
+
+
+async def resumed_do_all_waiting_at_switch(fleet: Fleet) -> tuple[str, ScriptedAgent, ScriptedAgent]:
+    """do-all on web-01 and web-02, the dashboard restarted during web-02's pull; only web-02 is back and its
+    pull ended, so the switch stage has begun: web-02 switches, web-01 has not come back yet."""
+    one = (await fleet.add('web-01')).script(pull=ok)
+    two = (await fleet.add('web-02')).script(pull=hang)
+    run = await fleet.engine.start_pipeline('do-all', ['web-01', 'web-02'])
+    await eventually(lambda: two.pending == 'pull' and fleet.engine.lifecycle.active_for('web-01') is None)
+    pull = fleet.engine.lifecycle.active_for('web-02')
+    await fleet.restart_server()
+    await two.reconnect()  # still pulling: re-adopted
+    two.script(switch=switch_ok, test=ok)
+    await ok(two, 'pull')
+    assert (await fleet.ended(pull.id)).status is S.SUCCESS
+    await eventually(lambda: 'switch' in two.seen and fleet.engine.lifecycle.active_for('web-02') is None)
+    return run.id, one, two
+
+
+async def test_resumed_pipeline_waits_for_a_host_that_is_not_back_yet(fleet: Fleet) -> None:
+    run_id, one, two = await resumed_do_all_waiting_at_switch(fleet)
+    await fleet.advance(119)  # well inside the re-adoption window
+    await one.reconnect()
+    one.script(switch=switch_ok, test=ok)
+    run = await asyncio.wait_for(fleet.engine.pipelines.wait(run_id), 10)
+    assert run.status is P.COMPLETE, await pipeline_rows(fleet, run_id)
+    assert await pipeline_rows(fleet, run_id) == [
+        (h, k, 'SUCCESS', None) for h in ('web-01', 'web-02') for k in range(3)
+    ]
+    assert one.seen == ['pull', 'switch', 'test'] and two.seen == ['pull', 'switch', 'test']
+
+
+async def test_resumed_pipeline_records_a_host_offline_only_after_the_window(fleet: Fleet) -> None:
+    run_id, _, _ = await resumed_do_all_waiting_at_switch(fleet)
+    await fleet.advance(119)
+    assert ('web-01', 1) not in {(h, k) for h, k, _, _ in await pipeline_rows(fleet, run_id)}, 'refused too early'
+    await fleet.advance(1)
+    run = await asyncio.wait_for(fleet.engine.pipelines.wait(run_id), 10)
+    assert run.status is P.PARTIAL
+    rows = await pipeline_rows(fleet, run_id)
+    assert ('web-01', 1, 'BLOCKED', 'host_offline') in rows and ('web-02', 2, 'SUCCESS', None) in rows
