@@ -19,13 +19,26 @@ from nixfleet import protocol
 from nixfleet.models import CommandStatus, ErrorCode, EventLevel
 from nixfleet.ops.commands import Command
 from nixfleet.ops.lifecycle import RUNNING, Lifecycle
+from nixfleet.ops.logs import parse_log
 from nixfleet.ops.registry import OPS, Completion
 from nixfleet.ops.validation import Blocked, Snapshot
-from nixfleet.protocol import CommandRejected, Heartbeat, OperationProgress, Output, Register, Status, StatusPayload
+from nixfleet.protocol import (
+    CommandRejected,
+    Heartbeat,
+    HeartbeatPayload,
+    OperationProgress,
+    Output,
+    Register,
+    Status,
+    StatusPayload,
+)
+from nixfleet.timeutil import parse_iso
 
 log = logging.getLogger(__name__)
 
 FRESHNESS = ('source_commit', 'store_path', 'binary_hash')
+#: Why a command recovered after a dashboard restart ends ORPHANED when its agent comes back without it.
+ORPHANED_BACK_IDLE = 'dashboard restarted while it ran; the agent came back without it, so its outcome is unknown'
 #: Seconds a force-rebuild may take to restart its agent after `status ok` before we stop waiting for it.
 RESTART_GRACE = 10.0
 
@@ -114,7 +127,7 @@ class AgentTracker:
         cmd = self.lc.active_for(host)
         if isinstance(message, Heartbeat):
             if cmd is not None:
-                await self._heartbeat(cmd, host, message.payload.pending_command)
+                await self._heartbeat(cmd, host, message.payload)
             return
         if cmd is None:
             if not isinstance(message, Register):
@@ -223,7 +236,8 @@ class AgentTracker:
             cmd.track.post_check_due = self.lc.clock() + 2 * interval + 1
             await self.lc.update(cmd)
 
-    async def _heartbeat(self, cmd: Command, host: str, pending: str | None) -> None:
+    async def _heartbeat(self, cmd: Command, host: str, beat: HeartbeatPayload) -> None:
+        pending = beat.pending_command
         if cmd.track.post_check_due is not None:
             cmd.track.post_check_due = None
             await self.post_check(cmd, host)
@@ -232,39 +246,19 @@ class AgentTracker:
             return  # never (re-)mark busy from a heartbeat: the post-status one still shows the old command
         cmd.track.awaiting_heartbeat = False
         actor = f'agent:{host}'
-        now = self._freshness_now(host)
         if pending and pending == cmd.agent_command:
             await self._readopt(cmd, host)
         elif cmd.track.kill_at is not None:
             await self.lc.finish(cmd, CommandStatus.KILLED, actor=actor, message='agent came back without the command')
-        elif cmd.recovered and OPS[cmd.op].completion is Completion.SWITCH and binary_changed(cmd.freshness, now):
-            await self._judge(cmd, host)  # its status was lost with the dashboard, but the new binary proves it
+        elif OPS[cmd.op].completion is Completion.SWITCH:
+            await self._switch_back_without_status(cmd, host, beat)
         elif cmd.recovered:
             await self.lc.finish(
                 cmd,
                 CommandStatus.ORPHANED,
                 actor=actor,
-                error='dashboard restarted while it ran; the agent came back without it, so its outcome is unknown',
+                error=ORPHANED_BACK_IDLE,
             )
-        elif OPS[cmd.op].completion is Completion.SWITCH:
-            status, text = judge_freshness(cmd.freshness, now, cmd.track.expect_agent_update)
-            if status is CommandStatus.SUCCESS and not binary_changed(cmd.freshness, now):
-                await self.lc.finish(
-                    cmd,
-                    CommandStatus.ERROR,
-                    actor=actor,
-                    error='agent restarted during the switch without reporting a result and its '
-                    'binary is unchanged: check the host',
-                )
-            else:
-                await self.lc.finish(
-                    cmd,
-                    status,
-                    actor=actor,
-                    exit_code=0 if status is CommandStatus.SUCCESS else None,
-                    message=text if status is CommandStatus.SUCCESS else None,
-                    error=None if status is CommandStatus.SUCCESS else text,
-                )
         else:
             await self.lc.finish(
                 cmd,
@@ -272,6 +266,64 @@ class AgentTracker:
                 actor=actor,
                 error=f'agent restarted while {cmd.op} ran and reported no result',
             )
+
+    async def _switch_back_without_status(self, cmd: Command, host: str, beat: HeartbeatPayload) -> None:
+        """Judge a switch whose agent came back idle with no `status` for it.
+
+        The Go agent has no outbox: a status sent while the link was down (the dashboard restarting, a dropped link)
+        is lost. What the agent does is still evidence. After a successful switch it exits and is restarted (exit
+        101 under systemd, a new launchd job on macOS), and a restarted agent reports empty compartments; a failed
+        switch leaves the same process running with System `error`. So an agent that ran the switch (its output is
+        in the command's log) and comes back with System empty or `ok` since the start did restart after a success:
+        the freshness triple then says SUCCESS, SUSPICIOUS or STALE_BINARY as after a delivered `status ok`. No such
+        evidence: ORPHANED after a dashboard restart (the outcome is unknown), ERROR otherwise.
+        """
+        actor = f'agent:{host}'
+        now = self._freshness_now(host)
+        report = beat.update_status.system if beat.update_status is not None else None
+        reported_at = parse_iso(report.checked_at) if report is not None else None
+        since_start = reported_at is not None and cmd.started_at is not None and reported_at >= cmd.started_at
+        if report is not None and report.status == 'error' and since_start:
+            await self.lc.finish(
+                cmd, CommandStatus.ERROR, actor=actor, error=f'the agent reports the switch failed: {report.message}'
+            )
+            return
+        cleared = report is None or not report.status or (report.status == 'ok' and since_start)
+        if binary_changed(cmd.freshness, now) or (cleared and await self._agent_ran(cmd)):
+            status, text = judge_freshness(cmd.freshness, now, cmd.track.expect_agent_update)
+            if status is CommandStatus.SUCCESS and not binary_changed(cmd.freshness, now):
+                text = 'agent is back on a new process after the switch (its status was lost while disconnected)'
+            ok = status is CommandStatus.SUCCESS
+            await self.lc.finish(
+                cmd,
+                status,
+                actor=actor,
+                exit_code=0 if ok else None,
+                message=text if ok else None,
+                error=None if ok else text,
+            )
+        elif cmd.recovered:
+            await self.lc.finish(
+                cmd,
+                CommandStatus.ORPHANED,
+                actor=actor,
+                error=ORPHANED_BACK_IDLE,
+            )
+        else:
+            await self.lc.finish(
+                cmd,
+                CommandStatus.ERROR,
+                actor=actor,
+                error='agent restarted during the switch without reporting a result and its '
+                'binary is unchanged: check the host',
+            )
+
+    async def _agent_ran(self, cmd: Command) -> bool:
+        """Whether the agent's own output for the command is in its log (it received and started the command)."""
+        if cmd.output_file is None or cmd.host is None:
+            return False
+        read = await self.lc.logs.read_complete(cmd.id, self.lc.logs.path_for(cmd.host, cmd.id))
+        return any(entry['stream'] != 'meta' for entry in parse_log(read.text))
 
     async def _readopt(self, cmd: Command, host: str) -> None:
         was_recovered = cmd.recovered

@@ -7,8 +7,9 @@ from collections.abc import Awaitable
 
 from nixfleet.models import CommandStatus as S
 from nixfleet.models import PipelineStatus as P
+from nixfleet.timeutil import iso
 from tests.ops.helpers import Fleet, ScriptedAgent, hang, ok, switch_ok
-from tests.support import eventually, send_output, send_status
+from tests.support import eventually, register_payload, send_output, send_status
 
 HOSTS = ['web-01', 'web-02', 'web-03', 'web-04']
 
@@ -155,6 +156,77 @@ async def test_recovered_switch_whose_status_was_lost_succeeds_on_a_new_binary(f
     await agent.reconnect()
     cmd = await fleet.ended(cid)
     assert (cmd.status, cmd.message) == (S.SUCCESS, 'agent is back with a new binary')
+
+
+def system_report(status: str, message: str, at: float) -> dict[str, object]:
+    """A heartbeat's `update_status` with the agent's System report (the Go agent's shape)."""
+    empty = {'status': '', 'message': '', 'checked_at': ''}
+    system = {'status': status, 'message': message, 'checked_at': iso(at)}
+    return {'git': empty, 'lock': {'status': 'ok', 'message': '', 'checked_at': ''}, 'system': system, 'tests': empty}
+
+
+async def switch_lost_in_a_restart(fleet: Fleet, *, reached_agent: bool = True) -> tuple[ScriptedAgent, str]:
+    """A switch running (or, `reached_agent=False`, journaled but never started by its agent) when the dashboard
+    restarts; the agent's `status` is lost with the link (a Go agent has no outbox)."""
+    agent = await fleet.add('web-01')
+    agent.script(switch=hang if reached_agent else quiet)
+    cid = await fleet.started('switch', 'web-01')
+    await fleet.status_of(cid, S.EXECUTING)
+    await eventually(lambda: 'switch' in agent.seen)
+    if reached_agent:
+        await eventually(lambda: 'switch started' in fleet_log(fleet, cid))
+    await fleet.restart_server()
+    agent.pending = None
+    return agent, cid
+
+
+async def quiet(agent: ScriptedAgent, command: str) -> None:
+    """Take the command and say nothing (as if it never arrived)."""
+
+
+def fleet_log(fleet: Fleet, cid: str) -> str:
+    path = fleet.engine.logs.path_for('web-01', cid)
+    return path.read_text() if path.exists() else ''
+
+
+async def test_switch_whose_status_was_lost_succeeds_when_the_agent_comes_back_restarted(fleet: Fleet) -> None:
+    """The Go agent restarts after every successful switch and forgets its compartments: back idle, with System
+    empty and the switch's output in the log, the switch succeeded although its status never arrived."""
+    agent, cid = await switch_lost_in_a_restart(fleet)
+    await agent.reconnect()  # the default heartbeat: System empty, as after an agent restart; binary unchanged
+    cmd = await fleet.ended(cid)
+    assert cmd.status is S.SUCCESS, cmd.error
+    assert 'status was lost' in (cmd.message or '')
+
+
+async def test_switch_whose_status_was_lost_fails_when_the_agent_reports_system_error(fleet: Fleet) -> None:
+    agent, cid = await switch_lost_in_a_restart(fleet)
+    await agent.fake.close()
+    await agent.fake.connect(register=False)
+    await agent.fake.send('register', register_payload('web-01', binary_hash=agent.binary_hash))
+    await agent.fake.expect('registered')
+    await agent.heartbeat(update_status=system_report('error', 'Switch failed (exit 1)', fleet.clock() + 1))
+    cmd = await fleet.ended(cid)
+    assert (cmd.status, cmd.error) == (S.ERROR, 'the agent reports the switch failed: Switch failed (exit 1)')
+
+
+async def test_switch_the_agent_never_started_is_orphaned_not_called_a_success(fleet: Fleet) -> None:
+    """Journaled, then the dashboard died before the agent ran it: no output of it anywhere, so nothing proves it."""
+    agent, cid = await switch_lost_in_a_restart(fleet, reached_agent=False)
+    await agent.reconnect()
+    cmd = await fleet.ended(cid)
+    assert cmd.status is S.ORPHANED
+
+
+async def test_switch_whose_link_dropped_succeeds_when_the_agent_comes_back_restarted(fleet: Fleet) -> None:
+    """No dashboard restart: the link dropped mid-switch and the status went with it; the agent came back restarted."""
+    agent = (await fleet.add('web-01')).script(switch=hang)
+    cid = await fleet.started('switch', 'web-01')
+    await eventually(lambda: 'switch started' in fleet_log(fleet, cid))
+    agent.pending = None
+    await agent.reconnect()
+    cmd = await fleet.ended(cid)
+    assert cmd.status is S.SUCCESS, cmd.error
 
 
 async def pipeline_rows(fleet: Fleet, run_id: str) -> list[tuple[str, int, str, str | None]]:
