@@ -252,20 +252,8 @@ class AgentTracker:
             await self.lc.finish(cmd, CommandStatus.KILLED, actor=actor, message='agent came back without the command')
         elif OPS[cmd.op].completion is Completion.SWITCH:
             await self._switch_back_without_status(cmd, host, beat)
-        elif cmd.recovered:
-            await self.lc.finish(
-                cmd,
-                CommandStatus.ORPHANED,
-                actor=actor,
-                error=ORPHANED_BACK_IDLE,
-            )
         else:
-            await self.lc.finish(
-                cmd,
-                CommandStatus.ERROR,
-                actor=actor,
-                error=f'agent restarted while {cmd.op} ran and reported no result',
-            )
+            await self._back_without_result(cmd, actor, f'agent restarted while {cmd.op} ran and reported no result')
 
     async def _switch_back_without_status(self, cmd: Command, host: str, beat: HeartbeatPayload) -> None:
         """Judge a switch whose agent came back idle with no `status` for it.
@@ -302,21 +290,17 @@ class AgentTracker:
                 message=text if ok else None,
                 error=None if ok else text,
             )
-        elif cmd.recovered:
-            await self.lc.finish(
-                cmd,
-                CommandStatus.ORPHANED,
-                actor=actor,
-                error=ORPHANED_BACK_IDLE,
-            )
         else:
-            await self.lc.finish(
-                cmd,
-                CommandStatus.ERROR,
-                actor=actor,
-                error='agent restarted during the switch without reporting a result and its '
-                'binary is unchanged: check the host',
-            )
+            unknown = 'agent restarted during the switch without reporting a result and its binary is unchanged'
+            await self._back_without_result(cmd, actor, unknown + ': check the host')
+
+    async def _back_without_result(self, cmd: Command, actor: str, error: str) -> None:
+        """End a command whose agent came back without it and without a result: ORPHANED when the dashboard
+        restarted while it ran (it may never have reached the agent), else ERROR with `error`."""
+        if cmd.recovered:
+            await self.lc.finish(cmd, CommandStatus.ORPHANED, actor=actor, error=ORPHANED_BACK_IDLE)
+        else:
+            await self.lc.finish(cmd, CommandStatus.ERROR, actor=actor, error=error)
 
     async def _agent_ran(self, cmd: Command) -> bool:
         """Whether the agent's own output for the command is in its log (it received and started the command)."""

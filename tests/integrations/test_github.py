@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -16,15 +16,6 @@ from nixfleet.integrations.github_api import is_flake_update
 from nixfleet.streams.state import FleetState, FleetStateStream
 from tests.integrations.fake_github import REPO, TOKEN, FakeGitHub, sha_of
 from tests.support import ManualClock, eventually
-
-
-@pytest.fixture
-def github() -> Iterator[FakeGitHub]:
-    """A fake GitHub API on a free loopback port (no PRs until the test adds them)."""
-    fake = FakeGitHub()
-    fake.start()
-    yield fake
-    fake.stop()
 
 
 @pytest.fixture
