@@ -130,7 +130,7 @@ class DashboardOps:
             return int(cursor.rowcount or 0)
 
         removed = await self.lc.store.write(delete)
-        host_dir = self.lc.logs.path_for(host, cmd.id).parent
+        host_dir = self.lc.logs.host_dir(host)
         await asyncio.to_thread(shutil.rmtree, host_dir, True)
         await self.lc.hosts.remove(host)
         return RemoteResult(True, f'removed {host}: {removed} commands and their logs deleted (events kept)')

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import re
 import time
@@ -51,6 +52,30 @@ class LogRead:
     text: str
     #: Every `command_output` change up to this version is in `text`, and none of a later version is.
     version: int
+
+
+#: An id that may stand as a file or folder name as it is: a hostname-like word (no separators, no leading dot).
+_PLAIN_ID = re.compile(r'[A-Za-z0-9][A-Za-z0-9._-]{0,199}')
+
+
+def path_component(value: str | None, default: str) -> str:
+    """A file-name-safe form of an id: the id itself when it is plain, else a stable name derived from it.
+
+    Ids come from agents and from a migrated Go database (which accepted any hostname): `..`, `a/b` or an empty id
+    must never become part of a path. A derived name starts with `_`, which no plain id does, so none collide.
+    """
+    if not value:
+        return default
+    if _PLAIN_ID.fullmatch(value):
+        return value
+    return '_id-' + hashlib.sha256(value.encode('utf-8', 'surrogatepass')).hexdigest()[:24]
+
+
+def contained(root: Path, path: Path) -> Path:
+    """`path` if it resolves to a place inside `root`; ValueError otherwise (a guard behind `path_component`)."""
+    if not path.resolve().is_relative_to(root.resolve()) or path.resolve() == root.resolve():
+        raise ValueError(f'{path} is not inside {root}')
+    return path
 
 
 def format_line(entry: dict[str, Any]) -> str:
@@ -134,9 +159,14 @@ class CommandLogs:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
+    def host_dir(self, host: str | None) -> Path:
+        """The folder of a host's command logs, checked to be inside the logs folder (what removal deletes)."""
+        return contained(self.logs_dir, self.logs_dir / path_component(host, '_fleet'))
+
     def path_for(self, host: str | None, command_id: str) -> Path:
-        """Where a command's log lives."""
-        return self.logs_dir / (host or '_fleet') / f'{command_id}.log'
+        """Where a command's log lives: inside its host's folder, whatever the ids hold (built from safe names only;
+        called per output line, so not resolved on disk)."""
+        return self.logs_dir / path_component(host, '_fleet') / f'{path_component(command_id, "_")}.log'
 
     def start(self) -> None:
         """Start the flusher task (on the loop)."""
