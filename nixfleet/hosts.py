@@ -21,7 +21,7 @@ from sqlite_utils import Database
 
 from nixfleet.config import Settings
 from nixfleet.events import EventLog
-from nixfleet.models import DEFAULT_COLOR, DEFAULT_COLOR_MACOS, Connection, EventLevel
+from nixfleet.models import DEFAULT_COLOR, DEFAULT_COLOR_MACOS, Connection, EventLevel, is_color
 from nixfleet.protocol import HeartbeatPayload, RegisterPayload
 from nixfleet.store import Store
 from nixfleet.streams.changes import Change, ChangeType
@@ -236,12 +236,12 @@ class HostRegistry:
 
     @staticmethod
     def color(row: dict[str, Any]) -> str:
-        """Effective theme colour: the dashboard's override, else the agent's, else the OS default."""
-        return (
-            row.get('theme_color_override')
-            or row.get('theme_color')
-            or (DEFAULT_COLOR_MACOS if row.get('host_type') == 'macos' else DEFAULT_COLOR)
-        )
+        """Effective theme colour: the dashboard's override, else the agent's, else the OS default — only a valid
+        colour (a stored value from before validation, e.g. a migrated database, is passed over)."""
+        for candidate in (row.get('theme_color_override'), row.get('theme_color')):
+            if is_color(candidate):
+                return str(candidate)
+        return DEFAULT_COLOR_MACOS if row.get('host_type') == 'macos' else DEFAULT_COLOR
 
     def all_views(self) -> dict[str, dict[str, Any]]:
         """Views of every known host."""
@@ -326,6 +326,9 @@ class HostRegistry:
         previous = self.rows.get(host)
         row: dict[str, Any] = {**(previous or {}), 'id': host, 'hostname': host}
         row.update({k: getattr(reg, k) for k in _REGISTER_FIELDS})
+        if row.get('theme_color') and not is_color(row['theme_color']):
+            log.warning('host %s: theme_color %.40r is not a colour (#rgb/#rrggbb); ignored', host, row['theme_color'])
+            row['theme_color'] = ''
         row.update(status='online', last_seen=stamp, updated_at=stamp)
         row.setdefault('created_at', stamp)
         row['created_at'] = row.get('created_at') or stamp

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 
 
@@ -117,6 +118,13 @@ class EventLevel(StrEnum):
 #: Theme colours when the agent sends none (Tokyo Night blue; purple for macOS), as upstream.
 DEFAULT_COLOR = '#7aa2f7'
 DEFAULT_COLOR_MACOS = '#bb9af7'
+#: A theme colour as the dashboard takes it, from anywhere: `#rgb` or `#rrggbb` and nothing else (it is put into CSS).
+_COLOR = re.compile(r'#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})')
+
+
+def is_color(value: object) -> bool:
+    """Whether `value` is a theme colour (`#rgb`/`#rrggbb`; no trailing text, no other CSS)."""
+    return isinstance(value, str) and _COLOR.fullmatch(value) is not None
 
 
 class CompartmentStatus(StrEnum):

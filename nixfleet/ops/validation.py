@@ -9,15 +9,13 @@ result message saying it was not verified.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from nixfleet.models import Connection, ErrorCode
+from nixfleet.models import Connection, ErrorCode, is_color
 
 COMPARTMENTS = ('agent', 'git', 'lock', 'system', 'tests')
-_COLOR_RE = re.compile(r'^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$')
 #: Values of `args.color` that reset a host's colour to the agent's own.
 RESET_COLOR = frozenset({'', 'default', 'agent'})
 
@@ -156,7 +154,7 @@ def offline_host(ctx: CheckContext) -> Blocked | None:
 def valid_color(ctx: CheckContext) -> Blocked | None:
     """`args.color` is `#rgb`/`#rrggbb`, or a reset to the agent's colour."""
     color = ctx.args.get('color')
-    if color is None or str(color).lower() in RESET_COLOR or _COLOR_RE.match(str(color)):
+    if color is None or str(color).lower() in RESET_COLOR or is_color(color):
         return None
     return Blocked(ErrorCode.INVALID_COLOR, f'{color!r} is not a colour; use #rgb or #rrggbb, or "default"')
 

@@ -8,7 +8,7 @@ import pytest
 
 from nixfleet.app import Dashboard
 from nixfleet.config import Settings
-from nixfleet.models import CommandStatus
+from nixfleet.models import DEFAULT_COLOR, CommandStatus
 from tests.ops.helpers import Fleet
 from tests.support import ManualClock, eventually, start_server
 
@@ -46,3 +46,32 @@ async def test_dashboard_colour_survives_reconnects_until_reset(fleet: Fleet) ->
 
     await set_color(fleet, 'web-01', 'default')  # "agent default"
     assert (fleet.host('web-01')['theme_color'], fleet.host('web-01')['color_source']) == ('#68c878', 'agent')
+
+
+HOSTILE = [
+    '#fff;position:fixed;inset:0;z-index:9999',
+    'red}body{display:none',
+    'url(https://x.example/a.png)',
+    'expression(alert(1))',
+    '#fff\n',
+    '#12345',
+]
+
+
+@pytest.mark.parametrize('color', HOSTILE)
+async def test_a_colour_that_could_carry_css_is_refused_at_every_entry(fleet: Fleet, color: str) -> None:
+    """An agent's register, the set-color op (UI/API/CLI) and a stored value from a migrated database: none of them
+    puts anything but `#rgb`/`#rrggbb` into a host view (which the UI writes into CSS)."""
+    await fleet.add('web-01', theme_color=color)  # the agent's colour is ignored (logged), the default shown
+    assert fleet.host('web-01')['theme_color'] == DEFAULT_COLOR
+    stored = await fleet.dashboard.store.read(lambda db: db['hosts'].get('web-01')['theme_color'])
+    assert stored == ''
+
+    [result] = await fleet.dispatch('set-color', 'web-01', args={'color': color})
+    assert (result.started, result.code) == (False, 'invalid_color')
+
+    await fleet.dashboard.store.write(  # as a drop-in migration of a Go database may have left it
+        lambda db: db['hosts'].update('web-01', {'theme_color_override': color, 'theme_color': color})
+    )
+    await fleet.restart_server()
+    assert fleet.host('web-01')['theme_color'] == DEFAULT_COLOR
