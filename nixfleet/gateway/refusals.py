@@ -130,8 +130,6 @@ class RefusalJournal:
         self._window = window
         self._max_sources = max_sources
         self._tallies: dict[tuple[str, CredentialKind], _Tally] = {}
-        #: Refusals since the dashboard started, by reason (never reset).
-        self.totals: Counter[RefusalReason] = Counter()
 
     @property
     def tracked(self) -> int:
@@ -141,7 +139,6 @@ class RefusalJournal:
     async def refused(self, refusal: Refusal) -> None:
         """Count a refusal; journal and log it when it is the first of its source and kind."""
         now = self._clock()
-        self.totals[refusal.reason] += 1
         key = self._key(refusal)
         tally = self._tallies.get(key)
         summary = None
