@@ -43,6 +43,7 @@ from nixfleet.scheduling import every
 from nixfleet.security.middleware import install_security
 from nixfleet.security.service import TokenService
 from nixfleet.security.state import SecurityState
+from nixfleet.security.tokens import TokenKind, active_ids
 from nixfleet.store import Store
 from nixfleet.store.retention import Retention
 from nixfleet.streams import trim
@@ -67,7 +68,15 @@ class Dashboard:
         self.live = LiveState(self.store)
         self.events = EventLog(self.store, self.stream, clock)
         self.hosts = HostRegistry(settings, self.store, self.live, self.stream, self.events, clock)
-        self.gateway = AgentGateway(settings, self.hosts, self.live, self.events, self.check_agent_token, clock)
+        self.gateway = AgentGateway(
+            settings,
+            self.hosts,
+            self.live,
+            self.events,
+            self.check_agent_token,
+            clock,
+            host_has_token=self.host_has_agent_token,
+        )
         #: The op engine: dispatch, command lifecycle (the one owner of busy-ness), pipelines.
         self.ops = OpEngine(settings, self.store, self.stream, self.events, self.hosts, self.gateway, clock)
         #: The one TOTP guard: login and TOTP-gated ops share it, so a code works once for either.
@@ -107,6 +116,10 @@ class Dashboard:
         if shared is not None and hmac.compare_digest(token.encode(), shared.get_secret_value().encode()):
             return TokenGrant(name='shared')
         return None
+
+    async def host_has_agent_token(self, host: str) -> bool:
+        """Whether a host has an active per-host agent token: then only such a token may register it."""
+        return bool(await self.store.read(lambda db: active_ids(db, TokenKind.AGENT, host)))
 
     async def authenticate(self, conn: HTTPConnection) -> str | None:
         """Return the actor behind a request or WebSocket (`user` with a session, `api:<name>` with a token)."""
@@ -176,9 +189,10 @@ class Dashboard:
         return cmd.op if cmd is not None else None
 
     async def tick(self) -> None:
-        """Re-evaluate liveness and close dead links (every `tick_interval`)."""
+        """Re-evaluate liveness, close dead links, summarise refused agent connections (every `tick_interval`)."""
         self.hosts.check_liveness()
         self.gateway.sweep_idle()
+        await self.gateway.refusals.flush()
 
     async def close_agents(self) -> None:
         """First shutdown stage: stop the op engine, then close every agent link with 1001 (idempotent).

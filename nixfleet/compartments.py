@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +33,12 @@ MAX_MESSAGE = 200
 NOT_CONFIGURED = 'Version tracking not configured'
 NOT_CONFIGURED_HINT = "Set NIXFLEET_VERSION_URL to the config repo's version.json to compare hosts with it"
 EXPECTED_HINT = 'Set NIXFLEET_EXPECTED_AGENT_VERSION (e.g. 3.1.5, or go=3.1.5,python=0.2.0) to pin it'
+AHEAD_HINT = (
+    'The expected version comes from NIXFLEET_EXPECTED_AGENT_VERSION, else version.json `agentVersion`, else the '
+    'version this dashboard ships with; pin the version you deploy there'
+)
+#: A version.json `agentVersion` given as one string applies to every agent implementation.
+EVERY_IMPL = '*'
 
 _HEX = re.compile(r'[0-9a-fA-F]+')
 #: Ops that make a compartment `working` while they run (op ids; agent command names are mapped to them).
@@ -98,6 +104,8 @@ class VersionInfo:
     branch: str = ''
     timestamp: str = ''
     repo: str = ''
+    #: `agentVersion`: the agent version per implementation (`EVERY_IMPL` when one string names it for all).
+    agent_versions: Mapping[str, str] = field(default_factory=dict)
     problems: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -213,6 +221,11 @@ def _agent(inputs: HostInputs, expected: str | None, op: str | None) -> Compartm
         return Compartment(status=S.UNKNOWN, message=f'Agent {_show(version)}; no expected version', hint=EXPECTED_HINT)
     if _plain_version(version) == _plain_version(expected):
         return Compartment(status=S.OK, message=f'Agent {_show(version)} (current)')
+    if version_key(_plain_version(version)) > version_key(_plain_version(expected)):
+        # newer than expected is not outdated: a switch of this host is not expected to replace its agent
+        return Compartment(
+            status=S.OK, message=f'Agent {_show(version)} (newer than the expected {_show(expected)})', hint=AHEAD_HINT
+        )
     return Compartment(
         status=S.OUTDATED,
         message=f'Agent {_show(version)} (expected {_show(expected)})',
@@ -230,22 +243,28 @@ def version_key(version: str) -> tuple[tuple[int, ...], str]:
     return tuple(int(n) for n in re.findall(r'\d+', version)[:8]), version
 
 
-def newest_agent_versions(reported: Iterable[tuple[str, str]]) -> dict[str, str]:
-    """The newest agent version per implementation among `(agent_impl, agent_version)` pairs."""
-    newest: dict[str, str] = {}
-    for impl, version in reported:
-        impl, version = (impl or 'go').strip() or 'go', (version or '').strip()
-        if version and (impl not in newest or version_key(version) > version_key(newest[impl])):
-            newest[impl] = version
-    return newest
+def expected_agent_version(
+    impl: str, setting: str, published: Mapping[str, str], shipped: Mapping[str, str]
+) -> str | None:
+    """The version agents of `impl` should run, from sources only the admin controls; the first that names it wins.
 
+    1. `NIXFLEET_EXPECTED_AGENT_VERSION`: a plain value (`3.1.5`) applies to every implementation;
+       `go=3.1.5,python=0.2.0` pins them one by one, and an implementation it leaves out falls through.
+    2. version.json `agentVersion` (`published`): per implementation, or `EVERY_IMPL` for all.
+    3. The version this dashboard ships with (`shipped`): its own Python agent, and the Go agent it speaks to.
 
-def expected_agent_version(impl: str, setting: str, newest: Mapping[str, str]) -> str | None:
-    """The version agents of `impl` should run: `NIXFLEET_EXPECTED_AGENT_VERSION`, else the newest reported.
-
-    A plain setting (`3.1.5`) applies to every implementation; `go=3.1.5,python=0.2.0` pins them one by one,
-    and an implementation it leaves out falls back to the newest version reported by its agents.
+    Never a version an agent reports: any agent holding the shared token can claim one (`agent_version 99.0.0`
+    made every other host "outdated", and their healthy switches then ended STALE_BINARY).
     """
+    return _from_setting(impl, setting) or published.get(impl) or published.get(EVERY_IMPL) or shipped.get(impl)
+
+
+def setting_impls(setting: str) -> set[str]:
+    """The implementations `NIXFLEET_EXPECTED_AGENT_VERSION` pins one by one (`go=3.1.5,...`)."""
+    return {part.partition('=')[0].strip() for part in setting.split(',') if '=' in part} - {''}
+
+
+def _from_setting(impl: str, setting: str) -> str | None:
     setting = setting.strip()
     if setting and '=' not in setting:
         return setting
@@ -253,7 +272,7 @@ def expected_agent_version(impl: str, setting: str, newest: Mapping[str, str]) -
         name, _, version = part.partition('=')
         if name.strip() == impl and version.strip():
             return version.strip()
-    return newest.get(impl)
+    return None
 
 
 # -- Git and Lock -------------------------------------------------------------------------------------------------

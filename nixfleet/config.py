@@ -119,7 +119,11 @@ class Settings(BaseSettings):
     )
     cmd_retention_days: int = Field(30, ge=1, description='Days finished commands and pipelines are kept.')
     log_retention_days: int = Field(7, ge=1, description='Days event-log entries are kept.')
-    expected_agent_version: str = Field('', description='Agent version the fleet should run; default newest seen.')
+    expected_agent_version: str = Field(
+        '',
+        description='Agent version the fleet should run (`3.1.5`, or `go=3.1.5,python=0.2.0`); default '
+        'version.json `agentVersion`, else the versions this dashboard ships with.',
+    )
     log_level: str = Field('info', description='Log level: debug, info, warning or error.')
 
     @field_validator('log_level')

@@ -1,6 +1,10 @@
 """The agent endpoint `GET /ws` (SPEC §2, AGENT-PROTOCOL.md §10).
 
-Authentication happens before the upgrade (HTTP 401 otherwise). Each accepted link reads frames in order and
+Authentication happens before the upgrade (HTTP 401 otherwise); the host a token may register is checked at the
+`register` frame, which names it: a per-host token registers only its own host, and a host that has a per-host
+token only with that token (the shared token is refused, close 4403, and the host's live link stays up). Every
+refusal goes to the refusal journal (nixfleet.gateway.refusals): counted per source and token kind, journaled and
+logged once, then summarised per window, never one line per attempt. Each accepted link reads frames in order and
 hands typed messages to the host registry and the listeners (the command lifecycle); nothing one agent sends can
 end another agent's link or the server. Oversized frames are refused by the server's frame limit (close 1009).
 Keepalive: the server pings periodically without requiring the pong to echo the payload (the Go agent's does
@@ -25,9 +29,10 @@ from starlette.websockets import WebSocketState
 from nixfleet import protocol
 from nixfleet.config import Settings
 from nixfleet.events import EventLog
+from nixfleet.gateway.refusals import CredentialKind, Refusal, RefusalJournal, RefusalReason
 from nixfleet.hosts import HostRegistry
-from nixfleet.models import EventLevel
 from nixfleet.protocol import FrameError, Heartbeat, Register
+from nixfleet.security.net import request_facts
 from nixfleet.streams.live import LiveState
 from nixfleet.timeutil import Clock
 
@@ -44,11 +49,8 @@ CLOSE_POLICY = 1008
 CLOSE_REPLACED = 4000
 CLOSE_IDLE = 4001
 CLOSE_STUCK = 4002
-#: A refused register repeated from the same address for the same reason within this period is refused and counted
-#: but not journaled or logged again: a misconfigured agent reconnects every second, forever.
-REFUSAL_QUIET_PERIOD = 3600.0
-#: How many (address, reason) refusals are remembered for that.
-REFUSALS_REMEMBERED = 1024
+#: The token may not register the host its agent named (HTTP 403 Forbidden, in the private close-code range).
+CLOSE_FORBIDDEN = 4403
 #: When a host registers on a new link while its previous one is still open, the previous link may still hold
 #: frames its agent sent before reconnecting (the `status` of a switch, sent just before the agent restarts): it
 #: gets up to REPLACE_WAIT seconds to finish them, unless it sits idle for REPLACE_IDLE (nothing left to read).
@@ -76,6 +78,12 @@ class TokenGrant:
 
 #: Resolve a bearer token to a grant (or None when invalid).
 TokenCheck = Callable[[str], Awaitable[TokenGrant | None]]
+#: Whether a host has a per-host agent token (then only that token may register it).
+HostTokenCheck = Callable[[str], Awaitable[bool]]
+
+
+async def _no_host_tokens(host: str) -> bool:
+    return False
 
 
 @dataclass(slots=True)
@@ -96,10 +104,12 @@ class _Bucket:
 class AgentLink:
     """One accepted agent WebSocket: a bounded send queue drained by its own task."""
 
-    def __init__(self, ws: WebSocket, peer: str, grant: TokenGrant, clock: Clock) -> None:
+    def __init__(self, ws: WebSocket, peer: str, grant: TokenGrant, clock: Clock, *, source: str = '') -> None:
         self.ws = ws
         self.peer = peer
         self.grant = grant
+        #: The client address refusals are counted under (behind trusted proxies: the forwarded one).
+        self.source = source or peer.rpartition(':')[0]
         self.host: str | None = None
         self.last_frame = clock()
         self.bucket = _Bucket()
@@ -174,19 +184,23 @@ class AgentGateway:
         events: EventLog,
         check_token: TokenCheck,
         clock: Clock,
+        *,
+        host_has_token: HostTokenCheck = _no_host_tokens,
     ) -> None:
         self._settings = settings
         self._hosts = hosts
         self._live = live
         self._events = events
         self._check_token = check_token
+        self._host_has_token = host_has_token
         self._clock = clock
+        #: Refused connections, counted per source and token kind (journaled once, then summarised per window).
+        self.refusals = RefusalJournal(events, clock)
         self.links: dict[str, AgentLink] = {}
         self.listeners: list[AgentListener] = []
         self.frames: Counter[str] = Counter()
         self.malformed: Counter[str] = Counter()
         self._accepting = True
-        self._refusals: dict[tuple[str, str], float] = {}
 
     # -- public API ----------------------------------------------------------------------------------------------
     def send(self, host: str, frame: str) -> bool:
@@ -227,6 +241,7 @@ class AgentGateway:
                 wait.cancel()
         if _background:
             await asyncio.wait(list(_background), timeout=timeout)
+        await self.refusals.flush(final=True)  # what the open windows counted, before the store closes
         return len(links)
 
     def sweep_idle(self, now: float | None = None) -> list[str]:
@@ -243,27 +258,24 @@ class AgentGateway:
     async def endpoint(self, ws: WebSocket) -> None:
         """Serve one agent WebSocket from upgrade to close."""
         peer = f'{ws.client.host}:{ws.client.port}' if ws.client else 'unknown'
+        source = request_facts(ws).rate_key
         scheme, _, token = ws.headers.get('authorization', '').partition(' ')
-        grant = await self._check_token(token.strip()) if scheme.lower() == 'bearer' and token.strip() else None
-        if grant is None or not self._accepting:
-            status = 401 if grant is None else 503
-            log.warning(
-                'agent connection from %s refused (%s)',
-                peer,
-                'bad or missing token' if status == 401 else 'shutting down',
-            )
-            await ws.send_denial_response(
-                JSONResponse(
-                    {'error': {'code': 'unauthorized', 'message': 'missing or invalid agent token'}}
-                    if status == 401
-                    else {'error': {'code': 'unavailable', 'message': 'dashboard shutting down'}},
-                    status_code=status,
-                    headers={'WWW-Authenticate': 'Bearer'} if status == 401 else None,
-                )
+        token = token.strip() if scheme.lower() == 'bearer' else ''
+        grant = await self._check_token(token) if token else None
+        if grant is None:
+            await _deny(ws, 401, 'unauthorized', 'missing or invalid agent token')
+            detail = 'bad or missing token' if token else 'no bearer token'
+            kind = CredentialKind.of(token)
+            await self.refusals.refused(
+                Refusal(source=source, kind=kind, reason=RefusalReason.BAD_TOKEN, detail=detail)
             )
             return
+        if not self._accepting:
+            log.info('agent connection from %s refused: shutting down', peer)
+            await _deny(ws, 503, 'unavailable', 'dashboard shutting down')
+            return
         await ws.accept()
-        link = AgentLink(ws, peer, grant, self._clock)
+        link = AgentLink(ws, peer, grant, self._clock, source=source)
         try:
             await self._read(link)
         finally:
@@ -298,7 +310,7 @@ class AgentGateway:
         except FrameError as exc:
             self.malformed[exc.kind] += 1
             if exc.mtype == 'register' and link.host is None:
-                await self.refuse_registration(link, f'registration refused: {exc.detail}')
+                await self.refuse_registration(link, f'unusable register: {exc.detail}')
                 return
             link.warn_once(exc.kind, 'ignored a bad frame (%s); further ones are counted, not logged', exc.detail)
             return
@@ -323,21 +335,7 @@ class AgentGateway:
 
     async def _register(self, link: AgentLink, msg: Register) -> None:
         host = msg.payload.hostname
-        if link.grant.hostname is not None and link.grant.hostname != host:
-            log.warning(
-                'agent token %s is bound to %s but registered as %s; refused',
-                link.grant.name,
-                link.grant.hostname,
-                host,
-            )
-            await self._events.record(
-                'register_refused',
-                f'token bound to {link.grant.hostname} used by {host}',
-                host=host,
-                actor=f'agent:{host}',
-                level=EventLevel.ERROR,
-            )
-            link.close(CLOSE_POLICY, 'token not valid for this host')
+        if link.host is None and not await self._may_register(link, host):
             return
         if link.host is not None and link.host != host:
             link.warn_once('rename', 'tried to re-register as %s; ignored', host)
@@ -388,24 +386,48 @@ class AgentGateway:
             except Exception:
                 log.exception('disconnect listener failed for %s', host)
 
-    async def refuse_registration(self, link: AgentLink, reason: str) -> None:
-        """Close a link whose register frame was unusable, with an event explaining why (once per retrying agent)."""
-        if self._first_refusal(link.peer.rpartition(':')[0], reason):
-            log.warning('agent %s sent an unusable register (%s); refused', link.peer, reason)
-            await self._events.record(
-                'register_refused', reason, actor='system', level=EventLevel.ERROR, details={'peer': link.peer}
-            )
-        link.close(CLOSE_POLICY, 'invalid register')
+    async def _may_register(self, link: AgentLink, host: str) -> bool:
+        """Whether the link's token may register `host`; if not, refuse it (close 4403) and leave the host alone.
 
-    def _first_refusal(self, address: str, reason: str) -> bool:
-        """Whether this refusal is news (not the same address and reason within the quiet period)."""
-        now = self._clock()
-        key = (address, reason)
-        last = self._refusals.pop(key, None)
-        if last is not None and now - last < REFUSAL_QUIET_PERIOD:
-            self._refusals[key] = last
-            return False
-        if len(self._refusals) >= REFUSALS_REMEMBERED:
-            del self._refusals[next(iter(self._refusals))]  # the oldest
-        self._refusals[key] = now
-        return True
+        A per-host token registers only its own host; a host with a per-host token only with one of its tokens, so
+        the shared token can neither register it nor replace its live link.
+        """
+        bound = link.grant.hostname
+        if bound is not None:
+            if bound == host:
+                return True
+            reason, detail = RefusalReason.WRONG_HOST, f'its agent token is bound to {bound} but registered as {host}'
+        else:
+            try:
+                owned = await self._host_has_token(host)
+            except Exception:
+                log.exception('could not check whether %s has its own agent token; its registration is refused', host)
+                owned = True
+            if not owned:
+                return True
+            reason = RefusalReason.HOST_HAS_TOKEN
+            detail = f'the shared token may not register {host}, which has its own agent token'
+        link.close(CLOSE_FORBIDDEN, 'token not valid for this host')
+        await self.refusals.refused(
+            Refusal(source=link.source, kind=_kind(link.grant), reason=reason, detail=detail, host=host)
+        )
+        return False
+
+    async def refuse_registration(self, link: AgentLink, reason: str) -> None:
+        """Close a link whose register frame was unusable (1008); the refusal journal says why."""
+        link.close(CLOSE_POLICY, 'invalid register')
+        await self.refusals.refused(
+            Refusal(source=link.source, kind=_kind(link.grant), reason=RefusalReason.BAD_REGISTER, detail=reason)
+        )
+
+
+def _kind(grant: TokenGrant) -> CredentialKind:
+    return CredentialKind.SHARED if grant.hostname is None else CredentialKind.AGENT
+
+
+async def _deny(ws: WebSocket, status: int, code: str, message: str) -> None:
+    """Answer the upgrade request with an HTTP error (no WebSocket): `{"error": {"code", "message"}}`."""
+    headers = {'WWW-Authenticate': 'Bearer'} if status == 401 else None
+    await ws.send_denial_response(
+        JSONResponse({'error': {'code': code, 'message': message}}, status_code=status, headers=headers)
+    )

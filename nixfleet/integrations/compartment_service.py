@@ -6,10 +6,14 @@ desired state or an expected agent version changes, and records command results 
 (`record_result`; `follow_commands` feeds it every `command_finished` change). `for_host` and `statuses` are what
 op validation and post-checks read, so the UI and dispatch never disagree.
 
+The expected agent version of each implementation comes only from what the admin controls (the setting, version.json,
+the version this dashboard ships with; see `expected_agent_version`), never from what agents report: one agent's
+claim cannot change another host's compartments.
+
 Cost: a host's compartments are computed when its facts or active command change (the registry calls the deriver
-then), not per heartbeat. A registration counts the agent's version in O(1); only when the expected version of an
-implementation moves are all hosts re-derived. The periodic re-check re-derives only the hosts whose compartments
-can change with time alone (an agent-reported `working`), not the fleet.
+then), not per heartbeat. A registration changes no other host; all hosts are re-derived only when version.json
+changes. The periodic re-check re-derives only the hosts whose compartments can change with time alone (an
+agent-reported `working`), not the fleet.
 """
 
 from __future__ import annotations
@@ -25,7 +29,9 @@ from reactivex.abc import DisposableBase
 from sqlite_utils import Database
 
 from nixfleet import protocol
+from nixfleet.agent.version import AGENT_IMPL, AGENT_VERSION
 from nixfleet.compartments import (
+    EVERY_IMPL,
     NAMES,
     Compartments,
     HostInputs,
@@ -35,8 +41,7 @@ from nixfleet.compartments import (
     expected_agent_version,
     inputs_from_row,
     live_working,
-    newest_agent_versions,
-    version_key,
+    setting_impls,
 )
 from nixfleet.config import Settings
 from nixfleet.hosts import HostRegistry
@@ -57,6 +62,9 @@ RECHECK_INTERVAL = 30.0
 _REFETCH_AFTER = frozenset({'pull', 'pull-switch'})
 #: Terminal command states that are a result (True: succeeded), by `CommandStatus` value.
 _RESULT_OK = {'SUCCESS': True, 'PARTIAL': True, 'STALE_BINARY': True, 'SUSPICIOUS': True, 'ERROR': False}
+#: The agent versions this dashboard ships with: the Go agent whose protocol it speaks (AGENT-PROTOCOL.md), and its
+#: own Python agent. The last source of the expected versions, after the setting and version.json.
+SHIPPED_AGENT_VERSIONS = {'go': '3.1.5', AGENT_IMPL: AGENT_VERSION}
 
 
 def changes_with_time(inputs: HostInputs) -> bool:
@@ -73,11 +81,6 @@ def last_command_ends(db: Database) -> dict[str, float]:
     """When each host's last command ended, from the journal (read once at startup)."""
     rows = db.execute('SELECT host_id, MAX(finished_at) FROM commands WHERE finished_at IS NOT NULL GROUP BY host_id')
     return {host: at for host, text in rows.fetchall() if host and (at := parse_iso(text)) is not None}
-
-
-def _impl_version(row: Mapping[str, Any]) -> tuple[str, str]:
-    """A host row's `(agent_impl, agent_version)` as `newest_agent_versions` counts it."""
-    return (str(row.get('agent_impl') or 'go').strip() or 'go', str(row.get('agent_version') or '').strip())
 
 
 class CompartmentService:
@@ -101,9 +104,6 @@ class CompartmentService:
         self.fetcher = fetcher
         #: The op of a host's active command; the lifecycle installs its own (it calls `hosts.emit_derived` on change).
         self.active_op: Callable[[str], str | None] = lambda host: None
-        self._newest: dict[str, str] | None = None
-        #: `(impl, version)` of every host as counted in `_newest` (for O(1) updates on register).
-        self._counted: dict[str, tuple[str, str]] = {}
         #: Hosts whose compartments can change with time alone (re-derived by the periodic re-check).
         self._aging: set[str] = set()
         #: When each host's last command ended: agent reports of `working` from before it are left over.
@@ -128,8 +128,7 @@ class CompartmentService:
         return inputs_from_row(row, None if idle else self.active_op(host), self._ended.get(host))
 
     def _compute(self, inputs: HostInputs) -> Compartments:
-        expected = self._expected_for(inputs.agent_impl, inputs.agent_version)
-        return compartments(inputs, self.remote, expected, now=self._clock())
+        return compartments(inputs, self.remote, self.expected_for(inputs.agent_impl), now=self._clock())
 
     def statuses(self, view: Mapping[str, Any], *, idle: bool = False) -> dict[str, str]:
         """`{name: status}` of a host view, recomputed with the view's generation and lock hash (op post-checks
@@ -143,8 +142,7 @@ class CompartmentService:
             return dict.fromkeys(NAMES, 'unknown')
         overrides = {k: view[k] for k in ('generation', 'lock_hash') if view.get(k) is not None}
         inputs = self._inputs(view['id'], {**row, **overrides}, idle=idle)
-        expected = self._expected_for(inputs.agent_impl, inputs.agent_version)
-        return compartments(inputs, self.remote, expected, now=self._clock()).statuses()
+        return compartments(inputs, self.remote, self.expected_for(inputs.agent_impl), now=self._clock()).statuses()
 
     def derive(self, view: dict[str, Any]) -> dict[str, Any]:
         """HostRegistry deriver: the `compartments` field of a host view (noting hosts that age with time)."""
@@ -158,46 +156,27 @@ class CompartmentService:
             self._aging.discard(host)
         return {'compartments': self._compute(inputs).to_wire()}
 
+    def expected_for(self, impl: str) -> str | None:
+        """The version agents of `impl` should run: the setting, else version.json, else the shipped version."""
+        return expected_agent_version(
+            impl, self._settings.expected_agent_version, self._published(), SHIPPED_AGENT_VERSIONS
+        )
+
     def expected_agent_versions(self) -> dict[str, str]:
-        """The expected agent version of every implementation known or pinned (header)."""
-        newest = self._newest_versions()
-        impls = set(newest) | {'go'}
-        impls |= {p.partition('=')[0].strip() for p in self._settings.expected_agent_version.split(',') if '=' in p}
-        found = {impl: expected_agent_version(impl, self._settings.expected_agent_version, newest) for impl in impls}
+        """The expected agent version of every implementation the admin's sources name (header)."""
+        impls = SHIPPED_AGENT_VERSIONS.keys() | setting_impls(self._settings.expected_agent_version)
+        impls |= self._published().keys() - {EVERY_IMPL}
+        found = {impl: self.expected_for(impl) for impl in impls}
         return {impl: version for impl, version in sorted(found.items()) if version}
 
     def fleet_fields(self) -> dict[str, Any]:
         """Fleet-wide facts this service owns: the remote desired state and the expected agent versions."""
         return {'remote': remote_wire(self.remote), 'expected_agent_versions': self.expected_agent_versions()}
 
-    def _newest_versions(self) -> dict[str, str]:
-        if self._newest is None:
-            self._counted = {host: _impl_version(row) for host, row in self._hosts.rows.items()}
-            self._newest = newest_agent_versions(self._counted.values())
-        return self._newest
-
-    def _count_version(self, host: str) -> None:
-        """Count a (re)registered host's agent version in the newest versions: O(1), except when the host held
-        the newest version of its implementation and now reports another (then every host is counted again)."""
-        row = self._hosts.rows.get(host)
-        if row is None or self._newest is None:
-            return  # not counted yet: the next read counts every host
-        old, new = self._counted.get(host), _impl_version(row)
-        if old == new:
-            return
-        self._counted[host] = new
-        impl, version = new
-        newest = self._newest
-        if version and (impl not in newest or version_key(version) > version_key(newest[impl])):
-            self._newest = {**newest, impl: version}
-        elif old is not None and old[1] and newest.get(old[0]) == old[1]:
-            self._newest = None
-
-    def _expected_for(self, impl: str, version: str) -> str | None:
-        newest = self._newest_versions()
-        if version:  # this host counts even before the cache is refreshed (its own change is being emitted)
-            newest = {**newest, **newest_agent_versions([(impl, newest.get(impl, '')), (impl, version)])}
-        return expected_agent_version(impl, self._settings.expected_agent_version, newest)
+    def _published(self) -> Mapping[str, str]:
+        """The agent versions of the last good version.json (`agentVersion`), if any."""
+        remote = self.remote
+        return remote.version.agent_versions if remote is not None and remote.version is not None else {}
 
     # -- publishing ----------------------------------------------------------------------------------------------
     def publish_changed(self) -> list[str]:
@@ -215,11 +194,7 @@ class CompartmentService:
         return True
 
     def recheck(self) -> list[str]:
-        """Count the agent versions again (hosts may have been removed) and re-derive the hosts whose compartments
-        change with time; when the expected versions moved, re-derive every host. Publish what changed."""
-        self._newest = None
-        if self._publish_expected():
-            return self.publish_changed()
+        """Re-derive the hosts whose compartments change with time (forgetting removed hosts); publish what changed."""
         self._aging &= self._hosts.rows.keys()
         self._ended = {host: at for host, at in self._ended.items() if host in self._hosts.rows}
         return self._hosts.refresh_derived(sorted(self._aging))
@@ -230,18 +205,13 @@ class CompartmentService:
 
     def _remote_changed(self, old: RemoteDesired, new: RemoteDesired) -> None:
         self._stream.emit(Change(ChangeType.FLEET_UPDATED, fields={'remote': remote_wire(new)}))
+        self._publish_expected()  # version.json may name other agent versions
         self.publish_changed()
 
     # -- agent events (AgentListener) ----------------------------------------------------------------------------
     async def on_register(self, host: str, message: protocol.Register) -> None:
-        """A (re)registered agent may bring a new newest version: other hosts' Agent compartments follow.
-
-        O(1) per registration (its own compartments were derived when the registry published it); every host is
-        re-derived only when the expected version of an implementation moved.
-        """
-        self._count_version(host)
-        if self._publish_expected():
-            self.publish_changed()
+        """Nothing: the host's own compartments were derived when the registry published it, and the version its
+        agent reports changes no other host's (the expected versions come from the admin's sources only)."""
 
     async def on_message(self, host: str, message: protocol.AgentMessage) -> None:
         """Nothing: heartbeats reach the compartments through the host registry's deriver."""

@@ -168,6 +168,7 @@ class DemoConfigRepo:
             'timestamp': iso(self.at),
             'repo': REPO,
             'lockHash': self.lock_hash,
+            'agentVersion': {'python': self.remote.agent_version},  # the simulated agents' newest release
         }
 
     def tick(self) -> None:

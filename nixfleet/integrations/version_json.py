@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from nixfleet.compartments import RemoteDesired, VersionInfo
+from nixfleet.compartments import EVERY_IMPL, RemoteDesired, VersionInfo
 from nixfleet.timeutil import Clock, iso
 
 log = logging.getLogger(__name__)
@@ -30,6 +30,9 @@ MAX_BYTES = 256 * 1024
 #: Longest free-text field kept (commit message, branch, ...).
 MAX_TEXT = 2000
 _HEX = re.compile(r'[0-9a-fA-F]+')
+#: An agent version (`3.1.5`, `v0.2.0-rc1`) and an agent implementation name (`go`, `python`) in `agentVersion`.
+_AGENT_VERSION = re.compile(r'v?[0-9][0-9A-Za-z.+_-]{0,63}')
+_AGENT_IMPL = re.compile(r'[a-z][a-z0-9_-]{0,31}')
 _JSON_TYPES = {bool: 'a boolean', int: 'a number', float: 'a number', list: 'an array', dict: 'an object'}
 
 #: Called with (old, new) after the remote desired state changed.
@@ -54,8 +57,29 @@ def parse_version_json(data: Any) -> VersionInfo:
         branch=_text(data.get('branch')),
         timestamp=_text(data.get('timestamp')),
         repo=_text(data.get('repo')),
+        agent_versions=_agent_versions(data.get('agentVersion'), problems),
         problems=problems,
     )
+
+
+def _agent_versions(value: Any, problems: dict[str, str]) -> dict[str, str]:
+    """`agentVersion` (optional): one version for every implementation, or `{"go": "3.1.5", "python": "0.2.0"}`."""
+    if value is None or value == '':
+        return {}
+    pairs = {EVERY_IMPL: value} if isinstance(value, str) else value if isinstance(value, dict) else None
+    if pairs is None:
+        problems['agentVersion'] = f'agentVersion is {_json_type(value)}, not a string or an object'
+        return {}
+    found: dict[str, str] = {}
+    for impl, version in pairs.items():
+        if not (impl == EVERY_IMPL or _AGENT_IMPL.fullmatch(impl)):
+            problems['agentVersion'] = 'agentVersion names an implementation that is not a plain name'
+        elif not (isinstance(version, str) and _AGENT_VERSION.fullmatch(version.strip())):
+            name = 'agentVersion' if impl == EVERY_IMPL else f'agentVersion of {impl}'
+            problems['agentVersion'] = f'{name} is not a version number'
+        else:
+            found[impl] = version.strip()
+    return found
 
 
 def _hex_field(

@@ -13,7 +13,6 @@ from nixfleet.compartments import (
     compartments,
     expected_agent_version,
     inputs_from_row,
-    newest_agent_versions,
     report_from_json,
 )
 from nixfleet.models import CompartmentStatus as S
@@ -67,24 +66,29 @@ def test_a_pull_makes_system_outdated_only_when_it_moved_the_generation() -> Non
     assert compartments(moved, REMOTE, '3.1.5', now=NOW).system.message.startswith(f'Deployed {GEN}; the host is')
 
 
+SHIPPED = {'go': '3.1.5', 'python': '0.1.0'}
+# setting, version.json `agentVersion` (parsed), implementation → expected version
 EXPECTED = [
-    ('unset: newest of the same implementation', '', 'go', '3.1.5'),
-    ('unset: implementations are separate', '', 'python', '0.2.0'),
-    ('unset: no agent of that implementation', '', 'rust', None),
-    ('plain: every implementation', '3.1.4', 'python', '3.1.4'),
-    ('pairs: per implementation', 'go=3.1.4,python=0.1.0', 'python', '0.1.0'),
-    ('pairs: a left-out implementation uses the newest', 'python=0.1.0', 'go', '3.1.5'),
+    ('nothing set: the version the dashboard ships with', '', {}, 'go', '3.1.5'),
+    ('nothing set: implementations are separate', '', {}, 'python', '0.1.0'),
+    ('nothing set: an implementation the dashboard does not ship', '', {}, 'rust', None),
+    ('version.json for every implementation', '', {'*': '3.2.0'}, 'python', '3.2.0'),
+    ('version.json per implementation', '', {'go': '3.1.6', '*': '9.0.0'}, 'go', '3.1.6'),
+    ('version.json leaves one out: shipped', '', {'python': '0.2.0'}, 'go', '3.1.5'),
+    ('setting beats version.json', '3.1.4', {'*': '3.2.0'}, 'python', '3.1.4'),
+    ('setting pairs: per implementation', 'go=3.1.4,python=0.1.1', {}, 'python', '0.1.1'),
+    ('setting pairs leave one out: version.json', 'python=0.1.1', {'go': '3.1.6'}, 'go', '3.1.6'),
+    ('setting pairs leave one out: shipped', 'python=0.1.1', {}, 'go', '3.1.5'),
 ]
 
 
-@pytest.mark.parametrize(('setting', 'impl', 'want'), [e[1:] for e in EXPECTED], ids=[e[0] for e in EXPECTED])
-def test_expected_agent_version(setting: str, impl: str, want: str | None) -> None:
-    newest = newest_agent_versions([('go', '3.1.4'), ('go', '3.1.5'), ('python', '0.2.0'), ('python', '0.1.0')])
-    assert expected_agent_version(impl, setting, newest) == want
-
-
-def test_newest_version_compares_numbers_not_text() -> None:
-    assert newest_agent_versions([('go', '3.1.9'), ('go', '3.1.10'), ('', '3.1.2'), ('go', '')]) == {'go': '3.1.10'}
+@pytest.mark.parametrize(
+    ('setting', 'published', 'impl', 'want'), [e[1:] for e in EXPECTED], ids=[e[0] for e in EXPECTED]
+)
+def test_expected_agent_version_comes_from_the_admins_sources(
+    setting: str, published: dict[str, str], impl: str, want: str | None
+) -> None:
+    assert expected_agent_version(impl, setting, published, SHIPPED) == want
 
 
 def test_record_round_trip() -> None:

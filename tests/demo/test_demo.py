@@ -14,6 +14,7 @@ import pytest
 import uvicorn
 from websockets.asyncio.client import connect
 
+from nixfleet.agent import AGENT_VERSION
 from nixfleet.demo import Demo, build_demo, demo_settings, listening_socket
 from nixfleet.server import uvicorn_config
 from tests.support import eventually, free_port
@@ -85,7 +86,8 @@ async def test_the_demo_serves_its_own_version_json_and_github_api(running: Runn
     anonymous = httpx.AsyncClient(base_url=running.http.base_url)
     async with anonymous:
         version = (await anonymous.get('/demo/version.json')).json()
-        assert set(version) == {'gitCommit', 'message', 'branch', 'timestamp', 'repo', 'lockHash'}
+        assert set(version) == {'gitCommit', 'message', 'branch', 'timestamp', 'repo', 'lockHash', 'agentVersion'}
+        assert version['agentVersion'] == {'python': AGENT_VERSION}  # the simulated agents' release
         assert (await anonymous.get('/demo/github/repos/demo/nixcfg/pulls')).status_code == 401
         assert (await anonymous.post('/demo/advance')).status_code == 401
 

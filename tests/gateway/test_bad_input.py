@@ -3,7 +3,7 @@
 Each test runs next to a `witness` agent. Proves that malformed JSON, non-objects, unknown types, missing or mistyped
 fields, non-finite numbers, absurd nesting and binary garbage are counted, logged once per kind and ignored while
 the link stays up; that valid JSON in binary frames is accepted; that an unusable `register` (empty or invalid
-hostname, bad fields) is refused with close 1008 and a `register_refused` event, creating no host; that frames before
+hostname, bad fields) is refused with close 1008 and an `agent_refused` event, creating no host; that frames before
 `register` are ignored; that a flood from one agent is bounded and logged once; that a `register` trying to rename a
 link is ignored. In every case the server stays up, the witness's heartbeats still round-trip, and the stored rows are
 exactly what the valid frames made them.
@@ -27,6 +27,7 @@ from tests.gateway.raw_agent import RawAgent
 from tests.support import FakeAgent, RunningServer, eventually, heartbeat_payload, register_payload
 
 GATEWAY_LOGGER = 'nixfleet.gateway.agents'
+REFUSALS_LOGGER = 'nixfleet.gateway.refusals'
 #: Columns a heartbeat rewrites every time; everything else must stay exactly as it was.
 HEARTBEAT_ONLY = ('last_seen', 'metrics_json')
 
@@ -72,8 +73,8 @@ async def _assert_unharmed(server: RunningServer, witness: FakeAgent) -> None:
         assert (await client.get(f'{server.http}/health')).status_code == 200
 
 
-def _warnings(caplog: pytest.LogCaptureFixture, text: str) -> list[logging.LogRecord]:
-    return [r for r in caplog.records if r.name == GATEWAY_LOGGER and text in r.getMessage()]
+def _warnings(caplog: pytest.LogCaptureFixture, text: str, logger: str = GATEWAY_LOGGER) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == logger and text in r.getMessage()]
 
 
 BAD_FRAMES: dict[str, tuple[str | bytes, str]] = {
@@ -174,10 +175,10 @@ async def test_unusable_register_is_refused_with_a_close_and_an_event(
     assert await agent.wait_closed() == 1008
     assert agent.received == [], 'no registered reply'
     refused = await server.dashboard.store.read(
-        lambda db: db.execute("SELECT level, message FROM event_log WHERE action = 'register_refused'").fetchall()
+        lambda db: db.execute("SELECT level, message FROM event_log WHERE action = 'agent_refused'").fetchall()
     )
-    assert len(refused) == 1 and refused[0][0] == 'error'
-    assert any(e['action'] == 'register_refused' for e in server.dashboard.stream.value.events)
+    assert len(refused) == 1 and refused[0][0] == 'warn' and 'unusable register' in refused[0][1]
+    assert any(e['action'] == 'agent_refused' for e in server.dashboard.stream.value.events)
     assert await _rows(server) == rows, 'no host was created or changed'
     assert set(server.dashboard.stream.value.hosts) == {'witness'}
     await _assert_unharmed(server, witness)
@@ -187,17 +188,17 @@ async def test_an_agent_retrying_a_refused_register_is_journaled_and_logged_once
     server: RunningServer, witness: FakeAgent, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A misconfigured Go agent reconnects every second forever; that must not flood the journal or the log."""
-    caplog.set_level(logging.WARNING, logger=GATEWAY_LOGGER)
+    caplog.set_level(logging.WARNING, logger=REFUSALS_LOGGER)
     for _ in range(5):
         agent = await RawAgent(server.port).connect()
         await agent.send('register', register_payload('bad host'))
         assert await agent.wait_closed() == 1008, 'every attempt is still refused'
 
     refused = await server.dashboard.store.read(
-        lambda db: db.execute("SELECT COUNT(*) FROM event_log WHERE action = 'register_refused'").fetchone()[0]
+        lambda db: db.execute("SELECT COUNT(*) FROM event_log WHERE action = 'agent_refused'").fetchone()[0]
     )
     assert refused == 1
-    assert len(_warnings(caplog, 'unusable register')) == 1
+    assert len(_warnings(caplog, 'unusable register', logger=REFUSALS_LOGGER)) == 1
     assert server.dashboard.gateway.malformed['invalid_payload'] == 5, 'still counted'
     await _assert_unharmed(server, witness)
 

@@ -9,15 +9,17 @@ import pytest
 
 from nixfleet.app import Dashboard
 from nixfleet.config import Settings
+from nixfleet.integrations.compartment_service import SHIPPED_AGENT_VERSIONS
 from nixfleet.models import CommandStatus
 from nixfleet.streams.changes import ChangeType, VersionedChange
 from tests.integrations.fake_version import FakeVersionServer, version_json
 from tests.ops.helpers import Fleet, ScriptedAgent, ok, switch_ok
-from tests.support import ManualClock, eventually, start_server
+from tests.support import ManualClock, eventually, expect_command, send_status, start_server
 
 GEN = 'b6a4b4d'  # the fake agent's generation (tests/support.heartbeat_payload)
 LOCK = '744b04a0'  # and its lock hash
 NEXT = '1234567' + '0' * 33
+ANY_VERSION = SHIPPED_AGENT_VERSIONS['python']  # the dashboard's own version, whatever it is
 
 
 def remote(commit: str = GEN + '0' * 33, lock: str | None = LOCK) -> dict[str, Any]:
@@ -72,7 +74,7 @@ async def test_every_host_view_has_compartments_and_the_fleet_has_the_remote(fle
     }  # fmt: skip
     fleet_facts = fleet.dashboard.stream.value.fleet
     assert fleet_facts['remote']['short'] == GEN and fleet_facts['remote']['error'] is None
-    assert fleet_facts['expected_agent_versions'] == {'go': '3.1.5'}
+    assert fleet_facts['expected_agent_versions'] == SHIPPED_AGENT_VERSIONS == {'go': '3.1.5', 'python': ANY_VERSION}
     assert 'pull' not in fleet.host('web-01')['available_ops']  # validation reads the same compartments
 
 
@@ -208,17 +210,59 @@ async def test_tests_survive_agent_and_dashboard_restarts(fleet: Fleet) -> None:
     assert statuses(fleet, 'web-01') == dict.fromkeys(('agent', 'git', 'lock', 'system', 'tests'), 'ok')
 
 
-async def test_a_newer_agent_makes_the_others_outdated(fleet: Fleet) -> None:
-    await fleet.add('web-01')
-    await fleet.add('web-02')
-    assert statuses(fleet, 'web-01')['agent'] == 'ok'
-    await fleet.add('web-03', agent_version='3.1.6')
-    await eventually(lambda: statuses(fleet, 'web-01')['agent'] == 'outdated')
-    assert part(fleet, 'web-02', 'agent')['message'] == 'Agent 3.1.5 (expected 3.1.6)'
-    assert statuses(fleet, 'web-03')['agent'] == 'ok'
-    assert fleet.dashboard.stream.value.fleet['expected_agent_versions'] == {'go': '3.1.6'}
-    await fleet.add('py-01', agent_impl='python', agent_version='0.1.0')
+async def test_a_rogue_agent_version_changes_no_other_host_and_no_switch_result(fleet: Fleet) -> None:
+    """Issue 15 item 3: an agent claiming `99.0.0` became the expected version, and a healthy switch elsewhere then
+    ended STALE_BINARY."""
+    web = await fleet.add('web-01')
+    before = part(fleet, 'web-01', 'agent')
+    assert before['status'] == 'ok' and before['message'] == 'Agent 3.1.5 (current)'
+    seen, dispose = record_deltas(fleet)
+
+    await fleet.add('rogue', agent_version='99.0.0')
+    await eventually(lambda: part(fleet, 'rogue', 'agent').get('message', '').startswith('Agent 99.0.0'))
+    dispose()
+
+    assert [d.change.id for d in seen if d.change.id == 'web-01' or d.change.type is ChangeType.FLEET_UPDATED] == []
+    assert part(fleet, 'web-01', 'agent') == before
+    assert fleet.dashboard.stream.value.fleet['expected_agent_versions'] == SHIPPED_AGENT_VERSIONS
+    cid = await fleet.started('switch', 'web-01')
+    await expect_command(web.fake)
+    await send_status(web.fake, 'switch')
+    await web.reconnect()  # a healthy switch that did not touch the agent: same binary
+    assert (await fleet.ended(cid)).status is CommandStatus.SUCCESS
+
+
+async def test_version_json_names_the_expected_agent_version(fleet: Fleet, version_server: FakeVersionServer) -> None:
+    web = await fleet.add('web-01')
+    await fleet.add('py-01', agent_impl='python', agent_version=ANY_VERSION)
+    version_server.serve(remote() | {'agentVersion': {'go': '3.1.6'}})
+    await fleet.dashboard.compartments.refresh_remote()
+
+    assert part(fleet, 'web-01', 'agent')['message'] == 'Agent 3.1.5 (expected 3.1.6)'
     assert statuses(fleet, 'py-01')['agent'] == 'ok'  # implementations are compared separately
+    assert fleet.dashboard.stream.value.fleet['expected_agent_versions'] == {'go': '3.1.6', 'python': ANY_VERSION}
+    cid = await fleet.started('switch', 'web-01')  # the outdated agent is expected to change with the switch
+    await expect_command(web.fake)
+    await send_status(web.fake, 'switch')
+    await web.reconnect()  # ... and did not
+    assert (await fleet.ended(cid)).status is CommandStatus.STALE_BINARY
+
+
+async def test_the_setting_beats_version_json(settings: Settings, version_server: FakeVersionServer) -> None:
+    version_server.serve(remote() | {'agentVersion': '3.1.6'})
+    pinned = settings.model_copy(
+        update={'version_url': version_server.url, 'tick_interval': 3600.0, 'expected_agent_version': 'go=3.1.5'}
+    )
+    fleet = await make_fleet(pinned, ManualClock())
+    try:
+        await eventually(lambda: fleet.dashboard.stream.value.fleet['remote']['commit'] is not None)
+        await fleet.add('web-01')
+        await fleet.add('py-01', agent_impl='python', agent_version=ANY_VERSION)
+        assert part(fleet, 'web-01', 'agent')['message'] == 'Agent 3.1.5 (current)'
+        assert part(fleet, 'py-01', 'agent')['status'] == 'outdated'  # version.json's 3.1.6 is for every agent
+        assert fleet.dashboard.stream.value.fleet['expected_agent_versions'] == {'go': '3.1.5', 'python': '3.1.6'}
+    finally:
+        await stop(fleet)
 
 
 async def test_stale_working_turns_unknown_on_the_periodic_recheck(fleet: Fleet) -> None:

@@ -84,6 +84,30 @@ async def test_a_commit_that_is_not_hex_is_named(
     assert state.version is not None and state.version.problems == {'gitCommit': 'gitCommit is not a commit hash'}
 
 
+AGENT_VERSIONS = [
+    ('absent', None, {}, None),
+    ('one for every implementation', ' 3.1.6 ', {'*': '3.1.6'}, None),
+    ('per implementation', {'go': '3.1.6', 'python': 'v0.2.0-rc1'}, {'go': '3.1.6', 'python': 'v0.2.0-rc1'}, None),
+    ('a number', 3.1, {}, 'agentVersion is a number, not a string or an object'),
+    ('not a version', 'latest; rm -rf', {}, 'agentVersion is not a version number'),
+    ('one bad entry', {'go': '3.1.6', 'python': 7}, {'go': '3.1.6'}, 'agentVersion of python is not a version number'),
+    ('an odd implementation name', {'Go Agent': '3.1.6'}, {}, 'agentVersion names an implementation that is not a '
+                                                              'plain name'),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ('value', 'want', 'problem'), [a[1:] for a in AGENT_VERSIONS], ids=[a[0] for a in AGENT_VERSIONS]
+)
+async def test_agent_version_is_read_and_checked(
+    version_server: FakeVersionServer, fetcher: VersionJsonFetcher, value: object, want: dict, problem: str | None
+) -> None:
+    version_server.serve(version_json() if value is None else version_json(agentVersion=value))
+    state = await fetcher.refresh()
+    assert state.version is not None and dict(state.version.agent_versions) == want
+    assert state.version.problems.get('agentVersion') == problem
+
+
 async def test_last_good_copy_is_kept_while_failing_then_recovery(
     version_server: FakeVersionServer, fetcher: VersionJsonFetcher
 ) -> None:

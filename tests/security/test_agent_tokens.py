@@ -1,11 +1,12 @@
 """Per-host agent tokens on a real server (SPEC §2, issue 7 scope 3 and its acceptance).
 
 Proves that:
-- a per-host token registers its own host and cannot register as another one (close 1008, an event, no host row),
+- a per-host token registers its own host and cannot register as another one (close 4403, an event, no host row),
   nor evict the link of the host it names;
 - a revoked token gets HTTP 401 on its next upgrade and its open link is closed: at once when revoked through the
   API, within the check interval when revoked by `nixfleet token revoke` from another process;
-- the shared NIXFLEET_AGENT_TOKEN still registers any host;
+- the shared NIXFLEET_AGENT_TOKEN still registers any host without a per-host token (those with one: see
+  tests/gateway/test_host_token_binding.py);
 - only a SHA-256 digest is stored, and the last-used time is kept and reaches the database.
 """
 
@@ -40,9 +41,9 @@ async def test_a_host_token_cannot_register_as_another_host(server: RunningServe
     await intruder.connect(register=False)
     await intruder.send('register', register_payload('web2'))
 
-    assert await intruder.closed() == 1008
+    assert await intruder.closed() == 4403
     assert 'web2' not in server.dashboard.stream.value.hosts
-    refused = await eventually(lambda: _events(server, 'register_refused'))
+    refused = await eventually(lambda: _events(server, 'agent_refused'))
     assert refused[0]['host_id'] == 'web2' and 'web1' in refused[0]['message']
 
 
@@ -54,7 +55,7 @@ async def test_a_host_token_cannot_evict_the_host_it_does_not_own(server: Runnin
     impostor = FakeAgent(server.ws_url, 'web1', token=web2['token'])
     await impostor.connect(register=False)
     await impostor.send('register', register_payload('web1'))
-    assert await impostor.closed() == 1008
+    assert await impostor.closed() == 4403
 
     await owner.heartbeat(load=7.5)
     hosts = server.dashboard.stream
@@ -124,9 +125,9 @@ async def test_a_token_created_before_the_dashboard_starts_works(settings: Setti
         await server.stop()
 
 
-async def test_the_shared_token_still_registers_any_host(server: RunningServer) -> None:
+async def test_the_shared_token_still_registers_hosts_without_their_own_token(server: RunningServer) -> None:
     await create_token(server, kind='agent', hostname='web1')
-    for hostname in ('web1', 'laptop'):
+    for hostname in ('web2', 'laptop'):
         agent = await FakeAgent(server.ws_url, hostname).connect()
         await agent.close()
 
