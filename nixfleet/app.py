@@ -43,6 +43,7 @@ from nixfleet.scheduling import every
 from nixfleet.security.middleware import install_security
 from nixfleet.security.service import TokenService
 from nixfleet.security.state import SecurityState
+from nixfleet.security.tokens import Credential, TokenScope
 from nixfleet.store import Store
 from nixfleet.store.retention import Retention
 from nixfleet.streams import trim
@@ -110,18 +111,27 @@ class Dashboard:
 
     async def authenticate(self, conn: HTTPConnection) -> str | None:
         """Return the actor behind a request or WebSocket (`user` with a session, `api:<name>` with a token)."""
+        credential = await self.credential(conn)
+        return credential.actor if credential is not None else None
+
+    async def credential(self, conn: HTTPConnection) -> Credential | None:
+        """Who is behind a request or WebSocket and what it may do: the session, or an API token and its scope."""
         scheme, _, token = conn.headers.get('authorization', '').partition(' ')
         if scheme.lower() == 'bearer' and token.strip():
-            for name, value in self.api_tokens.items():
+            for name, value in self.api_tokens.items():  # in-memory tokens (tests, demo) may operate
                 if hmac.compare_digest(token.strip().encode(), value.encode()):
-                    return f'api:{name}'
-            stored = await self.tokens.check_api(token.strip())
-            return f'api:{stored}' if stored is not None else None
+                    return Credential(actor=f'api:{name}', scope=TokenScope.OPERATE)
+            stored = await self.tokens.check_api_token(token.strip())
+            if stored is None or stored.scope is None:
+                return None
+            return Credential(actor=f'api:{stored.subject}', scope=stored.scope, token_id=stored.id)
         try:
             from nixfleet.api.auth import session_from_request
         except ImportError:
             return None
-        return 'user' if session_from_request(conn, self.settings) is not None else None
+        if session_from_request(conn, self.settings) is None:
+            return None
+        return Credential(actor='user', scope=TokenScope.OPERATE, session=True)
 
     # -- lifecycle -----------------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -243,7 +253,7 @@ def build_app(dashboard: Dashboard) -> FastAPI:
 
     @app.websocket('/api/sync')
     async def sync_socket(ws: WebSocket) -> None:
-        await sync_endpoint(ws, dashboard.sync, dashboard.authenticate)
+        await sync_endpoint(ws, dashboard.sync, dashboard.credential, dashboard.tokens.hold_link)
 
     app.include_router(tokens_router(dashboard), dependencies=API_SECURITY, responses=malformed())
     app.include_router(metrics_router(dashboard), dependencies=API_SECURITY, responses=refusals() | malformed())
