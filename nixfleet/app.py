@@ -41,7 +41,7 @@ from nixfleet.models import EventLevel
 from nixfleet.ops.engine import OpEngine
 from nixfleet.scheduling import every
 from nixfleet.security.middleware import install_security
-from nixfleet.security.service import TokenService
+from nixfleet.security.service import SHARED, TokenService
 from nixfleet.security.state import SecurityState
 from nixfleet.security.tokens import Credential, TokenScope
 from nixfleet.store import Store
@@ -106,7 +106,8 @@ class Dashboard:
             return grant
         shared = self.settings.agent_token
         if shared is not None and hmac.compare_digest(token.encode(), shared.get_secret_value().encode()):
-            return TokenGrant(name='shared')
+            self.tokens.note_shared_use()
+            return TokenGrant(name=SHARED)
         return None
 
     async def authenticate(self, conn: HTTPConnection) -> str | None:

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
+from reactivex.subject import Subject
 from sqlite_utils import Database
 
 from nixfleet.events import EventLog
@@ -48,6 +49,8 @@ log = logging.getLogger(__name__)
 CHECK_INTERVAL = 5.0
 #: A token's last-used time is written at most this often (seconds).
 TOUCH_INTERVAL = 60.0
+#: Grant name of agents connected with the shared token (`NIXFLEET_AGENT_TOKEN`).
+SHARED = 'shared'
 
 _Key = tuple[TokenKind, str]
 #: Close a link with a code and a reason.
@@ -83,6 +86,10 @@ class TokenService:
         self._written: dict[_Key, float] = {}
         #: Open `/api/sync` links by the id of the stored API token they authenticated with: how to close each.
         self._api_links: dict[str, dict[int, Close]] = {}
+        #: When the shared agent token was last accepted or seen on a live link (epoch seconds; memory only).
+        self.shared_last_used: float | None = None
+        #: Emits the token id after a token was created or revoked, or a link using it opened or ended (on the loop).
+        self.changed: Subject[str] = Subject()
 
     # -- checking presented tokens -------------------------------------------------------------------------------
     async def check_agent(self, token: str) -> HostTokenGrant | None:
@@ -120,6 +127,7 @@ class TokenService:
         )
         await self._audit(TOKEN_CREATE, created.record, actor=actor, via=via)
         log.info('%s created by %s', created.record.describe, actor)
+        self._changed(created.record.id)
         return created
 
     async def records(self, kind: TokenKind | None = None, *, include_revoked: bool = False) -> list[TokenRecord]:
@@ -152,6 +160,7 @@ class TokenService:
                 await self._close_links({record.id})
             else:
                 await self._close_api_links({record.id})
+            self._changed(record.id)
         return self._fresh(record)
 
     def hold_link(self, credential: Credential, close: Close) -> Callable[[], None]:
@@ -163,15 +172,36 @@ class TokenService:
         links = self._api_links.setdefault(token_id, {})
         key = id(close)
         links[key] = close
+        self._changed(token_id)
 
         def release() -> None:
             held = self._api_links.get(token_id)
-            if held is not None:
-                held.pop(key, None)
+            if held is not None and held.pop(key, None) is not None:
                 if not held:
                     del self._api_links[token_id]
+                self._changed(token_id)
 
         return release
+
+    def _changed(self, token_id: str) -> None:
+        try:
+            self.changed.on_next(token_id)
+        except Exception:  # a view's failure is its own
+            log.exception('a token change listener failed')
+
+    def live_links(self, kind: TokenKind, token_id: str) -> int:
+        """How many open links (agent sockets, `/api/sync` sockets) use this token now."""
+        if kind is TokenKind.AGENT:
+            return len(self._links_by_token().get(token_id, ()))
+        return len(self._api_links.get(token_id, ()))
+
+    def shared_links(self) -> int:
+        """How many agents are connected with the shared token (`NIXFLEET_AGENT_TOKEN`)."""
+        return sum(1 for link in self._gateway.links.values() if link.grant.name == SHARED)
+
+    def note_shared_use(self) -> None:
+        """Remember that the shared agent token was just accepted (kept in memory: it has no row to write)."""
+        self.shared_last_used = self._clock()
 
     async def _close_api_links(self, revoked: set[str]) -> None:
         for token_id in revoked & self._api_links.keys():
@@ -221,6 +251,8 @@ class TokenService:
         """Close open links whose token was revoked meanwhile, mark the others used, flush last-used times."""
         if not self._store.is_open:
             return
+        if self.shared_links():
+            self.note_shared_use()
         live = self._links_by_token()
         if live:
             revoked = await self._store.read(lambda db: revoked_among(db, TokenKind.AGENT, live))
