@@ -4,7 +4,8 @@ On a real server with a real SQLite file: a `read` token gets 403 with the error
 mutating route (and on token management, so it cannot mint itself an `operate` token) while hosts, commands, events,
 ops, pipelines, `/metrics` and `/api/sync` answer it; an `operate` token dispatches; tokens stored before scopes
 existed are `operate`; revoking an API token closes the `/api/sync` links that use it, at once through the API and
-within one `maintain` round when revoked by another process.
+within one `maintain` round when revoked by another process; last-used times reach the database at most once a
+minute per token (virtual time), an open sync link counting as use.
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ from sqlite_utils import Database
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from nixfleet.app import Dashboard
 from nixfleet.config import Settings
-from nixfleet.security.tokens import digest
+from nixfleet.security.tokens import TokenKind, digest, get_token
 from nixfleet.store.schema import migrations
+from nixfleet.timeutil import iso
 from tests.security.helpers import admin_client, create_token, run_cli, run_cli_json
-from tests.support import FakeAgent, RunningServer, eventually, start_server
+from tests.support import FakeAgent, ManualClock, RunningServer, eventually, start_server
 
 #: Every route that changes something, with a body that would be accepted (a `read` token must never get past auth).
 MUTATING = [
@@ -196,3 +199,41 @@ async def test_the_cli_creates_and_lists_scoped_tokens(server: RunningServer, se
     async with admin_client(server, created['token']) as client:
         assert (await client.post('/api/dispatch', json={'op': 'pull', 'hosts': ['web1']})).status_code == 403
         assert (await client.get('/api/hosts')).status_code == 200
+
+
+async def test_last_used_reaches_the_database_at_most_once_a_minute(settings: Settings) -> None:
+    clock = ManualClock()
+    server = await start_server(settings, Dashboard(settings, clock))
+    tokens = server.dashboard.tokens
+
+    async def stored(token_id: str) -> str | None:
+        record = await server.dashboard.store.read(lambda db: get_token(db, TokenKind.API, token_id))
+        assert record is not None
+        return record.last_used_at
+
+    try:
+        reader = await create_token(server, kind='api', name='poller', scope='read')
+        start = clock()
+        async with admin_client(server, reader['token']) as client:
+            assert (await client.get('/api/hosts')).status_code == 200
+            await tokens.maintain()
+            assert await stored(reader['id']) == iso(start)
+
+            clock.advance(10)
+            assert (await client.get('/api/hosts')).status_code == 200
+            await tokens.maintain()
+            assert await stored(reader['id']) == iso(start), 'written again within a minute'
+            [listed] = [r for r in await tokens.records() if r.id == reader['id']]
+            assert listed.last_used_at == iso(start + 10)  # the list shows the newest use all the same
+
+            clock.advance(55)
+            await tokens.maintain()
+            assert await stored(reader['id']) == iso(start + 10)
+
+        async with sync_socket(server, reader['token']) as ws:  # a long-lived link is in use while it is open
+            await first_message(ws)
+            clock.advance(120)
+            await tokens.maintain()
+            assert await stored(reader['id']) == iso(start + 185)
+    finally:
+        await server.stop()

@@ -3,8 +3,9 @@
 An admin creates an API token: its value is shown once, in the dialog, and copied by the Copy button; after the
 dialog and after a reload the page never holds it again. The token works for the API and `/api/sync` (a `read` one
 is refused dispatch); revoking it from the page (after a confirmation naming its live link) closes that link and
-the API answers 401. A per-host agent token created on the page registers its host, and revoking it closes the
-agent's link. Screenshots go to /tmp/nixfleet-tokens*.png to be looked at.
+the API answers 401; the server log never holds the value. A per-host agent token created on the page registers its
+host, and revoking it closes the agent's link. A tab whose session ended (logout elsewhere) creates nothing: the
+server re-checks the session and sends the tab to the login page. Screenshots go to /tmp/nixfleet-tokens*.png.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from tests.e2e.conftest import AgentFactory, BrowserTab, DashboardProcess, log_in, open_tab, wait_connected
-from tests.support import FakeAgent
+from tests.support import PASSWORD, FakeAgent
 
 pytestmark = pytest.mark.browser
 
@@ -113,7 +114,25 @@ async def test_create_use_and_revoke_an_api_token(dashboard_process: DashboardPr
     await expect(token_row(page, 'grafana')).to_have_count(0)
     await page.get_by_role('switch', name='Show revoked').click()
     await expect(token_row(page, 'grafana')).to_contain_text('revoked')
+    assert secret not in dashboard_process.log_path.read_text(errors='replace')
     assert not tab.errors, tab.errors
+
+
+async def test_a_tab_whose_session_ended_creates_no_token(
+    dashboard_process: DashboardProcess, browser: Browser
+) -> None:
+    tab = await tokens_page(dashboard_process, browser)
+    page = tab.page
+    logout = await page.request.post(f'{dashboard_process.http}/logout', max_redirects=0)
+    assert logout.status == 303  # this browser's session ends; the tab is still open
+
+    await page.get_by_role('button', name='New API token').click()
+
+    await page.wait_for_url('**/login**')
+    async with httpx.AsyncClient(base_url=dashboard_process.http) as http:
+        assert (await http.post('/login', data={'password': PASSWORD})).status_code == 303
+        listed = (await http.get('/api/tokens', params={'include_revoked': 'true'})).json()
+    assert listed['tokens'] == []
 
 
 async def test_a_per_host_agent_token_registers_its_host_and_revoking_closes_the_link(
