@@ -27,7 +27,13 @@ from nixfleet.api.hosts_routes import router as hosts_router
 from nixfleet.api.metrics import metrics_router
 from nixfleet.api.metrics_window import FinishedWindow
 from nixfleet.api.ops_routes import router as ops_router
-from nixfleet.api.schemas import API_SECURITY, install_error_envelope, malformed, refusals
+from nixfleet.api.schemas import (
+    API_SECURITY,
+    document_scope_refusals,
+    install_error_envelope,
+    malformed,
+    refusals,
+)
 from nixfleet.api.tokens_routes import tokens_router
 from nixfleet.config import Settings
 from nixfleet.events import EventLog, load_recent
@@ -259,7 +265,7 @@ def build_app(dashboard: Dashboard) -> FastAPI:
     app.include_router(tokens_router(dashboard), dependencies=API_SECURITY, responses=malformed())
     app.include_router(metrics_router(dashboard), dependencies=API_SECURITY, responses=refusals() | malformed())
     for router in (hosts_router, ops_router, commands_router, events_router):
-        app.include_router(router, dependencies=API_SECURITY, responses=malformed())
+        app.include_router(document_scope_refusals(router), dependencies=API_SECURITY, responses=malformed())
     install_error_envelope(app)
 
     @app.get('/health', tags=['meta'], responses=malformed())

@@ -51,6 +51,7 @@ async def revoke_on_page(page: Page, subject: str, expect_text: str) -> None:
     await row.get_by_role('button', name='Revoke').click()  # type: ignore[attr-defined]
     dialog = page.get_by_role('dialog')
     await expect(dialog).to_contain_text(expect_text)
+    await page.screenshot(path=SHOTS / f'nixfleet-tokens-revoke-{subject}.png')
     await dialog.get_by_role('button', name='Revoke').click()
 
 
