@@ -99,11 +99,6 @@ class TokenService:
             return None
         return HostTokenGrant(name=record.prefix, hostname=record.subject, token_id=record.id)
 
-    async def check_api(self, token: str) -> str | None:
-        """The name of an active API token, or None."""
-        record = await self._find(TokenKind.API, token)
-        return record.subject if record is not None else None
-
     async def check_api_token(self, token: str) -> TokenRecord | None:
         """The record (name, scope, id) of an active API token, or None."""
         return await self._find(TokenKind.API, token)
