@@ -155,6 +155,7 @@ async def test_a_per_host_agent_token_registers_its_host_and_revoking_closes_the
     row = token_row(page, 'web1')
     await expect(row).to_contain_text('Agent · host')
     await expect(row.locator('.nf-tlive')).to_have_text('1 live', timeout=10_000)
+    await page.screenshot(path=SHOTS / 'nixfleet-tokens-agent.png')
 
     await revoke_on_page(page, 'web1', 'its 1 live link will be closed')
     assert await agent.closed() == 1008
