@@ -27,7 +27,13 @@ from nixfleet.api.hosts_routes import router as hosts_router
 from nixfleet.api.metrics import metrics_router
 from nixfleet.api.metrics_window import FinishedWindow
 from nixfleet.api.ops_routes import router as ops_router
-from nixfleet.api.schemas import API_SECURITY, install_error_envelope, malformed, refusals
+from nixfleet.api.schemas import (
+    API_SECURITY,
+    document_scope_refusals,
+    install_error_envelope,
+    malformed,
+    refusals,
+)
 from nixfleet.api.tokens_routes import tokens_router
 from nixfleet.config import Settings
 from nixfleet.events import EventLog, load_recent
@@ -41,9 +47,9 @@ from nixfleet.models import EventLevel
 from nixfleet.ops.engine import OpEngine
 from nixfleet.scheduling import every
 from nixfleet.security.middleware import install_security
-from nixfleet.security.service import TokenService
+from nixfleet.security.service import SHARED, TokenService
 from nixfleet.security.state import SecurityState
-from nixfleet.security.tokens import TokenKind, active_ids
+from nixfleet.security.tokens import Credential, TokenKind, TokenScope, active_ids
 from nixfleet.store import Store
 from nixfleet.store.retention import Retention
 from nixfleet.streams import trim
@@ -114,7 +120,8 @@ class Dashboard:
             return grant
         shared = self.settings.agent_token
         if shared is not None and hmac.compare_digest(token.encode(), shared.get_secret_value().encode()):
-            return TokenGrant(name='shared')
+            self.tokens.note_shared_use()
+            return TokenGrant(name=SHARED)
         return None
 
     async def host_has_agent_token(self, host: str) -> bool:
@@ -123,18 +130,27 @@ class Dashboard:
 
     async def authenticate(self, conn: HTTPConnection) -> str | None:
         """Return the actor behind a request or WebSocket (`user` with a session, `api:<name>` with a token)."""
+        credential = await self.credential(conn)
+        return credential.actor if credential is not None else None
+
+    async def credential(self, conn: HTTPConnection) -> Credential | None:
+        """Who is behind a request or WebSocket and what it may do: the session, or an API token and its scope."""
         scheme, _, token = conn.headers.get('authorization', '').partition(' ')
         if scheme.lower() == 'bearer' and token.strip():
-            for name, value in self.api_tokens.items():
+            for name, value in self.api_tokens.items():  # in-memory tokens (tests, demo) may operate
                 if hmac.compare_digest(token.strip().encode(), value.encode()):
-                    return f'api:{name}'
-            stored = await self.tokens.check_api(token.strip())
-            return f'api:{stored}' if stored is not None else None
+                    return Credential(actor=f'api:{name}', scope=TokenScope.OPERATE)
+            stored = await self.tokens.check_api_token(token.strip())
+            if stored is None or stored.scope is None:
+                return None
+            return Credential(actor=f'api:{stored.subject}', scope=stored.scope, token_id=stored.id)
         try:
             from nixfleet.api.auth import session_from_request
         except ImportError:
             return None
-        return 'user' if session_from_request(conn, self.settings) is not None else None
+        if session_from_request(conn, self.settings) is None:
+            return None
+        return Credential(actor='user', scope=TokenScope.OPERATE, session=True)
 
     # -- lifecycle -----------------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -257,12 +273,12 @@ def build_app(dashboard: Dashboard) -> FastAPI:
 
     @app.websocket('/api/sync')
     async def sync_socket(ws: WebSocket) -> None:
-        await sync_endpoint(ws, dashboard.sync, dashboard.authenticate)
+        await sync_endpoint(ws, dashboard.sync, dashboard.credential, dashboard.tokens.hold_link)
 
     app.include_router(tokens_router(dashboard), dependencies=API_SECURITY, responses=malformed())
     app.include_router(metrics_router(dashboard), dependencies=API_SECURITY, responses=refusals() | malformed())
     for router in (hosts_router, ops_router, commands_router, events_router):
-        app.include_router(router, dependencies=API_SECURITY, responses=malformed())
+        app.include_router(document_scope_refusals(router), dependencies=API_SECURITY, responses=malformed())
     install_error_envelope(app)
 
     @app.get('/health', tags=['meta'], responses=malformed())

@@ -13,6 +13,7 @@ from starlette.routing import BaseRoute, Match
 
 from nixfleet.models import ErrorCode
 from nixfleet.security.context import note_actor
+from nixfleet.security.tokens import Credential
 
 #: HTTP status of each refusal code (400 unless listed).
 STATUS: dict[str, int] = {
@@ -57,12 +58,30 @@ def error_response(
     )
 
 
+#: Methods that only read: every other method changes something and needs a scope that may (`operate`).
+READ_METHODS = frozenset({'GET', 'HEAD', 'OPTIONS'})
+
+
+def check_scope(request: Request, credential: Credential) -> None:
+    """Refuse (403 `forbidden`) a changing request (dispatch, cancel, remove, …) made with a `read` token."""
+    if request.method not in READ_METHODS and not credential.scope.may_change:
+        raise ApiError(
+            ErrorCode.FORBIDDEN,
+            f'the API token of {credential.actor} has the {credential.scope.value} scope: '
+            f'{request.method} {request.url.path} needs a token with the operate scope',
+        )
+
+
 async def require_api_auth(request: Request) -> str:
-    """Dependency: the actor of a request with a valid session or API token (`user`, `api:<name>`); else 401."""
+    """Dependency: the actor of a request with a valid session or API token (`user`, `api:<name>`); else 401.
+
+    A `read` token may only read (403 for every other method)."""
     dashboard = request.app.state.dashboard
-    actor = await dashboard.authenticate(request)
-    if actor is None:
+    credential: Credential | None = await dashboard.credential(request)
+    if credential is None:
         raise ApiError(ErrorCode.UNAUTHORIZED, 'log in or send an API token (Authorization: Bearer)')
+    check_scope(request, credential)
+    actor = credential.actor
     request.state.actor = actor
     note_actor(str(actor))  # for audits made deeper down without the request (e.g. a refused TOTP code)
     return str(actor)

@@ -13,14 +13,15 @@ import json
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from fastapi import FastAPI, Query, Request, Response, Security
+from fastapi import APIRouter, FastAPI, Query, Request, Response, Security
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from fastapi.security import APIKeyCookie, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from nixfleet.api.deps import ApiError, install_unmatched
+from nixfleet.api.deps import READ_METHODS, ApiError, install_unmatched
 from nixfleet.api.tokens_routes import ErrorBody
 from nixfleet.models import CommandStatus, Connection, ErrorCode, PipelineStatus
 
@@ -53,6 +54,21 @@ _DESCRIPTIONS = {
 def refusals(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """The `responses` of a route: 401 and 422 always, plus `statuses`, each with the error envelope."""
     return {s: {'model': ErrorBody, 'description': _DESCRIPTIONS[s]} for s in sorted({401, 422, *statuses})}
+
+
+#: What a `read` API token gets from every route that changes something (nixfleet.api.deps.check_scope).
+READ_SCOPE_REFUSAL = 'An API token with the `read` scope: this needs `operate` (`forbidden`)'
+
+
+def document_scope_refusals(router: APIRouter) -> APIRouter:
+    """Document the 403 a `read` token gets on every route of `router` that changes something (idempotent)."""
+    for route in router.routes:
+        if isinstance(route, APIRoute) and (route.methods or set()) - READ_METHODS:
+            known = str(route.responses.get(403, {}).get('description', ''))
+            if READ_SCOPE_REFUSAL not in known:
+                description = f'{known}; or: {READ_SCOPE_REFUSAL}' if known else READ_SCOPE_REFUSAL
+                route.responses[403] = {'model': ErrorBody, 'description': description}
+    return router
 
 
 def malformed() -> dict[int | str, dict[str, Any]]:

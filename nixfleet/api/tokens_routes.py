@@ -1,8 +1,9 @@
 """`/api/tokens`: list, create and revoke agent and API tokens (SPEC §12, §13).
 
-Every route needs a session or an API token (`Dashboard.authenticate`) and answers JSON only: 401 without
-credentials (never a redirect) and `{"error": {"code", "message"}}` for every refusal, validation errors included.
-A token's value appears once, in the answer to its creation.
+Every route needs the admin's session or an API token with the `operate` scope (`Dashboard.credential`) and answers
+JSON only: 401 without credentials (never a redirect), 403 for a `read` token (it could otherwise mint itself an
+`operate` one), and `{"error": {"code", "message"}}` for every refusal, validation errors included. A token's value
+appears once, in the answer to its creation.
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from nixfleet.models import ErrorCode
-from nixfleet.security.tokens import TokenError, TokenKind
+from nixfleet.security.tokens import TokenError, TokenKind, TokenScope
 
 if TYPE_CHECKING:
     from nixfleet.app import Dashboard
 
 _STATUS = {
     ErrorCode.UNAUTHORIZED: 401,
+    ErrorCode.FORBIDDEN: 403,
     ErrorCode.UNKNOWN_TOKEN: 404,
     ErrorCode.TOKEN_EXISTS: 409,
     ErrorCode.INVALID_REQUEST: 422,
@@ -50,6 +52,7 @@ class TokenOut(BaseModel):
     kind: TokenKind
     hostname: str | None = Field(None, description='Host an agent token is bound to.')
     name: str | None = Field(None, description='Name of an API token (the actor `api:<name>` in the audit trail).')
+    scope: TokenScope | None = Field(None, description='What an API token may do: `read` or `operate` (+dispatch).')
     prefix: str = Field(description='First characters of the token, to tell tokens apart.')
     active: bool
     created_at: str
@@ -79,11 +82,16 @@ class TokenCreate(BaseModel):
     kind: TokenKind
     hostname: str | None = Field(None, max_length=64, description='For `kind=agent`: the host it may register as.')
     name: str | None = Field(None, max_length=64, description='For `kind=api`: a unique name among active tokens.')
+    scope: TokenScope | None = Field(
+        None,
+        description='For `kind=api`: `read` (hosts, commands, events, metrics, sync) or `operate` (also '
+        'dispatch and every change); default `operate`.',
+    )
 
     @model_validator(mode='after')
     def _subject_matches_kind(self) -> TokenCreate:
-        if self.kind is TokenKind.AGENT and (not self.hostname or self.name is not None):
-            raise ValueError('an agent token needs `hostname` (and no `name`)')
+        if self.kind is TokenKind.AGENT and (not self.hostname or self.name is not None or self.scope is not None):
+            raise ValueError('an agent token needs `hostname` (and no `name` or `scope`)')
         if self.kind is TokenKind.API and (not self.name or self.hostname is not None):
             raise ValueError('an API token needs `name` (and no `hostname`)')
         return self
@@ -119,10 +127,12 @@ def guarded_route(dashboard: Dashboard) -> type[APIRoute]:
             handler = super().get_route_handler()
 
             async def guarded(request: Request) -> Response:
-                actor = await dashboard.authenticate(request)
-                if actor is None:
+                credential = await dashboard.credential(request)
+                if credential is None:
                     return error_response(ErrorCode.UNAUTHORIZED, 'log in or send an API token (Bearer)')
-                request.state.actor = actor
+                if not credential.scope.may_change:
+                    return error_response(ErrorCode.FORBIDDEN, READ_REFUSED)
+                request.state.actor = credential.actor
                 try:
                     return await handler(request)
                 except RequestValidationError as exc:
@@ -135,8 +145,12 @@ def guarded_route(dashboard: Dashboard) -> type[APIRoute]:
     return GuardedRoute
 
 
+#: Why a `read` token may not manage tokens.
+READ_REFUSED = 'managing tokens needs the admin session or an API token with the operate scope'
+
 _REFUSALS: dict[int | str, dict[str, Any]] = {
     401: {'model': ErrorBody, 'description': 'No valid session or API token'},
+    403: {'model': ErrorBody, 'description': 'A `read` API token (`forbidden`)'},
     422: {'model': ErrorBody, 'description': 'Invalid request'},
 }
 
@@ -163,7 +177,7 @@ def tokens_router(dashboard: Dashboard) -> APIRouter:
     )
     async def create_token(body: TokenCreate, request: Request) -> dict[str, Any]:
         """Create a token; the answer holds its value, which is not stored and cannot be shown again."""
-        created = await service.create(body.kind, body.subject, actor=request.state.actor, via='api')
+        created = await service.create(body.kind, body.subject, actor=request.state.actor, via='api', scope=body.scope)
         return created.to_wire()
 
     @router.get(

@@ -219,9 +219,11 @@ class ApiClient:
         params = {'kind': kind, 'include_revoked': 'true' if include_revoked else None}
         return self.call('GET', '/api/tokens', params=params)  # type: ignore[no-any-return]
 
-    def create_token(self, kind: str, *, hostname: str | None = None, name: str | None = None) -> dict[str, Any]:
-        """`POST /api/tokens`."""
-        body = {'kind': kind, 'hostname': hostname, 'name': name}
+    def create_token(
+        self, kind: str, *, hostname: str | None = None, name: str | None = None, scope: str | None = None
+    ) -> dict[str, Any]:
+        """`POST /api/tokens` (`scope`: `read` or `operate`, for API tokens)."""
+        body = {'kind': kind, 'hostname': hostname, 'name': name, 'scope': scope}
         return self.call('POST', '/api/tokens', body={k: v for k, v in body.items() if v is not None})  # type: ignore[no-any-return]
 
     def revoke_token(self, kind: str, token_id: str) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import Any
 from nixfleet.client.api import ApiClient, ApiError, UsageError
 from nixfleet.client.render import Style, print_json, short_time, table
 from nixfleet.security.cli import UsageError as TokenUsageError
-from nixfleet.security.cli import _kind
+from nixfleet.security.cli import _kind, scope_of
 
 
 def run_token_api(api: ApiClient, args: argparse.Namespace) -> int:
@@ -29,7 +29,8 @@ def _create(api: ApiClient, args: argparse.Namespace) -> int:
     kind = _kind(args)
     if kind is None:
         raise UsageError('give --host HOST for an agent token or --name NAME for an API token')
-    created = api.create_token(kind.value, hostname=args.host, name=args.name)
+    scope = scope_of(args, kind)
+    created = api.create_token(kind.value, hostname=args.host, name=args.name, scope=scope.value if scope else None)
     if args.json:
         print_json(created)
     else:
@@ -55,6 +56,7 @@ def _list(api: ApiClient, args: argparse.Namespace) -> int:
             t['id'],
             t['kind'],
             t.get('hostname') or t.get('name'),
+            t.get('scope') or '-',
             t['prefix'] + '…',
             short_time(t['created_at']),
             short_time(t.get('last_used_at')),
@@ -62,7 +64,7 @@ def _list(api: ApiClient, args: argparse.Namespace) -> int:
         ]
         for t in tokens
     ]
-    print(table(['ID', 'KIND', 'HOST/NAME', 'PREFIX', 'CREATED', 'LAST USED', 'REVOKED'], rows, Style()))
+    print(table(['ID', 'KIND', 'HOST/NAME', 'SCOPE', 'PREFIX', 'CREATED', 'LAST USED', 'REVOKED'], rows, Style()))
     return 0
 
 

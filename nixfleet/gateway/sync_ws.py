@@ -11,18 +11,24 @@ from fastapi import WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse
 from starlette.requests import HTTPConnection
 
+from nixfleet.security.tokens import Credential
 from nixfleet.streams.sync import SyncHub
 
 log = logging.getLogger(__name__)
 
-#: Resolve who is connecting (an actor such as `user` or `api:ci`), or None when not authenticated.
-Authenticate = Callable[[HTTPConnection], Awaitable[str | None]]
+#: Resolve who is connecting (an actor such as `user` or `api:ci`, its scope, its token), or None when not
+#: authenticated.
+Authenticate = Callable[[HTTPConnection], Awaitable[Credential | None]]
+#: Close a connection with a code and a reason.
+Close = Callable[[int, str], Awaitable[None]]
+#: Keep an open connection findable by its credential (to close it when that credential ends); returns the release.
+Hold = Callable[[Credential, Close], Callable[[], None]]
 
 
-async def sync_endpoint(ws: WebSocket, hub: SyncHub, authenticate: Authenticate) -> None:
-    """Serve one sync client from upgrade to close."""
-    actor = await authenticate(ws)
-    if actor is None:
+async def sync_endpoint(ws: WebSocket, hub: SyncHub, authenticate: Authenticate, hold: Hold | None = None) -> None:
+    """Serve one sync client from upgrade to close (`hold`: registered while open, e.g. to close it on revoke)."""
+    credential = await authenticate(ws)
+    if credential is None:
         await ws.send_denial_response(
             JSONResponse(
                 {'error': {'code': 'unauthorized', 'message': 'log in or send an API token'}},
@@ -33,8 +39,9 @@ async def sync_endpoint(ws: WebSocket, hub: SyncHub, authenticate: Authenticate)
         return
     await ws.accept()
     peer = f'{ws.client.host}:{ws.client.port}' if ws.client else 'unknown'
-    client = hub.attach(ws.send_text, f'{actor}@{peer}')
+    client = hub.attach(ws.send_text, f'{credential.actor}@{peer}')
     writer = asyncio.create_task(client.run(), name=f'sync-send-{peer}')
+    release = hold(credential, lambda code, reason: ws.close(code, reason)) if hold is not None else None
     try:
         while True:
             message = await ws.receive()
@@ -46,6 +53,8 @@ async def sync_endpoint(ws: WebSocket, hub: SyncHub, authenticate: Authenticate)
     except WebSocketDisconnect:
         return
     finally:
+        if release is not None:
+            release()
         hub.detach(client)
         writer.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -17,13 +17,15 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # the parser is built for every `nixfleet` command: keep its imports light
     from sqlite_utils import Database
 
-    from nixfleet.security.tokens import TokenKind, TokenRecord
+    from nixfleet.security.tokens import TokenKind, TokenRecord, TokenScope
     from nixfleet.store import Store
 
 #: Actor journaled for changes made with the CLI (the single admin, SPEC §12).
 CLI_ACTOR = 'user'
 #: Values of `--kind` (nixfleet.security.tokens.TokenKind).
 KINDS = ('agent', 'api')
+#: Values of `--scope` (nixfleet.security.tokens.TokenScope).
+SCOPES = ('read', 'operate')
 
 
 def add_token_parser(sub: Any) -> None:
@@ -36,6 +38,12 @@ def add_token_parser(sub: Any) -> None:
     create.add_argument('--kind', choices=kinds, help='agent (needs --host) or api (needs --name); default from those')
     create.add_argument('--host', help='hostname an agent token is bound to')
     create.add_argument('--name', help='name of an API token (the actor api:<name> in the audit trail)')
+    create.add_argument(
+        '--scope',
+        choices=SCOPES,
+        help='what an API token may do: read (hosts, commands, events, metrics, sync) or operate (also dispatch and '
+        'every change); default operate',
+    )
     create.add_argument('--json', action='store_true', help='print the token and its record as JSON')
 
     listing = actions.add_parser('list', help='list tokens (never their values)')
@@ -72,6 +80,18 @@ def _kind(args: argparse.Namespace) -> TokenKind | None:
             raise UsageError('--name is for API tokens; agent tokens take --host')
         return TokenKind.API
     return kind
+
+
+def scope_of(args: argparse.Namespace, kind: TokenKind) -> TokenScope | None:
+    """The `--scope` of a new token; refused for agent tokens (they have none)."""
+    from nixfleet.security.tokens import TokenKind, TokenScope
+
+    scope = getattr(args, 'scope', None)
+    if scope is None:
+        return None
+    if kind is TokenKind.AGENT:
+        raise UsageError('--scope is for API tokens (--name); agent tokens have no scope')
+    return TokenScope(scope)
 
 
 def run_token(args: argparse.Namespace) -> int:
@@ -112,10 +132,12 @@ def _create(store: Store, args: argparse.Namespace) -> int:
     kind = _kind(args)
     if kind is None:
         raise UsageError('give --host HOST for an agent token or --name NAME for an API token')
+    scope = scope_of(args, kind)
 
     def write(db: Database) -> CreatedToken:
         now = _now()
-        created = create_token(db, kind, args.host if kind is TokenKind.AGENT else args.name, actor=CLI_ACTOR, now=now)
+        subject = args.host if kind is TokenKind.AGENT else args.name
+        created = create_token(db, kind, subject, actor=CLI_ACTOR, now=now, scope=scope)
         db.table('event_log').insert(audit_event(TOKEN_CREATE, created.record, actor=CLI_ACTOR, now=now, via='cli'))
         return created
 
@@ -144,9 +166,18 @@ def _list(store: Store, args: argparse.Namespace) -> int:
 
 
 def _table(records: list[TokenRecord]) -> str:
-    header = ('ID', 'KIND', 'HOST/NAME', 'PREFIX', 'CREATED', 'LAST USED', 'REVOKED')
+    header = ('ID', 'KIND', 'HOST/NAME', 'SCOPE', 'PREFIX', 'CREATED', 'LAST USED', 'REVOKED')
     rows = [
-        (r.id, r.kind.value, r.subject, r.prefix + '…', r.created_at, r.last_used_at or '-', r.revoked_at or '-')
+        (
+            r.id,
+            r.kind.value,
+            r.subject,
+            r.scope.value if r.scope is not None else '-',
+            r.prefix + '…',
+            r.created_at,
+            r.last_used_at or '-',
+            r.revoked_at or '-',
+        )
         for r in records
     ]
     widths = [max(len(str(row[i])) for row in (header, *rows)) for i in range(len(header))]

@@ -1,9 +1,10 @@
 """The dashboard's token service: check presented tokens, create and revoke them with audit events, enforce revocation.
 
 Tokens are looked up in SQLite when a connection is made (each agent upgrade, each API request), so a token created
-or revoked by `nixfleet token` on the same database takes effect on the next connection. Open agent links are
-re-checked by `maintain` every `check_interval` seconds, so a link whose token was revoked is closed (1008) — at once
-when revoked through this service, within `check_interval` when revoked by the CLI from another process.
+or revoked by `nixfleet token` on the same database takes effect on the next connection. Open links — agents, and
+`/api/sync` clients holding an API token (`hold_link`) — are re-checked by `maintain` every `check_interval` seconds,
+so a link whose token was revoked is closed (1008) — at once when revoked through this service, within
+`check_interval` when revoked by the CLI from another process.
 Last-used times are kept in memory and written by `maintain` in one batch, at most once a minute per token, never
 once per request.
 """
@@ -11,8 +12,10 @@ once per request.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
+from reactivex.subject import Subject
 from sqlite_utils import Database
 
 from nixfleet.events import EventLog
@@ -22,8 +25,10 @@ from nixfleet.security.tokens import (
     TOKEN_CREATE,
     TOKEN_REVOKE,
     CreatedToken,
+    Credential,
     TokenKind,
     TokenRecord,
+    TokenScope,
     audit_details,
     audit_message,
     create_token,
@@ -44,8 +49,12 @@ log = logging.getLogger(__name__)
 CHECK_INTERVAL = 5.0
 #: A token's last-used time is written at most this often (seconds).
 TOUCH_INTERVAL = 60.0
+#: Grant name of agents connected with the shared token (`NIXFLEET_AGENT_TOKEN`).
+SHARED = 'shared'
 
 _Key = tuple[TokenKind, str]
+#: Close a link with a code and a reason.
+Close = Callable[[int, str], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +84,12 @@ class TokenService:
         self.check_interval = check_interval
         self._used: dict[_Key, float] = {}
         self._written: dict[_Key, float] = {}
+        #: Open `/api/sync` links by the id of the stored API token they authenticated with: how to close each.
+        self._api_links: dict[str, dict[int, Close]] = {}
+        #: When the shared agent token was last accepted or seen on a live link (epoch seconds; memory only).
+        self.shared_last_used: float | None = None
+        #: Emits the token id after a token was created or revoked, or a link using it opened or ended (on the loop).
+        self.changed: Subject[str] = Subject()
 
     # -- checking presented tokens -------------------------------------------------------------------------------
     async def check_agent(self, token: str) -> HostTokenGrant | None:
@@ -84,10 +99,9 @@ class TokenService:
             return None
         return HostTokenGrant(name=record.prefix, hostname=record.subject, token_id=record.id)
 
-    async def check_api(self, token: str) -> str | None:
-        """The name of an active API token, or None."""
-        record = await self._find(TokenKind.API, token)
-        return record.subject if record is not None else None
+    async def check_api_token(self, token: str) -> TokenRecord | None:
+        """The record (name, scope, id) of an active API token, or None."""
+        return await self._find(TokenKind.API, token)
 
     async def _find(self, kind: TokenKind, token: str) -> TokenRecord | None:
         if kind_of(token) is not kind or not self._store.is_open:
@@ -99,13 +113,16 @@ class TokenService:
         return record
 
     # -- administration ------------------------------------------------------------------------------------------
-    async def create(self, kind: TokenKind, subject: str, *, actor: str, via: str = 'api') -> CreatedToken:
+    async def create(
+        self, kind: TokenKind, subject: str, *, actor: str, via: str = 'api', scope: TokenScope | None = None
+    ) -> CreatedToken:
         """Create a token (raises `TokenError`); the returned secret is the only copy that will ever exist."""
         created = await self._store.write(
-            lambda db: create_token(db, kind, subject, actor=actor, now=iso(self._clock()))
+            lambda db: create_token(db, kind, subject, actor=actor, now=iso(self._clock()), scope=scope)
         )
         await self._audit(TOKEN_CREATE, created.record, actor=actor, via=via)
         log.info('%s created by %s', created.record.describe, actor)
+        self._changed(created.record.id)
         return created
 
     async def records(self, kind: TokenKind | None = None, *, include_revoked: bool = False) -> list[TokenRecord]:
@@ -136,7 +153,60 @@ class TokenService:
             log.info('%s revoked by %s', record.describe, actor)
             if kind is TokenKind.AGENT:
                 await self._close_links({record.id})
+            else:
+                await self._close_api_links({record.id})
+            self._changed(record.id)
         return self._fresh(record)
+
+    def hold_link(self, credential: Credential, close: Close) -> Callable[[], None]:
+        """Keep an open link (an `/api/sync` socket) that used a stored API token, so revoking it closes the link;
+        return the release to call when the link ends."""
+        token_id = credential.token_id
+        if token_id is None:  # a session or an in-memory token: nothing to revoke here
+            return lambda: None
+        links = self._api_links.setdefault(token_id, {})
+        key = id(close)
+        links[key] = close
+        self._changed(token_id)
+
+        def release() -> None:
+            held = self._api_links.get(token_id)
+            if held is not None and held.pop(key, None) is not None:
+                if not held:
+                    del self._api_links[token_id]
+                self._changed(token_id)
+
+        return release
+
+    def _changed(self, token_id: str) -> None:
+        try:
+            self.changed.on_next(token_id)
+        except Exception:  # a view's failure is its own
+            log.exception('a token change listener failed')
+
+    def live_links(self, kind: TokenKind, token_id: str) -> int:
+        """How many open links (agent sockets, `/api/sync` sockets) use this token now."""
+        if kind is TokenKind.AGENT:
+            return len(self._links_by_token().get(token_id, ()))
+        return len(self._api_links.get(token_id, ()))
+
+    def shared_links(self) -> int:
+        """How many agents are connected with the shared token (`NIXFLEET_AGENT_TOKEN`)."""
+        return sum(1 for link in self._gateway.links.values() if link.grant.name == SHARED)
+
+    def note_shared_use(self) -> None:
+        """Remember that the shared agent token was just accepted (kept in memory: it has no row to write)."""
+        self.shared_last_used = self._clock()
+
+    async def _close_api_links(self, revoked: set[str]) -> None:
+        for token_id in revoked & self._api_links.keys():
+            closers = list(self._api_links.pop(token_id).values())
+            log.warning('closing %d sync link(s) of API token %s: it was revoked', len(closers), token_id)
+            for close in closers:
+                try:
+                    await close(CLOSE_POLICY, 'token revoked')
+                except Exception as exc:  # already closing: nothing left to end
+                    log.info('sync link of API token %s was already closed (%r)', token_id, exc)
 
     async def _audit(self, action: str, record: TokenRecord, *, actor: str, via: str) -> None:
         await self._events.record(
@@ -173,9 +243,11 @@ class TokenService:
                 )
 
     async def maintain(self) -> None:
-        """Close open agent links whose token was revoked meanwhile, mark the others used, flush last-used times."""
+        """Close open links whose token was revoked meanwhile, mark the others used, flush last-used times."""
         if not self._store.is_open:
             return
+        if self.shared_links():
+            self.note_shared_use()
         live = self._links_by_token()
         if live:
             revoked = await self._store.read(lambda db: revoked_among(db, TokenKind.AGENT, live))
@@ -184,6 +256,14 @@ class TokenService:
             now = self._clock()
             for token_id in live.keys() - revoked:
                 self._used[(TokenKind.AGENT, token_id)] = now
+        if self._api_links:
+            held = set(self._api_links)
+            gone = await self._store.read(lambda db: revoked_among(db, TokenKind.API, held))
+            if gone:
+                await self._close_api_links(gone)
+            now = self._clock()
+            for token_id in held - gone:
+                self._used[(TokenKind.API, token_id)] = now
         await self.flush()
 
     async def flush(self, *, force: bool = False) -> None:

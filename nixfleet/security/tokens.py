@@ -7,6 +7,10 @@ dashboard find a presented token by an indexed lookup of its digest instead of r
 row. The stored digest is then compared with the presented one in constant time. The `prefix` (kind plus the first
 six random characters) is kept so people can tell tokens apart; it is not enough to use or guess the token.
 
+API tokens carry a scope (`TokenScope`): `read` sees hosts, commands, events, metrics and the sync stream; `operate`
+may also dispatch and change things (every mutating `/api` route). Tokens made before scopes existed are `operate`
+(migration m006), so nothing that worked stops working; a new token's scope is chosen when it is created.
+
 These functions take a sqlite-utils `Database` and run inside the caller's transaction: the dashboard calls them on
 its store thread (`nixfleet.security.service.TokenService`), the `nixfleet token` CLI on the database file directly.
 """
@@ -65,6 +69,34 @@ class TokenKind(StrEnum):
         return 'agent token' if self is TokenKind.AGENT else 'API token'
 
 
+class TokenScope(StrEnum):
+    """What an API token may do: `read` (hosts, commands, events, metrics, sync) or `operate` (also dispatch)."""
+
+    READ = 'read'
+    OPERATE = 'operate'
+
+    @property
+    def may_change(self) -> bool:
+        """Whether the scope allows dispatch and other changes (every mutating API route)."""
+        return self is TokenScope.OPERATE
+
+
+#: Scope of API tokens created without one (and of every token made before scopes existed: migration m006).
+DEFAULT_SCOPE = TokenScope.OPERATE
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Credential:
+    """Who is behind a request or socket: the actor, what it may do, and the stored token it used (if any)."""
+
+    actor: str
+    scope: TokenScope
+    #: Id of the stored API token used (None for a session or an in-memory token).
+    token_id: str | None = None
+    #: Whether this is the admin's browser session (not a token).
+    session: bool = False
+
+
 class TokenError(Exception):
     """A token request was refused; `code` is the stable error code."""
 
@@ -87,6 +119,8 @@ class TokenRecord:
     last_used_at: str | None = None
     revoked_at: str | None = None
     revoked_by: str | None = None
+    #: What an API token may do (None for agent tokens).
+    scope: TokenScope | None = None
 
     @property
     def active(self) -> bool:
@@ -106,6 +140,7 @@ class TokenRecord:
             'kind': self.kind.value,
             'hostname': self.subject if self.kind is TokenKind.AGENT else None,
             'name': self.subject if self.kind is TokenKind.API else None,
+            'scope': self.scope.value if self.scope is not None else None,
             'prefix': self.prefix,
             'active': self.active,
             'created_at': self.created_at,
@@ -164,7 +199,16 @@ def _record(kind: TokenKind, row: Mapping[str, Any]) -> TokenRecord:
         last_used_at=row.get('last_used_at'),
         revoked_at=row.get('revoked_at'),
         revoked_by=row.get('revoked_by'),
+        scope=_scope(row.get('scope')) if kind is TokenKind.API else None,
     )
+
+
+def _scope(value: object) -> TokenScope:
+    """The scope stored in a row; anything unknown counts as the narrowest (never widens what a token may do)."""
+    try:
+        return TokenScope(str(value))
+    except ValueError:
+        return TokenScope.READ
 
 
 def _rows(db: Database, kind: TokenKind, where: str, params: Iterable[Any]) -> list[TokenRecord]:
@@ -173,8 +217,19 @@ def _rows(db: Database, kind: TokenKind, where: str, params: Iterable[Any]) -> l
     return [_record(kind, dict(zip(names, row, strict=True))) for row in cursor.fetchall()]
 
 
-def create_token(db: Database, kind: TokenKind, subject: str, *, actor: str, now: str) -> CreatedToken:
-    """Create a token for a hostname (agent) or name (API); raise `TokenError` when refused."""
+def create_token(
+    db: Database,
+    kind: TokenKind,
+    subject: str,
+    *,
+    actor: str,
+    now: str,
+    scope: TokenScope | None = None,
+) -> CreatedToken:
+    """Create a token for a hostname (agent) or name (API, with `scope`, default `operate`); raise `TokenError` when
+    refused."""
+    if kind is TokenKind.AGENT and scope is not None:
+        raise TokenError(ErrorCode.INVALID_REQUEST, 'agent tokens have no scope (a scope is for API tokens)')
     subject = validate_subject(kind, subject)
     if kind is TokenKind.API and _rows(db, kind, 'name = ? AND revoked_at IS NULL', [subject]):
         raise TokenError(ErrorCode.TOKEN_EXISTS, f'an active API token named {subject!r} exists; revoke it first')
@@ -191,6 +246,8 @@ def create_token(db: Database, kind: TokenKind, subject: str, *, actor: str, now
         'revoked_at': None,
         'revoked_by': None,
     }
+    if kind is TokenKind.API:
+        row['scope'] = (scope or DEFAULT_SCOPE).value
     db.table(kind.table).insert(row)
     return CreatedToken(_record(kind, row), secret)
 
@@ -257,7 +314,8 @@ def touch_tokens(db: Database, kind: TokenKind, used: Mapping[str, str]) -> None
 def audit_message(action: str, record: TokenRecord) -> str:
     """The event-log message of a token change (`token:create` / `token:revoke`); never contains the token."""
     verb = 'created' if action == TOKEN_CREATE else 'revoked'
-    return f'{record.describe} {verb}'
+    scope = f' with scope {record.scope.value}' if record.scope is not None and action == TOKEN_CREATE else ''
+    return f'{record.describe} {verb}{scope}'
 
 
 def audit_event(action: str, record: TokenRecord, *, actor: str, now: str, via: str) -> dict[str, Any]:
@@ -276,4 +334,7 @@ def audit_event(action: str, record: TokenRecord, *, actor: str, now: str, via: 
 
 def audit_details(record: TokenRecord, *, via: str) -> dict[str, Any]:
     """Event details of a token change."""
-    return {'kind': record.kind.value, 'token_id': record.id, 'prefix': record.prefix, 'via': via}
+    details: dict[str, Any] = {'kind': record.kind.value, 'token_id': record.id, 'prefix': record.prefix, 'via': via}
+    if record.scope is not None:
+        details['scope'] = record.scope.value
+    return details

@@ -176,6 +176,17 @@ def m005_command_error_line(db: Database) -> None:
 
 
 @migrations()
+def m006_api_token_scope(db: Database) -> None:
+    """API tokens: a scope, `read` or `operate` (nixfleet.security.tokens.TokenScope).
+
+    Decision: tokens made before scopes existed become `operate`, what they could do until now, so no script or CI
+    job breaks on upgrade; the admin narrows one by creating a `read` token and revoking the old one.
+    """
+    if 'scope' not in db.table('api_tokens').columns_dict:
+        db.execute("ALTER TABLE api_tokens ADD COLUMN scope TEXT NOT NULL DEFAULT 'operate'")
+
+
+@migrations()
 def m010_adopt_go_dashboard(db: Database) -> None:
     """Go dashboard database: Go timestamps to ISO-8601 Z, its statuses and categories to ours, its unfinished
     commands ORPHANED, its foreign keys dropped; Go-only tables keep their rows (nixfleet.store.go_import).

@@ -34,11 +34,16 @@ class Footer:
 
 
 #: The dashboard's views: path, label, icon.
-VIEWS = (('/', 'Hosts', 'dns'), ('/pipelines', 'Pipelines', 'account_tree'), ('/history', 'History', 'history'))
+VIEWS = (
+    ('/', 'Hosts', 'dns'),
+    ('/pipelines', 'Pipelines', 'account_tree'),
+    ('/history', 'History', 'history'),
+    ('/tokens', 'Tokens', 'key'),
+)
 
 
 class ViewNav:
-    """The view switcher at the top of every page (Hosts, Pipelines with a running count, History)."""
+    """The view switcher at the top of every page (Hosts, Pipelines with a running count, History, Tokens)."""
 
     def __init__(self, active: str) -> None:
         self._running: int | None = None

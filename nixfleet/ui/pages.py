@@ -73,6 +73,10 @@ def register_pages(dashboard: Dashboard) -> None:
     def history(session: Session) -> None:
         ViewPage(dashboard, loop_scheduler(), '/history', ui.context.client.request.query_params)
 
+    @protected_page('/tokens', dashboard, title='Tokens · NixFleet')
+    def tokens(session: Session) -> None:
+        ViewPage(dashboard, loop_scheduler(), '/tokens', {})
+
 
 def protected_page(path: str, dashboard: Dashboard, **page_options: Any) -> Callable[[PageBuilder], PageBuilder]:
     """Like `ui.page`, for pages only a logged-in admin may see: others are sent to the login page (and back).

@@ -1,4 +1,5 @@
-"""The Pipelines and History pages: the dashboard's chrome (header, views, output panel, footer) around one view.
+"""The Pipelines, History and Tokens pages: the dashboard's chrome (header, views, output panel, footer) around a
+view.
 
 These pages have no host table, so they follow the state as sampled snapshots (`SAMPLE` seconds apart, on the
 loop's scheduler) instead of row transactions: a snapshot is always whole, so there is nothing to resync.
@@ -22,6 +23,7 @@ from nixfleet.ui.layout_ import Footer, ViewNav
 from nixfleet.ui.lifetime import bind_to_client
 from nixfleet.ui.output_panel_ import OutputPanel
 from nixfleet.ui.pipelines_view_ import PipelinesView
+from nixfleet.ui.tokens_view_ import TokensView
 
 if TYPE_CHECKING:
     from nixfleet.app import Dashboard
@@ -58,6 +60,8 @@ class ViewPage:
             self.nav = ViewNav(path)
             if path == '/pipelines':
                 self.view = PipelinesView(dashboard, state)
+            elif path == '/tokens':
+                self.view = TokensView(dashboard, state, self.actions.toast)
             else:
                 self.view = HistoryView(dashboard, state, Query.from_params(params))
         self.output = OutputPanel(dashboard, scheduler)

@@ -275,3 +275,19 @@ async def test_tokens_through_the_api(live: LiveFleet) -> None:
         lambda db: db.execute("SELECT actor FROM event_log WHERE action LIKE 'token%'").fetchall()
     )
     assert {actor for (actor,) in events} == {'api:tests'}
+
+
+async def test_a_read_token_made_with_the_cli_reads_and_runs_nothing(live: LiveFleet) -> None:
+    code, token, err = await nixfleet(live, 'token', 'create', '--name', 'board', '--scope', 'read')
+    listing = await nixfleet(live, 'token', 'list')
+    reads = await nixfleet(live, 'hosts', '--json', token=token.strip())
+    runs = await nixfleet(live, 'ops', 'run', 'pull', '--host', 'sim-01', token=token.strip())
+    agent_scope = await nixfleet(live, 'token', 'create', '--host', 'web1', '--scope', 'read')
+
+    assert code == 0 and token.strip().startswith('nfapi_'), err
+    [row] = [line for line in listing[1].splitlines() if 'board' in line]
+    assert ' read ' in row and 'SCOPE' in listing[1]
+    assert reads[0] == 0 and json.loads(reads[1])['hosts']
+    assert runs[0] == 2 and 'forbidden' in runs[2] and 'operate' in runs[2]
+    assert agent_scope[0] == 2 and '--scope is for API tokens' in agent_scope[2]
+    assert live.server.dashboard.ops.lifecycle.active_for('sim-01') is None
