@@ -4,7 +4,9 @@ Tokens are looked up in SQLite when a connection is made (each agent upgrade, ea
 or revoked by `nixfleet token` on the same database takes effect on the next connection. Open links — agents, and
 `/api/sync` clients holding an API token (`hold_link`) — are re-checked by `maintain` every `check_interval` seconds,
 so a link whose token was revoked is closed (1008) — at once when revoked through this service, within
-`check_interval` when revoked by the CLI from another process.
+`check_interval` when revoked by the CLI from another process. Likewise a host that gets its own agent token stops
+being served by the shared token: its shared-token link is closed (4403) at once, or within `check_interval` when
+the token was created by the CLI.
 Last-used times are kept in memory and written by `maintain` in one batch, at most once a minute per token, never
 once per request.
 """
@@ -19,7 +21,7 @@ from reactivex.subject import Subject
 from sqlite_utils import Database
 
 from nixfleet.events import EventLog
-from nixfleet.gateway.agents import CLOSE_POLICY, AgentGateway, TokenGrant
+from nixfleet.gateway.agents import CLOSE_FORBIDDEN, CLOSE_POLICY, AgentGateway, TokenGrant
 from nixfleet.models import EventCategory, EventLevel
 from nixfleet.security.tokens import (
     TOKEN_CREATE,
@@ -36,6 +38,7 @@ from nixfleet.security.tokens import (
     get_token,
     kind_of,
     list_tokens,
+    owners_among,
     revoke_token,
     revoked_among,
     touch_tokens,
@@ -122,6 +125,8 @@ class TokenService:
         )
         await self._audit(TOKEN_CREATE, created.record, actor=actor, via=via)
         log.info('%s created by %s', created.record.describe, actor)
+        if kind is TokenKind.AGENT:
+            await self._close_shared_links({subject})
         self._changed(created.record.id)
         return created
 
@@ -192,7 +197,7 @@ class TokenService:
 
     def shared_links(self) -> int:
         """How many agents are connected with the shared token (`NIXFLEET_AGENT_TOKEN`)."""
-        return sum(1 for link in self._gateway.links.values() if link.grant.name == SHARED)
+        return len(self._shared_hosts())
 
     def note_shared_use(self) -> None:
         """Remember that the shared agent token was just accepted (kept in memory: it has no row to write)."""
@@ -242,12 +247,32 @@ class TokenService:
                     details={'token_id': token_id},
                 )
 
+    async def _close_shared_links(self, owned: set[str]) -> None:
+        """Close the shared-token links of hosts that now have their own agent token (only it may serve them)."""
+        for host in sorted(owned & self._shared_hosts()):
+            log.warning('closing the shared-token link of %s: the host has its own agent token now', host)
+            self._gateway.close_host(host, CLOSE_FORBIDDEN, 'host has its own token')
+            await self._events.record(
+                'disconnect',
+                f'link of {host} closed: the host has its own agent token now, the shared token no longer serves it',
+                level=EventLevel.WARN,
+                host=host,
+            )
+
+    def _shared_hosts(self) -> set[str]:
+        return {host for host, link in self._gateway.links.items() if link.grant.name == SHARED}
+
     async def maintain(self) -> None:
-        """Close open links whose token was revoked meanwhile, mark the others used, flush last-used times."""
+        """Close open links whose token was revoked meanwhile (or whose host got its own token), mark the others
+        used, flush last-used times."""
         if not self._store.is_open:
             return
-        if self.shared_links():
+        shared = self._shared_hosts()
+        if shared:
             self.note_shared_use()
+            owned = await self._store.read(lambda db: owners_among(db, shared))
+            if owned:
+                await self._close_shared_links(owned)
         live = self._links_by_token()
         if live:
             revoked = await self._store.read(lambda db: revoked_among(db, TokenKind.AGENT, live))

@@ -293,6 +293,18 @@ def revoke_token(db: Database, kind: TokenKind, token_id: str, *, actor: str, no
     return get_token(db, kind, token_id) or record, True
 
 
+def owners_among(db: Database, hosts: Iterable[str]) -> set[str]:
+    """Which of these hostnames have an active per-host agent token."""
+    wanted = set(hosts)
+    if not wanted:
+        return set()
+    kind = TokenKind.AGENT
+    marks = ', '.join('?' for _ in wanted)
+    sql = f'SELECT DISTINCT {kind.subject_column} FROM {kind.table} WHERE {kind.subject_column} IN ({marks})'
+    rows = db.execute(f'{sql} AND revoked_at IS NULL', list(wanted))
+    return {row[0] for row in rows.fetchall()}
+
+
 def revoked_among(db: Database, kind: TokenKind, ids: Iterable[str]) -> set[str]:
     """Which of these token ids are revoked (or no longer exist)."""
     wanted = set(ids)

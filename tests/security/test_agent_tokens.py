@@ -6,7 +6,8 @@ Proves that:
 - a revoked token gets HTTP 401 on its next upgrade and its open link is closed: at once when revoked through the
   API, within the check interval when revoked by `nixfleet token revoke` from another process;
 - the shared NIXFLEET_AGENT_TOKEN still registers any host without a per-host token (those with one: see
-  tests/gateway/test_host_token_binding.py);
+  tests/gateway/test_host_token_binding.py), and a host's shared-token link is closed (4403) once it gets its own
+  token — at once through the API, within the check interval through the CLI;
 - only a SHA-256 digest is stored, and the last-used time is kept and reaches the database.
 """
 
@@ -130,6 +131,33 @@ async def test_the_shared_token_still_registers_hosts_without_their_own_token(se
     for hostname in ('web2', 'laptop'):
         agent = await FakeAgent(server.ws_url, hostname).connect()
         await agent.close()
+
+
+async def test_giving_a_host_its_own_token_closes_its_shared_token_link(server: RunningServer) -> None:
+    shared = await FakeAgent(server.ws_url, 'web1').connect()
+    other = await FakeAgent(server.ws_url, 'web2').connect()
+
+    await create_token(server, kind='agent', hostname='web1')
+
+    assert await shared.closed() == 4403
+    closed = await eventually(lambda: [e for e in _events(server, 'disconnect') if 'own agent token' in e['message']])
+    assert closed[0]['host_id'] == 'web1' and closed[0]['level'] == 'warn'
+    await other.heartbeat(load=2.5)
+    hosts = server.dashboard.stream
+    await eventually(lambda: (hosts.value.hosts['web2'].get('metrics') or {}).get('load') == 2.5)
+    await other.close()
+
+
+async def test_a_cli_created_host_token_closes_the_shared_link_of_a_running_dashboard(settings: Settings) -> None:
+    dashboard = Dashboard(settings)
+    dashboard.tokens.check_interval = 0.2
+    server = await start_server(settings, dashboard)
+    try:
+        shared = await FakeAgent(server.ws_url, 'web1').connect()
+        await run_cli_json(settings, 'create', '--host', 'web1')
+        assert await shared.closed(timeout=10) == 4403
+    finally:
+        await server.stop()
 
 
 async def test_only_a_digest_is_stored(server: RunningServer) -> None:
