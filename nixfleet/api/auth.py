@@ -40,7 +40,7 @@ from starlette.requests import HTTPConnection
 
 from nixfleet.config import Settings
 from nixfleet.models import ErrorCode, EventCategory, EventLevel
-from nixfleet.ops.totp import LOGIN
+from nixfleet.ops.totp import ALREADY_USED, LOGIN
 from nixfleet.security.net import request_facts
 from nixfleet.security.ratelimit import AttemptLimiter, Refusal
 from nixfleet.timeutil import Clock
@@ -68,6 +68,7 @@ class LoginError:
     """Codes the login page turns into messages (`/login?error=<code>`)."""
 
     CREDENTIALS = 'credentials'  #: wrong password (or TOTP code)
+    CODE_USED = 'code_used'  #: right password and a right TOTP code whose time step was already used
     EXPIRED = 'expired'  #: the session ended while a page was open
 
 
@@ -315,13 +316,17 @@ def auth_router(dashboard: Dashboard, signer: SessionSigner) -> APIRouter:
         next_path = safe_next(str(form.get('next') or '/'))
         password_hash = settings.password_hash.get_secret_value() if settings.password_hash else None
         ok = await asyncio.to_thread(verify_password, password_hash, password)  # bcrypt is deliberately slow
-        reason = 'wrong password'
+        reason, error = 'wrong password', LoginError.CREDENTIALS
         if ok and dashboard.totp.configured and (blocked := dashboard.totp.check(code, purpose=LOGIN)) is not None:
-            ok = False  # one message for both factors: a failed login never confirms the password
-            reason = f'password right, TOTP refused ({blocked.code.value})'
+            ok = False
+            reason = f'password right, TOTP refused ({blocked.code.value}: {blocked.message})'
+            # a wrong code gets the wrong password's message (a guesser never learns the password was right); a right
+            # code already used says so, as the reboot dialog does: only who holds a code valid this minute learns
+            # that the password was right
+            error = LoginError.CODE_USED if blocked == ALREADY_USED else LoginError.CREDENTIALS
         if not ok:
             await audit('login_failed', f'login refused: {reason}', EventLevel.WARN, request, actor='anonymous')
-            return RedirectResponse(login_redirect(LoginError.CREDENTIALS, next_path), status_code=303)
+            return RedirectResponse(login_redirect(error, next_path), status_code=303)
         limiter.reset(facts.rate_key)
         _session, token = signer.issue()
         response = RedirectResponse(next_path, status_code=303)

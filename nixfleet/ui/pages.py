@@ -99,6 +99,7 @@ def protected_page(path: str, dashboard: Dashboard, **page_options: Any) -> Call
 
 _ERRORS = {
     LoginError.CREDENTIALS: 'Wrong password.',
+    LoginError.CODE_USED: 'This TOTP code was already used. Wait for the next one and log in with it.',
     LoginError.EXPIRED: 'Your session has expired. Please log in again.',
 }
 
