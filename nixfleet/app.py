@@ -176,9 +176,11 @@ class Dashboard:
         return cmd.op if cmd is not None else None
 
     async def tick(self) -> None:
-        """Re-evaluate liveness and close dead links (every `tick_interval`)."""
+        """Re-evaluate liveness, close dead links and end the tabs and sync sockets of expired sessions (every
+        `tick_interval`)."""
         self.hosts.check_liveness()
         self.gateway.sweep_idle()
+        self.security.links.expire()
 
     async def close_agents(self) -> None:
         """First shutdown stage: stop the op engine, then close every agent link with 1001 (idempotent).
@@ -243,7 +245,7 @@ def build_app(dashboard: Dashboard) -> FastAPI:
 
     @app.websocket('/api/sync')
     async def sync_socket(ws: WebSocket) -> None:
-        await sync_endpoint(ws, dashboard.sync, dashboard.authenticate)
+        await sync_endpoint(ws, dashboard.sync, dashboard.authenticate, dashboard.security.links)
 
     app.include_router(tokens_router(dashboard), dependencies=API_SECURITY, responses=malformed())
     app.include_router(metrics_router(dashboard), dependencies=API_SECURITY, responses=refusals() | malformed())
