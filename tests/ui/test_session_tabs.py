@@ -3,8 +3,9 @@
 The whole dashboard is served on the test's loop and opened by NiceGUI users (tests/ui/conftest.py); two users
 sharing one HTTP client are two tabs of one browser (one cookie jar). Proves that logging out sends every tab of the
 session to the login page and deletes their clients (no more state reaches them), leaves other sessions' tabs alone,
-and that a dispatch from a tab whose session ended — logged out, or expired on the dashboard's clock before any tick
-noticed — is refused on the server and journals nothing.
+and that an action from a tab whose session ended — a dispatch after a logout or after expiry on the dashboard's clock
+before any tick noticed, a pipeline Cancel clicked before the tab was told — is refused on the server and journals
+nothing.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ import pytest
 from nicegui import Client
 from nicegui.testing.user import User
 
+from nixfleet.agent import SimBehaviour
 from nixfleet.config import Settings
 from nixfleet.ui.host_table_ import HostTable
 from tests.support import ManualClock, expect_command
-from tests.ui.conftest import Browser, TableRows, UiServer, fail_on_error_logs, running_ui
+from tests.ui.conftest import SPEED, Browser, TableRows, UiServer, fail_on_error_logs, running_ui
 
 
 @pytest.fixture
@@ -95,3 +97,20 @@ async def test_a_tab_whose_session_expired_dispatches_nothing(ui: UiServer, cloc
     assert sent_to_open(client) == ['/login?error=expired']
     await browser.user.open('/login?error=expired')
     await browser.see('Your session has expired. Please log in again.')
+
+
+async def test_a_pipelines_tab_of_a_logged_out_session_cancels_nothing(ui_server: UiServer) -> None:
+    slow = SimBehaviour(speed=SPEED, slow_ops={'pull': 10_000})  # its pull outlasts the test
+    hosts = await ui_server.fleet(2, behaviours={'sim-02': slow})
+    user = await ui_server.user()
+    client = await user.open('/pipelines')
+    run = await ui_server.dashboard.ops.start_pipeline('do-all', hosts)
+    await user.should_see(marker=f'pipeline-cancel-{run.id}')
+    cancel = user.find(marker=f'pipeline-cancel-{run.id}')
+
+    await user.http_client.post('/logout')
+    cancel.click()  # the tab has not been told yet
+
+    await ui_server.until(lambda: client.is_deleted, timeout=3)
+    assert not [e for e in ui_server.dashboard.stream.value.events if 'cancelled by' in str(e.get('message'))]
+    assert ui_server.dashboard.stream.value.pipelines[run.id]['status'] == 'RUNNING'
