@@ -205,9 +205,11 @@ class Dashboard:
         return cmd.op if cmd is not None else None
 
     async def tick(self) -> None:
-        """Re-evaluate liveness, close dead links, summarise refused agent connections (every `tick_interval`)."""
+        """Re-evaluate liveness, close dead links, summarise refused agent connections and end the tabs and sync
+        sockets of expired sessions (every `tick_interval`)."""
         self.hosts.check_liveness()
         self.gateway.sweep_idle()
+        self.security.links.expire()
         await self.gateway.refusals.flush()
 
     async def close_agents(self) -> None:
@@ -273,7 +275,9 @@ def build_app(dashboard: Dashboard) -> FastAPI:
 
     @app.websocket('/api/sync')
     async def sync_socket(ws: WebSocket) -> None:
-        await sync_endpoint(ws, dashboard.sync, dashboard.credential, dashboard.tokens.hold_link)
+        await sync_endpoint(
+            ws, dashboard.sync, dashboard.credential, hold=dashboard.tokens.hold_link, links=dashboard.security.links
+        )
 
     app.include_router(tokens_router(dashboard), dependencies=API_SECURITY, responses=malformed())
     app.include_router(metrics_router(dashboard), dependencies=API_SECURITY, responses=refusals() | malformed())

@@ -9,6 +9,7 @@ every key in the list still verifies, so keys rotate without logging anybody out
 - it logs out (`POST /logout`: its id is revoked), or anybody logs out everywhere (`POST /logout` with
   `scope=all`: the epoch is bumped, and every session issued before is invalid).
 Revocations and the epoch are kept in the `settings` table (nixfleet.security.state), so they survive restarts.
+However a session ends, its open tabs and `/api/sync` sockets end with it (nixfleet.security.links).
 
 Other modules authenticate a request with `session_from_request(request)`; the login form posts to `POST /login`
 (fields `password` and, when TOTP is configured, `totp`), which sets the cookie and redirects to `/`. Logins are
@@ -40,7 +41,7 @@ from starlette.requests import HTTPConnection
 
 from nixfleet.config import Settings
 from nixfleet.models import ErrorCode, EventCategory, EventLevel
-from nixfleet.ops.totp import LOGIN
+from nixfleet.ops.totp import ALREADY_USED, LOGIN
 from nixfleet.security.net import request_facts
 from nixfleet.security.ratelimit import AttemptLimiter, Refusal
 from nixfleet.timeutil import Clock
@@ -68,7 +69,9 @@ class LoginError:
     """Codes the login page turns into messages (`/login?error=<code>`)."""
 
     CREDENTIALS = 'credentials'  #: wrong password (or TOTP code)
-    EXPIRED = 'expired'  #: the session ended while a page was open
+    CODE_USED = 'code_used'  #: right password and a right TOTP code whose time step was already used
+    EXPIRED = 'expired'  #: the session expired while a page was open
+    LOGGED_OUT = 'logged_out'  #: the session was logged out (in this tab, another one, or everywhere)
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,14 +147,18 @@ class SessionSigner:
             )
         except (BadSignature, KeyError, TypeError, ValueError, AttributeError, OverflowError):
             return None
+        return session if self.valid(session) else None
+
+    def expires_at(self, session: Session) -> float:
+        """When `session` expires (a shortened NIXFLEET_SESSION_DURATION also applies to sessions issued before)."""
+        return min(session.expires_at, session.issued_at + self.duration)
+
+    def valid(self, session: Session) -> bool:
+        """Whether a session (verified earlier) is still valid now: not expired, not revoked, of the current epoch."""
         now = self._clock()
-        # a shortened NIXFLEET_SESSION_DURATION also applies to sessions issued before the change
-        expires_at = min(session.expires_at, session.issued_at + self.duration)
-        if now >= expires_at or session.issued_at > now + 60:
-            return None
-        if session.epoch != self.epoch or session.id in self._revoked:
-            return None
-        return session
+        if now >= self.expires_at(session) or session.issued_at > now + 60:
+            return False
+        return session.epoch == self.epoch and session.id not in self._revoked
 
     def revoke(self, session: Session) -> None:
         """End a session before its expiry (logout); remembered only until it would have expired."""
@@ -315,13 +322,17 @@ def auth_router(dashboard: Dashboard, signer: SessionSigner) -> APIRouter:
         next_path = safe_next(str(form.get('next') or '/'))
         password_hash = settings.password_hash.get_secret_value() if settings.password_hash else None
         ok = await asyncio.to_thread(verify_password, password_hash, password)  # bcrypt is deliberately slow
-        reason = 'wrong password'
+        reason, error = 'wrong password', LoginError.CREDENTIALS
         if ok and dashboard.totp.configured and (blocked := dashboard.totp.check(code, purpose=LOGIN)) is not None:
-            ok = False  # one message for both factors: a failed login never confirms the password
-            reason = f'password right, TOTP refused ({blocked.code.value})'
+            ok = False
+            reason = f'password right, TOTP refused ({blocked.code.value}: {blocked.message})'
+            # a wrong code gets the wrong password's message (a guesser never learns the password was right); a right
+            # code already used says so, as the reboot dialog does: only who holds a code valid this minute learns
+            # that the password was right
+            error = LoginError.CODE_USED if blocked == ALREADY_USED else LoginError.CREDENTIALS
         if not ok:
             await audit('login_failed', f'login refused: {reason}', EventLevel.WARN, request, actor='anonymous')
-            return RedirectResponse(login_redirect(LoginError.CREDENTIALS, next_path), status_code=303)
+            return RedirectResponse(login_redirect(error, next_path), status_code=303)
         limiter.reset(facts.rate_key)
         _session, token = signer.issue()
         response = RedirectResponse(next_path, status_code=303)
@@ -349,7 +360,8 @@ def auth_router(dashboard: Dashboard, signer: SessionSigner) -> APIRouter:
             else:
                 await dashboard.security.logout(session)
                 await audit('logout', 'admin logged out', EventLevel.INFO, request)
-        response = RedirectResponse(LOGIN_PATH, status_code=303)
+        # where the session's other tabs are sent too (nixfleet.ui.tab_session): this one lands on the same page
+        response = RedirectResponse(login_redirect(LoginError.LOGGED_OUT), status_code=303)
         response.delete_cookie(COOKIE_NAME, path='/', httponly=True, samesite='lax', secure=is_https(request))
         return response
 

@@ -1,4 +1,8 @@
-"""`GET /api/sync`: the sync protocol over a WebSocket, for browsers (session) and scripts (API token)."""
+"""`GET /api/sync`: the sync protocol over a WebSocket, for browsers (session) and scripts (API token).
+
+A socket opened with a session cookie lives only as long as its session: when the session is logged out (here,
+in another tab, or everywhere) or expires, the socket is closed with `CLOSE_SESSION_ENDED` (4401) and the reason.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,8 @@ from fastapi import WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse
 from starlette.requests import HTTPConnection
 
+from nixfleet.api.auth import Session, session_from_request
+from nixfleet.security.links import CLOSE_SESSION_ENDED, EndReason, SessionLinks
 from nixfleet.security.tokens import Credential
 from nixfleet.streams.sync import SyncHub
 
@@ -25,8 +31,22 @@ Close = Callable[[int, str], Awaitable[None]]
 Hold = Callable[[Credential, Close], Callable[[], None]]
 
 
-async def sync_endpoint(ws: WebSocket, hub: SyncHub, authenticate: Authenticate, hold: Hold | None = None) -> None:
-    """Serve one sync client from upgrade to close (`hold`: registered while open, e.g. to close it on revoke)."""
+def opened_with_session(conn: HTTPConnection) -> Session | None:
+    """The session a connection was admitted with (None for a bearer-token client, which is not tied to one)."""
+    scheme, _, _ = conn.headers.get('authorization', '').partition(' ')
+    return None if scheme.lower() == 'bearer' else session_from_request(conn)
+
+
+async def sync_endpoint(
+    ws: WebSocket,
+    hub: SyncHub,
+    authenticate: Authenticate,
+    *,
+    hold: Hold | None = None,
+    links: SessionLinks | None = None,
+) -> None:
+    """Serve one sync client from upgrade to close; while open it is known to `hold` (an API token's links: closed
+    when the token is revoked) and to `links` (a session's links: closed when the session ends)."""
     credential = await authenticate(ws)
     if credential is None:
         await ws.send_denial_response(
@@ -42,6 +62,14 @@ async def sync_endpoint(ws: WebSocket, hub: SyncHub, authenticate: Authenticate,
     client = hub.attach(ws.send_text, f'{credential.actor}@{peer}')
     writer = asyncio.create_task(client.run(), name=f'sync-send-{peer}')
     release = hold(credential, lambda code, reason: ws.close(code, reason)) if hold is not None else None
+    closing: list[asyncio.Task[None]] = []
+
+    def end(reason: EndReason) -> None:
+        if not closing:  # the receive loop below then gets the disconnect and returns
+            closing.append(asyncio.get_running_loop().create_task(_close(ws, writer, reason), name=f'sync-end-{peer}'))
+
+    session = opened_with_session(ws) if links is not None else None
+    link = links.attach(session, end, f'sync socket {peer}') if links is not None and session is not None else None
     try:
         while True:
             message = await ws.receive()
@@ -55,7 +83,19 @@ async def sync_endpoint(ws: WebSocket, hub: SyncHub, authenticate: Authenticate,
     finally:
         if release is not None:
             release()
+        if link is not None:
+            link.dispose()
         hub.detach(client)
         writer.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await writer
+        for task in (writer, *closing):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+
+async def _close(ws: WebSocket, writer: asyncio.Task[None], reason: EndReason) -> None:
+    """Stop sending state, then close the socket with `CLOSE_SESSION_ENDED` and the reason."""
+    writer.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await writer
+    with contextlib.suppress(Exception):  # the peer may be gone already
+        await ws.close(CLOSE_SESSION_ENDED, reason.value)

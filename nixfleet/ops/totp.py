@@ -16,6 +16,9 @@ from nixfleet.timeutil import Clock
 MAX_FAILURES = 5
 FAILURE_WINDOW = 60.0
 
+#: The refusal of a right code whose time step was already used (login tells it apart from a wrong code).
+ALREADY_USED = Blocked(ErrorCode.TOTP_INVALID, 'this TOTP code was already used; wait for the next one')
+
 #: What a code is checked for (the audit hook gets it).
 LOGIN = 'login'
 OP = 'op'
@@ -94,7 +97,7 @@ class TotpGuard:
                 if hmac.compare_digest(self._totp.at(moment), code):
                     step = int(moment // interval)
                     if step <= self._last_step:
-                        return Blocked(ErrorCode.TOTP_INVALID, 'this TOTP code was already used; wait for the next one')
+                        return ALREADY_USED
                     if not spend:
                         return None
                     self._last_step = step

@@ -4,6 +4,8 @@
   across restarts; a restart never brings a logged-out cookie back to life.
 - `security.totp_last_step`: a TOTP code used just before a restart stays used after it.
 
+A logout also ends the session's open tabs and sync sockets at once (`links`, nixfleet.security.links).
+
 The TOTP guard is shared by login and TOTP-gated ops (reboot); every refusal of a code for an op is journaled as an
 audit event `totp_refused` with the actor and client of the request (login refusals are journaled by the login
 route as `login_failed`). At most `AUDITED_REFUSALS` such events are written per minute, so a client hammering the
@@ -26,6 +28,7 @@ from nixfleet.models import EventCategory, EventLevel
 from nixfleet.ops.totp import LOGIN, TotpGuard
 from nixfleet.ops.validation import Blocked
 from nixfleet.security.context import current_request
+from nixfleet.security.links import SessionLinks
 from nixfleet.security.ratelimit import AttemptLimiter
 from nixfleet.store import Store
 from nixfleet.timeutil import Clock
@@ -79,6 +82,8 @@ class SecurityState:
         self._totp = totp
         self._events = events
         self._audits = AttemptLimiter(AUDITED_REFUSALS, 60.0, clock)
+        #: The open tabs and sync sockets of each session, ended with it.
+        self.links = SessionLinks(signer=sessions, clock=clock)
         self._tasks: set[asyncio.Task[Any]] = set()
         totp.on_used = self._totp_used
         totp.on_refused = self._totp_refused
@@ -90,13 +95,16 @@ class SecurityState:
         self._totp.restore(_int(values.get(TOTP_LAST_STEP), -1))
 
     async def logout(self, session: Session) -> None:
-        """End one session, here and after restarts."""
+        """End one session and its open tabs and sync sockets, here and after restarts."""
         self._sessions.revoke(session)
+        self.links.end_invalid()
         await self._save_sessions()
 
     async def logout_everywhere(self) -> int:
-        """End every session issued so far, here and after restarts; return the new epoch."""
+        """End every session issued so far and their tabs and sync sockets, here and after restarts; return the new
+        epoch."""
         epoch = self._sessions.revoke_all()
+        self.links.end_invalid()
         await self._save_sessions()
         log.warning('every session was logged out (session epoch %d)', epoch)
         return epoch

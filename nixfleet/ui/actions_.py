@@ -4,6 +4,8 @@
 remove, fleet-wide runs), shows what happened (toasts when commands start and when they end, the refused-dispatch
 dialog with Force and the sensible alternative), and tells the output panel what to show through `PageEvents`.
 What may run is never decided here: menus are enabled from the server's `available_ops`, and dispatch validates.
+Whatever acts re-checks the tab's session on the server first (`session_alive`): a tab whose session ended acts on
+nothing and journals nothing.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from nixfleet.ui.actions_model import (
     pipeline_label,
 )
 from nixfleet.ui.output_buffer import status_tone
+from nixfleet.ui.tab_session import session_alive
 
 if TYPE_CHECKING:
     from nixfleet.app import Dashboard
@@ -156,6 +159,10 @@ class FleetActions:
         """The current fleet state (what a click acts on)."""
         return self.dashboard.stream.value
 
+    def session_alive(self) -> bool:
+        """Re-check this tab's session on the server before acting (a tab whose session ended acts on nothing)."""
+        return session_alive(self._root.client)
+
     @property
     def totp_configured(self) -> bool:
         """Whether reboot can be authorised at all."""
@@ -260,6 +267,8 @@ class FleetActions:
 
         `explain=False`: the caller shows the per-host refusals itself (in the dialog that asked).
         """
+        if not self.session_alive():
+            return []
         if not force and (repeats := self._running_here(op, hosts)):
             # the second click of a double click, or a click on a menu rendered before the first one's command
             # started: say it runs rather than have dispatch refuse it as busy (and journal the refusal)
@@ -361,6 +370,8 @@ class FleetActions:
 
     async def run_pipeline(self, name: str, hosts: Sequence[str]) -> None:
         """Start a pipeline and report its start (its end is reported by `follow`)."""
+        if not self.session_alive():
+            return
         label = pipeline_label(name)
         repeats = {h for run in self._runs.values() if run.name == name for h in run.hosts}
         if repeats and set(hosts) <= repeats:  # a late second click: this tab's run is still going
@@ -380,6 +391,8 @@ class FleetActions:
         await self._once(('command', command_id, action), functools.partial(self._command_action, command_id, action))
 
     async def _command_action(self, command_id: str, action: str) -> None:
+        if not self.session_alive():
+            return
         ops = self.dashboard.ops
         calls: dict[str, Callable[[], Awaitable[Any]]] = {
             'wait': lambda: ops.wait_command(command_id, 5),

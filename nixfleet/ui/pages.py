@@ -25,6 +25,7 @@ from nixfleet.ui.lifetime import bind_to_client
 from nixfleet.ui.output_panel_ import OutputPanel
 from nixfleet.ui.pipelines_page_ import ViewPage
 from nixfleet.ui.sync_status import RECONNECT_TIMEOUT, install_fast_reconnect
+from nixfleet.ui.tab_session import bind_session
 from nixfleet.ui.table_sync import HostTableSync, Row
 from nixfleet.ui.theme import asset
 
@@ -81,7 +82,8 @@ def register_pages(dashboard: Dashboard) -> None:
 def protected_page(path: str, dashboard: Dashboard, **page_options: Any) -> Callable[[PageBuilder], PageBuilder]:
     """Like `ui.page`, for pages only a logged-in admin may see: others are sent to the login page (and back).
 
-    The builder gets the session; the page leaves for the login page by itself when the session expires.
+    The builder gets the session; the page leaves for the login page as soon as the session ends (logout here or
+    elsewhere, expiry: nixfleet.ui.tab_session).
     """
 
     def decorator(build: PageBuilder) -> PageBuilder:
@@ -92,8 +94,7 @@ def protected_page(path: str, dashboard: Dashboard, **page_options: Any) -> Call
                 target = request.url.path + (f'?{request.url.query}' if request.url.query else '')
                 return RedirectResponse(login_redirect(next_path=safe_next(target)), status_code=303)
             build(session)
-            remaining = max(1.0, session.remaining(dashboard.clock()))
-            ui.timer(remaining, lambda: ui.navigate.to(login_redirect(LoginError.EXPIRED, path)), once=True)
+            bind_session(ui.context.client, session, dashboard.security.links, path)
             return None
 
         return build
@@ -103,7 +104,9 @@ def protected_page(path: str, dashboard: Dashboard, **page_options: Any) -> Call
 
 _ERRORS = {
     LoginError.CREDENTIALS: 'Wrong password.',
+    LoginError.CODE_USED: 'This TOTP code was already used. Wait for the next one and log in with it.',
     LoginError.EXPIRED: 'Your session has expired. Please log in again.',
+    LoginError.LOGGED_OUT: 'You have been logged out.',
 }
 
 

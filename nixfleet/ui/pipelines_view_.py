@@ -22,6 +22,7 @@ from nixfleet.ui.history_queries import pipeline_runs
 from nixfleet.ui.history_time_ import LocalTime, duration
 from nixfleet.ui.output_buffer import status_tone
 from nixfleet.ui.output_panel_ import current_panel
+from nixfleet.ui.tab_session import session_alive
 
 if TYPE_CHECKING:
     from nixfleet.app import Dashboard
@@ -451,6 +452,8 @@ class PipelinesView:
     # -- actions -------------------------------------------------------------------------------------------------
     async def cancel(self, pipeline_id: str) -> None:
         """Cancel a running run (running commands finish; pending stages are cancelled)."""
+        if not session_alive(ui.context.client):
+            return
         card = self.cards[pipeline_id]
         card.cancel_button.disable()  # against double clicks
         try:
@@ -464,6 +467,8 @@ class PipelinesView:
 
     async def retry(self, pipeline_id: str) -> None:
         """Start a new run of the same pipeline on exactly the hosts that failed."""
+        if not session_alive(ui.context.client):
+            return
         card = self.cards[pipeline_id]
         card.retry_button.disable()
         try:

@@ -224,7 +224,7 @@ async def test_session_opens_the_sync_socket_and_logout_revokes_it(settings: Set
                 init = json.loads(await asyncio.wait_for(ws.recv(), 5))
                 assert init['type'] == 'init'
             logout = await http.post('/logout', headers={'Cookie': cookie})
-            assert logout.status_code == 303 and logout.headers['location'] == '/login'
+            assert logout.status_code == 303 and logout.headers['location'] == '/login?error=logged_out'
             assert f'{COOKIE_NAME}=""' in logout.headers['set-cookie'] or 'max-age=0' in logout.headers['set-cookie']
         with pytest.raises(InvalidStatus) as refused:
             async with connect(url, additional_headers={'Cookie': cookie}):

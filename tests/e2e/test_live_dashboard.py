@@ -51,7 +51,8 @@ async def test_login_form_refuses_a_wrong_password_then_logs_in(
     cookies = {c['name']: c for c in await page.context.cookies()}
     assert cookies['nixfleet_session']['httpOnly'] and cookies['nixfleet_session']['sameSite'] == 'Lax'
     await page.get_by_role('button', name='Log out').click()
-    await page.wait_for_url('**/login')
+    await page.wait_for_url('**/login?error=logged_out')
+    assert (await page.get_by_role('alert').inner_text()).endswith('You have been logged out.')
     await page.goto(f'{dashboard_process.http}/')
     await page.wait_for_url('**/login')  # the session is gone
     assert tab.errors == []

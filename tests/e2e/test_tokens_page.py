@@ -119,17 +119,32 @@ async def test_create_use_and_revoke_an_api_token(dashboard_process: DashboardPr
     assert not tab.errors, tab.errors
 
 
+#: Installed in a stale tab: instead of leaving when the server says so, click the open dialog's Create.
+STALE_CREATE = """() => {
+  window.open = (url) => {
+    window.nfToldToOpen = url;
+    const create = [...document.querySelectorAll('[role=dialog] button')].find((b) => b.textContent.includes('Create'));
+    create.click();
+    return null;
+  };
+}"""
+
+
 async def test_a_tab_whose_session_ended_creates_no_token(
     dashboard_process: DashboardProcess, browser: Browser
 ) -> None:
     tab = await tokens_page(dashboard_process, browser)
     page = tab.page
+    await page.get_by_role('button', name='New API token').click()
+    await page.get_by_role('dialog').get_by_label('Name').fill('late')
+    # a stale tab: it ignores the server's navigation to the login page and clicks Create the moment it is told
+    await page.evaluate(STALE_CREATE)
+
     logout = await page.request.post(f'{dashboard_process.http}/logout', max_redirects=0)
     assert logout.status == 303  # this browser's session ends; the tab is still open
 
-    await page.get_by_role('button', name='New API token').click()
-
-    await page.wait_for_url('**/login**')
+    told = await page.wait_for_function('window.nfToldToOpen')
+    assert '/login' in await told.json_value()
     async with httpx.AsyncClient(base_url=dashboard_process.http) as http:
         assert (await http.post('/login', data={'password': PASSWORD})).status_code == 303
         listed = (await http.get('/api/tokens', params={'include_revoked': 'true'})).json()

@@ -18,6 +18,7 @@ import pyotp
 import pytest
 from pydantic import SecretStr
 
+from nixfleet.api.auth import COOKIE_NAME
 from nixfleet.app import Dashboard
 from nixfleet.config import Settings
 from tests.security.helpers import admin_client
@@ -127,10 +128,34 @@ async def test_a_totp_code_works_once_for_login(dashboard: RunningServer, clock:
     first = await _login(dashboard, PASSWORD, totp=code)
     assert first.status_code == 303 and first.headers['location'] == '/'
     replay = await _login(dashboard, PASSWORD, totp=code)
-    assert replay.headers['location'] == '/login?error=credentials'
-    assert 'TOTP refused (totp_invalid)' in _events(dashboard, 'login_failed')[0]['message']
+    assert replay.headers['location'] == '/login?error=code_used'
+    assert (
+        'TOTP refused (totp_invalid: this TOTP code was already used'
+        in _events(dashboard, 'login_failed')[0]['message']
+    )
     clock.advance(30)
     assert (await _login(dashboard, PASSWORD, totp=pyotp.TOTP(TOTP_SECRET).at(clock()))).headers['location'] == '/'
+
+
+async def test_a_used_code_is_said_to_be_used_only_with_the_right_password(
+    dashboard: RunningServer, clock: ManualClock
+) -> None:
+    code = pyotp.TOTP(TOTP_SECRET).at(clock())
+    assert (await _login(dashboard, PASSWORD, totp=code)).headers['location'] == '/'
+    async with httpx.AsyncClient(base_url=dashboard.http) as browser:
+        replay = await browser.post('/login', data={'password': PASSWORD, 'totp': code, 'next': '/history'})
+        assert replay.headers['location'] == '/login?error=code_used&next=%2Fhistory'
+        assert COOKIE_NAME not in replay.cookies
+        guess = await browser.post('/login', data={'password': 'a guess', 'totp': code})
+        assert guess.headers['location'] == '/login?error=credentials'
+        wrong_code = await browser.post('/login', data={'password': PASSWORD, 'totp': _wrong_code(clock())})
+        assert wrong_code.headers['location'] == '/login?error=credentials'
+
+
+def _wrong_code(now: float) -> str:
+    """A six-digit code valid in none of the steps the guard accepts at `now`."""
+    valid = {pyotp.TOTP(TOTP_SECRET).at(now + offset * 30) for offset in (-1, 0, 1)}
+    return next(code for code in ('000000', '111111', '222222', '333333') if code not in valid)
 
 
 async def _reboot(server: RunningServer, code: str | None, host: str = 'ghost') -> httpx.Response:
@@ -150,7 +175,7 @@ async def test_a_login_code_cannot_reboot_and_the_reverse(dashboard: RunningServ
     agent = await FakeAgent(dashboard.ws_url, 'web1').connect()
     accepted = await _reboot(dashboard, fresh, 'web1')
     assert accepted.status_code == 200 and accepted.json()['results'][0]['status'] == 'started'
-    assert (await _login(dashboard, PASSWORD, totp=fresh)).headers['location'] == '/login?error=credentials'
+    assert (await _login(dashboard, PASSWORD, totp=fresh)).headers['location'] == '/login?error=code_used'
     await agent.close()
 
 
