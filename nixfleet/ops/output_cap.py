@@ -76,37 +76,44 @@ class OutputCap:
             return []
         bucket = self._refilled(agent)
         out: list[tuple[str, str]] = []
-        if tally.output_skipped:
-            if bucket.tokens < self.limits.resume_level:
-                tally.output_skipped += cost
-                tally.output_dropped += cost
-                return out
-            self._marker(tally, out, f'{tally.output_skipped:,} bytes of output skipped (over {self._rate})')
-            tally.output_skipped = 0
+        if tally.output_skipped and not self._resume(bucket, tally, out):
+            tally.output_skipped += cost
+            tally.output_dropped += cost
+            return out
         room = self.limits.per_command - tally.output_kept
         total_bound = room <= bucket.tokens  # the command's total runs out before the agent's rate does
         allowed = room if total_bound else bucket.tokens
-        if cost <= allowed:
-            bucket.tokens -= cost
-            tally.output_kept += cost
-            out.append((stream, line))
-            return out
-        head = _cut(line, int(allowed) - LINE_OVERHEAD)
-        kept = _size(head) + LINE_OVERHEAD if head else 0
-        if head:
+        whole = cost <= allowed
+        head = line if whole else _cut(line, int(allowed) - LINE_OVERHEAD)
+        logged = whole or bool(head)  # an empty line is logged when it fits; an empty cut is not
+        kept = _size(head) + LINE_OVERHEAD if logged else 0
+        if logged:
             bucket.tokens -= kept
             tally.output_kept += kept
             out.append((stream, head))
-        tally.output_dropped += cost - kept
+        if not whole:
+            self._cut_off(tally, out, cost - kept, total_bound)
+        return out
+
+    def _resume(self, bucket: _Bucket, tally: Tracking, out: list[tuple[str, str]]) -> bool:
+        """End a skipped span with its marker once the bucket holds a second's worth again; False while it does not."""
+        if bucket.tokens < self.limits.resume_level:
+            return False
+        self._marker(tally, out, f'{tally.output_skipped:,} bytes of output skipped (over {self._rate})')
+        tally.output_skipped = 0
+        return True
+
+    def _cut_off(self, tally: Tracking, out: list[tuple[str, str]], dropped: int, total_bound: bool) -> None:
+        """Count what did not fit and mark where output stops: for good (the total), or until it slows (the rate)."""
+        tally.output_dropped += dropped
         if total_bound:
             tally.output_full = True
             self._marker(
                 tally, out, f'output truncated at the limit of {self._total}; {_GOES_ON}, its further output is dropped'
             )
         else:
-            tally.output_skipped = cost - kept
+            tally.output_skipped = dropped
             self._marker(tally, out, f'output faster than {self._rate}: skipping it until it slows down; {_GOES_ON}')
-        return out
 
     @property
     def _rate(self) -> str:
