@@ -151,7 +151,7 @@ async def test_an_agent_flooding_output_leaves_the_dashboard_responsive_and_the_
     )
     assert answers >= ANSWERS, f'only {answers} /health answers in {elapsed:.1f} s: too few for a p99'
 
-    log = fleet.settings.logs_dir / 'flood' / f'{cid}.log'
+    log = fleet.engine.logs.path_for('flood', cid)
     # stdout lines are charged as if they had the 6-byte `[ERR] ` tag: the file holds a little less than the limit
     assert 0.8 * LIMIT < log.stat().st_size <= LIMIT + SLACK
     text = await fleet.engine.read_output(cid)
