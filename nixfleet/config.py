@@ -131,7 +131,7 @@ class Settings(BaseSettings):
     output_rate: Bytes = Field(
         64 * 1024,
         ge=1024,
-        description="Command output an agent may send per second (`64KiB`, `1MiB`); beyond it (and its burst) "
+        description='Command output an agent may send per second (`64KiB`, `1MiB`); beyond it (and its burst) '
         'output is skipped, marked in the log, while the command keeps running.',
     )
     output_burst: Bytes = Field(
