@@ -32,6 +32,29 @@ def parse_duration(value: Any) -> float:
     return sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
 
 
+_SIZE = re.compile(r'(\d+(?:\.\d+)?)\s*(B|KiB|MiB|GiB)?')
+_SIZE_UNITS = {'B': 1, 'KiB': 1024, 'MiB': 1024**2, 'GiB': 1024**3}
+
+
+def parse_size(value: Any) -> int:
+    """Return bytes from a size (`64KiB`, `16MiB`, `1.5GiB`, `512B`) or a plain number of bytes."""
+    if isinstance(value, int | float):
+        return int(value)
+    text = str(value).strip()
+    match = _SIZE.fullmatch(text)
+    if match is None:
+        raise ValueError(f'not a size: {text!r} (use bytes or e.g. 64KiB, 16MiB)')
+    return int(float(match[1]) * _SIZE_UNITS[match[2] or 'B'])
+
+
+def format_size(size: int) -> str:
+    """A size as `parse_size` reads it, in the largest unit that divides it (`65536` → `64KiB`)."""
+    for unit in ('GiB', 'MiB', 'KiB'):
+        if size and size % _SIZE_UNITS[unit] == 0:
+            return f'{size // _SIZE_UNITS[unit]}{unit}'
+    return f'{size}B'
+
+
 def _split_csv(value: Any) -> list[str]:
     if isinstance(value, list | tuple):
         return [str(v).strip() for v in value if str(v).strip()]
@@ -39,6 +62,7 @@ def _split_csv(value: Any) -> list[str]:
 
 
 Seconds = Annotated[float, BeforeValidator(parse_duration)]
+Bytes = Annotated[int, BeforeValidator(parse_size)]
 CsvList = Annotated[list[str], NoDecode, BeforeValidator(_split_csv)]
 
 #: A host whose link is open but sent no heartbeat for this many intervals is stale (SPEC §3).
@@ -104,6 +128,21 @@ class Settings(BaseSettings):
         90.0, gt=0, description='Close an agent link that sent no frame for this long (dead TCP peers).'
     )
     max_frame_bytes: int = Field(512 * 1024, ge=64 * 1024, description='Largest accepted WebSocket frame (bytes).')
+    output_rate: Bytes = Field(
+        64 * 1024,
+        ge=1024,
+        description='Command output an agent may send per second (`64KiB`, `1MiB`); beyond it (and its burst) '
+        'output is skipped, marked in the log, while the command keeps running.',
+    )
+    output_burst: Bytes = Field(
+        512 * 1024, ge=64 * 1024, description='Command output an agent may send at once above that rate.'
+    )
+    output_limit: Bytes = Field(
+        16 * 1024 * 1024,
+        ge=64 * 1024,
+        description="Command output one command's log keeps; the rest is dropped, marked in the log, while the "
+        'command keeps running.',
+    )
     live_flush_interval: Seconds = Field(1.0, gt=0, description='How often heartbeat-only data is written to SQLite.')
 
     sync_beacon_interval: Seconds = Field(30.0, gt=0, description='Period of the `sync` version beacon to clients.')

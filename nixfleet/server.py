@@ -14,6 +14,7 @@ from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 from nixfleet.app import Dashboard, build_app
 from nixfleet.config import Settings
+from nixfleet.gateway.fair_ws import FairWSProtocol
 from nixfleet.models import ErrorCode
 
 log = logging.getLogger(__name__)
@@ -53,16 +54,19 @@ def uvicorn_config(
 
     Keepalive pings go out every `ws_ping_interval` but no pong deadline is set, because uvicorn would require
     the pong to echo the ping payload and the Go agent's does not; dead links are closed by the idle sweep.
-    Frames above `max_frame_bytes` close the link with 1009. A request that is not valid HTTP is answered with the
-    error envelope (`HTTP_PROTOCOL`).
+    Frames above `max_frame_bytes` close the link with 1009. No compression: agents never use it (AGENT-PROTOCOL
+    §10), and it let one small socket read expand into thousands of frames or hundreds of megabytes. Each
+    connection's frames are handled within a budget, a slice per loop turn (`FairWSProtocol`), so a flooding peer
+    cannot stall the server. A request that is not valid HTTP is answered with the error envelope (`HTTP_PROTOCOL`).
     """
     return uvicorn.Config(
         app,
         host=host or settings.host,
         port=settings.port if port is None else port,
         http=HTTP_PROTOCOL,
-        ws='wsproto',
+        ws=FairWSProtocol,
         ws_max_size=settings.max_frame_bytes,
+        ws_per_message_deflate=False,
         ws_ping_interval=settings.ws_ping_interval,
         ws_ping_timeout=None,
         log_level=log_level or settings.log_level,

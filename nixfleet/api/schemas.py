@@ -158,6 +158,9 @@ class CommandOut(View):
     kill_requested: bool = False
     alert_dismissed: bool = False
     recovered: bool = False
+    output_truncated: bool = Field(
+        False, description='Part of its output was dropped over the output limits (the log says where and how much).'
+    )
 
 
 class CommandPage(BaseModel):

@@ -47,6 +47,14 @@ class Tracking:
     post_message: str = ''
     before: dict[str, Any] = field(default_factory=dict)
     expect_agent_update: bool = False
+    #: Output bytes the command's log holds, as charged by `output_cap` (lines with their prefix, and its markers).
+    output_kept: int = 0
+    #: Output bytes dropped over the rate or total limit, in all.
+    output_dropped: int = 0
+    #: Bytes dropped in the current span over the rate limit (0: output is not being skipped).
+    output_skipped: int = 0
+    #: The command's output reached its total limit: the rest is dropped.
+    output_full: bool = False
 
 
 @dataclass(slots=True, kw_only=True)
@@ -120,6 +128,7 @@ class Command:
             'kill_requested': self.track.kill_at is not None,
             'alert_dismissed': self.track.alert_dismissed,
             'recovered': self.recovered,
+            'output_truncated': self.track.output_dropped > 0,
         }
 
     def row(self) -> dict[str, Any]:

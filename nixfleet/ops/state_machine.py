@@ -22,6 +22,7 @@ from nixfleet.gateway.agents import AgentGateway
 from nixfleet.hosts import HostRegistry
 from nixfleet.models import TERMINAL, CommandStatus, ErrorCode, EventCategory, EventLevel
 from nixfleet.ops import commands as journal
+from nixfleet.ops import output_cap
 from nixfleet.ops.commands import Command
 from nixfleet.ops.logs import CommandLogs
 from nixfleet.ops.validation import CompartmentSource, ViewCompartments
@@ -245,6 +246,8 @@ class CommandStateMachine:
         if self.active.get(cmd.key) is cmd:
             del self.active[cmd.key]
         if cmd.output_file is not None:
+            if (dropped := output_cap.summary(cmd.track)) is not None:
+                self.logs.append(cmd.id, cmd.host, self.logs.path_for(cmd.host, cmd.id), 'meta', dropped)
             if status in _OUTPUT_EXPLAINS:
                 cmd.error_line = await self.logs.last_error_line(cmd.id, self.logs.path_for(cmd.host, cmd.id))
             summary = f'Finished: {iso(now)} {status.value}' + (f' exit {exit_code}' if exit_code is not None else '')

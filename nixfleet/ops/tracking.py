@@ -1,7 +1,8 @@
 """Agent messages → command transitions (SPEC §5, AGENT-PROTOCOL.md §8-§10).
 
 Rules worth knowing:
-- `output` is attributed to the host's active command (the agent's `command` field is always empty).
+- `output` is attributed to the host's active command (the agent's `command` field is always empty), within the
+  output limits (`output_cap`: bytes per second per agent, bytes per command).
 - `status` ends the active command when its `command` matches; anything else is logged and ignored.
 - A heartbeat never marks a host busy. It is only read right after a (re-)register, when the agent's
   `pending_command` tells whether the command we track is still running (re-adopt) or not (decide how it ended).
@@ -20,6 +21,7 @@ from nixfleet.models import CommandStatus, ErrorCode, EventLevel
 from nixfleet.ops.commands import Command
 from nixfleet.ops.lifecycle import RUNNING, Lifecycle
 from nixfleet.ops.logs import parse_log
+from nixfleet.ops.output_cap import OutputCap, OutputLimits
 from nixfleet.ops.registry import OPS, Completion
 from nixfleet.ops.validation import Blocked, Snapshot
 from nixfleet.protocol import (
@@ -72,6 +74,8 @@ class AgentTracker:
 
     def __init__(self, lifecycle: Lifecycle) -> None:
         self.lc = lifecycle
+        #: Every output line passes these limits before it is buffered, written or published.
+        self.output = OutputCap(OutputLimits.of(lifecycle.settings), lifecycle.clock)
         self.stopping = False
         self.ignored: dict[str, int] = {}
 
@@ -134,8 +138,7 @@ class AgentTracker:
                 self._ignore(host, message.type, 'no active command')
             return
         if isinstance(message, Output):
-            path = self.lc.logs.path_for(host, cmd.id)
-            self.lc.logs.append(cmd.id, host, path, message.payload.stream or 'stdout', message.payload.line)
+            self._output(cmd, host, message)
         elif isinstance(message, Status):
             await self._status(cmd, host, message)
         elif isinstance(message, CommandRejected):
@@ -154,6 +157,14 @@ class AgentTracker:
             await self.lc.update(cmd)
 
     # -- handlers ------------------------------------------------------------------------------------------------
+    def _output(self, cmd: Command, host: str, message: Output) -> None:
+        """Log what the output limits let through of one output line (and their markers)."""
+        lines = self.output.admit(host, cmd.track, message.payload.stream or 'stdout', message.payload.line)
+        if lines:
+            path = self.lc.logs.path_for(host, cmd.id)
+            for stream, text in lines:
+                self.lc.logs.append(cmd.id, host, path, stream, text)
+
     async def _status(self, cmd: Command, host: str, message: Status) -> None:
         st = message.payload
         if st.command != cmd.agent_command:

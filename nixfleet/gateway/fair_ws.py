@@ -1,0 +1,129 @@
+"""uvicorn's wsproto WebSocket protocol, made fair to the rest of the server when one peer floods it with frames.
+
+uvicorn parses every frame of a socket read (up to 256 KiB) in one callback and queues them all for the app, whose
+reader then takes them from the queue without waiting: 256 KiB of small frames from one agent is a thousand frames
+or more, and the event loop answered nothing else (not even `/health`) until all were handled, and a peer sending
+as fast as it could kept the server busy all the time. Here each connection spends a budget: every frame costs its
+bytes plus `FRAME_COST` (its fixed handling cost), at most `SLICE_COST` is handled per loop turn, and at most
+`READ_RATE` per second on average (`READ_BURST` at once). Frames over the budget wait in wsproto's buffer, and the
+socket is not read again until they are handled, so that buffer holds at most one read and a peer sending faster
+than its budget is slowed down by TCP's own flow control. Nothing is dropped or reordered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Generator
+from dataclasses import dataclass
+from typing import Any
+
+from uvicorn.protocols.websockets.wsproto_impl import WSProtocol
+from wsproto import ConnectionType, WSConnection
+from wsproto.events import BytesMessage, Event, Ping, Pong, TextMessage
+
+#: What a frame costs besides its bytes: about as long to handle as this many bytes of payload.
+FRAME_COST = 4096
+#: Cost one connection may spend per event-loop turn (a larger frame is handled alone in its turn).
+SLICE_COST = 64 * 1024
+#: Cost one connection may spend per second on average (2,000 small frames, or about 8 MB of large ones) and at once.
+READ_RATE = 8 * 1024 * 1024
+READ_BURST = 4 * 1024 * 1024
+
+
+@dataclass(slots=True, kw_only=True)
+class ReadBudget:
+    """A token bucket of handling cost for one connection; a slice may take it into debt, which is waited off."""
+
+    rate: float = READ_RATE
+    burst: float = READ_BURST
+    tokens: float = READ_BURST
+    stamp: float = 0.0
+
+    def available(self, now: float) -> float:
+        """The cost that may be spent now (refilled up to `now`; negative while in debt)."""
+        self.tokens = min(self.burst, self.tokens + max(0.0, now - self.stamp) * self.rate)
+        self.stamp = now
+        return self.tokens
+
+    def spend(self, cost: float) -> None:
+        """Take `cost` from the bucket (it may go below zero)."""
+        self.tokens -= cost
+
+    def wait(self, now: float) -> float:
+        """Seconds until something may be spent again (0 when it may now)."""
+        tokens = self.available(now)
+        return 0.0 if tokens > 0 else -tokens / self.rate + 1e-3
+
+
+class _SlicedConnection(WSConnection):
+    """A wsproto connection whose `events()` stops once `allowance` is spent (`cut` then says more may wait)."""
+
+    allowance: float = SLICE_COST
+    spent: float = 0.0
+    cut = False
+
+    def events(self) -> Generator[Event, None, None]:
+        """The next events, until their cost reaches `allowance` (the rest stays buffered for the next call)."""
+        self.cut, self.spent = False, 0.0
+        for event in super().events():
+            yield event
+            if isinstance(event, TextMessage | BytesMessage | Ping | Pong):
+                data: Any = event.data if isinstance(event, TextMessage | BytesMessage) else event.payload
+                self.spent += len(data) + FRAME_COST
+                if self.spent >= self.allowance:
+                    self.cut = True
+                    return
+
+
+class FairWSProtocol(WSProtocol):
+    """uvicorn's wsproto protocol, handling each connection's frames within its `ReadBudget`, a slice per turn."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.conn = self._sliced = _SlicedConnection(ConnectionType.SERVER)
+        self.budget = ReadBudget(stamp=self.loop.time())
+        self._later: asyncio.TimerHandle | None = None
+
+    def handle_events(self) -> None:
+        """Handle the next slice of buffered frames; hold the rest (not reading) for a later turn."""
+        if self._later is not None:
+            return  # a held slice is scheduled: it handles what is buffered, in order
+        now = self.loop.time()
+        if (wait := self.budget.wait(now)) > 0:
+            self._hold(wait)
+            return
+        self._sliced.allowance = min(self.budget.available(now), SLICE_COST)
+        super().handle_events()
+        self.budget.spend(self._sliced.spent)
+        if self._sliced.cut:
+            self._hold(self.budget.wait(now))
+
+    def _hold(self, delay: float) -> None:
+        if not self.read_paused:
+            self.read_paused = True
+            self.transport.pause_reading()
+        self._later = self.loop.call_later(delay, self._next_slice)
+
+    def _next_slice(self) -> None:
+        self._later = None
+        if self.transport.is_closing():
+            return
+        self.handle_events()
+        if self._later is None and self.read_paused and self.queue.empty():
+            self.read_paused = False
+            self.transport.resume_reading()
+
+    async def receive(self) -> Any:
+        """The next ASGI event; the socket is read again once the app took every event and no frame is held."""
+        message = await self.queue.get()
+        if self.read_paused and self.queue.empty() and self._later is None:
+            self.read_paused = False
+            self.transport.resume_reading()
+        return message
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Forget a held slice, then let uvicorn clean up."""
+        if self._later is not None:
+            self._later.cancel()
+            self._later = None
+        super().connection_lost(exc)

@@ -1,0 +1,40 @@
+"""The WebSocket protocol's per-connection read budget (nixfleet/gateway/fair_ws.py).
+
+Proves, on virtual time, that a connection spends its burst at once and then no more than its rate, with a wait
+that pays off the debt a slice left; and, over a real socket, that the server offers no compression (one small read
+of compressed frames expanded into thousands of frames). That frames over the budget are delayed, never dropped or
+reordered, and that a flood leaves `/health` answering, is shown in tests/ops/test_output_limits.py and
+tests/ops/test_output_flood.py.
+"""
+
+from __future__ import annotations
+
+import pytest
+from websockets.asyncio.client import connect
+
+from nixfleet.gateway.fair_ws import READ_BURST, READ_RATE, ReadBudget
+from tests.support import AGENT_TOKEN, RunningServer
+
+
+def test_a_connection_spends_its_burst_at_once_then_its_rate() -> None:
+    budget = ReadBudget(stamp=100.0)
+    assert budget.available(100.0) == READ_BURST
+    budget.spend(READ_BURST + READ_RATE / 2)  # a slice may overdraw: half a second of debt
+    assert budget.wait(100.0) == pytest.approx(0.5, abs=0.01)
+    assert budget.wait(100.25) == pytest.approx(0.25, abs=0.01)
+    assert budget.wait(100.6) == 0.0
+    assert budget.available(3600.0) == READ_BURST, 'idle time refills up to the burst, no more'
+
+
+def test_time_going_backwards_never_adds_budget() -> None:
+    budget = ReadBudget(stamp=100.0, tokens=0.0)
+    assert budget.available(50.0) == 0.0
+    assert budget.available(50.5) == pytest.approx(READ_RATE / 2)
+
+
+async def test_the_server_offers_no_compression(server: RunningServer) -> None:
+    async with connect(
+        server.ws_url, additional_headers={'Authorization': f'Bearer {AGENT_TOKEN}'}, compression='deflate'
+    ) as ws:
+        assert ws.response is not None
+        assert 'sec-websocket-extensions' not in ws.response.headers
