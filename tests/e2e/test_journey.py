@@ -31,9 +31,9 @@ NEW_COLOUR = ('#e0af68', 'rgb(224, 175, 104)')
 
 
 def wrong_code() -> str:
-    """A six-digit code that no accepted time step (previous, current, next) has."""
+    """A six-digit code that no step around the login's or the reboot's has."""
     now = time.time()
-    valid = {TOTP.at(now + offset * 30) for offset in (-1, 0, 1)}
+    valid = {TOTP.at(now + offset * 30) for offset in range(-1, 3)}
     return next(code for code in ('000000', '111111', '222222', '333333') if code not in valid)
 
 
@@ -57,8 +57,9 @@ async def test_a_users_journey_from_login_to_a_new_colour(
         tab = await open_tab(browser)
         page = tab.page
 
-        # log in: password and (configured here) a TOTP code; the previous step, so the reboot can use the current one
-        await log_in(tab, base, totp=TOTP.at(time.time() - 30))
+        # log in: password and (configured here) the current step's TOTP code (still good if the step ends on the way);
+        # the reboot types the next step's, as a code works once
+        await log_in(tab, base, totp=TOTP.at(time.time()))
         await until_idle(dashboard_process, hosts, page=page)
         for host in hosts:
             await expect(page.locator(f'{row(host)}[data-conn="online"]')).to_be_visible()
@@ -116,7 +117,7 @@ async def test_a_users_journey_from_login_to_a_new_colour(
         await expect(dialog).to_be_visible()
         await expect(page.locator(f'{row(target)} .nf-job-op')).to_have_count(0)  # nothing runs on it
         await expect(page.locator(f'{row(target)}[data-conn="online"]')).to_be_visible()
-        await dialog.get_by_label('TOTP code').fill(TOTP.now())
+        await dialog.get_by_label('TOTP code').fill(TOTP.at(time.time() + 30))
         await dialog.get_by_role('button', name='Reboot').click()
         await expect(dialog).to_have_count(0)
         await expect(page.locator('.q-notification').filter(has_text=f'Reboot started on {target}')).to_be_visible()

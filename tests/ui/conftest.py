@@ -163,8 +163,9 @@ class UiServer:
         self.clients.append(client)
         form = {'password': PASSWORD}
         if (secret := self.dashboard.settings.totp_secret) is not None:
-            # the previous time step: a code works once, and a test's reboot wants the current one
-            form['totp'] = pyotp.TOTP(secret.get_secret_value()).at(self.dashboard.clock() - 30)
+            # the current time step's code: still accepted if the step ends before the server checks it (a code is
+            # good for the steps around it); a test's reboot types the next step's code (`reboot_code`)
+            form['totp'] = pyotp.TOTP(secret.get_secret_value()).at(self.dashboard.clock())
         response = await client.post('/login', data=form)
         assert response.status_code == 303 and response.headers['location'] == '/', response.headers
         return User(client)
@@ -264,8 +265,21 @@ async def ui_server(settings: Settings, caplog: pytest.LogCaptureFixture) -> Asy
     fail_on_error_logs(caplog)
 
 
-#: The TOTP secret of `ui_with_totp` (tests type `pyotp.TOTP(TOTP_SECRET).now()` into the reboot dialog).
+#: The TOTP secret of `ui_with_totp` (tests type `reboot_code(ui)` into the reboot dialog).
 TOTP_SECRET = pyotp.random_base32()
+
+
+def reboot_code(ui: UiServer) -> str:
+    """A right code for a TOTP-gated op after logging in: the next time step's, so it is never the login's step (a
+    code works once) and stays good if a step ends on the way (the server accepts the steps around its own)."""
+    return pyotp.TOTP(TOTP_SECRET).at(ui.dashboard.clock() + 30)
+
+
+def wrong_code(ui: UiServer) -> str:
+    """A six-digit code no step around the login's or the reboot's has."""
+    now = ui.dashboard.clock()
+    valid = {pyotp.TOTP(TOTP_SECRET).at(now + offset * 30) for offset in range(-1, 3)}
+    return next(code for code in ('000000', '111111', '222222', '333333', '444444') if code not in valid)
 
 
 @pytest.fixture

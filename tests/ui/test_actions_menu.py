@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import pyotp
 import pytest
 
 from nixfleet.config import Settings
 from nixfleet.ui.actions_model import ROW_MENU
 from tests.support import expect_command, send_output, send_status
-from tests.ui.conftest import TOTP_SECRET, UiServer, fail_on_error_logs, running_ui
+from tests.ui.conftest import UiServer, fail_on_error_logs, reboot_code, running_ui, wrong_code
 
 
 @pytest.fixture
@@ -140,13 +139,13 @@ async def test_reboot_asks_for_totp_refuses_a_wrong_code_then_reboots(ui: UiServ
     browser.row_action('web-01', 'reboot')
     await browser.see('Reboot web-01')
     assert not browser.enabled('dialog-ok')  # six digits first
-    browser.user.find(marker='totp-code').type('000000' if pyotp.TOTP(TOTP_SECRET).now() != '000000' else '111111')
+    browser.user.find(marker='totp-code').type(wrong_code(ui))
     assert browser.enabled('dialog-ok')
     browser.click('dialog-ok')
     await browser.see('wrong TOTP code')
     assert ui.commands('reboot') == []
 
-    browser.user.find(marker='totp-code').type(pyotp.TOTP(TOTP_SECRET).now())
+    browser.user.find(marker='totp-code').type(reboot_code(ui))
     browser.click('dialog-ok')
     assert await expect_command(agent) == 'reboot'
     await browser.gone('Reboot web-01')

@@ -8,11 +8,10 @@ row-menu item once the first one's command is running.
 
 from __future__ import annotations
 
-import pyotp
 import pytest
 
 from tests.support import FakeAgent, expect_command
-from tests.ui.conftest import TOTP_SECRET, Browser, UiServer
+from tests.ui.conftest import Browser, UiServer, reboot_code
 
 
 @pytest.fixture
@@ -120,7 +119,7 @@ async def test_a_double_click_on_reboot_with_a_right_code_reboots_once_without_a
     await browser.see('Reboot web-01')
     assert dialogs(browser, 'dialog-totp') == 1
 
-    browser.user.find(marker='totp-code').type(pyotp.TOTP(TOTP_SECRET).now())
+    browser.user.find(marker='totp-code').type(reboot_code(ui))
     browser.click('dialog-ok')
     browser.click('dialog-ok')
 
@@ -208,7 +207,7 @@ async def test_reboot_confirmed_after_the_host_went_offline_says_so_in_the_dialo
     await browser.see('Reboot web-01')
 
     await online_then_offline(ui, agent, 'web-01')
-    browser.user.find(marker='totp-code').type(pyotp.TOTP(TOTP_SECRET).now())
+    browser.user.find(marker='totp-code').type(reboot_code(ui))
     browser.click('dialog-ok')
 
     await browser.see('host_offline')
@@ -226,7 +225,7 @@ async def test_reboot_confirmed_after_the_host_became_busy_says_what_runs_and_th
 
     await ui.dashboard.ops.dispatch('test', ['web-01'], actor='someone-else')
     assert await expect_command(agent) == 'test'
-    browser.user.find(marker='totp-code').type(pyotp.TOTP(TOTP_SECRET).now())
+    browser.user.find(marker='totp-code').type(reboot_code(ui))
     browser.click('dialog-ok')
 
     await browser.see('command_pending')
