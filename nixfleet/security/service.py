@@ -234,30 +234,27 @@ class TokenService:
 
     async def _close_links(self, revoked: set[str]) -> None:
         for token_id, hosts in self._links_by_token().items():
-            if token_id not in revoked:
-                continue
-            for host in hosts:
-                log.warning('closing the link of %s: its agent token was revoked', host)
-                self._gateway.close_host(host, CLOSE_POLICY, 'token revoked')
-                await self._events.record(
-                    'disconnect',
-                    f'link of {host} closed: its agent token was revoked',
-                    level=EventLevel.WARN,
-                    host=host,
-                    details={'token_id': token_id},
-                )
+            if token_id in revoked:
+                for host in hosts:
+                    await self._close_host(host, CLOSE_POLICY, 'token revoked', 'its agent token was revoked', token_id)
 
     async def _close_shared_links(self, owned: set[str]) -> None:
         """Close the shared-token links of hosts that now have their own agent token (only it may serve them)."""
         for host in sorted(owned & self._shared_hosts()):
-            log.warning('closing the shared-token link of %s: the host has its own agent token now', host)
-            self._gateway.close_host(host, CLOSE_FORBIDDEN, 'host has its own token')
-            await self._events.record(
-                'disconnect',
-                f'link of {host} closed: the host has its own agent token now, the shared token no longer serves it',
-                level=EventLevel.WARN,
-                host=host,
-            )
+            why = 'the host has its own agent token now, the shared token no longer serves it'
+            await self._close_host(host, CLOSE_FORBIDDEN, 'host has its own token', why)
+
+    async def _close_host(self, host: str, code: int, reason: str, why: str, token_id: str | None = None) -> None:
+        """Close a host's link with `code` and `reason`; log and journal `why`."""
+        log.warning('closing the link of %s: %s', host, why)
+        self._gateway.close_host(host, code, reason)
+        await self._events.record(
+            'disconnect',
+            f'link of {host} closed: {why}',
+            level=EventLevel.WARN,
+            host=host,
+            details={'token_id': token_id} if token_id is not None else None,
+        )
 
     def _shared_hosts(self) -> set[str]:
         return {host for host, link in self._gateway.links.items() if link.grant.name == SHARED}
