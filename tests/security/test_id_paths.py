@@ -22,7 +22,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from nixfleet.config import Settings
@@ -172,7 +172,9 @@ async def test_no_agent_hostname_leads_a_file_operation_out_of_the_logs_folder(
     with watch_file_ops(logs, sandbox) as ops:
         agent = await FakeAgent(server.ws_url, host).connect(register=False)
         await agent.send('register', register_payload(host))
-        if await registered(agent):
+        accepted = await registered(agent)
+        event('registered' if accepted else 'refused')
+        if accepted:
             await agent.heartbeat()
             await eventually(lambda: server.dashboard.stream.value.hosts[host].get('lock_hash'))
             async with api(server) as client:
