@@ -92,7 +92,7 @@ def _hook(event: str, args: tuple[Any, ...]) -> None:
         paths: tuple[Any, ...] = (path,)
     elif event in _EVENTS:
         positions, descriptors, changes = _EVENTS[event]
-        if any(i < len(args) and args[i] is not None for i in descriptors):
+        if any(i < len(args) and args[i] not in (None, -1) for i in descriptors):  # -1: none given
             return  # relative to a directory descriptor (inside shutil.rmtree): judged by the top folder
         paths = tuple(args[i] for i in positions if i < len(args))
     else:
