@@ -287,12 +287,13 @@ def build_app(dashboard: Dashboard) -> FastAPI:
 
     @app.get('/health', tags=['meta'], responses=malformed())
     async def health() -> JSONResponse:
+        status = 'starting' if not dashboard.started else 'ok' if dashboard.store.file_intact() else 'database lost'
         body: dict[str, Any] = {
-            'status': 'ok' if dashboard.started else 'starting',
+            'status': status,
             'version': __version__,
             'state_version': dashboard.stream.version,
             'agents_connected': len(dashboard.gateway.links),
         }
-        return JSONResponse(body, status_code=200 if dashboard.started else 503)
+        return JSONResponse(body, status_code=200 if status == 'ok' else 503)
 
     return app

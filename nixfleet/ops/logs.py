@@ -71,9 +71,19 @@ def path_component(value: str | None, default: str) -> str:
     return '_id-' + hashlib.sha256(value.encode('utf-8', 'surrogatepass')).hexdigest()[:24]
 
 
+def inside(root: Path, path: Path | str) -> Path | None:
+    """Where `path` resolves to, if that is inside `root` (not `root` itself); None otherwise, also for a path no file
+    can have (a NUL byte: stored paths come from migrated databases too)."""
+    try:
+        resolved, base = Path(path).resolve(), root.resolve()
+    except (OSError, ValueError):
+        return None
+    return resolved if resolved.is_relative_to(base) and resolved != base else None
+
+
 def contained(root: Path, path: Path) -> Path:
     """`path` if it resolves to a place inside `root`; ValueError otherwise (a guard behind `path_component`)."""
-    if not path.resolve().is_relative_to(root.resolve()) or path.resolve() == root.resolve():
+    if inside(root, path) is None:
         raise ValueError(f'{path} is not inside {root}')
     return path
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -61,6 +62,7 @@ class Store:
         self.path = path
         self._executor: ThreadPoolExecutor | None = None
         self._local = threading.local()
+        self._identity: tuple[int, int] | None = None
 
     @property
     def is_open(self) -> bool:
@@ -78,7 +80,20 @@ class Store:
         db = connect(self.path)
         migrations.apply(db)
         self._local.db = db
+        self._identity = self._file_identity()
         log.info('store open: %s (%d migrations applied)', self.path, len(migrations.applied(db)))
+
+    def _file_identity(self) -> tuple[int, int] | None:
+        try:
+            stat = os.stat(self.path)
+        except OSError:
+            return None
+        return stat.st_dev, stat.st_ino
+
+    def file_intact(self) -> bool:
+        """Whether the database path still names the file the store opened (a deleted or replaced file means every
+        write goes to an unlinked inode, lost at the next restart)."""
+        return self._identity is not None and self._file_identity() == self._identity
 
     def close(self) -> None:
         """Checkpoint and close the connection, then stop the store thread."""

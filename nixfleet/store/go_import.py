@@ -3,7 +3,8 @@
 The Go dashboard (reference §7.2) shares our table names, so migration m001 already widened its tables. What is
 left is data: timestamps in Go's text forms, its `ops` event category, statuses we do not have, commands it left
 running forever, pipelines without our run record, and foreign keys it declared but never enforced (we do, so they
-would make removing a host fail). Every step only touches rows still in Go form, so it is a no-op on a database
+would make removing a host fail), host ids that are not hostnames (adopted under safe ids, nixfleet.store.host_ids)
+and theme colours that are not colours. Every step only touches rows still in Go form, so it is a no-op on a database
 NixFleet wrote itself, and running it twice changes nothing. Tables only the Go dashboard has (`sessions`,
 `audit_log`, `reboot_attempts`, `metrics`, `command_logs`) keep every row; they are rebuilt only to drop their
 foreign keys.
@@ -21,6 +22,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from nixfleet.models import TERMINAL, CommandStatus, EventCategory, EventLevel, PipelineStatus
+from nixfleet.store.host_ids import journal, safe_host_ids
 
 log = logging.getLogger(__name__)
 
@@ -321,6 +323,7 @@ def adopt_go_dashboard(db: Database) -> dict[str, Any]:
     commands, orphaned = adopt_commands(db, now)
     pipelines, interrupted = adopt_pipelines(db, now)
     events = adopt_events(db)
+    safe = safe_host_ids(db, now)  # last: it moves commands, events and runs adopted above to the safe ids
     legacy = go_only_tables(db)
     summary: dict[str, Any] = {
         'hosts': db.execute('SELECT COUNT(*) FROM hosts').fetchone()[0],
@@ -332,19 +335,18 @@ def adopt_go_dashboard(db: Database) -> dict[str, Any]:
         'timestamps_converted': dict(timestamps),
         'foreign_keys_dropped': rebuilt,
         'go_only_tables': legacy,
+        **safe.summary(),
         'state_version': (db.execute('SELECT version FROM state_version WHERE id = 1').fetchone() or [0])[0],
     }
-    if not (rebuilt or timestamps or commands or pipelines or events):
+    if not (rebuilt or timestamps or commands or pipelines or events or safe):
         return summary  # nothing in Go form (any more): a database NixFleet created, or adopted already
     message = (
         f'adopted the Go dashboard database: {summary["hosts"]} hosts, {commands} commands '
         f'({orphaned} unfinished marked ORPHANED), {pipelines} pipelines ({interrupted} interrupted), '
         f'state version {summary["state_version"]}'
     )
-    db.execute(
-        'INSERT INTO event_log (timestamp, category, level, actor, host_id, action, message, details) '
-        'VALUES (?, ?, ?, ?, NULL, ?, ?, ?)',
-        [now, EventCategory.SYSTEM.value, EventLevel.INFO.value, 'system', 'migrate', message, json.dumps(summary)],
-    )
+    if safe:
+        message += f'; {safe.describe()} (one event each)'
+    journal(db, now, message, details=summary)
     log.info('%s (hosts: %d set offline)', message, hosts)
     return summary

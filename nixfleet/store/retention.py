@@ -27,6 +27,7 @@ from sqlite_utils import Database
 
 from nixfleet.config import Settings
 from nixfleet.models import TERMINAL, PipelineStatus
+from nixfleet.ops.logs import inside
 from nixfleet.scheduling import every
 from nixfleet.store.database import Store
 from nixfleet.timeutil import Clock, iso
@@ -167,8 +168,8 @@ class Retention:
         deleted = 0
         parents: set[Path] = set()
         for text in paths:
-            path = Path(text).resolve()
-            if not path.is_relative_to(root) or path == root:
+            path = inside(root, text)  # a stored path (a migrated database's too) may point anywhere, or hold a NUL
+            if path is None:
                 continue
             try:
                 path.unlink()

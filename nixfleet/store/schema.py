@@ -6,6 +6,7 @@ names, fewer columns) is adopted in place instead of failing.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlite_utils import Database, Migrations
@@ -194,3 +195,16 @@ def m010_adopt_go_dashboard(db: Database) -> None:
     from nixfleet.store.go_import import adopt_go_dashboard
 
     adopt_go_dashboard(db)
+
+
+@migrations()
+def m011_safe_host_ids(db: Database) -> None:
+    """Hosts whose ids are not hostnames (adopted from a Go database before m010 did this) get safe ids, and stored
+    theme colours that are not colours are dropped (nixfleet.store.host_ids); journaled when anything changed."""
+    from nixfleet.store.go_import import iso_z
+    from nixfleet.store.host_ids import journal, safe_host_ids
+
+    now = iso_z(datetime.now(UTC))
+    safe = safe_host_ids(db, now)
+    if safe:
+        journal(db, now, f'stored hosts made safe: {safe.describe()} (one event each)', details=safe.summary())

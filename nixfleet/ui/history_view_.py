@@ -28,6 +28,7 @@ from nixfleet.ui.history_queries import CommandFilter, EventFilter, Page, comman
 from nixfleet.ui.history_time_ import LocalTime, duration
 from nixfleet.ui.output_buffer import TAB_CAP, output_line, status_tone
 from nixfleet.ui.output_panel_ import OutputPanel, OutputView, current_panel, download_command_log
+from nixfleet.ui.theme import host_color_style
 
 if TYPE_CHECKING:
     from nixfleet.app import Dashboard
@@ -338,7 +339,7 @@ class HistoryView:
         view = hosts.get(str(host_id)) if host_id else None
         label = ui.label(str((view or {}).get('hostname') or host_id or 'fleet')).classes('nf-htd nf-hhost')
         if view and view.get('theme_color'):
-            label.style(f'color: {view["theme_color"]}')
+            host_color_style(label, 'color', view['theme_color'])
         elif not host_id:
             label.classes(add='is-fleet')
 

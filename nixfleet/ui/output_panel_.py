@@ -42,6 +42,7 @@ from nixfleet.ui.output_buffer import (
     output_line,
     status_tone,
 )
+from nixfleet.ui.theme import host_color_style
 
 if TYPE_CHECKING:
     from nixfleet.app import Dashboard
@@ -174,7 +175,7 @@ class TabChip:
         self.wrap.classes(replace='nf-otab-wrap' + (' is-active' if active else '') + (' is-unread' if unread else ''))
         self.button.props['aria-selected'] = 'true' if active else 'false'
         self.button.props['title'] = title
-        self.wrap.style(f'--hc: {color}' if color else '')
+        host_color_style(self.wrap, '--hc', color)
 
 
 class OutputPanel:

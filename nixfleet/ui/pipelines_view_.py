@@ -23,6 +23,7 @@ from nixfleet.ui.history_time_ import LocalTime, duration
 from nixfleet.ui.output_buffer import status_tone
 from nixfleet.ui.output_panel_ import current_panel
 from nixfleet.ui.tab_session import session_alive
+from nixfleet.ui.theme import host_color_style
 
 if TYPE_CHECKING:
     from nixfleet.app import Dashboard
@@ -307,7 +308,7 @@ class RunCard:
     def _host(cell: ui.element, value: tuple[str, str, Any]) -> None:
         tone, text, color = value
         cell.classes(replace=f'nf-grid-host t-{tone}')
-        cell.style(f'--hc: {color}' if color else '')
+        host_color_style(cell, '--hc', color)
         cell.props['aria-label'] = f'{cell.props.get("title", "")}: {text}'
 
     def _cause_list(self, groups: tuple[tuple[str, str, tuple[str, ...]], ...]) -> None:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import MutableMapping
 from functools import cache
 from pathlib import Path
+from typing import Protocol
 
 from nicegui import app, ui
+
+from nixfleet.models import is_color
 
 STATIC_DIR = Path(__file__).parent / 'static'
 STATIC_URL = '/nixfleet-static'
@@ -62,3 +66,22 @@ def apply_colors() -> None:
         dark=PALETTE['bg_float'],
         dark_page=PALETTE['bg'],
     )
+
+
+class _Styled(Protocol):
+    @property
+    def style(self) -> MutableMapping[str, str]: ...
+
+
+def host_color_style(element: _Styled, prop: str, color: object) -> None:
+    """Set one CSS property (`color`, `--hc`) of `element` to a host's theme colour; remove it when `color` is not
+    `#rgb`/`#rrggbb`.
+
+    NiceGUI joins an element's style properties into one `style` attribute (`name:value;`), so a value holding `;`
+    would add declarations of its own (a full-screen overlay from an agent's colour): only a validated colour goes in,
+    whatever the caller passes (views are validated too, nixfleet.hosts.HostRegistry.color; this is the last gate).
+    """
+    if is_color(color):
+        element.style[prop] = str(color)
+    else:
+        element.style.pop(prop, None)

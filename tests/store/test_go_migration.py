@@ -493,7 +493,7 @@ def test_a_nixfleet_database_written_before_the_migration_is_unaffected(tmp_path
     before = _schema_and_rows(path)
     db = connect(path)
     migrations.apply(db)
-    assert [m.name for m in migrations.applied(db)][-1] == ADOPT
+    assert ADOPT in [m.name for m in migrations.applied(db)]
     db.conn.close()
     assert _schema_and_rows(path) == before
 
