@@ -39,6 +39,8 @@ python3Packages.buildPythonApplication {
     bcrypt
     pyotp
     prometheus-client
+    uvicorn
+    wsproto
   ];
 
   pythonRelaxDeps = true;
