@@ -17,10 +17,11 @@ from collections.abc import Awaitable, Callable
 
 from nixfleet.causes import cell_of
 from nixfleet.models import CommandStatus, EventLevel, PipelineStatus
-from nixfleet.ops.commands import satisfied
+from nixfleet.ops.commands import Command, satisfied
 from nixfleet.ops.dispatch import Dispatcher
 from nixfleet.ops.pipeline_store import PipelineRun, load_records
 from nixfleet.ops.registry import OPS, Scope
+from nixfleet.ops.tracking import ORPHANED_BACK_IDLE
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,8 @@ class RunExecution:
         self.records: Records = {}
         #: Resumed after a restart: until then, new work for a host waits for it to come back (not refused offline).
         self.hosts_back_by = hosts_back_by
+        #: Commands cut off by the restart that this execution ran again (each at most once).
+        self._rerun: set[str] = set()
 
     async def execute(self) -> None:
         """Replay and run every stage, then record how the run ended (FAILED with a message on an internal error)."""
@@ -100,34 +103,59 @@ class RunExecution:
         return dict(zip(hosts, statuses, strict=True))
 
     async def _one(self, k: int, op_id: str, host: str | None, gate: asyncio.Semaphore) -> Outcome:
-        run = self.run
-        if (k, host) in self.records:
-            command_id = self.records[(k, host)][0]
-        else:
-            if host is not None and self.hosts_back_by is not None:
-                await self.lc.hosts.wait_online(host, self.hosts_back_by)
-            async with gate:
-                if run.cancel_requested:
-                    await self._fill(host, k, CommandStatus.CANCELLED, 'pipeline cancelled', only=k)
-                    return CommandStatus.CANCELLED, None
-                _, cmd = await self.dispatcher.start(
-                    OPS[op_id],
-                    host,
-                    force=bool(run.options.get('force')),
-                    actor=run.actor,
-                    pipeline_id=run.id,
-                    stage=k,
-                    lock_bumped=self._lock_bumped_before(k),
-                )
-                if cmd is None:  # the host was removed meanwhile
-                    return CommandStatus.BLOCKED, None
-                self.records[(k, host)] = (cmd.id, cmd.status.value)
-                cmd = await self.lc.wait_terminal(cmd.id)
-                run.cells[f'{k}:{host or "*"}'] = cell_of(cmd.view())
-                return cmd.status, cmd.code
-        cmd = await self.lc.wait_terminal(command_id)
-        run.cells[f'{k}:{host or "*"}'] = cell_of(cmd.view())
+        record = self.records.get((k, host))
+        cmd = await self.lc.wait_terminal(record[0]) if record is not None else None
+        if cmd is not None and self._lost_before_running(cmd):
+            log.info('pipeline %s: %s on %s runs again (%s)', self.run.id, op_id, host, cmd.error)
+            self._rerun.add(cmd.id)
+            cmd = await self._start(k, op_id, host, gate) or cmd
+        elif cmd is None:
+            cmd = await self._start(k, op_id, host, gate)
+            if cmd is None:
+                return CommandStatus.CANCELLED if self.run.cancel_requested else CommandStatus.BLOCKED, None
+        self.run.cells[f'{k}:{host or "*"}'] = cell_of(cmd.view())
         return cmd.status, cmd.code
+
+    def _lost_before_running(self, cmd: Command) -> bool:
+        """Whether a command of a resumed run was cut off by the dashboard's restart and may simply run again.
+
+        A command journaled just before a `kill -9` may never have reached its agent (or its result was lost with
+        the link, as the Go agent keeps none): it ends ORPHANED when the agent comes back idle without it. Decision:
+        in a resumed run such a stage runs once more when its op is retryable (pull, switch, test, … — SPEC §4's
+        "retry" column; never rollback, restart or reboot). It is safe: a goal already reached makes the new attempt
+        a satisfied `already_current`. Both commands stay in the journal; the run follows the newest.
+        """
+        return (
+            self.hosts_back_by is not None
+            and cmd.status is CommandStatus.ORPHANED
+            and cmd.error == ORPHANED_BACK_IDLE
+            and OPS[cmd.op].retryable
+            and cmd.id not in self._rerun
+        )
+
+    async def _start(self, k: int, op_id: str, host: str | None, gate: asyncio.Semaphore) -> Command | None:
+        """Dispatch stage k's op on `host` (once it is back, in a resumed run) and wait for its end; None when it was
+        not started (the run was cancelled, or the host removed)."""
+        run = self.run
+        if host is not None and self.hosts_back_by is not None:
+            await self.lc.hosts.wait_online(host, self.hosts_back_by)
+        async with gate:
+            if run.cancel_requested:
+                await self._fill(host, k, CommandStatus.CANCELLED, 'pipeline cancelled', only=k)
+                return None
+            _, cmd = await self.dispatcher.start(
+                OPS[op_id],
+                host,
+                force=bool(run.options.get('force')),
+                actor=run.actor,
+                pipeline_id=run.id,
+                stage=k,
+                lock_bumped=self._lock_bumped_before(k),
+            )
+            if cmd is None:  # the host was removed meanwhile
+                return None
+            self.records[(k, host)] = (cmd.id, cmd.status.value)
+            return await self.lc.wait_terminal(cmd.id)
 
     def _lock_bumped_before(self, k: int) -> bool:
         """Whether a host still in the run at stage k had its flake.lock bumped by an earlier stage of this run.

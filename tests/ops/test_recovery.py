@@ -276,3 +276,28 @@ async def test_resumed_pipeline_records_a_host_offline_only_after_the_window(fle
     assert run.status is P.PARTIAL
     rows = await pipeline_rows(fleet, run_id)
     assert ('web-01', 1, 'BLOCKED', 'host_offline') in rows and ('web-02', 2, 'SUCCESS', None) in rows
+
+
+async def test_a_stage_cut_off_by_the_restart_runs_again_and_the_run_completes(fleet: Fleet) -> None:
+    """kill -9 right after a pull was journaled: the agent never got it (or its result was lost with the link) and
+    comes back idle — the pull is ORPHANED, then run again (pull is retryable), and the run completes."""
+    agent = (await fleet.add('web-01')).script(pull=hang)
+    run = await fleet.engine.start_pipeline('do-all', ['web-01'])
+    await eventually(lambda: agent.pending == 'pull')
+    lost = fleet.engine.lifecycle.active_for('web-01')
+    await fleet.restart_server()
+    agent.pending = None  # back idle, no output: as far as the dashboard can tell, the pull never ran
+    agent.script(pull=ok, switch=switch_ok, test=ok)
+    await agent.reconnect()
+
+    run = await asyncio.wait_for(fleet.engine.pipelines.wait(run.id), 10)
+    assert run.status is P.COMPLETE, await pipeline_rows(fleet, run.id)
+    assert (await fleet.ended(lost.id)).status is S.ORPHANED  # the cut-off attempt stays in the journal
+    assert sorted(await pipeline_rows(fleet, run.id)) == [
+        ('web-01', 0, 'ORPHANED', None),
+        ('web-01', 0, 'SUCCESS', None),
+        ('web-01', 1, 'SUCCESS', None),
+        ('web-01', 2, 'SUCCESS', None),
+    ]
+    assert agent.seen == ['pull', 'pull', 'switch', 'test']
+    assert run.cells['0:web-01']['status'] == 'SUCCESS'
