@@ -71,6 +71,11 @@ def add_api_parsers(sub: Any) -> None:
     """Add `hosts`, `ops`, `pipeline`, `commands` and `events` to the `nixfleet` sub-command parsers."""
     from nixfleet.client import views
 
+    for add in (_hosts_parsers, _ops_parsers, _pipeline_parsers, _commands_parsers, _events_parser):
+        add(sub, views)
+
+
+def _hosts_parsers(sub: Any, views: Any) -> None:
     _, hosts = _group(sub, 'hosts', views.hosts_list, 'list hosts (or show, remove, colour one)')
     _leaf(hosts, 'list', views.hosts_list, 'list hosts').add_argument(
         '--connection', choices=['online', 'stale', 'offline']
@@ -83,6 +88,8 @@ def add_api_parsers(sub: Any) -> None:
     color.add_argument('host_id', metavar='HOST')
     color.add_argument('color', help='#rgb or #rrggbb, or "default" for the agent\'s own colour')
 
+
+def _ops_parsers(sub: Any, views: Any) -> None:
     _, ops = _group(sub, 'ops', views.ops_list, 'list ops, or run one on hosts')
     _leaf(ops, 'list', views.ops_list, 'list op and pipeline definitions')
     run = _leaf(ops, 'run', views.op_run, 'run an op on hosts (through dispatch)')
@@ -93,6 +100,8 @@ def add_api_parsers(sub: Any) -> None:
         '--wait', action='store_true', help='stream output until every command ended; exit 1 if any failed'
     )
 
+
+def _pipeline_parsers(sub: Any, views: Any) -> None:
     _, pipeline = _group(sub, 'pipeline', views.pipelines_list, 'list pipeline runs, or run, show, cancel, retry one')
     _leaf(pipeline, 'list', views.pipelines_list, 'list pipeline runs, newest first').add_argument(
         '--limit', type=int, default=20
@@ -110,6 +119,8 @@ def add_api_parsers(sub: Any) -> None:
     ):
         _leaf(pipeline, name, handler, text).add_argument('run_id', metavar='RUN')
 
+
+def _commands_parsers(sub: Any, views: Any) -> None:
     commands, actions = _group(sub, 'commands', views.commands_list, 'list commands (or show, output, act on one)')
     _command_filters(commands)
     _command_filters(_leaf(actions, 'list', views.commands_list, 'list commands, newest first'))
@@ -128,6 +139,8 @@ def add_api_parsers(sub: Any) -> None:
         if name == 'wait':
             action.add_argument('--minutes', type=float, default=5.0)
 
+
+def _events_parser(sub: Any, views: Any) -> None:
     events = _leaf(sub, 'events', views.events_list, 'list events, newest first')
     events.add_argument('--host', help='only this host')
     events.add_argument('--category', action='append', choices=['audit', 'system', 'error'], help='repeatable')
