@@ -37,7 +37,8 @@ from nixfleet.api.schemas import (
 from nixfleet.api.tokens_routes import tokens_router
 from nixfleet.config import Settings
 from nixfleet.events import EventLog, load_recent
-from nixfleet.gateway.agents import AgentGateway, TokenGrant
+from nixfleet.gateway.agents import AgentGateway
+from nixfleet.gateway.link import TokenGrant
 from nixfleet.gateway.sync_ws import sync_endpoint
 from nixfleet.hosts import HostRegistry
 from nixfleet.integrations.compartment_service import CompartmentService, last_command_ends

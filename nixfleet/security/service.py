@@ -21,7 +21,8 @@ from reactivex.subject import Subject
 from sqlite_utils import Database
 
 from nixfleet.events import EventLog
-from nixfleet.gateway.agents import CLOSE_FORBIDDEN, CLOSE_POLICY, AgentGateway, TokenGrant
+from nixfleet.gateway.agents import AgentGateway
+from nixfleet.gateway.link import CLOSE_FORBIDDEN, CLOSE_POLICY, TokenGrant
 from nixfleet.models import EventCategory, EventLevel
 from nixfleet.security.tokens import (
     TOKEN_CREATE,

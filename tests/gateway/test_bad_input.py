@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from nixfleet.gateway.agents import CONTROL_BURST, CONTROL_RATE
+from nixfleet.gateway.link import CONTROL_BURST, CONTROL_RATE
 from nixfleet.streams.changes import VersionedChange
 from tests.gateway.raw_agent import RawAgent
 from tests.support import FakeAgent, RunningServer, eventually, heartbeat_payload, register_payload

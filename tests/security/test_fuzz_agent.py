@@ -118,7 +118,7 @@ def _counted(server: RunningServer) -> tuple[int, int]:
 
 
 #: Frames per example (the frame and the marker) times examples stays below the link's flood allowance
-#: (nixfleet.gateway.agents.CONTROL_BURST), so every frame is judged on its content.
+#: (nixfleet.gateway.link.CONTROL_BURST), so every frame is judged on its content.
 EXAMPLES = 80
 
 
