@@ -11,19 +11,20 @@ a heartbeat-only change (last seen, metrics) carries none because none of them c
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlite_utils import Database
 
 from nixfleet.config import Settings
 from nixfleet.events import EventLog
+from nixfleet.host_returns import HostReturns
 from nixfleet.models import DEFAULT_COLOR, DEFAULT_COLOR_MACOS, Connection, EventLevel, is_color
 from nixfleet.protocol import HeartbeatPayload, RegisterPayload
 from nixfleet.store import Store
+from nixfleet.store.host_rows import update_host, upsert_host
 from nixfleet.streams.changes import Change, ChangeType
 from nixfleet.streams.live import LiveState
 from nixfleet.streams.state import FleetStateStream
@@ -86,37 +87,6 @@ _HEARTBEAT_ONLY = frozenset({'last_seen', 'metrics'})
 Deriver = Callable[[dict[str, Any]], dict[str, Any]]
 
 
-def _update(host: str, fields: Mapping[str, Any]) -> Callable[[Database], None]:
-    """A store write setting `fields` (our own column names) of one host row.
-
-    Plain SQL: sqlite-utils' `update` first reads the table's schema and the row (about 110 µs a call against 15 µs
-    here), and the store thread's Python time is what the event loop waits for the GIL behind.
-    """
-    sql = f'UPDATE hosts SET {", ".join(f"[{name}] = ?" for name in fields)} WHERE id = ?'
-    params = [*fields.values(), host]
-
-    def write(db: Database) -> None:
-        db.execute(sql, params)
-
-    return write
-
-
-def _upsert(row: Mapping[str, Any]) -> Callable[[Database], None]:
-    """A store write inserting a host row, or setting its columns when it exists (what sqlite-utils' `upsert` does,
-    without its schema reads: 140 µs a call against 15 µs; a registration storm writes one per host)."""
-    columns = [name for name in row if name != 'id']
-    sql = (
-        f'INSERT INTO hosts ([id], {", ".join(f"[{name}]" for name in columns)}) VALUES (?{", ?" * len(columns)}) '
-        f'ON CONFLICT(id) DO UPDATE SET {", ".join(f"[{name}] = excluded.[{name}]" for name in columns)}'
-    )
-    params = [row['id'], *(row[name] for name in columns)]
-
-    def write(db: Database) -> None:
-        db.execute(sql, params)
-
-    return write
-
-
 def _loads(text: str | None) -> Any:
     if not text:
         return None
@@ -130,51 +100,6 @@ def _report_part(text: str | None) -> Any:
     """A stored agent report without the time we received it."""
     stored = _loads(text)
     return {k: v for k, v in stored.items() if k != 'received_at'} if isinstance(stored, dict) else stored
-
-
-class HostReturns:
-    """Let coroutines await a host's (re-)registration, each with a deadline on the injectable clock.
-
-    Event-driven: `arrived` (called by the gateway once a register is fully handled, listeners included) wakes a
-    host's waiters at once; `expire` (the engine's deadline tick, on the clock tests advance) ends the waits whose
-    deadline passed.
-    """
-
-    def __init__(self, clock: Clock) -> None:
-        self._clock = clock
-        self._waiters: dict[str, list[tuple[float, asyncio.Future[bool]]]] = {}
-
-    async def wait(self, host: str, deadline: float) -> bool:
-        """Wait until `host` registers (True) or `deadline` passes (False)."""
-        if self._clock() >= deadline:
-            return False
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._waiters.setdefault(host, []).append((deadline, future))
-        try:
-            return await future
-        finally:
-            self._forget(host, future)
-
-    def arrived(self, host: str) -> None:
-        """The host registered: wake everyone waiting for it."""
-        for _, future in self._waiters.pop(host, []):
-            if not future.done():
-                future.set_result(True)
-
-    def expire(self, now: float | None = None) -> None:
-        """End the waits whose deadline has passed."""
-        now = self._clock() if now is None else now
-        for waiters in list(self._waiters.values()):
-            for deadline, future in waiters:
-                if now >= deadline and not future.done():
-                    future.set_result(False)
-
-    def _forget(self, host: str, future: asyncio.Future[bool]) -> None:
-        waiters = [w for w in self._waiters.get(host, []) if w[1] is not future]
-        if waiters:
-            self._waiters[host] = waiters
-        else:
-            self._waiters.pop(host, None)
 
 
 class HostRegistry:
@@ -283,7 +208,7 @@ class HostRegistry:
         """Set the dashboard's theme colour for a host (None: back to the agent's colour)."""
         stamp = iso(self._clock())
         fields = {'theme_color_override': color, 'updated_at': stamp}
-        await self._store.write(_update(host, fields))
+        await self._store.write(update_host(host, fields))
         self.rows[host].update(fields)
         view = self._base_view(host)
         self._emit_host(host, {k: view[k] for k in ('theme_color', 'color_source', 'updated_at')}, facts=True)
@@ -304,7 +229,7 @@ class HostRegistry:
         if host not in self.rows:
             return
         fields = {**records, 'updated_at': iso(self._clock())}
-        await self._store.write(_update(host, fields))
+        await self._store.write(update_host(host, fields))
         self.rows[host].update(fields)
         self._emit_host(host, {k: v for k, v in fields.items() if k in _VIEW_FIELDS}, facts=True)
 
@@ -333,7 +258,7 @@ class HostRegistry:
         row.setdefault('created_at', stamp)
         row['created_at'] = row.get('created_at') or stamp
 
-        await self._store.write(_upsert(row))
+        await self._store.write(upsert_host(row))
         self.rows[host] = row
         self.connection[host] = Connection.ONLINE
         self._live.beat(host, now, self._live.hosts[host].metrics if host in self._live.hosts else None)
@@ -373,7 +298,7 @@ class HostRegistry:
         fields: dict[str, Any] = {'last_seen': iso(now), 'metrics': metrics}
         if facts:
             facts['updated_at'] = iso(now)
-            await self._store.write(_update(host, facts))
+            await self._store.write(update_host(host, facts))
             row.update(facts)
             fields.update({k: v for k, v in self._base_view(host).items() if k in facts or k == 'update_status'})
         recovered = self.connection.get(host) is Connection.STALE
@@ -408,7 +333,7 @@ class HostRegistry:
             return
         self.connection[host] = Connection.OFFLINE
         self.rows[host]['status'] = 'offline'
-        await self._store.write(_update(host, {'status': 'offline'}))
+        await self._store.write(update_host(host, {'status': 'offline'}))
         self._emit_host(host, {'connection': Connection.OFFLINE.value}, facts=True)
         if journal:
             await self._events.record(
