@@ -28,7 +28,7 @@ from nixfleet.store.host_rows import update_host, upsert_host
 from nixfleet.streams.changes import Change, ChangeType
 from nixfleet.streams.live import LiveState
 from nixfleet.streams.state import FleetStateStream
-from nixfleet.timeutil import Clock, iso, parse_iso
+from nixfleet.timeutil import Clock, iso
 
 log = logging.getLogger(__name__)
 
@@ -356,9 +356,3 @@ class HostRegistry:
                 log.warning('host %s is stale: no heartbeat for %.0f s', host, now - live.last_seen)
                 self._emit_host(host, {'connection': Connection.STALE.value}, facts=True)
         return went_stale
-
-    def last_seen_age(self, host: str, now: float | None = None) -> float | None:
-        """Seconds since the host's last heartbeat, if known."""
-        live = self._live.hosts.get(host)
-        seen = live.last_seen if live else parse_iso(self.rows.get(host, {}).get('last_seen'))
-        return None if seen is None else (self._clock() if now is None else now) - seen
