@@ -34,7 +34,7 @@ from typing import Any, Protocol
 import httpx
 from apscheduler.schedulers.base import BaseScheduler
 
-from nixfleet.compartments import RemoteDesired
+from nixfleet.compartments.model import RemoteDesired
 from nixfleet.config import Settings
 from nixfleet.integrations.github_api import (
     DEFAULT_TIMEOUT,

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from nixfleet.app import Dashboard
+from nixfleet.compartments.service import SHIPPED_AGENT_VERSIONS
 from nixfleet.config import Settings
-from nixfleet.integrations.compartment_service import SHIPPED_AGENT_VERSIONS
 from nixfleet.models import CommandStatus
 from nixfleet.streams.changes import ChangeType, VersionedChange
 from tests.integrations.fake_version import FakeVersionServer, version_json
