@@ -1,11 +1,5 @@
-"""The command state machine (SPEC §5): the one owner of command state and of "host is busy".
-
-Every command lives in `active` (one slot per host, `_fleet` for fleet-wide ops) from the moment it is reserved
-until it reaches a TERMINAL state. A transition is decided and applied to the in-memory record synchronously (no
-`await` between the check and the change, so two triggers cannot both apply), then journaled, then emitted as
-exactly one change, then (for transitions a human cares about) logged as an event. `Lifecycle` (lifecycle.py) adds
-the user actions and restart recovery on top.
-"""
+"""The command state machine: the one owner of command state and of "host is busy"; `Lifecycle` (lifecycle.py)
+adds the user actions and restart recovery on top."""
 
 from __future__ import annotations
 
@@ -60,7 +54,13 @@ class CommandError(Exception):
 
 
 class CommandStateMachine:
-    """The one owner of command state: reserve, start, transition, finish, and waiting for an end."""
+    """The one owner of command state: reserve, start, transition, finish, and waiting for an end.
+
+    Every command lives in `active` (one slot per host, `_fleet` for fleet-wide ops) from the moment it is reserved
+    until it reaches a TERMINAL state. A transition is decided and applied to the in-memory record synchronously (no
+    `await` between the check and the change, so two triggers cannot both apply), then journaled, then emitted as
+    exactly one change, then (for transitions a human cares about) logged as an event.
+    """
 
     def __init__(
         self,

@@ -166,7 +166,7 @@ def m003_tokens(db: Database) -> None:
 
 @migrations()
 def m004_compartment_records(db: Database) -> None:
-    """Compartments: the dashboard's own records of switch/rollback and test results (nixfleet.compartments.records)."""
+    """Compartments: the dashboard's own records of switch/rollback and test results (nixfleet.compartments)."""
     ensure_table(db, 'hosts', {**_HOST_COLUMNS, 'system_record_json': str, 'tests_record_json': str}, 'id')
 
 
