@@ -35,13 +35,13 @@ from nixfleet.api.schemas import (
     refusals,
 )
 from nixfleet.api.tokens_routes import tokens_router
+from nixfleet.compartments.service import CompartmentService, last_command_ends
 from nixfleet.config import Settings
 from nixfleet.events import EventLog, load_recent
 from nixfleet.gateway.agents import AgentGateway
 from nixfleet.gateway.link import TokenGrant
 from nixfleet.gateway.sync_ws import sync_endpoint
 from nixfleet.hosts import HostRegistry
-from nixfleet.integrations.compartment_service import CompartmentService, last_command_ends
 from nixfleet.integrations.github import GitHubService
 from nixfleet.integrations.remote import IntegrationsRemote
 from nixfleet.models import EventLevel
@@ -84,8 +84,24 @@ class Dashboard:
             clock,
             host_has_token=self.host_has_agent_token,
         )
+        #: Compartments: version.json, expected agent versions, every host's five statuses, command results.
+        #: `active_op` is read lazily: the op engine that knows it is built next and records results into this.
+        self.compartments = CompartmentService(settings, self.hosts, self.stream, clock, active_op=self.active_op)
+        #: GitHub flake-update PRs: pending PR, merge-pr, merge-deploy's wait for version.json.
+        self.github = GitHubService(settings, self.stream, clock, self.compartments)
         #: The op engine: dispatch, command lifecycle (the one owner of busy-ness), pipelines.
-        self.ops = OpEngine(settings, self.store, self.stream, self.events, self.hosts, self.gateway, clock)
+        self.ops = OpEngine(
+            settings,
+            self.store,
+            self.stream,
+            self.events,
+            self.hosts,
+            self.gateway,
+            clock,
+            remote=IntegrationsRemote(self.compartments, self.github),
+            compartments=self.compartments,
+            finished_listeners=[self.compartments.command_finished],
+        )
         #: The one TOTP guard: login and TOTP-gated ops share it, so a code works once for either.
         self.totp = self.ops.dispatcher.totp
         #: Admin sessions (signed cookies) and the security state persisted with them (nixfleet.api.auth).
@@ -93,15 +109,6 @@ class Dashboard:
             settings.session_keys, settings.session_duration, clock, bind=credential_binding(settings)
         )
         self.security = SecurityState(self.store, self.sessions, self.totp, self.events, clock)
-        #: Compartments (SPEC §9): version.json, expected agent versions, every host's five statuses, results.
-        self.compartments = CompartmentService(settings, self.hosts, self.stream, clock)
-        self.compartments.active_op = self.active_op
-        self.gateway.listeners.append(self.compartments)
-        #: GitHub flake-update PRs (SPEC §10): pending PR, merge-pr, merge-deploy's wait for version.json.
-        self.github = GitHubService(settings, self.stream, clock, self.compartments)
-        self.ops.remote = IntegrationsRemote(self.compartments, self.github)
-        self.ops.lifecycle.compartments = self.compartments
-        self.ops.lifecycle.finished_listeners.append(self.compartments.command_ended)
         self.sync = SyncHub(self.stream)
         #: Commands and pipeline runs that ended within the last hour, for /metrics (the live state keeps only some).
         self.finished = FinishedWindow(clock)
@@ -191,7 +198,6 @@ class Dashboard:
         self.github.start(self.scheduler)
         self.scheduler.start()
         self.ops.start()
-        self.compartments.follow_commands()
         self.started = True
         log.info(
             'dashboard started at state version %d with %d hosts; serving on %s',

@@ -1,1 +1,1 @@
-"""Dashboard integrations: the remote desired state (version.json) and what is derived from it."""
+"""Dashboard integrations: GitHub flake-update PRs, the op engine's view of them and version.json, the demo repo."""

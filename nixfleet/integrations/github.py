@@ -1,27 +1,4 @@
-"""GitHub flake-update PRs (SPEC §10): find the pending PR, publish it, merge it, follow the merge to version.json.
-
-Enabled by `NIXFLEET_GITHUB_TOKEN` + `NIXFLEET_GITHUB_REPO` (`owner/name`); `NIXFLEET_GITHUB_API_URL` points it at
-GitHub Enterprise or a test fake. Open PRs are polled every `NIXFLEET_GITHUB_POLL_TTL` (an APScheduler async job),
-on demand (`poll`, e.g. from `refresh-git`) and again soon after a merge or a refused merge.
-
-THE flake-update PR is the newest open PR (of the first 100) whose head branch — `_` read as `-` — contains
-`update-flake-lock` or starts with `flake-update` / `update-flake` / `flake-lock-update`, or whose title contains
-(any case) `flake.lock`, `update flake`, `bump flake` or `flake update` (`github_api.is_flake_update`). Labels alone
-(`dependencies`, `automated`) do not count: Dependabot PRs for other ecosystems carry them too.
-
-GitHub computes `mergeable` lazily: a PR read with `mergeable: null` is read once more after `recheck_delay`, and if
-GitHub is still checking it is polled again after `CHECKING_REPOLL` seconds; until then it is not mergeable.
-
-Published in the fleet state (one `fleet_updated` change, only when something changed)::
-
-    pending_pr: {number, title, url, branch, head_sha, created_at, mergeable, mergeable_state, can_merge, why_not}
-                | None
-    github: {configured, repo, error, checked_at, last_merge: {number, title, sha, at, published, message} | None}
-
-A failing poll keeps the last known PR and sets `github.error`. After a merge the service follows the merge commit
-to version.json (refreshing it every `publish_interval` s for up to `publish_timeout` s), so the Git compartments turn
-outdated soon; `wait_published` lets the `merge-deploy` pipeline start deploying only once hosts can pull it.
-"""
+"""GitHub flake-update PRs: find the pending PR, publish it, merge it, follow the merge to version.json."""
 
 from __future__ import annotations
 
@@ -34,7 +11,7 @@ from typing import Any, Protocol
 import httpx
 from apscheduler.schedulers.base import BaseScheduler
 
-from nixfleet.compartments import RemoteDesired
+from nixfleet.compartments.model import RemoteDesired
 from nixfleet.config import Settings
 from nixfleet.integrations.github_api import (
     DEFAULT_TIMEOUT,
@@ -102,7 +79,31 @@ def same_commit(a: str, b: str) -> bool:
 
 
 class GitHubService:
-    """Poll, publish and merge the flake-update PR of `NIXFLEET_GITHUB_REPO`."""
+    """Poll, publish and merge the flake-update PR of `NIXFLEET_GITHUB_REPO`.
+
+    Enabled by `NIXFLEET_GITHUB_TOKEN` + `NIXFLEET_GITHUB_REPO` (`owner/name`); `NIXFLEET_GITHUB_API_URL` points it at
+    GitHub Enterprise or a test fake. Open PRs are polled every `NIXFLEET_GITHUB_POLL_TTL` (an APScheduler async job),
+    on demand (`poll`, e.g. from `refresh-git`) and again soon after a merge or a refused merge.
+
+    THE flake-update PR is the newest open PR (of the first 100) whose head branch — `_` read as `-` — contains
+    `update-flake-lock` or starts with `flake-update` / `update-flake` / `flake-lock-update`, or whose title contains
+    (any case) `flake.lock`, `update flake`, `bump flake` or `flake update` (`github_api.is_flake_update`). Labels alone
+    (`dependencies`, `automated`) do not count: Dependabot PRs for other ecosystems carry them too.
+
+    GitHub computes `mergeable` lazily: a PR read with `mergeable: null` is read once more after `recheck_delay`, and if
+    GitHub is still checking it is polled again after `CHECKING_REPOLL` seconds; until then it is not mergeable.
+
+    Published in the fleet state (one `fleet_updated` change, only when something changed)::
+
+        pending_pr: {number, title, url, branch, head_sha, created_at, mergeable, mergeable_state, can_merge, why_not}
+                    | None
+        github: {configured, repo, error, checked_at, last_merge: {number, title, sha, at, published, message} | None}
+
+    A failing poll keeps the last known PR and sets `github.error`. After a merge the service follows the merge
+    commit to version.json (refreshing it every `publish_interval` s for up to `publish_timeout` s), so the Git
+    compartments turn outdated soon; `wait_published` lets the `merge-deploy` pipeline start deploying only once
+    hosts can pull it.
+    """
 
     def __init__(
         self,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from nixfleet.integrations.compartment_service import CompartmentService
+from nixfleet.compartments.service import CompartmentService
 from nixfleet.integrations.github import GitHubService
 from nixfleet.ops.remote import NotConfiguredRemote, RemoteResult
 

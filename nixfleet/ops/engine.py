@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from nixfleet.compartments.source import CompartmentSource, ViewCompartments
 from nixfleet.config import Settings
 from nixfleet.events import EventLog
 from nixfleet.gateway.agents import AgentGateway
@@ -24,10 +25,11 @@ from nixfleet.ops.pipeline_store import PipelineRun, get_run, load_recent_runs, 
 from nixfleet.ops.pipelines import PIPELINES, PipelineOptions, PipelineRunner
 from nixfleet.ops.registry import OPS, Executor, Scope
 from nixfleet.ops.remote import NotConfiguredRemote, RemoteState
+from nixfleet.ops.state_machine import FinishedListener
 from nixfleet.ops.timeouts import TimeoutWatch
 from nixfleet.ops.totp import TotpGuard
 from nixfleet.ops.tracking import AgentTracker
-from nixfleet.ops.validation import CheckContext, ViewCompartments
+from nixfleet.ops.validation import CheckContext
 from nixfleet.store import Store
 from nixfleet.streams import trim
 from nixfleet.streams.state import FleetStateStream
@@ -51,12 +53,28 @@ class OpEngine:
         hosts: HostRegistry,
         gateway: AgentGateway,
         clock: Clock,
+        *,
         remote: RemoteState | None = None,
+        compartments: CompartmentSource | None = None,
+        finished_listeners: Sequence[FinishedListener] = (),
     ) -> None:
+        """`remote` is the version.json / GitHub integration, `compartments` where checks read compartment statuses,
+        `finished_listeners` what the lifecycle calls with every command that ended."""
         self.settings = settings
         self.clock = clock
         self.logs = CommandLogs(settings.logs_dir, stream, clock)
-        self.lifecycle = Lifecycle(settings, store, stream, events, hosts, gateway, self.logs, clock)
+        self.lifecycle = Lifecycle(
+            settings,
+            store,
+            stream,
+            events,
+            hosts,
+            gateway,
+            self.logs,
+            clock,
+            compartments=compartments,
+            finished_listeners=finished_listeners,
+        )
         self.tracker = AgentTracker(self.lifecycle)
         self.timeouts = TimeoutWatch(self.lifecycle, self.tracker)
         self.dashboard_ops = DashboardOps(self.lifecycle, remote or NotConfiguredRemote())
@@ -75,7 +93,7 @@ class OpEngine:
 
     @property
     def remote(self) -> RemoteState:
-        """The version.json / GitHub integration dashboard ops use (replace it when the integration exists)."""
+        """The version.json / GitHub integration dashboard ops use (given at construction; tests swap in doubles)."""
         return self.dashboard_ops.remote
 
     @remote.setter

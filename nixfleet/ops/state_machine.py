@@ -1,21 +1,16 @@
-"""The command state machine (SPEC §5): the one owner of command state and of "host is busy".
-
-Every command lives in `active` (one slot per host, `_fleet` for fleet-wide ops) from the moment it is reserved
-until it reaches a TERMINAL state. A transition is decided and applied to the in-memory record synchronously (no
-`await` between the check and the change, so two triggers cannot both apply), then journaled, then emitted as
-exactly one change, then (for transitions a human cares about) logged as an event. `Lifecycle` (lifecycle.py) adds
-the user actions and restart recovery on top.
-"""
+"""The command state machine: the one owner of command state and of "host is busy"; `Lifecycle` (lifecycle.py)
+adds the user actions and restart recovery on top."""
 
 from __future__ import annotations
 
 import asyncio
 import inspect
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from nixfleet import causes, protocol
+from nixfleet.compartments.source import CompartmentSource, ViewCompartments
 from nixfleet.config import Settings
 from nixfleet.events import EventEntry, EventLog, with_event
 from nixfleet.gateway.agents import AgentGateway
@@ -25,13 +20,16 @@ from nixfleet.ops import commands as journal
 from nixfleet.ops import output_cap
 from nixfleet.ops.commands import Command
 from nixfleet.ops.logs import CommandLogs
-from nixfleet.ops.validation import CompartmentSource, ViewCompartments
 from nixfleet.store import Store
 from nixfleet.streams.changes import Change, ChangeType
 from nixfleet.streams.state import FleetStateStream
 from nixfleet.timeutil import Clock, iso
 
 log = logging.getLogger(__name__)
+
+#: Called with every command that just ended (after it is journaled and announced, before its host is re-derived
+#: and its waiters wake): the compartment service records the command's result here.
+FinishedListener = Callable[[Command], Awaitable[None] | None]
 
 _LEVELS = {
     CommandStatus.SUCCESS: EventLevel.SUCCESS,
@@ -56,7 +54,13 @@ class CommandError(Exception):
 
 
 class CommandStateMachine:
-    """The one owner of command state: reserve, start, transition, finish, and waiting for an end."""
+    """The one owner of command state: reserve, start, transition, finish, and waiting for an end.
+
+    Every command lives in `active` (one slot per host, `_fleet` for fleet-wide ops) from the moment it is reserved
+    until it reaches a TERMINAL state. A transition is decided and applied to the in-memory record synchronously (no
+    `await` between the check and the change, so two triggers cannot both apply), then journaled, then emitted as
+    exactly one change, then (for transitions a human cares about) logged as an event.
+    """
 
     def __init__(
         self,
@@ -68,7 +72,11 @@ class CommandStateMachine:
         gateway: AgentGateway,
         logs: CommandLogs,
         clock: Clock,
+        *,
+        compartments: CompartmentSource | None = None,
+        finished_listeners: Sequence[FinishedListener] = (),
     ) -> None:
+        """`compartments` is where checks read compartment statuses (default: the host view's `compartments`)."""
         self.settings = settings
         self.store = store
         self.stream = stream
@@ -77,10 +85,9 @@ class CommandStateMachine:
         self.gateway = gateway
         self.logs = logs
         self.clock = clock
-        self.compartments: CompartmentSource = ViewCompartments()
+        self.compartments: CompartmentSource = compartments if compartments is not None else ViewCompartments()
         self.active: dict[str, Command] = {}
-        #: Called with every command that just ended (after it is journaled), e.g. to record compartment results.
-        self.finished_listeners: list[Callable[[Command], Awaitable[None] | None]] = []
+        self.finished_listeners: tuple[FinishedListener, ...] = tuple(finished_listeners)
         self._waiters: dict[str, list[asyncio.Future[Command]]] = {}
 
     # -- queries -------------------------------------------------------------------------------------------------

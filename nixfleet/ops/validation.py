@@ -1,21 +1,14 @@
-"""Pre-checks and post-checks of ops, and the compartment view they read (SPEC §4, §9).
-
-Compartment statuses come from a `CompartmentSource`. The default reads the `compartments` field that the
-compartment deriver (a later issue) adds to each host view; until it exists every compartment is `unknown`.
-Decision: a check blocks only on a *known* bad state (e.g. `already_current` needs Git to be known `ok`), so an
-unknown compartment never blocks an op wrongly; a post-check that cannot be judged (unknown) passes, with the
-result message saying it was not verified.
-"""
+"""Pre-checks and post-checks of ops, judged on a host view and its compartment statuses (read through a
+`nixfleet.compartments.source.CompartmentSource`)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from nixfleet.models import Connection, ErrorCode, is_color
 
-COMPARTMENTS = ('agent', 'git', 'lock', 'system', 'tests')
 #: Values of `args.color` that reset a host's colour to the agent's own.
 RESET_COLOR = frozenset({'', 'default', 'agent'})
 
@@ -26,35 +19,6 @@ class Blocked:
 
     code: ErrorCode
     message: str
-
-
-class CompartmentSource(Protocol):
-    """Where validation reads a host's five compartment statuses from."""
-
-    def statuses(self, view: Mapping[str, Any], *, idle: bool = False) -> dict[str, str]:
-        """Return `{agent, git, lock, system, tests}` → `ok | outdated | error | working | unknown`.
-
-        `idle`: as if the host had no active command (a post-check judges the state the command left behind, not
-        the `working` its own run shows).
-        """
-        ...
-
-
-class ViewCompartments:
-    """Read the `compartments` field of a host view (`{name: {status, message}}` or `{name: status}`)."""
-
-    def statuses(self, view: Mapping[str, Any], *, idle: bool = False) -> dict[str, str]:
-        """Statuses found in the view; `unknown` for every missing one (the view is read as it is, even `idle`)."""
-        found = view.get('compartments') or {}
-        result = {}
-        for name in COMPARTMENTS:
-            value = found.get(name) if isinstance(found, Mapping) else None
-            if isinstance(value, Mapping):
-                value = value.get('status')
-            elif value is not None and hasattr(value, 'status'):  # a compartments.Compartment
-                value = value.status
-            result[name] = str(value) if isinstance(value, str) and value else 'unknown'
-        return result
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +63,9 @@ class Snapshot:
 
 
 # -- pre-checks --------------------------------------------------------------------------------------------------
+# A check blocks only on a *known* bad state (e.g. `already_current` needs Git to be known `ok`), so an unknown
+# compartment never blocks an op wrongly; a post-check that cannot be judged (unknown) passes, and the result message
+# says it was not verified.
 def online(ctx: CheckContext) -> Blocked | None:
     """The host's agent link is open and heartbeating."""
     connection = ctx.view.get('connection')
@@ -168,8 +135,8 @@ def pull_goal(before: Snapshot, after: Snapshot) -> Blocked | None:
 
 
 def reported_check(what: str) -> Callable[[str], Blocked | None]:
-    """Result check of a refresh: its `status ok` message is the status the check found (AGENT-PROTOCOL.md §9.5:
-    `refresh-system` and `refresh-lock` always report `ok`), and `error` there means the check failed."""
+    """Result check of a refresh: its `status ok` message is the status the check found (the agent always reports
+    `refresh-system` and `refresh-lock` as `ok`; see docs/agent-protocol.md), and `error` there means it failed."""
 
     def check(message: str) -> Blocked | None:
         if message.strip().lower() != 'error':

@@ -11,9 +11,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from nixfleet.compartments.source import ViewCompartments
 from nixfleet.models import ErrorCode
 from nixfleet.ops.registry import OPS
-from nixfleet.ops.validation import CheckContext, ViewCompartments
+from nixfleet.ops.validation import CheckContext
 
 #: How the UI names ops (the registry's ids are for machines).
 OP_LABELS: dict[str, str] = {

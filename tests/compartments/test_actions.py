@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from nixfleet.compartments import compartments
+from nixfleet.compartments.rules import compartments
 from nixfleet.ops.registry import OPS, Scope
 from nixfleet.ops.validation import CheckContext
 from tests.compartments.test_rules import (

@@ -7,14 +7,10 @@ from dataclasses import replace
 
 import pytest
 
-from nixfleet.compartments import (
-    Record,
-    apply_result,
-    compartments,
-    expected_agent_version,
-    inputs_from_row,
-    report_from_json,
-)
+from nixfleet.compartments.model import Record
+from nixfleet.compartments.records import apply_result, inputs_from_row, report_from_json
+from nixfleet.compartments.rules import compartments
+from nixfleet.compartments.versions import expected_agent_version
 from nixfleet.models import CompartmentStatus as S
 from nixfleet.timeutil import iso
 from tests.compartments.test_rules import GEN, HEALTHY, NOW, OLD, REMOTE, rec, report

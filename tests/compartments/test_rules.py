@@ -11,15 +11,8 @@ from typing import Any
 
 import pytest
 
-from nixfleet.compartments import (
-    NOT_CONFIGURED,
-    HostInputs,
-    Record,
-    RemoteDesired,
-    Report,
-    VersionInfo,
-    compartments,
-)
+from nixfleet.compartments.model import HostInputs, Record, RemoteDesired, Report, VersionInfo
+from nixfleet.compartments.rules import NOT_CONFIGURED, compartments
 from nixfleet.models import CompartmentStatus as S
 
 NOW = 1_800_000_000.0

@@ -7,10 +7,10 @@ import asyncio
 import pytest
 
 from nixfleet.agent import SimRemote
+from nixfleet.compartments.version_json import parse_version_json
 from nixfleet.config import Settings
 from nixfleet.demo import demo_settings
 from nixfleet.integrations.demo_remote import DemoConfigRepo
-from nixfleet.integrations.version_json import parse_version_json
 from tests.support import eventually
 
 

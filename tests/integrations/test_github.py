@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from nixfleet.compartments import RemoteDesired, VersionInfo
+from nixfleet.compartments.model import RemoteDesired, VersionInfo
 from nixfleet.config import Settings
 from nixfleet.integrations.github import GitHubService, same_commit
 from nixfleet.integrations.github_api import is_flake_update

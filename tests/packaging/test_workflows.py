@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from nixfleet.integrations.version_json import parse_version_json
+from nixfleet.compartments.version_json import parse_version_json
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = sorted([*ROOT.glob('.github/workflows/*.yml'), *ROOT.glob('packaging/config-repo-workflows/*.yml')])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from nicegui import ui as nicegui_ui
 
-from nixfleet.integrations.compartment_service import SHIPPED_AGENT_VERSIONS
+from nixfleet.compartments.service import SHIPPED_AGENT_VERSIONS
 from tests.ui.conftest import UiServer
 
 

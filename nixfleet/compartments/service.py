@@ -1,53 +1,27 @@
-"""The compartment service: every host's five compartments, kept current as their inputs change.
-
-It owns the version.json fetcher and the expected agent versions, adds `compartments` to every host view and
-host change (a HostRegistry deriver), re-publishes the compartments of the hosts that changed when the remote
-desired state or an expected agent version changes, and records command results for the System/Tests inference
-(`record_result`; `follow_commands` feeds it every `command_finished` change). `for_host` and `statuses` are what
-op validation and post-checks read, so the UI and dispatch never disagree.
-
-The expected agent version of each implementation comes only from what the admin controls (the setting, version.json,
-the version this dashboard ships with; see `expected_agent_version`), never from what agents report: one agent's
-claim cannot change another host's compartments.
-
-Cost: a host's compartments are computed when its facts or active command change (the registry calls the deriver
-then), not per heartbeat. A registration changes no other host; all hosts are re-derived only when version.json
-changes. The periodic re-check re-derives only the hosts whose compartments can change with time alone (an
-agent-reported `working`), not the fleet.
-"""
+"""The compartment service: every host's five compartments, kept current as their inputs change, and the command
+results they are inferred from."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from apscheduler.schedulers.base import BaseScheduler
-from reactivex.abc import DisposableBase
 from sqlite_utils import Database
 
-from nixfleet import protocol
 from nixfleet.agent.version import AGENT_IMPL, AGENT_VERSION
-from nixfleet.compartments import (
-    EVERY_IMPL,
-    NAMES,
-    Compartments,
-    HostInputs,
-    RemoteDesired,
-    apply_result,
-    compartments,
-    expected_agent_version,
-    inputs_from_row,
-    live_working,
-    setting_impls,
-)
+from nixfleet.compartments.model import NAMES, Compartments, HostInputs, RemoteDesired
+from nixfleet.compartments.records import apply_result, inputs_from_row
+from nixfleet.compartments.rules import compartments, live_working
+from nixfleet.compartments.version_json import VersionJsonFetcher, remote_wire
+from nixfleet.compartments.versions import EVERY_IMPL, expected_agent_version, setting_impls
 from nixfleet.config import Settings
 from nixfleet.hosts import HostRegistry
-from nixfleet.integrations.version_json import VersionJsonFetcher, remote_wire
+from nixfleet.models import CommandStatus
 from nixfleet.scheduling import every
-from nixfleet.streams.changes import Change, ChangeType, VersionedChange
+from nixfleet.streams.changes import Change, ChangeType
 from nixfleet.streams.state import FleetStateStream
 from nixfleet.timeutil import Clock, parse_iso
 
@@ -60,10 +34,18 @@ log = logging.getLogger(__name__)
 RECHECK_INTERVAL = 30.0
 #: Ops whose success may mean the host is now ahead of the cached version.json: fetch it again.
 _REFETCH_AFTER = frozenset({'pull', 'pull-switch'})
-#: Terminal command states that are a result (True: succeeded), by `CommandStatus` value.
-_RESULT_OK = {'SUCCESS': True, 'PARTIAL': True, 'STALE_BINARY': True, 'SUSPICIOUS': True, 'ERROR': False}
-#: The agent versions this dashboard ships with: the Go agent whose protocol it speaks (AGENT-PROTOCOL.md), and its
-#: own Python agent. The last source of the expected versions, after the setting and version.json.
+#: Terminal command states that are a result (True: succeeded). SUCCESS and PARTIAL count as success; so do
+#: STALE_BINARY and SUSPICIOUS (the switch itself worked, only the agent binary is in doubt); ERROR as failure. Other
+#: ends (killed, cancelled, timed out, orphaned, blocked, skipped) say nothing about the system and are not recorded.
+_RESULT_OK = {
+    CommandStatus.SUCCESS: True,
+    CommandStatus.PARTIAL: True,
+    CommandStatus.STALE_BINARY: True,
+    CommandStatus.SUSPICIOUS: True,
+    CommandStatus.ERROR: False,
+}
+#: The agent versions this dashboard ships with: the Go agent whose protocol it speaks (docs/agent-protocol.md), and
+#: its own Python agent. The last source of the expected versions, after the setting and version.json.
 SHIPPED_AGENT_VERSIONS = {'go': '3.1.5', AGENT_IMPL: AGENT_VERSION}
 
 
@@ -84,7 +66,23 @@ def last_command_ends(db: Database) -> dict[str, float]:
 
 
 class CompartmentService:
-    """Compute host compartments from host rows, the remote desired state and the expected agent versions."""
+    """Compute host compartments from host rows, the remote desired state and the expected agent versions.
+
+    It owns the version.json fetcher and the expected agent versions, adds `compartments` to every host view and
+    host change (a HostRegistry deriver), re-publishes the compartments of the hosts that changed when the remote
+    desired state or an expected agent version changes, and records command results for the System/Tests inference
+    (`command_finished`, the lifecycle's finished-listener). `for_host` and `statuses` are what op validation and
+    post-checks read, so the UI and dispatch never disagree.
+
+    The expected agent version of each implementation comes only from what the admin controls (the setting,
+    version.json, the version this dashboard ships with; see `expected_agent_version`), never from what agents
+    report: one agent's claim cannot change another host's compartments.
+
+    Cost: a host's compartments are computed when its facts or active command change (the registry calls the
+    deriver then), not per heartbeat. A registration changes no other host; all hosts are re-derived only when
+    version.json changes. The periodic re-check re-derives only the hosts whose compartments can change with time
+    alone (an agent-reported `working`), not the fleet.
+    """
 
     def __init__(
         self,
@@ -92,8 +90,11 @@ class CompartmentService:
         hosts: HostRegistry,
         stream: FleetStateStream,
         clock: Clock,
+        *,
+        active_op: Callable[[str], str | None],
         fetcher: VersionJsonFetcher | None = None,
     ) -> None:
+        """`active_op` names the op of a host's active command (the lifecycle's; it re-derives a host on change)."""
         self._settings = settings
         self._hosts = hosts
         self._stream = stream
@@ -102,14 +103,11 @@ class CompartmentService:
             fetcher = VersionJsonFetcher(settings.version_url, clock=clock)
         #: None when version tracking is not configured (no NIXFLEET_VERSION_URL).
         self.fetcher = fetcher
-        #: The op of a host's active command; the lifecycle installs its own (it calls `hosts.emit_derived` on change).
-        self.active_op: Callable[[str], str | None] = lambda host: None
+        self._active_op = active_op
         #: Hosts whose compartments can change with time alone (re-derived by the periodic re-check).
         self._aging: set[str] = set()
         #: When each host's last command ended: agent reports of `working` from before it are left over.
         self._ended: dict[str, float] = {}
-        self._commands: DisposableBase | None = None
-        self._recording: set[asyncio.Task[None]] = set()
         hosts.derivers.insert(0, self.derive)  # first: other derived fields (available ops) read compartments
         if fetcher is not None:
             fetcher.listeners.append(self._remote_changed)
@@ -125,7 +123,7 @@ class CompartmentService:
         return self._compute(self._inputs(host, self._hosts.rows[host]))
 
     def _inputs(self, host: str, row: Mapping[str, Any], *, idle: bool = False) -> HostInputs:
-        return inputs_from_row(row, None if idle else self.active_op(host), self._ended.get(host))
+        return inputs_from_row(row, None if idle else self._active_op(host), self._ended.get(host))
 
     def _compute(self, inputs: HostInputs) -> Compartments:
         return compartments(inputs, self.remote, self.expected_for(inputs.agent_impl), now=self._clock())
@@ -208,31 +206,25 @@ class CompartmentService:
         self._publish_expected()  # version.json may name other agent versions
         self.publish_changed()
 
-    # -- agent events (AgentListener) ----------------------------------------------------------------------------
-    async def on_register(self, host: str, message: protocol.Register) -> None:
-        """Nothing: the host's own compartments were derived when the registry published it, and the version its
-        agent reports changes no other host's (the expected versions come from the admin's sources only)."""
-
-    async def on_message(self, host: str, message: protocol.AgentMessage) -> None:
-        """Nothing: heartbeats reach the compartments through the host registry's deriver."""
-
-    async def on_disconnect(self, host: str) -> None:
-        """Nothing: a disconnect changes no compartment input."""
-
     # -- commands ------------------------------------------------------------------------------------------------
     def set_command_ends(self, ends: Mapping[str, float]) -> None:
         """Take when each host's last command ended (the journal's `last_command_ends`, at startup)."""
         self._ended.update(ends)
 
-    def command_ended(self, command: Command) -> None:
-        """Lifecycle finished-listener: note when the host's command ended, before its compartments are derived.
+    async def command_finished(self, command: Command) -> None:
+        """Lifecycle finished-listener: note when the host's command ended, then record its result (if it is one).
 
-        From then on no compartment says `working` because of an agent report received before this end (a test
-        that was killed, or whose agent crashed, reported `working` and will never report its end).
+        The end is noted first, before anything is derived: from then on no compartment says `working` because of
+        an agent report received before it (a test that was killed, or whose agent crashed, reported `working` and
+        will never report its end). See `_RESULT_OK` for the ends that are a result.
         """
         host, at = command.host, command.finished_at
         if host and at is not None:
             self._ended[host] = max(at, self._ended.get(host, at))
+        if not host or (ok := _RESULT_OK.get(command.status)) is None:
+            return
+        message = command.error or command.message or ''
+        await self.record_result(host, command.op, ok, message=message, exit_code=command.exit_code)
 
     async def record_result(
         self,
@@ -274,44 +266,9 @@ class CompartmentService:
         if ok and self.fetcher is not None and op in _REFETCH_AFTER:
             self.fetcher.refresh_soon()
 
-    async def record_finished(self, command: Mapping[str, Any]) -> None:
-        """Record a finished command from its client view (`host_id, op, status, exit_code, message, error`).
-
-        SUCCESS and PARTIAL count as success; so do STALE_BINARY and SUSPICIOUS (the switch itself worked, only the
-        agent binary is in doubt); ERROR as failure. Other ends (killed, cancelled, timed out, orphaned, blocked,
-        skipped) say nothing about the system and are not recorded.
-        """
-        host, status = command.get('host_id'), command.get('status')
-        if not host or status not in _RESULT_OK:
-            return
-        await self.record_result(
-            host,
-            str(command.get('op') or ''),
-            _RESULT_OK[status],
-            message=str(command.get('error') or command.get('message') or ''),
-            exit_code=command.get('exit_code'),
-        )
-
     async def refresh_remote(self) -> RemoteDesired | None:
         """Fetch version.json now (the `refresh-git` op); None when version tracking is not configured."""
         return await self.fetcher.refresh() if self.fetcher is not None else None
-
-    def follow_commands(self) -> None:
-        """Record every finished command from the state stream (`command_finished`), until `stop`.
-
-        The recording is a task of its own: a stream subscriber must not emit while a change is being published.
-        """
-        if self._commands is not None:
-            return
-
-        def on_delta(item: VersionedChange) -> None:
-            change = item.change
-            if change.type is ChangeType.COMMAND_FINISHED and change.fields:
-                task = asyncio.get_running_loop().create_task(self.record_finished(dict(change.fields)))
-                self._recording.add(task)
-                task.add_done_callback(self._recording.discard)
-
-        _, self._commands = self._stream.snapshot_and_subscribe(on_delta)
 
     # -- lifecycle -----------------------------------------------------------------------------------------------
     def start(self, scheduler: BaseScheduler) -> None:
@@ -327,11 +284,6 @@ class CompartmentService:
         every(scheduler, RECHECK_INTERVAL, self.recheck_job, 'compartments')
 
     async def stop(self) -> None:
-        """Stop following commands (finishing recordings under way), stop fetching and close the HTTP client."""
-        if self._commands is not None:
-            self._commands.dispose()
-            self._commands = None
-        if self._recording:
-            await asyncio.wait(list(self._recording), timeout=5)
+        """Stop fetching and close the HTTP client."""
         if self.fetcher is not None:
             await self.fetcher.aclose()

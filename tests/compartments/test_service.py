@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from nixfleet.app import Dashboard
+from nixfleet.compartments.service import SHIPPED_AGENT_VERSIONS
 from nixfleet.config import Settings
-from nixfleet.integrations.compartment_service import SHIPPED_AGENT_VERSIONS
 from nixfleet.models import CommandStatus
 from nixfleet.streams.changes import ChangeType, VersionedChange
 from tests.integrations.fake_version import FakeVersionServer, version_json
@@ -165,6 +165,17 @@ async def test_switch_then_test_turn_system_and_tests_green(fleet: Fleet) -> Non
     await deploy_and_test(fleet, agent)
     assert set(statuses(fleet, 'web-01').values()) == {'ok'}
     assert 'switch' not in fleet.host('web-01')['available_ops']  # already current
+
+
+async def test_a_finished_command_has_its_result_recorded_when_its_waiters_wake(fleet: Fleet) -> None:
+    """The lifecycle's finished-listener records the result itself: whoever waited for the command's end sees its
+    host's System and Tests with the result already (no later change from a task started by the change stream)."""
+    agent = await fleet.add('web-01')
+    agent.script(switch=switch_ok)
+    switched = await fleet.ended(await fleet.started('switch', 'web-01'))
+    assert switched.status is CommandStatus.SUCCESS, switched
+    assert statuses(fleet, 'web-01')['system'] == 'ok'
+    assert part(fleet, 'web-01', 'tests')['message'] == 'Tests need a re-run after the switch'
 
 
 def next_is_published(fleet: Fleet) -> Callable[[], Awaitable[bool]]:

@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from nixfleet.compartments import RemoteDesired
-from nixfleet.integrations.version_json import VersionJsonFetcher, remote_wire
+from nixfleet.compartments.model import RemoteDesired
+from nixfleet.compartments.version_json import VersionJsonFetcher, remote_wire
 from tests.integrations.fake_version import COMMIT, LOCK, FakeVersionServer, version_json
 from tests.support import ManualClock, eventually, free_port
 

@@ -1,10 +1,5 @@
-"""version.json, the config repo's desired state (SPEC §10), fetched from `NIXFLEET_VERSION_URL`.
-
-The fetcher runs periodically (an APScheduler async job) and on demand (`refresh-git`, after a pull). Each fetch is
-its own task with a timeout and a size limit, so agent handling never waits for it. A failing fetch keeps the last
-good copy but records the reason: Git and Lock then show `error` with that reason (never gray), while the last good
-copy still answers "would this host be current?" in their hint and feeds the header.
-"""
+"""version.json, the config repo's desired state: its parser, its client form, and the fetcher that keeps the
+last good copy (from `NIXFLEET_VERSION_URL`)."""
 
 from __future__ import annotations
 
@@ -19,7 +14,8 @@ from typing import Any
 
 import httpx
 
-from nixfleet.compartments import EVERY_IMPL, RemoteDesired, VersionInfo
+from nixfleet.compartments.model import RemoteDesired, VersionInfo
+from nixfleet.compartments.versions import EVERY_IMPL
 from nixfleet.timeutil import Clock, iso
 
 log = logging.getLogger(__name__)
@@ -127,7 +123,13 @@ def remote_wire(state: RemoteDesired | None) -> dict[str, Any]:
 
 
 class VersionJsonFetcher:
-    """Fetch version.json on demand and keep the remote desired state (last good copy plus the current error)."""
+    """Fetch version.json on demand and keep the remote desired state (last good copy plus the current error).
+
+    It runs periodically (an APScheduler async job) and on demand (`refresh-git`, after a pull). Each fetch is its
+    own task with a timeout and a size limit, so agent handling never waits for it. A failing fetch keeps the last
+    good copy but records the reason: Git and Lock then show `error` with that reason (never gray), while the last
+    good copy still answers "would this host be current?" in their hint and feeds the header.
+    """
 
     def __init__(
         self,
