@@ -21,8 +21,8 @@ from starlette.requests import HTTPConnection
 
 from nixfleet import __version__
 from nixfleet.api.auth import SessionSigner, credential_binding, install_auth
-from nixfleet.api.commands_routes import router as commands_router
-from nixfleet.api.events_routes import router as events_router
+from nixfleet.api.commands_routes import commands_router
+from nixfleet.api.events_routes import events_router
 from nixfleet.api.hosts_routes import router as hosts_router
 from nixfleet.api.metrics import metrics_router
 from nixfleet.api.metrics_window import FinishedWindow
@@ -43,6 +43,7 @@ from nixfleet.hosts import HostRegistry
 from nixfleet.integrations.compartment_service import CompartmentService, last_command_ends
 from nixfleet.integrations.github import GitHubService
 from nixfleet.integrations.remote import IntegrationsRemote
+from nixfleet.journal import Journal
 from nixfleet.models import EventLevel
 from nixfleet.ops.engine import OpEngine
 from nixfleet.scheduling import every
@@ -69,6 +70,7 @@ class Dashboard:
         self.settings = settings
         self.clock = clock
         self.store = Store(settings.database_path)
+        self.journal = Journal(self.store)
         self.versions = VersionKeeper(self.store)
         self.stream = FleetStateStream(FleetState(event_limit=settings.init_event_limit), self.versions.observe)
         self.live = LiveState(self.store)
@@ -281,7 +283,11 @@ def build_app(dashboard: Dashboard) -> FastAPI:
 
     app.include_router(tokens_router(dashboard), dependencies=API_SECURITY, responses=malformed())
     app.include_router(metrics_router(dashboard), dependencies=API_SECURITY, responses=refusals() | malformed())
-    for router in (hosts_router, ops_router, commands_router, events_router):
+    journal_routers = (
+        commands_router(dashboard.journal, dashboard.ops, dashboard.stream),
+        events_router(dashboard.journal),
+    )
+    for router in (hosts_router, ops_router, *journal_routers):
         app.include_router(document_scope_refusals(router), dependencies=API_SECURITY, responses=malformed())
     install_error_envelope(app)
 
