@@ -36,7 +36,7 @@ from nixfleet.api.schemas import (
 )
 from nixfleet.api.tokens_routes import tokens_router
 from nixfleet.config import Settings
-from nixfleet.events import EventLog, load_recent
+from nixfleet.events import EventLog
 from nixfleet.gateway.agents import AgentGateway, TokenGrant
 from nixfleet.gateway.sync_ws import sync_endpoint
 from nixfleet.hosts import HostRegistry
@@ -44,6 +44,7 @@ from nixfleet.integrations.compartment_service import CompartmentService, last_c
 from nixfleet.integrations.github import GitHubService
 from nixfleet.integrations.remote import IntegrationsRemote
 from nixfleet.journal import Journal
+from nixfleet.journal.reads import recent_events
 from nixfleet.models import EventLevel
 from nixfleet.ops.engine import OpEngine
 from nixfleet.scheduling import every
@@ -166,7 +167,7 @@ class Dashboard:
         self.compartments.set_command_ends(self.store.read_sync(last_command_ends))
         self.ops.load()  # unfinished commands first: host views derive busy-ness from them
         self.security.load()
-        events = self.store.read_sync(lambda db: load_recent(db, self.settings.init_event_limit))
+        events = self.store.read_sync(lambda db: recent_events(db, self.settings.init_event_limit))
         self.stream.load(
             FleetState(
                 version=version,

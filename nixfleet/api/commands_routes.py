@@ -59,6 +59,13 @@ _OUTPUT_CONTENT = {
 def commands_router(journal: Journal, ops: OpEngine, stream: FleetStateStream) -> APIRouter:
     """`/api/commands`: the journal's commands, and a command's output (followed live on request)."""
     router = APIRouter(prefix='/api/commands', tags=['commands'], route_class=EnvelopeRoute)
+    _add_list(router, journal, ops)
+    _add_output(router, ops, stream)
+    return router
+
+
+def _add_list(router: APIRouter, journal: Journal, ops: OpEngine) -> None:
+    """`GET /api/commands`."""
 
     @router.get('', response_model=CommandPage, responses=refusals())
     async def list_commands(
@@ -97,6 +104,10 @@ def commands_router(journal: Journal, ops: OpEngine, stream: FleetStateStream) -
             'next_cursor': encode_cursor(*page.next_key) if page.next_key else None,
         }
 
+
+def _add_output(router: APIRouter, ops: OpEngine, stream: FleetStateStream) -> None:
+    """`GET /api/commands/{id}/output`."""
+
     @router.get(
         '/{command_id}/output',
         response_class=Response,
@@ -131,8 +142,6 @@ def commands_router(journal: Journal, ops: OpEngine, stream: FleetStateStream) -
             return Response(body, media_type=NDJSON)
         media = 'text/plain; charset=utf-8' if output_format is OutputFormat.TEXT else NDJSON
         return StreamingResponse(_follow(ops, stream, cmd, output_format), media_type=media)
-
-    return router
 
 
 def _ndjson(obj: dict[str, Any]) -> str:
