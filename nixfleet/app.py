@@ -40,11 +40,12 @@ from nixfleet.events import EventLog
 from nixfleet.gateway.agents import AgentGateway, TokenGrant
 from nixfleet.gateway.sync_ws import sync_endpoint
 from nixfleet.hosts import HostRegistry
-from nixfleet.integrations.compartment_service import CompartmentService, last_command_ends
+from nixfleet.integrations.compartment_service import CompartmentService
 from nixfleet.integrations.github import GitHubService
 from nixfleet.integrations.remote import IntegrationsRemote
 from nixfleet.journal import Journal
 from nixfleet.journal.reads import recent_events
+from nixfleet.journal.records import last_command_ends
 from nixfleet.models import EventLevel
 from nixfleet.ops.engine import OpEngine
 from nixfleet.scheduling import every

@@ -14,6 +14,7 @@ from nixfleet.journal.reads import COMMANDS, PIPELINES
 from nixfleet.models import TERMINAL
 from nixfleet.ops.commands import Command
 from nixfleet.ops.pipeline_store import PipelineRun
+from nixfleet.timeutil import parse_iso
 
 
 def command_row(db: Database, command_id: str) -> dict[str, Any] | None:
@@ -68,3 +69,9 @@ def finished_since(db: Database, since: str) -> tuple[list[dict[str, Any]], list
     commands = read_rows(db, COMMANDS, Where().between('finished_at', since, None), limit=-1)
     where = Where().between('finished_at', since, None).add("status != 'RUNNING'")
     return commands, read_rows(db, PIPELINES, where, limit=-1)
+
+
+def last_command_ends(db: Database) -> dict[str, float]:
+    """When each host's last command ended (read once at startup, for the compartments)."""
+    rows = db.execute('SELECT host_id, MAX(finished_at) FROM commands WHERE finished_at IS NOT NULL GROUP BY host_id')
+    return {host: at for host, text in rows.fetchall() if host and (at := parse_iso(text)) is not None}
