@@ -12,6 +12,7 @@ from sqlite_utils import Database
 
 from nixfleet.api.schemas import CommandOut
 from nixfleet.journal import COMMAND_FIELDS, CommandFilter, EventFilter, Journal
+from nixfleet.journal.records import active_commands, last_command_ends, latest_commands, recent_commands
 from nixfleet.models import CommandStatus
 from nixfleet.ops.commands import Command
 from nixfleet.store import Store
@@ -102,4 +103,15 @@ async def test_hosts_and_a_hosts_commands_with_logs(store: Store) -> None:
 
 def test_the_command_field_list_is_part_of_every_command_view() -> None:
     cmd = Command.from_row(command(1, 'web-01', 'pull', CommandStatus.SUCCESS, T0))
-    assert set(COMMAND_FIELDS) <= set(cmd.view()) & set(CommandOut.model_fields) & set(cmd.row())
+    assert set(cmd.view()) == set(CommandOut.model_fields)  # the API schema documents exactly the view
+    assert set(COMMAND_FIELDS) <= set(cmd.view()) & set(cmd.row())
+
+
+def test_the_engines_records_come_back_oldest_first(store: Store) -> None:
+    active = store.read_sync(active_commands)
+    assert active == []  # every command of the fixture has ended
+    recent = store.read_sync(lambda db: recent_commands(db, iso(T0 + 8), limit=4))
+    assert [c.id for c in recent] == ['c026', 'c027', 'c028', 'c029']  # the newest four, oldest first
+    latest = store.read_sync(lambda db: latest_commands(db, 'web-00', 2))
+    assert [r['id'] for r in latest] == ['c028', 'c026']
+    assert store.read_sync(last_command_ends) == {}  # none has finished
