@@ -21,8 +21,8 @@ from starlette.requests import HTTPConnection
 
 from nixfleet import __version__
 from nixfleet.api.auth import SessionSigner, credential_binding, install_auth
-from nixfleet.api.commands_routes import router as commands_router
-from nixfleet.api.events_routes import router as events_router
+from nixfleet.api.commands_routes import commands_router
+from nixfleet.api.events_routes import events_router
 from nixfleet.api.hosts_routes import router as hosts_router
 from nixfleet.api.metrics import metrics_router
 from nixfleet.api.metrics_window import FinishedWindow
@@ -35,15 +35,18 @@ from nixfleet.api.schemas import (
     refusals,
 )
 from nixfleet.api.tokens_routes import tokens_router
-from nixfleet.compartments.service import CompartmentService, last_command_ends
+from nixfleet.compartments.service import CompartmentService
 from nixfleet.config import Settings
-from nixfleet.events import EventLog, load_recent
+from nixfleet.events import EventLog
 from nixfleet.gateway.agents import AgentGateway
 from nixfleet.gateway.link import TokenGrant
 from nixfleet.gateway.sync_ws import sync_endpoint
 from nixfleet.hosts import HostRegistry
 from nixfleet.integrations.github import GitHubService
 from nixfleet.integrations.remote import IntegrationsRemote
+from nixfleet.journal import Journal
+from nixfleet.journal.reads import recent_events
+from nixfleet.journal.records import last_command_ends
 from nixfleet.models import EventLevel
 from nixfleet.ops.engine import OpEngine
 from nixfleet.scheduling import every
@@ -70,6 +73,7 @@ class Dashboard:
         self.settings = settings
         self.clock = clock
         self.store = Store(settings.database_path)
+        self.journal = Journal(self.store)
         self.versions = VersionKeeper(self.store)
         self.stream = FleetStateStream(FleetState(event_limit=settings.init_event_limit), self.versions.observe)
         self.live = LiveState(self.store)
@@ -172,7 +176,7 @@ class Dashboard:
         self.compartments.set_command_ends(self.store.read_sync(last_command_ends))
         self.ops.load()  # unfinished commands first: host views derive busy-ness from them
         self.security.load()
-        events = self.store.read_sync(lambda db: load_recent(db, self.settings.init_event_limit))
+        events = self.store.read_sync(lambda db: recent_events(db, self.settings.init_event_limit))
         self.stream.load(
             FleetState(
                 version=version,
@@ -288,7 +292,11 @@ def build_app(dashboard: Dashboard) -> FastAPI:
 
     app.include_router(tokens_router(dashboard), dependencies=API_SECURITY, responses=malformed())
     app.include_router(metrics_router(dashboard), dependencies=API_SECURITY, responses=refusals() | malformed())
-    for router in (hosts_router, ops_router, commands_router, events_router):
+    journal_routers = (
+        commands_router(dashboard.journal, dashboard.ops, dashboard.stream),
+        events_router(dashboard.journal),
+    )
+    for router in (hosts_router, ops_router, *journal_routers):
         app.include_router(document_scope_refusals(router), dependencies=API_SECURITY, responses=malformed())
     install_error_envelope(app)
 

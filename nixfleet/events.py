@@ -110,9 +110,3 @@ def with_event(write: Callable[[Database], object], event: EventEntry | None) ->
             event.insert(db)
 
     return both
-
-
-def load_recent(db: Database, limit: int) -> list[dict[str, Any]]:
-    """Return the newest `limit` events, newest first."""
-    rows = db.execute(f'SELECT {", ".join(EVENT_FIELDS)} FROM event_log ORDER BY id DESC LIMIT ?', [limit]).fetchall()
-    return [event_row(dict(zip(EVENT_FIELDS, r, strict=True))) for r in rows]

@@ -12,10 +12,10 @@ import contextlib
 from collections.abc import AsyncIterator
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 
 from nixfleet.api.deps import ApiError, EnvelopeRoute
@@ -29,13 +29,13 @@ from nixfleet.api.schemas import (
     refusals,
     time_query,
 )
+from nixfleet.journal import CommandFilter, Journal
 from nixfleet.models import CommandStatus, ErrorCode
 from nixfleet.ops.commands import Command
+from nixfleet.ops.engine import OpEngine
 from nixfleet.ops.logs import parse_log
 from nixfleet.streams.changes import ChangeType, VersionedChange
-
-if TYPE_CHECKING:
-    from nixfleet.app import Dashboard
+from nixfleet.streams.state import FleetStateStream
 
 #: How often a followed stream re-checks its command without a change event (and sends an NDJSON keepalive).
 KEEPALIVE_SECONDS = 15.0
@@ -50,116 +50,98 @@ class OutputFormat(StrEnum):
     NDJSON = 'ndjson'  #: one JSON object a line: `line` entries, then a final `status` with the command
 
 
-router = APIRouter(prefix='/api/commands', tags=['commands'], route_class=EnvelopeRoute)
-
-
-def _dashboard(request: Request) -> Dashboard:
-    return request.app.state.dashboard  # type: ignore[no-any-return]
-
-
-@router.get('', response_model=CommandPage, responses=refusals())
-async def list_commands(
-    request: Request,
-    _: Actor,
-    host: Annotated[str | None, Query(description='Only commands of this host.', max_length=256)] = None,
-    op: Annotated[str | None, Query(description='Only this op.', max_length=64)] = None,
-    status: Annotated[list[CommandStatus] | None, Query(description='Only these statuses (repeatable).')] = None,
-    pipeline: Annotated[str | None, Query(description='Only commands of this pipeline run.', max_length=64)] = None,
-    since: Annotated[
-        str | None,
-        time_query('Created at or after'),
-    ] = None,
-    until: Annotated[str | None, time_query('Created before')] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
-    cursor: Annotated[str | None, Query(description='`next_cursor` of the previous page.', max_length=512)] = None,
-) -> dict[str, Any]:
-    """Commands, newest first, filtered; page with `cursor` (stable while new commands arrive) or `offset`."""
-    check_paging(cursor, offset)
-    where: list[str] = []
-    params: list[Any] = []
-    for column, value in (('host_id', host), ('op', op), ('pipeline_id', pipeline)):
-        if value is not None:
-            where.append(f'{column} = ?')
-            params.append(value)
-    if status:
-        where.append(f'status IN ({", ".join("?" for _ in status)})')
-        params.extend(s.value for s in status)
-    if (start := iso_param('since', since)) is not None:
-        where.append('created_at >= ?')
-        params.append(start)
-    if (end := iso_param('until', until)) is not None:
-        where.append('created_at < ?')
-        params.append(end)
-    page_where, page_params = list(where), list(params)
-    if cursor is not None:
-        created, cid = decode_cursor(cursor, 2)
-        page_where.append('(created_at < ? OR (created_at = ? AND id < ?))')
-        page_params += [created, created, cid]
-    clause = f' WHERE {" AND ".join(where)}' if where else ''
-    page_clause = f' WHERE {" AND ".join(page_where)}' if page_where else ''
-    page_sql = f'SELECT * FROM commands{page_clause} ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?'
-
-    def query(db: Any) -> tuple[int, list[dict[str, Any]]]:
-        total = db.execute(f'SELECT COUNT(*) FROM commands{clause}', params).fetchone()[0]
-        return int(total), db.execute_returning_dicts(page_sql, [*page_params, limit + 1, offset])
-
-    dashboard = _dashboard(request)
-    total, rows = await dashboard.store.read(query)
-    active = {c.id: c for c in dashboard.ops.lifecycle.active.values()}
-    page = rows[:limit]
-    more = len(rows) > limit
-    return {
-        'commands': [(active.get(r['id']) or Command.from_row(r)).view() for r in page],
-        'total': total,
-        'limit': limit,
-        'offset': offset,
-        'next_cursor': encode_cursor(page[-1]['created_at'], page[-1]['id']) if more and page else None,
-    }
-
-
 _OUTPUT_CONTENT = {
     'text/plain': {'schema': {'type': 'string'}},
     NDJSON: {'schema': {'type': 'string', 'description': 'One JSON object per line.'}},
 }
 
 
-@router.get(
-    '/{command_id}/output',
-    response_class=Response,
-    responses={200: {'description': 'The output', 'content': _OUTPUT_CONTENT}, **refusals(404)},
-)
-async def command_output(
-    command_id: str,
-    request: Request,
-    _: Actor,
-    follow: Annotated[bool, Query(description='Keep streaming until the command is terminal.')] = False,
-    output_format: Annotated[OutputFormat, Query(alias='format', description='`text` or `ndjson`.')] = (
-        OutputFormat.TEXT
-    ),
-) -> Response:
-    """The command's log so far (UTC timestamps); with `follow`, streamed live until the command has ended.
+def commands_router(journal: Journal, ops: OpEngine, stream: FleetStateStream) -> APIRouter:
+    """`/api/commands`: the journal's commands, and a command's output (followed live on request)."""
+    router = APIRouter(prefix='/api/commands', tags=['commands'], route_class=EnvelopeRoute)
+    _add_list(router, journal, ops)
+    _add_output(router, ops, stream)
+    return router
 
-    NDJSON objects: `{"type": "line", "ts", "stream": "stdout" | "stderr" | "meta", "line"}` per line, a
-    `{"type": "keepalive"}` while a followed command is quiet, and last `{"type": "status", "command": {...}}`.
-    Without `follow`, the status also has `version`: the `/api/sync` state version the lines are exact for (the
-    command's `command_output` deltas up to it are in them, later ones are not), so a client that follows deltas
-    and reads the log to catch up prints every line once.
-    """
-    dashboard = _dashboard(request)
-    cmd = await dashboard.ops.get_command(command_id)
-    if cmd is None:
-        raise ApiError(ErrorCode.UNKNOWN_COMMAND, f'there is no command {command_id}')
-    if not follow:
-        read = await dashboard.ops.read_output_at(command_id)
-        if output_format is OutputFormat.TEXT:
-            return PlainTextResponse(read.text)
-        body = ''.join(_ndjson_lines(read.text)) + _ndjson(
-            {'type': 'status', 'command': cmd.view(), 'version': read.version}
+
+def _add_list(router: APIRouter, journal: Journal, ops: OpEngine) -> None:
+    """`GET /api/commands`."""
+
+    @router.get('', response_model=CommandPage, responses=refusals())
+    async def list_commands(
+        _: Actor,
+        host: Annotated[str | None, Query(description='Only commands of this host.', max_length=256)] = None,
+        op: Annotated[str | None, Query(description='Only this op.', max_length=64)] = None,
+        status: Annotated[list[CommandStatus] | None, Query(description='Only these statuses (repeatable).')] = None,
+        pipeline: Annotated[str | None, Query(description='Only commands of this pipeline run.', max_length=64)] = None,
+        since: Annotated[
+            str | None,
+            time_query('Created at or after'),
+        ] = None,
+        until: Annotated[str | None, time_query('Created before')] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+        cursor: Annotated[str | None, Query(description='`next_cursor` of the previous page.', max_length=512)] = None,
+    ) -> dict[str, Any]:
+        """Commands, newest first, filtered; page with `cursor` (stable while new commands arrive) or `offset`."""
+        check_paging(cursor, offset)
+        flt = CommandFilter(
+            host=host,
+            op=op,
+            statuses=[s.value for s in status or ()],
+            pipeline=pipeline,
+            since=iso_param('since', since),
+            until=iso_param('until', until),
         )
-        return Response(body, media_type=NDJSON)
-    media = 'text/plain; charset=utf-8' if output_format is OutputFormat.TEXT else NDJSON
-    return StreamingResponse(_follow(dashboard, cmd, output_format), media_type=media)
+        after = decode_cursor(cursor, 2) if cursor is not None else None
+        page = await journal.commands(flt, limit=limit, offset=offset, after=after)
+        active = {c.id: c for c in ops.lifecycle.active.values()}
+        return {
+            'commands': [(active.get(r['id']) or Command.from_row(r)).view() for r in page.rows],
+            'total': page.total,
+            'limit': limit,
+            'offset': offset,
+            'next_cursor': encode_cursor(*page.next_key) if page.next_key else None,
+        }
+
+
+def _add_output(router: APIRouter, ops: OpEngine, stream: FleetStateStream) -> None:
+    """`GET /api/commands/{id}/output`."""
+
+    @router.get(
+        '/{command_id}/output',
+        response_class=Response,
+        responses={200: {'description': 'The output', 'content': _OUTPUT_CONTENT}, **refusals(404)},
+    )
+    async def command_output(
+        command_id: str,
+        _: Actor,
+        follow: Annotated[bool, Query(description='Keep streaming until the command is terminal.')] = False,
+        output_format: Annotated[OutputFormat, Query(alias='format', description='`text` or `ndjson`.')] = (
+            OutputFormat.TEXT
+        ),
+    ) -> Response:
+        """The command's log so far (UTC timestamps); with `follow`, streamed live until the command has ended.
+
+        NDJSON objects: `{"type": "line", "ts", "stream": "stdout" | "stderr" | "meta", "line"}` per line, a
+        `{"type": "keepalive"}` while a followed command is quiet, and last `{"type": "status", "command": {...}}`.
+        Without `follow`, the status also has `version`: the `/api/sync` state version the lines are exact for (the
+        command's `command_output` deltas up to it are in them, later ones are not), so a client that follows deltas
+        and reads the log to catch up prints every line once.
+        """
+        cmd = await ops.get_command(command_id)
+        if cmd is None:
+            raise ApiError(ErrorCode.UNKNOWN_COMMAND, f'there is no command {command_id}')
+        if not follow:
+            read = await ops.read_output_at(command_id)
+            if output_format is OutputFormat.TEXT:
+                return PlainTextResponse(read.text)
+            body = ''.join(_ndjson_lines(read.text)) + _ndjson(
+                {'type': 'status', 'command': cmd.view(), 'version': read.version}
+            )
+            return Response(body, media_type=NDJSON)
+        media = 'text/plain; charset=utf-8' if output_format is OutputFormat.TEXT else NDJSON
+        return StreamingResponse(_follow(ops, stream, cmd, output_format), media_type=media)
 
 
 def _ndjson(obj: dict[str, Any]) -> str:
@@ -182,9 +164,11 @@ def _read_from(path: Path, offset: int) -> tuple[str, int]:
     return data[:end].decode('utf-8', errors='replace'), offset + end
 
 
-async def _follow(dashboard: Dashboard, first: Command, output_format: OutputFormat) -> AsyncIterator[str]:
+async def _follow(
+    engine: OpEngine, stream: FleetStateStream, first: Command, output_format: OutputFormat
+) -> AsyncIterator[str]:
     """Yield the log of a command as it grows, until it is terminal (then the rest, and for NDJSON its status)."""
-    engine, cid = dashboard.ops, first.id
+    cid = first.id
     path = engine.logs.path_for(first.host, cid) if first.output_file is not None else None
     wake = asyncio.Event()
 
@@ -192,7 +176,7 @@ async def _follow(dashboard: Dashboard, first: Command, output_format: OutputFor
         if item.change.id == cid and item.change.type in _WAKING:
             wake.set()
 
-    _, subscription = dashboard.stream.snapshot_and_subscribe(on_delta)
+    _, subscription = stream.snapshot_and_subscribe(on_delta)
     try:
         offset = 0
         cmd: Command | None = first

@@ -17,6 +17,7 @@ from typing import Any
 from reactivex.abc import DisposableBase
 from sqlite_utils import Database
 
+from nixfleet.journal.records import finished_since
 from nixfleet.models import TERMINAL
 from nixfleet.streams.changes import ChangeType, VersionedChange
 from nixfleet.streams.state import FleetStateStream
@@ -120,11 +121,10 @@ class FinishedWindow:
         """Seed the window from the journal (startup; replaces what was counted)."""
         self._minutes = {}
         since = iso(self._clock() - self.window)
-        sql = 'SELECT op, status, created_at, started_at, finished_at FROM commands WHERE finished_at >= ?'
-        for row in db.execute_returning_dicts(sql, [since]):
+        commands, runs = finished_since(db, since)
+        for row in commands:
             self.add_command(row)
-        sql = "SELECT id, name, status, finished_at FROM pipelines WHERE finished_at >= ? AND status != 'RUNNING'"
-        for row in db.execute_returning_dicts(sql, [since]):
+        for row in runs:
             self.add_pipeline(row)
 
     def follow(self, stream: FleetStateStream) -> None:

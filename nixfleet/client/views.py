@@ -11,6 +11,7 @@ from nixfleet.causes import cause
 from nixfleet.client.api import ApiClient
 from nixfleet.client.render import Style, age, duration, print_json, short_time, table
 from nixfleet.client.runs import FLEET, pipeline_table, run_op, run_pipeline
+from nixfleet.journal.fields import COMMAND_FIELDS
 
 COMPARTMENTS = ('agent', 'git', 'lock', 'system', 'tests')
 _SYMBOLS = {
@@ -258,25 +259,8 @@ def command_show(api: ApiClient, args: argparse.Namespace) -> int:
         print_json(command)
         return 0
     style = Style()
-    fields = (
-        'id',
-        'host_id',
-        'op',
-        'status',
-        'actor',
-        'pipeline_id',
-        'stage',
-        'created_at',
-        'started_at',
-        'finished_at',
-        'exit_code',
-        'code',
-        'error',
-        'message',
-        'error_line',
-    )
-    width = max(len(f) for f in fields)
-    for name in fields:
+    width = max(len(f) for f in COMMAND_FIELDS)
+    for name in COMMAND_FIELDS:
         value = command.get(name)
         print(f'{name.ljust(width)}  {style.status(value) if name == "status" else ("-" if value is None else value)}')
     return 0

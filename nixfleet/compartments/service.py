@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from apscheduler.schedulers.base import BaseScheduler
-from sqlite_utils import Database
 
 from nixfleet.agent.version import AGENT_IMPL, AGENT_VERSION
 from nixfleet.compartments.model import NAMES, Compartments, HostInputs, RemoteDesired
@@ -23,7 +22,7 @@ from nixfleet.models import CommandStatus
 from nixfleet.scheduling import every
 from nixfleet.streams.changes import Change, ChangeType
 from nixfleet.streams.state import FleetStateStream
-from nixfleet.timeutil import Clock, parse_iso
+from nixfleet.timeutil import Clock
 
 if TYPE_CHECKING:
     from nixfleet.ops.commands import Command
@@ -57,12 +56,6 @@ def changes_with_time(inputs: HostInputs) -> bool:
     """
     reports = (inputs.lock_report, inputs.system_report, inputs.tests_report)
     return any(live_working(r, inputs.command_ended_at) for r in reports)
-
-
-def last_command_ends(db: Database) -> dict[str, float]:
-    """When each host's last command ended, from the journal (read once at startup)."""
-    rows = db.execute('SELECT host_id, MAX(finished_at) FROM commands WHERE finished_at IS NOT NULL GROUP BY host_id')
-    return {host: at for host, text in rows.fetchall() if host and (at := parse_iso(text)) is not None}
 
 
 class CompartmentService:
@@ -208,7 +201,7 @@ class CompartmentService:
 
     # -- commands ------------------------------------------------------------------------------------------------
     def set_command_ends(self, ends: Mapping[str, float]) -> None:
-        """Take when each host's last command ended (the journal's `last_command_ends`, at startup)."""
+        """Take when each host's last command ended (`journal.records.last_command_ends`, at startup)."""
         self._ended.update(ends)
 
     async def command_finished(self, command: Command) -> None:

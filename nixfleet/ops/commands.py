@@ -211,28 +211,3 @@ def save(row: dict[str, Any]):  # type: ignore[no-untyped-def]
         db.table('commands').upsert(row, pk='id', alter=False)
 
     return write
-
-
-def load_active(db: Database) -> list[Command]:
-    """Commands the journal says have not ended, oldest first."""
-    placeholders = ', '.join('?' for _ in TERMINAL)
-    rows = db.execute_returning_dicts(
-        f'SELECT * FROM commands WHERE status NOT IN ({placeholders}) ORDER BY created_at', [s.value for s in TERMINAL]
-    )
-    return [Command.from_row(r) for r in rows]
-
-
-def load_recent(db: Database, since: str, limit: int = -1) -> list[Command]:
-    """The newest `limit` (default: all) commands created since `since` (ISO), oldest first."""
-    rows = db.execute_returning_dicts(
-        'SELECT * FROM (SELECT * FROM commands WHERE created_at >= ? ORDER BY created_at DESC LIMIT ?) '
-        'ORDER BY created_at',
-        [since, limit],
-    )
-    return [Command.from_row(r) for r in rows]
-
-
-def get_row(db: Database, command_id: str) -> dict[str, Any] | None:
-    """One command row by id."""
-    rows = db.execute_returning_dicts('SELECT * FROM commands WHERE id = ?', [command_id])
-    return rows[0] if rows else None

@@ -14,14 +14,14 @@ from nixfleet.config import Settings
 from nixfleet.events import EventLog
 from nixfleet.gateway.agents import AgentGateway
 from nixfleet.hosts import HostRegistry
+from nixfleet.journal.records import get_run, latest_commands, recent_commands, recent_runs, running_runs
 from nixfleet.models import CommandStatus, EventLevel
-from nixfleet.ops import commands as journal
 from nixfleet.ops.commands import Command
 from nixfleet.ops.dashboard_ops import DashboardOps
 from nixfleet.ops.dispatch import Dispatcher, DispatchResult
 from nixfleet.ops.lifecycle import ADOPT_WINDOW, Lifecycle
 from nixfleet.ops.logs import CommandLogs, LogRead
-from nixfleet.ops.pipeline_store import PipelineRun, get_run, load_recent_runs, load_running
+from nixfleet.ops.pipeline_store import PipelineRun
 from nixfleet.ops.pipelines import PIPELINES, PipelineOptions, PipelineRunner
 from nixfleet.ops.registry import OPS, Executor, Scope
 from nixfleet.ops.remote import NotConfiguredRemote, RemoteState
@@ -120,16 +120,16 @@ class OpEngine:
     def load(self) -> None:
         """Reload unfinished commands and RUNNING pipelines from the journal (blocking; before host views)."""
         self._loaded = self.lifecycle.load()
-        self._running = self.lifecycle.store.read_sync(load_running)
+        self._running = self.lifecycle.store.read_sync(running_runs)
 
     def publish_loaded(self) -> None:
         """Put active and recent commands and pipelines into the state snapshot (same version), trimmed."""
         since = iso(self.clock() - RECENT_SECONDS)
         store, stream, limits = self.lifecycle.store, self.lifecycle.stream, self.trimmer.limits
-        loaded = store.read_sync(lambda db: journal.load_recent(db, since, limits.commands))
+        loaded = store.read_sync(lambda db: recent_commands(db, since, limits.commands))
         recent = {c.id: c.view() for c in loaded}
         recent.update({c.id: c.view() for c in self.lifecycle.active.values()})
-        runs = {r.id: r.view() for r in store.read_sync(lambda db: load_recent_runs(db, since, limits.pipelines))}
+        runs = {r.id: r.view() for r in store.read_sync(lambda db: recent_runs(db, since, limits.pipelines))}
         runs.update({r.id: r.view() for r in self._running})
         state = stream.value
         state = replace(state, commands={**state.commands, **recent}, pipelines={**state.pipelines, **runs})
@@ -242,9 +242,7 @@ class OpEngine:
 
     async def list_commands(self, host: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         """Newest commands first, optionally of one host."""
-        sql = 'SELECT * FROM commands' + (' WHERE host_id = ?' if host else '') + ' ORDER BY created_at DESC LIMIT ?'
-        params: list[Any] = [host, limit] if host else [limit]
-        rows = await self.lifecycle.store.read(lambda db: db.execute_returning_dicts(sql, params))
+        rows = await self.lifecycle.store.read(lambda db: latest_commands(db, host or None, limit))
         active = {c.id: c for c in self.lifecycle.active.values()}
         return [(active.get(r['id']) or Command.from_row(r)).view() for r in rows]
 
@@ -256,7 +254,7 @@ class OpEngine:
 
     async def list_pipelines(self, limit: int = 50) -> list[dict[str, Any]]:
         """Newest pipeline runs first."""
-        runs = await self.lifecycle.store.read(lambda db: load_recent_runs(db, '', limit))
+        runs = await self.lifecycle.store.read(lambda db: recent_runs(db, '', limit))
         return [(self.pipelines.runs.get(r.id) or r).view() for r in runs]
 
     @staticmethod

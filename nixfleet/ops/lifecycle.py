@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 
 from nixfleet import protocol
+from nixfleet.journal.records import active_commands
 from nixfleet.models import CommandStatus, ErrorCode, EventLevel
-from nixfleet.ops import commands as journal
 from nixfleet.ops.commands import Command
 from nixfleet.ops.logs import LogRead
 from nixfleet.ops.state_machine import CommandError, CommandStateMachine
@@ -117,7 +117,7 @@ class Lifecycle(CommandStateMachine):
     def load(self) -> list[Command]:
         """Reload unfinished commands from the journal (blocking; startup). Each awaits its agent for 2 min."""
         now = self.clock()
-        loaded = self.store.read_sync(journal.load_active)
+        loaded = self.store.read_sync(active_commands)
         for cmd in loaded:
             cmd.recovered, cmd.adopt_deadline = True, now + ADOPT_WINDOW
             cmd.track.awaiting_heartbeat = False

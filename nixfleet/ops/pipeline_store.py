@@ -136,31 +136,3 @@ def save_run(run: PipelineRun):  # type: ignore[no-untyped-def]
         db.table('pipelines').upsert(row, pk='id', alter=False)
 
     return write
-
-
-def load_records(db: Database, pipeline_id: str) -> dict[tuple[int, str | None], tuple[str, str]]:
-    """(stage, host) → (command id, status) of every command of a run (host None for fleet-wide stages)."""
-    rows = db.execute(
-        'SELECT stage, host_id, id, status FROM commands WHERE pipeline_id = ? ORDER BY created_at', [pipeline_id]
-    ).fetchall()
-    return {(int(stage), host): (cid, status) for stage, host, cid, status in rows if stage is not None}
-
-
-def get_run(db: Database, pipeline_id: str) -> PipelineRun | None:
-    """One run by id."""
-    rows = db.execute_returning_dicts('SELECT * FROM pipelines WHERE id = ?', [pipeline_id])
-    return PipelineRun.from_row(rows[0]) if rows else None
-
-
-def load_running(db: Database) -> list[PipelineRun]:
-    """Runs the journal says are still RUNNING."""
-    rows = db.execute_returning_dicts("SELECT * FROM pipelines WHERE status = 'RUNNING' ORDER BY created_at")
-    return [PipelineRun.from_row(r) for r in rows if r.get('options_json')]
-
-
-def load_recent_runs(db: Database, since: str, limit: int = 200) -> list[PipelineRun]:
-    """Runs created since `since` (ISO), newest first."""
-    rows = db.execute_returning_dicts(
-        'SELECT * FROM pipelines WHERE created_at >= ? ORDER BY created_at DESC LIMIT ?', [since, limit]
-    )
-    return [PipelineRun.from_row(r) for r in rows if r.get('options_json')]

@@ -14,10 +14,11 @@ from functools import partial
 from typing import Any
 
 from nixfleet.events import EventEntry, with_event
+from nixfleet.journal.records import get_run
 from nixfleet.models import ErrorCode, EventCategory, PipelineStatus
 from nixfleet.ops.commands import new_id
 from nixfleet.ops.dispatch import Dispatcher, DispatchError, unique
-from nixfleet.ops.pipeline_store import PipelineRun, get_run, save_run
+from nixfleet.ops.pipeline_store import PipelineRun, save_run
 from nixfleet.ops.registry import OPS
 from nixfleet.ops.stages import RunExecution
 from nixfleet.streams.changes import Change, ChangeType

@@ -16,10 +16,11 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from nixfleet.causes import cell_of
+from nixfleet.journal.records import run_records
 from nixfleet.models import CommandStatus, EventLevel, PipelineStatus
 from nixfleet.ops.commands import Command, satisfied
 from nixfleet.ops.dispatch import Dispatcher
-from nixfleet.ops.pipeline_store import PipelineRun, load_records
+from nixfleet.ops.pipeline_store import PipelineRun
 from nixfleet.ops.registry import OPS, Scope
 from nixfleet.ops.tracking import ORPHANED_BACK_IDLE
 
@@ -55,7 +56,7 @@ class RunExecution:
         """Replay and run every stage, then record how the run ended (FAILED with a message on an internal error)."""
         run = self.run
         try:
-            self.records = await self.lc.store.read(lambda db: load_records(db, run.id))
+            self.records = await self.lc.store.read(lambda db: run_records(db, run.id))
             # Replay from stage 0: stages with journal records are only read back, never run again.
             run.host_state = {h: {'state': 'active'} for h in run.hosts}
             halted, next_stage = False, 0

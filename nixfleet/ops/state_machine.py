@@ -15,6 +15,7 @@ from nixfleet.config import Settings
 from nixfleet.events import EventEntry, EventLog, with_event
 from nixfleet.gateway.agents import AgentGateway
 from nixfleet.hosts import HostRegistry
+from nixfleet.journal.records import command_row
 from nixfleet.models import TERMINAL, CommandStatus, ErrorCode, EventCategory, EventLevel
 from nixfleet.ops import commands as journal
 from nixfleet.ops import output_cap
@@ -103,7 +104,7 @@ class CommandStateMachine:
         """A command by id, active or from the journal."""
         if (cmd := self.find_active(command_id)) is not None:
             return cmd
-        row = await self.store.read(lambda db: journal.get_row(db, command_id))
+        row = await self.store.read(lambda db: command_row(db, command_id))
         return Command.from_row(row) if row else None
 
     def derive(self, view: dict[str, Any]) -> dict[str, Any]:

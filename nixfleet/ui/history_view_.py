@@ -18,13 +18,13 @@ from nicegui import ui
 from nicegui.events import ValueChangeEventArguments
 
 from nixfleet.causes import cause, short_cause
+from nixfleet.journal import CommandFilter, EventFilter, Page
 from nixfleet.models import CommandStatus, EventLevel
 from nixfleet.ops.logs import parse_log
 from nixfleet.ops.pipelines import PIPELINES
 from nixfleet.ops.registry import OPS
 from nixfleet.streams.state import FleetState
 from nixfleet.timeutil import iso
-from nixfleet.ui.history_queries import CommandFilter, EventFilter, Page, commands_page, events_page, history_hosts
 from nixfleet.ui.history_time_ import LocalTime, duration
 from nixfleet.ui.output_buffer import TAB_CAP, output_line, status_tone
 from nixfleet.ui.output_panel_ import OutputPanel, OutputView, current_panel, download_command_log
@@ -226,20 +226,17 @@ class HistoryView:
         since = None
         if (seconds := RANGES[query.range][1]) is not None:
             since = iso(self.dashboard.clock() - seconds)
+        journal, offset = self.dashboard.journal, query.page * PAGE_SIZE
         try:
             if query.kind == 'commands':
                 statuses = statuses_of(query.status) if query.status else []
-                flt: Any = CommandFilter(host=query.host, op=query.op, statuses=statuses, since=since)
-                page = await self.dashboard.store.read(
-                    lambda db: commands_page(db, flt, query.page * PAGE_SIZE, PAGE_SIZE)
-                )
+                flt = CommandFilter(host=query.host, op=query.op, statuses=statuses, since=since)
+                page = await journal.commands(flt, limit=PAGE_SIZE, offset=offset)
             else:
                 levels = [query.level] if query.level else []
-                flt = EventFilter(host=query.host, op=query.op, levels=levels, since=since)
-                page = await self.dashboard.store.read(
-                    lambda db: events_page(db, flt, query.page * PAGE_SIZE, PAGE_SIZE)
-                )
-            known = await self.dashboard.store.read(history_hosts)
+                events = EventFilter(host=query.host, op=query.op, levels=levels, since=since)
+                page = await journal.events(events, limit=PAGE_SIZE, offset=offset)
+            known = await journal.hosts()
         finally:
             self._loading = False
         if query != self.query:  # the filters changed while this ran (their own load was skipped): load them now

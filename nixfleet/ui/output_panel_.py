@@ -29,7 +29,6 @@ from reactivex.disposable import Disposable
 from nixfleet.ops.logs import parse_log
 from nixfleet.streams.changes import ChangeType, VersionedChange
 from nixfleet.streams.state import FleetState
-from nixfleet.ui.history_queries import host_commands
 from nixfleet.ui.lifetime import bind_to_client
 from nixfleet.ui.output_buffer import (
     LOG_CAP,
@@ -397,11 +396,11 @@ class OutputPanel:
         task.add_done_callback(self._tasks.discard)
 
     async def _load(self, host: str, tab: TabBuffer) -> None:
-        ops, store = self.dashboard.ops, self.dashboard.store
+        ops, journal = self.dashboard.ops, self.dashboard.journal
         files: dict[str, list[dict[str, Any]]] = {}
         failed = False
         try:
-            commands = await store.read(lambda db: host_commands(db, host, RESTORE_COMMANDS))
+            commands = await journal.host_commands(host, RESTORE_COMMANDS)
             for command in commands:
                 cid = str(command['id'])
                 try:

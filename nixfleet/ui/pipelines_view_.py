@@ -18,7 +18,6 @@ from nicegui import ui
 from nixfleet.causes import as_cell, cause, cell_of, is_already_current, short_cause
 from nixfleet.ops.dispatch import DispatchError
 from nixfleet.streams.state import FleetState
-from nixfleet.ui.history_queries import pipeline_runs
 from nixfleet.ui.history_time_ import LocalTime, duration
 from nixfleet.ui.output_buffer import status_tone
 from nixfleet.ui.output_panel_ import current_panel
@@ -430,7 +429,7 @@ class PipelinesView:
         oldest = min((card.created_at for card in self.cards.values()), default=None)
         self._more.disable()
         try:
-            page = await self.dashboard.store.read(lambda db: pipeline_runs(db, oldest, limit))
+            page = await self.dashboard.journal.pipeline_runs(oldest, limit)
         finally:
             self._more.enable()
         hosts = self.dashboard.stream.value.hosts
