@@ -11,9 +11,9 @@ from nixfleet.causes import cause
 from nixfleet.client.api import ApiClient
 from nixfleet.client.render import Style, age, duration, print_json, short_time, table
 from nixfleet.client.runs import FLEET, pipeline_table, run_op, run_pipeline
+from nixfleet.compartments.model import NAMES
 from nixfleet.journal.fields import COMMAND_FIELDS
 
-COMPARTMENTS = ('agent', 'git', 'lock', 'system', 'tests')
 _SYMBOLS = {
     'ok': ('✓', 'ok'),
     'outdated': ('↑', '^'),
@@ -29,7 +29,7 @@ pipeline_run = run_pipeline
 def _compartments(host: Mapping[str, Any], style: Style) -> str:
     found = host.get('compartments') or {}
     marks = []
-    for name in COMPARTMENTS:
+    for name in NAMES:
         status = (found.get(name) or {}).get('status', 'unknown')
         unicode, ascii_mark = _SYMBOLS.get(status, ('?', '?'))
         marks.append(style(unicode if style.unicode else ascii_mark, _mark_colour(status)))
@@ -103,7 +103,7 @@ def host_show(api: ApiClient, args: argparse.Namespace) -> int:
         print(f'{name.ljust(width)}  {shown}')
     if host.get('busy'):
         print(f'{"running".ljust(width)}  {host.get("pending_command")} {host.get("command_id")}')
-    for name in COMPARTMENTS:
+    for name in NAMES:
         item = (host.get('compartments') or {}).get(name) or {}
         print(f'{name.ljust(width)}  {style.status(item.get("status", "unknown"))}  {item.get("message") or ""}')
     print(f'{"available ops".ljust(width)}  {", ".join(host.get("available_ops") or []) or "-"}')
