@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import socket
 from typing import Any
@@ -12,6 +11,7 @@ import uvicorn
 from fastapi import FastAPI
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
+from nixfleet.api.errors import error_json
 from nixfleet.app import Dashboard, build_app
 from nixfleet.config import Settings
 from nixfleet.gateway.fair_ws import FairWSProtocol
@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 #: The answer to a request that is not valid HTTP: the `/api` error envelope, as every operation documents it.
 _MALFORMED_MESSAGE = 'not a valid HTTP request (e.g. a control character in a header)'
-MALFORMED_BODY = json.dumps({'error': {'code': ErrorCode.MALFORMED_REQUEST, 'message': _MALFORMED_MESSAGE}}).encode()
+MALFORMED_BODY = error_json(ErrorCode.MALFORMED_REQUEST, _MALFORMED_MESSAGE)
 
 
 class _MalformedAsEnvelope:

@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from fastapi import WebSocket
-from fastapi.responses import JSONResponse
 from starlette.websockets import WebSocketState
 
 from nixfleet import protocol
+from nixfleet.api.errors import error_response
 from nixfleet.config import Settings
 from nixfleet.events import EventLog
 from nixfleet.gateway.refusals import CredentialKind, Refusal, RefusalJournal, RefusalReason
@@ -428,6 +428,4 @@ def _kind(grant: TokenGrant) -> CredentialKind:
 async def _deny(ws: WebSocket, status: int, code: str, message: str) -> None:
     """Answer the upgrade request with an HTTP error (no WebSocket): `{"error": {"code", "message"}}`."""
     headers = {'WWW-Authenticate': 'Bearer'} if status == 401 else None
-    await ws.send_denial_response(
-        JSONResponse({'error': {'code': code, 'message': message}}, status_code=status, headers=headers)
-    )
+    await ws.send_denial_response(error_response(code, message, status, headers))

@@ -12,11 +12,12 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from fastapi import WebSocket, WebSocketDisconnect
-from fastapi.responses import JSONResponse
 from starlette.requests import HTTPConnection
 
-from nixfleet.api.auth import Session, session_from_request
+from nixfleet.api.errors import error_response
+from nixfleet.models import ErrorCode
 from nixfleet.security.links import CLOSE_SESSION_ENDED, EndReason, SessionLinks
+from nixfleet.security.sessions import Session, session_from_request
 from nixfleet.security.tokens import Credential
 from nixfleet.streams.sync import SyncHub
 
@@ -49,13 +50,7 @@ async def sync_endpoint(
     when the token is revoked) and to `links` (a session's links: closed when the session ends)."""
     credential = await authenticate(ws)
     if credential is None:
-        await ws.send_denial_response(
-            JSONResponse(
-                {'error': {'code': 'unauthorized', 'message': 'log in or send an API token'}},
-                status_code=401,
-                headers={'WWW-Authenticate': 'Bearer'},
-            )
-        )
+        await ws.send_denial_response(error_response(ErrorCode.UNAUTHORIZED, 'log in or send an API token', 401))
         return
     await ws.accept()
     peer = f'{ws.client.host}:{ws.client.port}' if ws.client else 'unknown'

@@ -25,9 +25,9 @@ from nixfleet.ops.pipelines import PIPELINES, PipelineOptions, PipelineRunner
 from nixfleet.ops.registry import OPS, Executor, Scope
 from nixfleet.ops.remote import NotConfiguredRemote, RemoteState
 from nixfleet.ops.timeouts import TimeoutWatch
-from nixfleet.ops.totp import TotpGuard
 from nixfleet.ops.tracking import AgentTracker
 from nixfleet.ops.validation import CheckContext, ViewCompartments
+from nixfleet.security.totp import TotpGuard
 from nixfleet.store import Store
 from nixfleet.streams import trim
 from nixfleet.streams.state import FleetStateStream

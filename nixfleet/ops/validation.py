@@ -13,19 +13,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from nixfleet.models import Connection, ErrorCode, is_color
+from nixfleet.models import Blocked, Connection, ErrorCode, is_color
 
 COMPARTMENTS = ('agent', 'git', 'lock', 'system', 'tests')
 #: Values of `args.color` that reset a host's colour to the agent's own.
 RESET_COLOR = frozenset({'', 'default', 'agent'})
-
-
-@dataclass(frozen=True, slots=True)
-class Blocked:
-    """Why an op may not run (or did not achieve its goal): a stable code and a human sentence."""
-
-    code: ErrorCode
-    message: str
 
 
 class CompartmentSource(Protocol):

@@ -22,14 +22,13 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from nixfleet.api.auth import Session, SessionSigner
 from nixfleet.events import EventLog
-from nixfleet.models import EventCategory, EventLevel
-from nixfleet.ops.totp import LOGIN, TotpGuard
-from nixfleet.ops.validation import Blocked
+from nixfleet.models import Blocked, EventCategory, EventLevel
 from nixfleet.security.context import current_request
 from nixfleet.security.links import SessionLinks
 from nixfleet.security.ratelimit import AttemptLimiter
+from nixfleet.security.sessions import Session, SessionSigner
+from nixfleet.security.totp import LOGIN, TotpGuard
 from nixfleet.store import Store
 from nixfleet.timeutil import Clock
 

@@ -293,15 +293,10 @@ def revoke_token(db: Database, kind: TokenKind, token_id: str, *, actor: str, no
     return get_token(db, kind, token_id) or record, True
 
 
-def owners_among(db: Database, hosts: Iterable[str]) -> set[str]:
-    """Which of these hostnames have an active per-host agent token."""
-    wanted = set(hosts)
-    if not wanted:
-        return set()
+def agent_token_hosts(db: Database) -> set[str]:
+    """The hostnames that have an active per-host agent token."""
     kind = TokenKind.AGENT
-    marks = ', '.join('?' for _ in wanted)
-    sql = f'SELECT DISTINCT {kind.subject_column} FROM {kind.table} WHERE {kind.subject_column} IN ({marks})'
-    rows = db.execute(f'{sql} AND revoked_at IS NULL', list(wanted))
+    rows = db.execute(f'SELECT DISTINCT {kind.subject_column} FROM {kind.table} WHERE revoked_at IS NULL')
     return {row[0] for row in rows.fetchall()}
 
 

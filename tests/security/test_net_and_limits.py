@@ -9,9 +9,9 @@ import pytest
 
 from nixfleet.app import Dashboard, build_app
 from nixfleet.config import ConfigError, Settings
-from nixfleet.ops.totp import TotpGuard
 from nixfleet.security.net import OriginPolicy, ProxyTrust, RequestFacts, parse_ip, rate_key
 from nixfleet.security.ratelimit import AttemptLimiter
+from nixfleet.security.totp import TotpGuard
 from tests.support import ManualClock
 
 

@@ -1,4 +1,4 @@
-"""TOTP for login and for ops that need it (reboot): 30 s period, ±1 step, and a code works once (SPEC §12)."""
+"""TOTP for login and for ops that need it (reboot): 30 s period, ±1 step, and a code works once."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ from collections.abc import Callable
 
 import pyotp
 
-from nixfleet.models import ErrorCode
-from nixfleet.ops.validation import Blocked
+from nixfleet.models import Blocked, ErrorCode
 from nixfleet.timeutil import Clock
 
 #: Wrong codes tolerated per `FAILURE_WINDOW` seconds before every code is refused until the window has passed.
@@ -106,3 +105,14 @@ class TotpGuard:
                     return None
         self._failures.append(now)
         return Blocked(ErrorCode.TOTP_INVALID, 'wrong TOTP code')
+
+
+def verify_totp(secret: str | None, code: str, now: float) -> bool:
+    """Check a 6-digit TOTP code (30 s period, ±1 step, as the Go dashboard); no replay protection (see TotpGuard)."""
+    if not secret or not code:
+        return False
+    code = code.strip().replace(' ', '')
+    if not code.isascii() or not code.isdigit() or len(code) != 6:
+        return False
+    totp = pyotp.TOTP(secret)
+    return any(hmac.compare_digest(totp.at(now + step * totp.interval), code) for step in (-1, 0, 1))
