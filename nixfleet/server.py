@@ -98,9 +98,8 @@ class DashboardServer(uvicorn.Server):
         await super().shutdown(sockets)
 
 
-def create_web_app(settings: Settings, *, with_ui: bool = True) -> FastAPI:
+def create_web_app(dashboard: Dashboard, *, with_ui: bool = True) -> FastAPI:
     """Build the dashboard's ASGI app, with the NiceGUI UI mounted unless `with_ui` is False."""
-    dashboard = Dashboard(settings)
     app = build_app(dashboard)
     if with_ui:
         from nixfleet.ui import mount_ui
@@ -111,6 +110,6 @@ def create_web_app(settings: Settings, *, with_ui: bool = True) -> FastAPI:
 
 def serve(settings: Settings, *, with_ui: bool = True) -> None:
     """Serve the dashboard until SIGINT/SIGTERM."""
-    app = create_web_app(settings, with_ui=with_ui)
-    server = DashboardServer(uvicorn_config(app, settings), app.state.dashboard)
+    dashboard = Dashboard(settings)
+    server = DashboardServer(uvicorn_config(create_web_app(dashboard, with_ui=with_ui), settings), dashboard)
     asyncio.run(server.serve())

@@ -1,4 +1,4 @@
-"""Response models, documented refusals, security schemes and paging of the `/api` routes (SPEC §13).
+"""Response models, documented refusals, security schemes and paging of the `/api` routes.
 
 The models describe the views the op engine, host registry and event log already build (`Command.view()`,
 `HostRegistry.view()`, `PipelineRun.view()`, `event_row()`); they allow extra fields so a view that grows never

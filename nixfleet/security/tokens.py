@@ -1,4 +1,4 @@
-"""The token store (SPEC §2, §12): per-host agent tokens and named API tokens, kept only as SHA-256 digests.
+"""The token store: per-host agent tokens and named API tokens, kept only as SHA-256 digests.
 
 A token is `nfagent_` or `nfapi_` followed by 32 random bytes (base64url); it is shown once, when created, and only
 its SHA-256 digest is stored. A salted slow hash (bcrypt) is what protects low-entropy secrets such as passwords from
