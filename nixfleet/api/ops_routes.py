@@ -76,6 +76,7 @@ def ops_router(ops: OpEngine, auth: ApiAuth) -> APIRouter:
 
 
 def _dispatch_routes(router: APIRouter, ops: OpEngine, auth: ApiAuth) -> None:
+    """Add the op catalog and dispatch of ops and pipelines to `router`."""
 
     @router.get('/ops', response_model=Catalog, responses=refusals())
     async def list_ops(_: str = Depends(auth)) -> dict[str, Any]:
@@ -113,6 +114,7 @@ def _dispatch_routes(router: APIRouter, ops: OpEngine, auth: ApiAuth) -> None:
 
 
 def _pipeline_routes(router: APIRouter, ops: OpEngine, auth: ApiAuth) -> None:
+    """Add the pipeline runs: list, one, cancel, retry the failed hosts."""
 
     @router.get('/pipelines', response_model=PipelineList, responses=refusals())
     async def list_pipelines(_: str = Depends(auth), limit: Annotated[int, Query(ge=1, le=500)] = 50) -> dict[str, Any]:
@@ -147,6 +149,8 @@ def _pipeline_routes(router: APIRouter, ops: OpEngine, auth: ApiAuth) -> None:
 
 
 def _command_routes(router: APIRouter, ops: OpEngine, auth: ApiAuth) -> None:
+    """Add one command and its user actions."""
+
     @router.get('/commands/{command_id}', response_model=CommandOut, responses=refusals(404))
     async def get_command(command_id: str, _: str = Depends(auth)) -> dict[str, Any]:
         """One command."""

@@ -168,13 +168,14 @@ class SessionSigner:
 def session_from_request(conn: HTTPConnection, settings: Settings | None = None) -> Session | None:
     """Return the valid admin session of a request or WebSocket, or None (no cookie, forged, expired, revoked).
 
-    The signer installed by `install_auth` on the app is used (it knows about logouts); `settings` is a fallback
-    for apps without it (a signer built from those settings, which cannot know about revocations).
+    The signer on the app's state (`app.state.sessions`, set by `build_app`) is used (it knows about logouts);
+    `settings` is a fallback for apps without it (a signer built from those settings, which cannot know about
+    revocations).
     """
     signer: SessionSigner | None = getattr(conn.app.state, 'sessions', None) if 'app' in conn.scope else None
     if signer is None:
         if settings is None:
-            raise RuntimeError('no session signer on this app (nixfleet.api.auth.install_auth) and no settings')
+            raise RuntimeError('no session signer on this app (app.state.sessions) and no settings')
         signer = SessionSigner(settings.session_keys, settings.session_duration, bind=credential_binding(settings))
     return signer.verify(conn.cookies.get(COOKIE_NAME))
 
