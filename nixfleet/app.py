@@ -79,15 +79,18 @@ class Dashboard:
             clock,
             host_has_token=self.host_has_agent_token,
         )
-        #: The op engine: dispatch, command lifecycle (the one owner of busy-ness), pipelines.
-        self.ops = OpEngine(settings, self.store, self.stream, self.events, self.hosts, self.gateway, clock)
-        #: The one TOTP guard: login and TOTP-gated ops share it, so a code works once for either.
-        self.totp = self.ops.dispatcher.totp
         #: Admin sessions (signed cookies) and the security state persisted with them (nixfleet.security.sessions).
         self.sessions = SessionSigner(
             settings.session_keys, settings.session_duration, clock, bind=credential_binding(settings)
         )
-        self.security = SecurityState(self.store, self.sessions, self.totp, self.events, clock)
+        totp_secret = settings.totp_secret.get_secret_value() if settings.totp_secret else None
+        self.security = SecurityState(self.store, self.sessions, self.events, clock, totp_secret=totp_secret or None)
+        #: The one TOTP guard: login and TOTP-gated ops share it, so a code works once for either.
+        self.totp = self.security.totp
+        #: The op engine: dispatch, command lifecycle (the one owner of busy-ness), pipelines.
+        self.ops = OpEngine(
+            settings, self.store, self.stream, self.events, self.hosts, self.gateway, clock, totp=self.totp
+        )
         #: Compartments (SPEC §9): version.json, expected agent versions, every host's five statuses, results.
         self.compartments = CompartmentService(settings, self.hosts, self.stream, clock)
         self.compartments.active_op = self.active_op
@@ -242,7 +245,7 @@ def build_app(dashboard: Dashboard) -> FastAPI:
     app = FastAPI(title='NixFleet', version=__version__, lifespan=lifespan, redirect_slashes=False)
     # read by the commands and events routers and the UI until they get their parts passed in (issue 16)
     app.state.dashboard = dashboard
-    # the session signer, read by `session_from_request` (UI pages, the sync socket)
+    # the session signer, read by `session_from_request` (UI pages)
     app.state.sessions = dashboard.sessions
     # proxy rules, origin checks, security headers (NiceGUI too)
     settings, clock = dashboard.settings, dashboard.clock

@@ -52,6 +52,8 @@ class OpEngine:
         gateway: AgentGateway,
         clock: Clock,
         remote: RemoteState | None = None,
+        *,
+        totp: TotpGuard,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -60,8 +62,7 @@ class OpEngine:
         self.tracker = AgentTracker(self.lifecycle)
         self.timeouts = TimeoutWatch(self.lifecycle, self.tracker)
         self.dashboard_ops = DashboardOps(self.lifecycle, remote or NotConfiguredRemote())
-        secret = settings.totp_secret.get_secret_value() if settings.totp_secret else None
-        self.dispatcher = Dispatcher(self.lifecycle, self.dashboard_ops, TotpGuard(secret or None, clock))
+        self.dispatcher = Dispatcher(self.lifecycle, self.dashboard_ops, totp)
         self.pipelines = PipelineRunner(self.dispatcher)
         limits = trim.Limits(commands=settings.state_finished_commands, pipelines=settings.state_finished_pipelines)
         #: Keeps the live state bounded: finished commands and pipelines leave after an hour or beyond the limits.

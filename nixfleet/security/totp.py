@@ -42,6 +42,8 @@ class TotpGuard:
         *,
         max_failures: int = MAX_FAILURES,
         failure_window: float = FAILURE_WINDOW,
+        on_used: Callable[[int], None] | None = None,
+        on_refused: Callable[[Blocked, str], None] | None = None,
     ) -> None:
         self._totp = pyotp.TOTP(secret) if secret else None
         self._clock = clock
@@ -49,9 +51,9 @@ class TotpGuard:
         self._failures: deque[float] = deque(maxlen=max(1, max_failures))
         self._failure_window = failure_window
         #: Called with the time step a code just used (to persist it: replays stay refused across restarts).
-        self.on_used: Callable[[int], None] | None = None
+        self._on_used = on_used
         #: Called with every refusal and what the code was for (to audit it).
-        self.on_refused: Callable[[Blocked, str], None] | None = None
+        self._on_refused = on_refused
 
     @property
     def configured(self) -> bool:
@@ -74,8 +76,8 @@ class TotpGuard:
         one counts towards the lock) but stays good for the retry.
         """
         blocked = self._check((code or '').strip().replace(' ', ''), spend=spend)
-        if blocked is not None and self.on_refused is not None:
-            self.on_refused(blocked, purpose)
+        if blocked is not None and self._on_refused is not None:
+            self._on_refused(blocked, purpose)
         return blocked
 
     def _check(self, code: str, *, spend: bool) -> Blocked | None:
@@ -100,8 +102,8 @@ class TotpGuard:
                     if not spend:
                         return None
                     self._last_step = step
-                    if self.on_used is not None:
-                        self.on_used(step)
+                    if self._on_used is not None:
+                        self._on_used(step)
                     return None
         self._failures.append(now)
         return Blocked(ErrorCode.TOTP_INVALID, 'wrong TOTP code')
