@@ -32,7 +32,7 @@ from nixfleet.api.schemas import API_SECURITY, document_scope_refusals, malforme
 from nixfleet.api.tokens_routes import tokens_router
 from nixfleet.config import Settings
 from nixfleet.events import EventLog, load_recent
-from nixfleet.gateway.agents import AgentGateway, TokenGrant
+from nixfleet.gateway.agents import AgentGateway
 from nixfleet.gateway.sync_ws import sync_endpoint
 from nixfleet.hosts import HostRegistry
 from nixfleet.integrations.compartment_service import CompartmentService, last_command_ends
@@ -46,6 +46,7 @@ from nixfleet.security.middleware import install_security
 from nixfleet.security.service import SHARED, TokenService
 from nixfleet.security.sessions import SessionSigner, credential_binding
 from nixfleet.security.state import SecurityState
+from nixfleet.security.tokens import TokenGrant
 from nixfleet.store import Store
 from nixfleet.store.retention import Retention
 from nixfleet.streams import trim

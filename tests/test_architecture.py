@@ -28,7 +28,7 @@ class Forbidden:
 
 #: Who may not import whom (a name is a module or package under `nixfleet`; `app` is `nixfleet/app.py`).
 FORBIDDEN = (
-    Forbidden('security', ('api', 'ui', 'ops', 'app')),
+    Forbidden('security', ('api', 'ui', 'ops', 'app', 'gateway')),
     Forbidden('api', ('app', 'ui')),
     Forbidden('store', ('api', 'ui', 'ops', 'gateway')),
     Forbidden('ui', ('app',), pending='ui (issue 16: pages get their parts passed in, no Dashboard import)'),

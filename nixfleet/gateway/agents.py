@@ -31,8 +31,9 @@ from nixfleet.config import Settings
 from nixfleet.events import EventLog
 from nixfleet.gateway.refusals import CredentialKind, Refusal, RefusalJournal, RefusalReason
 from nixfleet.hosts import HostRegistry
-from nixfleet.protocol import FrameError, Heartbeat, Register
+from nixfleet.protocol import CLOSE_FORBIDDEN, CLOSE_POLICY, FrameError, Heartbeat, Register
 from nixfleet.security.net import request_facts
+from nixfleet.security.tokens import TokenGrant
 from nixfleet.streams.live import LiveState
 from nixfleet.timeutil import Clock
 
@@ -45,12 +46,9 @@ CONTROL_BURST = 200.0
 SEND_QUEUE_LIMIT = 1000
 #: Close codes we use (RFC 6455 and the private range).
 CLOSE_GOING_AWAY = 1001
-CLOSE_POLICY = 1008
 CLOSE_REPLACED = 4000
 CLOSE_IDLE = 4001
 CLOSE_STUCK = 4002
-#: The token may not register the host its agent named (HTTP 403 Forbidden, in the private close-code range).
-CLOSE_FORBIDDEN = 4403
 #: When a host registers on a new link while its previous one is still open, the previous link may still hold
 #: frames its agent sent before reconnecting (the `status` of a switch, sent just before the agent restarts): it
 #: gets up to REPLACE_WAIT seconds to finish them, unless it sits idle for REPLACE_IDLE (nothing left to read).
@@ -66,14 +64,6 @@ class AgentListener(Protocol):
     async def on_message(self, host: str, message: protocol.AgentMessage) -> None: ...
 
     async def on_disconnect(self, host: str) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class TokenGrant:
-    """A valid agent token; `hostname` binds it to one host (None for the shared token)."""
-
-    name: str
-    hostname: str | None = None
 
 
 #: Resolve a bearer token to a grant (or None when invalid).

@@ -15,20 +15,22 @@ once per request.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 from reactivex.subject import Subject
 from sqlite_utils import Database
 
 from nixfleet.events import EventLog
-from nixfleet.gateway.agents import CLOSE_FORBIDDEN, CLOSE_POLICY, AgentGateway, TokenGrant
 from nixfleet.models import EventCategory, EventLevel
+from nixfleet.protocol import CLOSE_FORBIDDEN, CLOSE_POLICY
 from nixfleet.security.tokens import (
     TOKEN_CREATE,
     TOKEN_REVOKE,
     CreatedToken,
     Credential,
+    TokenGrant,
     TokenKind,
     TokenRecord,
     TokenScope,
@@ -62,6 +64,22 @@ _Key = tuple[TokenKind, str]
 Close = Callable[[int, str], Awaitable[None]]
 
 
+class GrantedLink(Protocol):
+    """An open agent link and the grant it was admitted with."""
+
+    @property
+    def grant(self) -> TokenGrant: ...
+
+
+class AgentLinks(Protocol):
+    """The open agent links, by host, and how to close one (the agent gateway)."""
+
+    @property
+    def links(self) -> Mapping[str, GrantedLink]: ...
+
+    def close_host(self, host: str, code: int, reason: str) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class HostTokenGrant(TokenGrant):
     """A grant from a per-host token; it keeps the token id so a revocation finds the links using it."""
@@ -76,7 +94,7 @@ class TokenService:
         self,
         store: Store,
         events: EventLog,
-        gateway: AgentGateway,
+        gateway: AgentLinks,
         clock: Clock,
         *,
         check_interval: float = CHECK_INTERVAL,

@@ -97,6 +97,14 @@ class Credential:
     session: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class TokenGrant:
+    """A valid agent token; `hostname` binds it to one host (None for the shared token)."""
+
+    name: str
+    hostname: str | None = None
+
+
 class TokenError(Exception):
     """A token request was refused; `code` is the stable error code."""
 
