@@ -231,7 +231,7 @@ class Dashboard:
 
 
 def build_app(dashboard: Dashboard) -> FastAPI:
-    """Return the FastAPI app serving agents, health and (later) the API for this dashboard."""
+    """Return the FastAPI app of this dashboard: agent and sync sockets, login, the API, metrics and health."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
