@@ -1,4 +1,4 @@
-"""The dashboard's object graph and its staged startup and shutdown (ARCHITECTURE.md).
+"""The dashboard's object graph and its staged startup and shutdown.
 
 `Dashboard` wires store → streams → handlers → gateway; `build_app` puts it behind a FastAPI app whose lifespan
 starts and stops it. The NiceGUI UI is mounted on top by `serve` (nixfleet.server) and is optional, so protocol
@@ -17,29 +17,23 @@ from typing import Any
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from fastapi import FastAPI, WebSocket
 from fastapi.responses import JSONResponse
-from starlette.requests import HTTPConnection
 
 from nixfleet import __version__
-from nixfleet.api.auth import SessionSigner, credential_binding, install_auth
+from nixfleet.api.auth import auth_router
 from nixfleet.api.commands_routes import commands_router
+from nixfleet.api.deps import ApiAuth, install_unmatched
+from nixfleet.api.errors import error_json, install_error_envelope
 from nixfleet.api.events_routes import events_router
-from nixfleet.api.hosts_routes import router as hosts_router
-from nixfleet.api.metrics import metrics_router
+from nixfleet.api.hosts_routes import hosts_router
+from nixfleet.api.metrics import FleetCollector, metrics_router
 from nixfleet.api.metrics_window import FinishedWindow
-from nixfleet.api.ops_routes import router as ops_router
-from nixfleet.api.schemas import (
-    API_SECURITY,
-    document_scope_refusals,
-    install_error_envelope,
-    malformed,
-    refusals,
-)
+from nixfleet.api.ops_routes import ops_router
+from nixfleet.api.schemas import API_SECURITY, document_scope_refusals, malformed, refusals
 from nixfleet.api.tokens_routes import tokens_router
 from nixfleet.compartments.service import CompartmentService
 from nixfleet.config import Settings
 from nixfleet.events import EventLog
 from nixfleet.gateway.agents import AgentGateway
-from nixfleet.gateway.link import TokenGrant
 from nixfleet.gateway.sync_ws import sync_endpoint
 from nixfleet.hosts import HostRegistry
 from nixfleet.integrations.github import GitHubService
@@ -50,10 +44,12 @@ from nixfleet.journal.records import last_command_ends
 from nixfleet.models import EventLevel
 from nixfleet.ops.engine import OpEngine
 from nixfleet.scheduling import every
+from nixfleet.security.credentials import CredentialCheck
 from nixfleet.security.middleware import install_security
 from nixfleet.security.service import SHARED, TokenService
+from nixfleet.security.sessions import SessionSigner, credential_binding
 from nixfleet.security.state import SecurityState
-from nixfleet.security.tokens import Credential, TokenKind, TokenScope, active_ids
+from nixfleet.security.tokens import TokenGrant
 from nixfleet.store import Store
 from nixfleet.store.retention import Retention
 from nixfleet.streams import trim
@@ -88,6 +84,14 @@ class Dashboard:
             clock,
             host_has_token=self.host_has_agent_token,
         )
+        #: Admin sessions (signed cookies) and the security state persisted with them (nixfleet.security.sessions).
+        self.sessions = SessionSigner(
+            settings.session_keys, settings.session_duration, clock, bind=credential_binding(settings)
+        )
+        totp_secret = settings.totp_secret.get_secret_value() if settings.totp_secret else None
+        self.security = SecurityState(self.store, self.sessions, self.events, clock, totp_secret=totp_secret or None)
+        #: The one TOTP guard: login and TOTP-gated ops share it, so a code works once for either.
+        self.totp = self.security.totp
         #: Compartments: version.json, expected agent versions, every host's five statuses, command results.
         #: `active_op` is read lazily: the op engine that knows it is built next and records results into this.
         self.compartments = CompartmentService(settings, self.hosts, self.stream, clock, active_op=self.active_op)
@@ -105,14 +109,8 @@ class Dashboard:
             remote=IntegrationsRemote(self.compartments, self.github),
             compartments=self.compartments,
             finished_listeners=[self.compartments.command_finished],
+            totp=self.totp,
         )
-        #: The one TOTP guard: login and TOTP-gated ops share it, so a code works once for either.
-        self.totp = self.ops.dispatcher.totp
-        #: Admin sessions (signed cookies) and the security state persisted with them (nixfleet.api.auth).
-        self.sessions = SessionSigner(
-            settings.session_keys, settings.session_duration, clock, bind=credential_binding(settings)
-        )
-        self.security = SecurityState(self.store, self.sessions, self.totp, self.events, clock)
         self.sync = SyncHub(self.stream)
         #: Commands and pipeline runs that ended within the last hour, for /metrics (the live state keeps only some).
         self.finished = FinishedWindow(clock)
@@ -122,6 +120,8 @@ class Dashboard:
         self.retention = Retention.from_settings(settings, self.store, clock)
         #: Extra API tokens held in memory only, by name (tests and the demo); checked before the token store.
         self.api_tokens: dict[str, str] = {}
+        #: Who is behind an HTTP request or WebSocket: an API token or the admin session.
+        self.credentials = CredentialCheck(self.tokens, self.sessions, self.api_tokens)
         self.scheduler: AsyncIOScheduler | None = None
         self.started = False
         self._agents_closed = 0
@@ -138,31 +138,7 @@ class Dashboard:
 
     async def host_has_agent_token(self, host: str) -> bool:
         """Whether a host has an active per-host agent token: then only such a token may register it."""
-        return bool(await self.store.read(lambda db: active_ids(db, TokenKind.AGENT, host)))
-
-    async def authenticate(self, conn: HTTPConnection) -> str | None:
-        """Return the actor behind a request or WebSocket (`user` with a session, `api:<name>` with a token)."""
-        credential = await self.credential(conn)
-        return credential.actor if credential is not None else None
-
-    async def credential(self, conn: HTTPConnection) -> Credential | None:
-        """Who is behind a request or WebSocket and what it may do: the session, or an API token and its scope."""
-        scheme, _, token = conn.headers.get('authorization', '').partition(' ')
-        if scheme.lower() == 'bearer' and token.strip():
-            for name, value in self.api_tokens.items():  # in-memory tokens (tests, demo) may operate
-                if hmac.compare_digest(token.strip().encode(), value.encode()):
-                    return Credential(actor=f'api:{name}', scope=TokenScope.OPERATE)
-            stored = await self.tokens.check_api_token(token.strip())
-            if stored is None or stored.scope is None:
-                return None
-            return Credential(actor=f'api:{stored.subject}', scope=stored.scope, token_id=stored.id)
-        try:
-            from nixfleet.api.auth import session_from_request
-        except ImportError:
-            return None
-        if session_from_request(conn, self.settings) is None:
-            return None
-        return Credential(actor='user', scope=TokenScope.OPERATE, session=True)
+        return self.tokens.has_agent_token(host)
 
     # -- lifecycle -----------------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -176,6 +152,7 @@ class Dashboard:
         self.compartments.set_command_ends(self.store.read_sync(last_command_ends))
         self.ops.load()  # unfinished commands first: host views derive busy-ness from them
         self.security.load()
+        self.store.read_sync(self.tokens.load)
         events = self.store.read_sync(lambda db: recent_events(db, self.settings.init_event_limit))
         self.stream.load(
             FleetState(
@@ -263,7 +240,7 @@ class Dashboard:
 
 
 def build_app(dashboard: Dashboard) -> FastAPI:
-    """Return the FastAPI app serving agents, health and (later) the API for this dashboard."""
+    """Return the FastAPI app of this dashboard: agent and sync sockets, login, the API, metrics and health."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -274,11 +251,17 @@ def build_app(dashboard: Dashboard) -> FastAPI:
         finally:
             await dashboard.stop()
 
-    # no slash redirects: `/api/*` answers JSON, never a redirect (SPEC §12); `/api/hosts/` is a 404 envelope
+    # no slash redirects: `/api/*` answers JSON, never a redirect; `/api/hosts/` is a 404 envelope
     app = FastAPI(title='NixFleet', version=__version__, lifespan=lifespan, redirect_slashes=False)
+    # read by the commands and events routers and the UI until they get their parts passed in (issue 16)
     app.state.dashboard = dashboard
-    install_security(app, dashboard.settings)  # proxy rules, origin checks, security headers (NiceGUI too)
-    install_auth(app, dashboard)  # POST /login, POST /logout, app.state.sessions
+    # the session signer, read by `session_from_request` (UI pages)
+    app.state.sessions = dashboard.sessions
+    # proxy rules, origin checks, security headers (NiceGUI too)
+    settings, clock = dashboard.settings, dashboard.clock
+    install_security(app, settings, error_json)
+    login = auth_router(settings, dashboard.sessions, dashboard.totp, dashboard.security, dashboard.events, clock)
+    app.include_router(login)
 
     @app.websocket('/ws')
     async def agent_socket(ws: WebSocket) -> None:
@@ -287,18 +270,14 @@ def build_app(dashboard: Dashboard) -> FastAPI:
     @app.websocket('/api/sync')
     async def sync_socket(ws: WebSocket) -> None:
         await sync_endpoint(
-            ws, dashboard.sync, dashboard.credential, hold=dashboard.tokens.hold_link, links=dashboard.security.links
+            ws,
+            dashboard.sync,
+            dashboard.credentials.credential,
+            hold=dashboard.tokens.hold_link,
+            links=dashboard.security.links,
         )
 
-    app.include_router(tokens_router(dashboard), dependencies=API_SECURITY, responses=malformed())
-    app.include_router(metrics_router(dashboard), dependencies=API_SECURITY, responses=refusals() | malformed())
-    journal_routers = (
-        commands_router(dashboard.journal, dashboard.ops, dashboard.stream),
-        events_router(dashboard.journal),
-    )
-    for router in (hosts_router, ops_router, *journal_routers):
-        app.include_router(document_scope_refusals(router), dependencies=API_SECURITY, responses=malformed())
-    install_error_envelope(app)
+    include_api(app, dashboard)
 
     @app.get('/health', tags=['meta'], responses=malformed())
     async def health() -> JSONResponse:
@@ -312,3 +291,23 @@ def build_app(dashboard: Dashboard) -> FastAPI:
         return JSONResponse(body, status_code=200 if status == 'ok' else 503)
 
     return app
+
+
+def include_api(app: FastAPI, dashboard: Dashboard) -> None:
+    """Add the `/api` routers and `/metrics`, each built from the parts it uses, and the error envelope."""
+    auth = ApiAuth(dashboard.credentials)
+    tokens = tokens_router(dashboard.tokens, dashboard.credentials)
+    app.include_router(tokens, dependencies=API_SECURITY, responses=malformed())
+    collector = FleetCollector(dashboard.stream, dashboard.gateway, dashboard.sync, dashboard.finished)
+    metrics = metrics_router(collector, dashboard.credentials)
+    app.include_router(metrics, dependencies=API_SECURITY, responses=refusals() | malformed())
+    routers = (
+        hosts_router(dashboard.stream, dashboard.ops, auth),
+        ops_router(dashboard.ops, auth),
+        commands_router(dashboard.journal, dashboard.ops, dashboard.stream, auth),
+        events_router(dashboard.journal, auth),
+    )
+    for router in routers:
+        app.include_router(document_scope_refusals(router), dependencies=API_SECURITY, responses=malformed())
+    install_unmatched(app, auth)  # after the last `/api` route: it takes every `/api` request no route took
+    install_error_envelope(app)

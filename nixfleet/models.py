@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from enum import StrEnum
 
 
@@ -96,6 +97,14 @@ class ErrorCode(StrEnum):
     NOT_CONFIGURED = 'not_configured'  #: the integration an op needs (version.json, GitHub, TOTP) is not set up
     INVALID_STATE = 'invalid_state'  #: the command is not in a state that allows the requested action
     AGENT_UNREACHABLE = 'agent_unreachable'  #: the command could not be sent to the agent
+
+
+@dataclass(frozen=True, slots=True)
+class Blocked:
+    """Why an op may not run (or did not achieve its goal): a stable code and a human sentence."""
+
+    code: ErrorCode
+    message: str
 
 
 class EventCategory(StrEnum):

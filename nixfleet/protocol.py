@@ -12,6 +12,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
+#: WebSocket close code of a link closed for a policy reason (e.g. its token was revoked).
+CLOSE_POLICY = 1008
+#: The token may not register the host its agent named (HTTP 403 Forbidden, in the private close-code range).
+CLOSE_FORBIDDEN = 4403
+
 #: Commands the dashboard may send to an agent (SPEC §2). Nothing else is ever sent.
 AGENT_COMMANDS: frozenset[str] = frozenset(
     {

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import socket
 from typing import Any
@@ -12,6 +11,7 @@ import uvicorn
 from fastapi import FastAPI
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
+from nixfleet.api.errors import error_json
 from nixfleet.app import Dashboard, build_app
 from nixfleet.config import Settings
 from nixfleet.gateway.fair_ws import FairWSProtocol
@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 #: The answer to a request that is not valid HTTP: the `/api` error envelope, as every operation documents it.
 _MALFORMED_MESSAGE = 'not a valid HTTP request (e.g. a control character in a header)'
-MALFORMED_BODY = json.dumps({'error': {'code': ErrorCode.MALFORMED_REQUEST, 'message': _MALFORMED_MESSAGE}}).encode()
+MALFORMED_BODY = error_json(ErrorCode.MALFORMED_REQUEST, _MALFORMED_MESSAGE)
 
 
 class _MalformedAsEnvelope:
@@ -98,9 +98,8 @@ class DashboardServer(uvicorn.Server):
         await super().shutdown(sockets)
 
 
-def create_web_app(settings: Settings, *, with_ui: bool = True) -> FastAPI:
+def create_web_app(dashboard: Dashboard, *, with_ui: bool = True) -> FastAPI:
     """Build the dashboard's ASGI app, with the NiceGUI UI mounted unless `with_ui` is False."""
-    dashboard = Dashboard(settings)
     app = build_app(dashboard)
     if with_ui:
         from nixfleet.ui import mount_ui
@@ -111,6 +110,6 @@ def create_web_app(settings: Settings, *, with_ui: bool = True) -> FastAPI:
 
 def serve(settings: Settings, *, with_ui: bool = True) -> None:
     """Serve the dashboard until SIGINT/SIGTERM."""
-    app = create_web_app(settings, with_ui=with_ui)
-    server = DashboardServer(uvicorn_config(app, settings), app.state.dashboard)
+    dashboard = Dashboard(settings)
+    server = DashboardServer(uvicorn_config(create_web_app(dashboard, with_ui=with_ui), settings), dashboard)
     asyncio.run(server.serve())

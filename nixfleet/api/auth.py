@@ -1,253 +1,48 @@
-"""Admin authentication (SPEC §12): bcrypt password, optional TOTP, and a signed session cookie.
+"""The login and logout routes (`POST /login`, `POST /logout`), built on the sessions, password and TOTP checks of
+nixfleet.security.
 
-The session is stateless: the cookie `nixfleet_session` carries a random session id, its issue and expiry times and
-the session epoch, signed with the newest key of `NIXFLEET_SESSION_SECRET` (a comma-separated list, newest first;
-every key in the list still verifies, so keys rotate without logging anybody out). A session ends when
-- it expires (`NIXFLEET_SESSION_DURATION`, also when the duration is shortened after it was issued);
-- its signing key is no longer configured (drop a key from the list: everybody signed with it is logged out);
-- the password hash or the TOTP secret changes (the signature is bound to a fingerprint of both);
-- it logs out (`POST /logout`: its id is revoked), or anybody logs out everywhere (`POST /logout` with
-  `scope=all`: the epoch is bumped, and every session issued before is invalid).
-Revocations and the epoch are kept in the `settings` table (nixfleet.security.state), so they survive restarts.
-However a session ends, its open tabs and `/api/sync` sockets end with it (nixfleet.security.links).
-
-Other modules authenticate a request with `session_from_request(request)`; the login form posts to `POST /login`
-(fields `password` and, when TOTP is configured, `totp`), which sets the cookie and redirects to `/`. Logins are
-limited per client address (`NIXFLEET_RATE_LIMIT` per `NIXFLEET_RATE_WINDOW`; then HTTP 429 with `Retry-After`),
-the address being the peer's, or what a trusted proxy (`NIXFLEET_TRUSTED_PROXIES`) reports. The TOTP code goes
-through the dashboard's one TOTP guard (nixfleet.ops.totp): a code works once, for login or reboot.
+The login form posts `password` and, when TOTP is configured, `totp`; a right answer sets the session cookie and
+redirects to the `next` path. Logins are limited per client address (`NIXFLEET_RATE_LIMIT` per
+`NIXFLEET_RATE_WINDOW`; then HTTP 429 with `Retry-After`), the address being the peer's, or what a trusted proxy
+(`NIXFLEET_TRUSTED_PROXIES`) reports. The TOTP code goes through the dashboard's one TOTP guard: a code works once,
+for login or reboot.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import html
 import logging
-import secrets
-import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode
+from collections.abc import Mapping
+from typing import Any
 
-import bcrypt
-import pyotp
-from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from itsdangerous import BadSignature, URLSafeSerializer
-from starlette.requests import HTTPConnection
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from nixfleet.api.errors import error_response
 from nixfleet.config import Settings
+from nixfleet.events import EventLog
 from nixfleet.models import ErrorCode, EventCategory, EventLevel
-from nixfleet.ops.totp import ALREADY_USED, LOGIN
 from nixfleet.security.net import request_facts
+from nixfleet.security.password import verify_password
 from nixfleet.security.ratelimit import AttemptLimiter, Refusal
+from nixfleet.security.sessions import (
+    COOKIE_NAME,
+    LOGIN_PATH,
+    LoginError,
+    SessionSigner,
+    is_https,
+    login_redirect,
+    safe_next,
+)
+from nixfleet.security.state import SecurityState
+from nixfleet.security.totp import ALREADY_USED, LOGIN, TotpGuard
 from nixfleet.timeutil import Clock
-
-if TYPE_CHECKING:
-    from nixfleet.app import Dashboard
 
 log = logging.getLogger(__name__)
 
-#: Name of the session cookie (the Go dashboard's name, so load tools and habits carry over).
-COOKIE_NAME = 'nixfleet_session'
-#: Namespaces the signature so a session token can never be confused with another signed value.
-_SALT = 'nixfleet.session.v1'
-#: Where the login form and page live.
-LOGIN_PATH = '/login'
-#: Longest cookie value considered (ours are ~150 characters); longer ones are not even parsed.
-MAX_TOKEN_LENGTH = 512
-#: Logged-out sessions remembered at most; one more logs everybody out instead (the epoch is bumped).
-MAX_REVOKED = 1000
 #: A login form larger than this is refused unread (413).
 MAX_LOGIN_FORM_BYTES = 16 * 1024
-
-
-class LoginError:
-    """Codes the login page turns into messages (`/login?error=<code>`)."""
-
-    CREDENTIALS = 'credentials'  #: wrong password (or TOTP code)
-    CODE_USED = 'code_used'  #: right password and a right TOTP code whose time step was already used
-    EXPIRED = 'expired'  #: the session expired while a page was open
-    LOGGED_OUT = 'logged_out'  #: the session was logged out (in this tab, another one, or everywhere)
-
-
-@dataclass(frozen=True, slots=True)
-class Session:
-    """A verified admin session."""
-
-    id: str
-    issued_at: float
-    expires_at: float
-    epoch: int = 0
-
-    def remaining(self, now: float) -> float:
-        """Seconds until the session expires (negative once it has)."""
-        return self.expires_at - now
-
-
-def credential_binding(settings: Settings) -> str:
-    """A fingerprint of the password hash and TOTP secret: sessions signed under other credentials are invalid."""
-    material = '\0'.join(
-        s.get_secret_value() if s is not None else '' for s in (settings.password_hash, settings.totp_secret)
-    )
-    return hashlib.sha256(material.encode()).hexdigest()[:32] if material.strip('\0') else ''
-
-
-class SessionSigner:
-    """Issue and verify signed session tokens; the newest key signs, every configured key verifies.
-
-    `bind` is mixed into the signature (see `credential_binding`); the epoch and the revoked ids are the
-    server-side state (`snapshot` / `restore` persist them).
-    """
-
-    def __init__(
-        self,
-        keys: Sequence[str],
-        duration: float,
-        clock: Clock = time.time,
-        *,
-        bind: str = '',
-        max_revoked: int = MAX_REVOKED,
-    ) -> None:
-        self._keys = [k for k in keys if k]
-        self.duration = duration
-        self._clock = clock
-        salt = f'{_SALT}:{bind}' if bind else _SALT
-        # itsdangerous signs with the LAST key and tries all of them; our list is newest first
-        self._serializer = URLSafeSerializer(list(reversed(self._keys)), salt=salt) if self._keys else None
-        self._revoked: dict[str, float] = {}
-        self._max_revoked = max_revoked
-        self.epoch = 0
-
-    def issue(self) -> tuple[Session, str]:
-        """Start a new session; return it and its cookie value."""
-        if self._serializer is None:
-            raise RuntimeError('no session key configured (NIXFLEET_SESSION_SECRET)')
-        now = self._clock()
-        session = Session(id=secrets.token_urlsafe(18), issued_at=now, expires_at=now + self.duration, epoch=self.epoch)
-        token = self._serializer.dumps(
-            {'sid': session.id, 'iat': round(now, 3), 'exp': round(session.expires_at, 3), 'gen': self.epoch}
-        )
-        return session, token
-
-    def verify(self, token: str | None) -> Session | None:
-        """Return the session a cookie value stands for, or None if it is forged, expired or revoked."""
-        if not token or self._serializer is None or len(token) > MAX_TOKEN_LENGTH:
-            return None
-        try:
-            data: Any = self._serializer.loads(token)
-            session = Session(
-                id=str(data['sid']),
-                issued_at=float(data['iat']),
-                expires_at=float(data['exp']),
-                epoch=int(data.get('gen', 0)),
-            )
-        except (BadSignature, KeyError, TypeError, ValueError, AttributeError, OverflowError):
-            return None
-        return session if self.valid(session) else None
-
-    def expires_at(self, session: Session) -> float:
-        """When `session` expires (a shortened NIXFLEET_SESSION_DURATION also applies to sessions issued before)."""
-        return min(session.expires_at, session.issued_at + self.duration)
-
-    def valid(self, session: Session) -> bool:
-        """Whether a session (verified earlier) is still valid now: not expired, not revoked, of the current epoch."""
-        now = self._clock()
-        if now >= self.expires_at(session) or session.issued_at > now + 60:
-            return False
-        return session.epoch == self.epoch and session.id not in self._revoked
-
-    def revoke(self, session: Session) -> None:
-        """End a session before its expiry (logout); remembered only until it would have expired."""
-        now = self._clock()
-        self._revoked = {sid: exp for sid, exp in self._revoked.items() if exp > now}
-        if len(self._revoked) >= self._max_revoked:
-            self.revoke_all()  # bounded memory: never forget a logout, end every session instead
-            return
-        self._revoked[session.id] = session.expires_at
-
-    def revoke_all(self) -> int:
-        """End every session issued so far (logout everywhere); return the new epoch."""
-        self.epoch += 1
-        self._revoked.clear()
-        return self.epoch
-
-    def snapshot(self) -> tuple[int, dict[str, float]]:
-        """The server-side state to persist: the epoch and the revoked session ids (with their expiry)."""
-        now = self._clock()
-        return self.epoch, {sid: exp for sid, exp in self._revoked.items() if exp > now}
-
-    def restore(self, epoch: int, revoked: Mapping[str, float]) -> None:
-        """Load persisted state (at startup)."""
-        now = self._clock()
-        self.epoch = epoch
-        self._revoked = {sid: exp for sid, exp in revoked.items() if exp > now}
-
-
-def verify_password(password_hash: str | None, password: str) -> bool:
-    """Check a password against the configured bcrypt hash (constant time; False on any malformed input)."""
-    if not password_hash or not password:
-        return False
-    try:
-        return bcrypt.checkpw(password.encode('utf-8', 'surrogatepass'), password_hash.encode())
-    except ValueError:  # malformed hash, or a password longer than bcrypt's 72 bytes
-        return False
-
-
-def verify_totp(secret: str | None, code: str, now: float) -> bool:
-    """Check a 6-digit TOTP code (30 s period, ±1 step, as the Go dashboard); no replay protection (see TotpGuard)."""
-    if not secret or not code:
-        return False
-    code = code.strip().replace(' ', '')
-    if not code.isascii() or not code.isdigit() or len(code) != 6:
-        return False
-    totp = pyotp.TOTP(secret)
-    return any(hmac.compare_digest(totp.at(now + step * totp.interval), code) for step in (-1, 0, 1))
-
-
-def session_from_request(conn: HTTPConnection, settings: Settings | None = None) -> Session | None:
-    """Return the valid admin session of a request or WebSocket, or None (no cookie, forged, expired, revoked).
-
-    The signer installed by `install_auth` on the app is used (it knows about logouts); `settings` is a fallback
-    for apps without it (a signer built from those settings, which cannot know about revocations).
-    """
-    signer: SessionSigner | None = getattr(conn.app.state, 'sessions', None) if 'app' in conn.scope else None
-    if signer is None:
-        if settings is None:
-            raise RuntimeError('no session signer on this app (nixfleet.api.auth.install_auth) and no settings')
-        signer = SessionSigner(settings.session_keys, settings.session_duration, bind=credential_binding(settings))
-    return signer.verify(conn.cookies.get(COOKIE_NAME))
-
-
-def is_https(conn: HTTPConnection) -> bool:
-    """Whether the browser reached us over HTTPS (directly, or as a trusted proxy says)."""
-    return request_facts(conn).https
-
-
-def safe_next(target: str | None) -> str:
-    """A local path to return to after login; anything else (other hosts, schemes) becomes `/`."""
-    if not target or not target.startswith('/') or target.startswith('//') or '\\' in target:
-        return '/'
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in target):
-        return '/'  # control characters: browsers strip some of them, turning `/\t/evil` into `//evil`
-    return target
-
-
-def login_redirect(error: str | None = None, next_path: str | None = None) -> str:
-    """URL of the login page with an optional error code and return path."""
-    query = {k: v for k, v in (('error', error), ('next', next_path)) if v and v != '/'}
-    return LOGIN_PATH + (f'?{urlencode(query)}' if query else '')
-
-
-def install_auth(app: FastAPI, dashboard: Dashboard) -> SessionSigner:
-    """Add `POST /login` and `POST /logout` to `app` and install the dashboard's session signer on its state."""
-    signer = dashboard.sessions
-    app.state.sessions = signer
-    app.include_router(auth_router(dashboard, signer))
-    return signer
 
 
 def _too_many(request: Request, refusal: Refusal) -> Response:
@@ -255,8 +50,7 @@ def _too_many(request: Request, refusal: Refusal) -> Response:
     headers = {'Retry-After': str(wait)}
     message = f'Too many login attempts. Try again in {wait} s.'
     if 'application/json' in request.headers.get('accept', ''):
-        body = {'error': {'code': ErrorCode.RATE_LIMITED.value, 'message': message}}
-        return JSONResponse(body, status_code=429, headers=headers)
+        return error_response(ErrorCode.RATE_LIMITED, message, 429, headers)
     page = (
         '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Too many attempts · NixFleet</title>'
         '<meta name="viewport" content="width=device-width, initial-scale=1"></head>'
@@ -278,17 +72,30 @@ async def _login_form(request: Request) -> Mapping[str, Any] | None:
         return {}
 
 
-def auth_router(dashboard: Dashboard, signer: SessionSigner) -> APIRouter:
-    """Routes of the login form (the page itself is the UI's) and logout."""
-    settings = dashboard.settings
-    router = APIRouter(tags=['auth'])
-    limiter = AttemptLimiter(settings.rate_limit, settings.rate_window, dashboard.clock)
+class _LoginRoutes:
+    """The handlers of `POST /login` and `POST /logout` and what they use."""
 
-    async def audit(
-        action: str, message: str, level: EventLevel, request: Request, *, actor: str = 'admin', **details: Any
+    def __init__(
+        self,
+        settings: Settings,
+        signer: SessionSigner,
+        totp: TotpGuard,
+        security: SecurityState,
+        events: EventLog,
+        clock: Clock,
+    ) -> None:
+        self._settings = settings
+        self._signer = signer
+        self._totp = totp
+        self._security = security
+        self._events = events
+        self._limiter = AttemptLimiter(settings.rate_limit, settings.rate_window, clock)
+
+    async def _audit(
+        self, action: str, message: str, level: EventLevel, request: Request, *, actor: str = 'admin', **details: Any
     ) -> None:
         try:
-            await dashboard.events.record(
+            await self._events.record(
                 action,
                 message,
                 category=EventCategory.AUDIT,
@@ -299,10 +106,10 @@ def auth_router(dashboard: Dashboard, signer: SessionSigner) -> APIRouter:
         except Exception:  # journaling must never decide whether a login works
             log.exception('could not journal %s', action)
 
-    @router.post(LOGIN_PATH, include_in_schema=False)
-    async def login(request: Request) -> Response:
+    async def login(self, request: Request) -> Response:
+        """Check the password (and TOTP code), then set the session cookie and redirect to `next`."""
         facts = request_facts(request)
-        refusal = limiter.attempt(facts.rate_key)  # before any await: concurrent attempts cannot slip past
+        refusal = self._limiter.attempt(facts.rate_key)  # before any await: concurrent attempts cannot slip past
         if refusal is not None:
             if refusal.first:
                 log.warning(
@@ -310,59 +117,77 @@ def auth_router(dashboard: Dashboard, signer: SessionSigner) -> APIRouter:
                     facts.client_text,
                     refusal.retry_after_seconds,
                 )
-                await audit(
+                await self._audit(
                     'login_throttled', 'login refused: too many attempts', EventLevel.WARN, request, actor='anonymous'
                 )
             return _too_many(request, refusal)
         form = await _login_form(request)
         if form is None:
             return Response('login form too large', status_code=413, media_type='text/plain')
-        password = str(form.get('password') or '')
-        code = str(form.get('totp') or '')
         next_path = safe_next(str(form.get('next') or '/'))
-        password_hash = settings.password_hash.get_secret_value() if settings.password_hash else None
-        ok = await asyncio.to_thread(verify_password, password_hash, password)  # bcrypt is deliberately slow
-        reason, error = 'wrong password', LoginError.CREDENTIALS
-        if ok and dashboard.totp.configured and (blocked := dashboard.totp.check(code, purpose=LOGIN)) is not None:
-            ok = False
-            reason = f'password right, TOTP refused ({blocked.code.value}: {blocked.message})'
-            # a wrong code gets the wrong password's message (a guesser never learns the password was right); a right
-            # code already used says so, as the reboot dialog does: only who holds a code valid this minute learns
-            # that the password was right
-            error = LoginError.CODE_USED if blocked == ALREADY_USED else LoginError.CREDENTIALS
-        if not ok:
-            await audit('login_failed', f'login refused: {reason}', EventLevel.WARN, request, actor='anonymous')
+        reason, error = await self._refusal(str(form.get('password') or ''), str(form.get('totp') or ''))
+        if reason is not None:
+            await self._audit('login_failed', f'login refused: {reason}', EventLevel.WARN, request, actor='anonymous')
             return RedirectResponse(login_redirect(error, next_path), status_code=303)
-        limiter.reset(facts.rate_key)
-        _session, token = signer.issue()
+        self._limiter.reset(facts.rate_key)
+        _session, token = self._signer.issue()
         response = RedirectResponse(next_path, status_code=303)
         response.set_cookie(
             COOKIE_NAME,
             token,
-            max_age=int(signer.duration),
+            max_age=int(self._signer.duration),
             path='/',
             httponly=True,
             samesite='lax',
             secure=facts.https,
         )
-        await audit('login', 'admin logged in', EventLevel.SUCCESS, request)
+        await self._audit('login', 'admin logged in', EventLevel.SUCCESS, request)
         log.info('admin logged in from %s', facts.client_text)
         return response
 
-    @router.post('/logout', include_in_schema=False)
-    async def logout(request: Request) -> RedirectResponse:
-        session = session_from_request(request)
+    async def _refusal(self, password: str, code: str) -> tuple[str | None, str]:
+        """Why a login is refused (None when it is not) and the login page's error code."""
+        settings = self._settings
+        password_hash = settings.password_hash.get_secret_value() if settings.password_hash else None
+        ok = await asyncio.to_thread(verify_password, password_hash, password)  # bcrypt is deliberately slow
+        if not ok:
+            return 'wrong password', LoginError.CREDENTIALS
+        if self._totp.configured and (blocked := self._totp.check(code, purpose=LOGIN)) is not None:
+            # a wrong code gets the wrong password's message (a guesser never learns the password was right); a right
+            # code already used says so, as the reboot dialog does: only who holds a code valid this minute learns
+            # that the password was right
+            error = LoginError.CODE_USED if blocked == ALREADY_USED else LoginError.CREDENTIALS
+            return f'password right, TOTP refused ({blocked.code.value}: {blocked.message})', error
+        return None, ''
+
+    async def logout(self, request: Request) -> RedirectResponse:
+        """End this session (or, with `scope=all`, every session) and send the browser to the login page."""
+        session = self._signer.verify(request.cookies.get(COOKIE_NAME))
         if session is not None:
             form = await _login_form(request) or {}
             if form.get('scope') == 'all':
-                epoch = await dashboard.security.logout_everywhere()
-                await audit('logout_all', 'admin logged out every session', EventLevel.WARN, request, epoch=epoch)
+                epoch = await self._security.logout_everywhere()
+                await self._audit('logout_all', 'admin logged out every session', EventLevel.WARN, request, epoch=epoch)
             else:
-                await dashboard.security.logout(session)
-                await audit('logout', 'admin logged out', EventLevel.INFO, request)
+                await self._security.logout(session)
+                await self._audit('logout', 'admin logged out', EventLevel.INFO, request)
         # where the session's other tabs are sent too (nixfleet.ui.tab_session): this one lands on the same page
         response = RedirectResponse(login_redirect(LoginError.LOGGED_OUT), status_code=303)
         response.delete_cookie(COOKIE_NAME, path='/', httponly=True, samesite='lax', secure=is_https(request))
         return response
 
+
+def auth_router(
+    settings: Settings,
+    signer: SessionSigner,
+    totp: TotpGuard,
+    security: SecurityState,
+    events: EventLog,
+    clock: Clock,
+) -> APIRouter:
+    """Routes of the login form (the page itself is the UI's) and logout."""
+    routes = _LoginRoutes(settings, signer, totp, security, events, clock)
+    router = APIRouter(tags=['auth'])
+    router.add_api_route(LOGIN_PATH, routes.login, methods=['POST'], include_in_schema=False)
+    router.add_api_route('/logout', routes.logout, methods=['POST'], include_in_schema=False)
     return router

@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 
-from nixfleet.api.deps import ApiError, EnvelopeRoute
-from nixfleet.api.ops_routes import Actor
+from nixfleet.api.deps import ApiAuth
+from nixfleet.api.errors import ApiError, EnvelopeRoute
 from nixfleet.api.schemas import (
     CommandPage,
     check_paging,
@@ -56,9 +56,11 @@ _OUTPUT_CONTENT = {
 }
 
 
-def commands_router(journal: Journal, ops: OpEngine, stream: FleetStateStream) -> APIRouter:
+def commands_router(journal: Journal, ops: OpEngine, stream: FleetStateStream, auth: ApiAuth) -> APIRouter:
     """`/api/commands`: the journal's commands, and a command's output (followed live on request)."""
-    router = APIRouter(prefix='/api/commands', tags=['commands'], route_class=EnvelopeRoute)
+    router = APIRouter(
+        prefix='/api/commands', tags=['commands'], route_class=EnvelopeRoute, dependencies=[Depends(auth)]
+    )
     _add_list(router, journal, ops)
     _add_output(router, ops, stream)
     return router
@@ -69,7 +71,6 @@ def _add_list(router: APIRouter, journal: Journal, ops: OpEngine) -> None:
 
     @router.get('', response_model=CommandPage, responses=refusals())
     async def list_commands(
-        _: Actor,
         host: Annotated[str | None, Query(description='Only commands of this host.', max_length=256)] = None,
         op: Annotated[str | None, Query(description='Only this op.', max_length=64)] = None,
         status: Annotated[list[CommandStatus] | None, Query(description='Only these statuses (repeatable).')] = None,
@@ -115,7 +116,6 @@ def _add_output(router: APIRouter, ops: OpEngine, stream: FleetStateStream) -> N
     )
     async def command_output(
         command_id: str,
-        _: Actor,
         follow: Annotated[bool, Query(description='Keep streaming until the command is terminal.')] = False,
         output_format: Annotated[OutputFormat, Query(alias='format', description='`text` or `ndjson`.')] = (
             OutputFormat.TEXT

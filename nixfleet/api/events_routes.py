@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
-from nixfleet.api.deps import ApiError, EnvelopeRoute
-from nixfleet.api.ops_routes import Actor
+from nixfleet.api.deps import ApiAuth
+from nixfleet.api.errors import ApiError, EnvelopeRoute
 from nixfleet.api.schemas import (
     EventPage,
     check_paging,
@@ -31,13 +31,12 @@ def _after(cursor: str | None) -> list[Any] | None:
     return [before]
 
 
-def events_router(journal: Journal) -> APIRouter:
+def events_router(journal: Journal, auth: ApiAuth) -> APIRouter:
     """`/api/events`: the journal's events."""
-    router = APIRouter(prefix='/api/events', tags=['events'], route_class=EnvelopeRoute)
+    router = APIRouter(prefix='/api/events', tags=['events'], route_class=EnvelopeRoute, dependencies=[Depends(auth)])
 
     @router.get('', response_model=EventPage, responses=refusals())
     async def list_events(
-        _: Actor,
         host: Annotated[str | None, Query(description='Only events of this host.', max_length=256)] = None,
         category: Annotated[
             list[EventCategory] | None, Query(description='Only these categories (repeatable).')

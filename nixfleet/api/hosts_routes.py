@@ -1,25 +1,24 @@
 """`/api/hosts`: the hosts as clients see them, and the host ops `remove` and `set-color` run through dispatch.
 
-Removing a host and setting its colour are ops like any other (SPEC §4): they go through the op engine's dispatch,
+Removing a host and setting its colour are ops like any other: they go through the op engine's dispatch,
 so they are journaled as commands, audited, and refused by the same rules (an online host cannot be removed; one
 command per host at a time).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from nixfleet.api.deps import ApiError, EnvelopeRoute
-from nixfleet.api.ops_routes import Actor
+from nixfleet.api.deps import ApiAuth
+from nixfleet.api.errors import ApiError, EnvelopeRoute
 from nixfleet.api.schemas import HostChange, HostList, HostOut, refusals
 from nixfleet.models import Connection, ErrorCode
 from nixfleet.ops.commands import SUCCEEDED
-
-if TYPE_CHECKING:
-    from nixfleet.app import Dashboard
+from nixfleet.ops.engine import OpEngine
+from nixfleet.streams.state import FleetStateStream
 
 #: HTTP status of a host op blocked with this code (409 unless listed).
 _BLOCKED_STATUS: dict[str, int] = {
@@ -38,61 +37,54 @@ class ColorBody(BaseModel):
     color: str | None = Field(pattern=COLOR_PATTERN, examples=['#ff9e64', None])
 
 
-router = APIRouter(prefix='/api/hosts', tags=['hosts'], route_class=EnvelopeRoute)
+def hosts_router(stream: FleetStateStream, ops: OpEngine, auth: ApiAuth) -> APIRouter:
+    """Routes under `/api/hosts`: hosts read from the fleet state, host ops dispatched through `ops`."""
+    router = APIRouter(prefix='/api/hosts', tags=['hosts'], route_class=EnvelopeRoute)
 
+    def host(host_id: str) -> dict[str, Any]:
+        view = stream.value.hosts.get(host_id)
+        if view is None:
+            raise ApiError(ErrorCode.UNKNOWN_HOST, f'there is no host {host_id!r}', 404)
+        return dict(view)
 
-def _dashboard(request: Request) -> Dashboard:
-    return request.app.state.dashboard  # type: ignore[no-any-return]
+    async def host_op(op: str, host_id: str, actor: str, args: dict[str, Any]) -> dict[str, Any]:
+        """Dispatch a dashboard op on one host; refuse as the error envelope unless it ended successfully."""
+        host(host_id)
+        [result] = await ops.dispatch(op, [host_id], actor=actor, args=args)
+        if not result.started:
+            code = result.code or ErrorCode.INVALID_STATE
+            raise ApiError(code, result.message or f'{op} was refused', _BLOCKED_STATUS.get(code, 409))
+        cmd = await ops.get_command(result.command_id or '')
+        if cmd is None or cmd.status not in SUCCEEDED:
+            message = (cmd.error or cmd.message) if cmd is not None else None
+            raise ApiError(ErrorCode.INVALID_STATE, message or f'{op} on {host_id} did not succeed', 500)
+        view = stream.value.hosts.get(host_id)
+        return {'host_id': host_id, 'command': cmd.view(), 'host': dict(view) if view is not None else None}
 
+    @router.get('', response_model=HostList, responses=refusals())
+    async def list_hosts(
+        _: str = Depends(auth),
+        connection: Annotated[Connection | None, Query(description='Only hosts in this connection state.')] = None,
+    ) -> dict[str, Any]:
+        """Every host, ordered by id, with derived fields (compartments, busy, available ops)."""
+        state = stream.value
+        hosts = [h for _, h in sorted(state.hosts.items()) if connection is None or h.get('connection') == connection]
+        return {'hosts': hosts, 'counts': state.counts()}
 
-@router.get('', response_model=HostList, responses=refusals())
-async def list_hosts(
-    request: Request,
-    _: Actor,
-    connection: Annotated[Connection | None, Query(description='Only hosts in this connection state.')] = None,
-) -> dict[str, Any]:
-    """Every host, ordered by id, with derived fields (compartments, busy, available ops)."""
-    state = _dashboard(request).stream.value
-    hosts = [h for _, h in sorted(state.hosts.items()) if connection is None or h.get('connection') == connection]
-    return {'hosts': hosts, 'counts': state.counts()}
+    @router.get('/{host_id}', response_model=HostOut, responses=refusals(404))
+    async def get_host(host_id: str, _: str = Depends(auth)) -> dict[str, Any]:
+        """One host."""
+        return host(host_id)
 
+    @router.delete('/{host_id}', response_model=HostChange, responses=refusals(404, 409, 500))
+    async def remove_host(host_id: str, actor: str = Depends(auth)) -> dict[str, Any]:
+        """Remove an offline host with its commands and logs (events stay), as the op `remove`."""
+        return await host_op('remove', host_id, actor, {})
 
-def _host(dashboard: Dashboard, host_id: str) -> dict[str, Any]:
-    view = dashboard.stream.value.hosts.get(host_id)
-    if view is None:
-        raise ApiError(ErrorCode.UNKNOWN_HOST, f'there is no host {host_id!r}', 404)
-    return dict(view)
+    @router.put('/{host_id}/color', response_model=HostChange, responses=refusals(404, 409, 500))
+    @router.post('/{host_id}/color', response_model=HostChange, responses=refusals(404, 409, 500))
+    async def set_color(host_id: str, body: ColorBody, actor: str = Depends(auth)) -> dict[str, Any]:
+        """Set the host's theme colour (or reset it to the agent's), as the op `set-color`."""
+        return await host_op('set-color', host_id, actor, {'color': body.color})
 
-
-@router.get('/{host_id}', response_model=HostOut, responses=refusals(404))
-async def get_host(host_id: str, request: Request, _: Actor) -> dict[str, Any]:
-    """One host."""
-    return _host(_dashboard(request), host_id)
-
-
-async def _host_op(dashboard: Dashboard, op: str, host_id: str, actor: str, args: dict[str, Any]) -> dict[str, Any]:
-    """Dispatch a dashboard op on one host; refuse as the error envelope unless it ended successfully."""
-    _host(dashboard, host_id)
-    [result] = await dashboard.ops.dispatch(op, [host_id], actor=actor, args=args)
-    if not result.started:
-        code = result.code or ErrorCode.INVALID_STATE
-        raise ApiError(code, result.message or f'{op} was refused', _BLOCKED_STATUS.get(code, 409))
-    cmd = await dashboard.ops.get_command(result.command_id or '')
-    if cmd is None or cmd.status not in SUCCEEDED:
-        message = (cmd.error or cmd.message) if cmd is not None else None
-        raise ApiError(ErrorCode.INVALID_STATE, message or f'{op} on {host_id} did not succeed', 500)
-    host = dashboard.stream.value.hosts.get(host_id)
-    return {'host_id': host_id, 'command': cmd.view(), 'host': dict(host) if host is not None else None}
-
-
-@router.delete('/{host_id}', response_model=HostChange, responses=refusals(404, 409, 500))
-async def remove_host(host_id: str, request: Request, actor: Actor) -> dict[str, Any]:
-    """Remove an offline host with its commands and logs (events stay), as the op `remove`."""
-    return await _host_op(_dashboard(request), 'remove', host_id, actor, {})
-
-
-@router.put('/{host_id}/color', response_model=HostChange, responses=refusals(404, 409, 500))
-@router.post('/{host_id}/color', response_model=HostChange, responses=refusals(404, 409, 500))
-async def set_color(host_id: str, body: ColorBody, request: Request, actor: Actor) -> dict[str, Any]:
-    """Set the host's theme colour (or reset it to the agent's), as the op `set-color`."""
-    return await _host_op(_dashboard(request), 'set-color', host_id, actor, {'color': body.color})
+    return router

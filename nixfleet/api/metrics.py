@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CollectorRegistry, ProcessCollector
@@ -25,15 +25,16 @@ from prometheus_client.core import (
 from prometheus_client.exposition import choose_encoder
 
 from nixfleet import __version__
-from nixfleet.api.metrics_window import DURATION_BUCKETS
-from nixfleet.api.tokens_routes import error_response
+from nixfleet.api.errors import error_response
+from nixfleet.api.metrics_window import DURATION_BUCKETS, FinishedWindow
+from nixfleet.gateway.agents import AgentGateway
 from nixfleet.models import TERMINAL, Connection, ErrorCode
+from nixfleet.security.credentials import CredentialCheck
+from nixfleet.streams.state import FleetStateStream
+from nixfleet.streams.sync import SyncHub
 from nixfleet.timeutil import parse_iso
 
-if TYPE_CHECKING:
-    from nixfleet.app import Dashboard
-
-#: The five compartments and their statuses (SPEC §9), exported as 0/1 state sets.
+#: The five compartments and their statuses, exported as 0/1 state sets.
 COMPARTMENTS = ('agent', 'git', 'lock', 'system', 'tests')
 COMPARTMENT_STATUSES = ('ok', 'outdated', 'error', 'working', 'unknown')
 
@@ -53,10 +54,15 @@ def _compartment_statuses(view: Mapping[str, Any]) -> dict[str, str] | None:
 
 
 class FleetCollector:
-    """A Prometheus collector over one dashboard's live state."""
+    """A Prometheus collector over the dashboard's live state: fleet state, agent links, sync clients, recent ends."""
 
-    def __init__(self, dashboard: Dashboard) -> None:
-        self._dashboard = dashboard
+    def __init__(
+        self, stream: FleetStateStream, gateway: AgentGateway, sync: SyncHub, finished: FinishedWindow
+    ) -> None:
+        self._stream = stream
+        self._gateway = gateway
+        self._sync_hub = sync
+        self._finished = finished
 
     def collect(self) -> Iterator[Metric]:
         """Yield every metric family, built from the state as it is right now."""
@@ -73,11 +79,11 @@ class FleetCollector:
         yield info
         yield GaugeMetricFamily(
             'nixfleet_state_version', 'Version of the fleet state (grows with every change).',
-            value=self._dashboard.stream.version,
+            value=self._stream.version,
         )  # fmt: skip
 
     def _hosts(self) -> Iterator[Metric]:
-        hosts = self._dashboard.stream.value.hosts
+        hosts = self._stream.value.hosts
         by_state = GaugeMetricFamily('nixfleet_hosts', 'Known hosts by connection state.', labels=['state'])
         up = GaugeMetricFamily(
             'nixfleet_host_up', '1 while the host is online (link open, heartbeats).', labels=['host']
@@ -115,7 +121,7 @@ class FleetCollector:
         yield from (by_state, up, connection, last_seen, compartments)
 
     def _agents(self) -> Iterator[Metric]:
-        gateway = self._dashboard.gateway
+        gateway = self._gateway
         yield GaugeMetricFamily('nixfleet_agent_links', 'Registered agent links open now.', value=len(gateway.links))
         messages = CounterMetricFamily(
             'nixfleet_agent_messages', 'Well-formed agent frames received, by message type.', labels=['type']
@@ -130,7 +136,7 @@ class FleetCollector:
         yield from (messages, malformed)
 
     def _sync(self) -> Iterator[Metric]:
-        hub = self._dashboard.sync
+        hub = self._sync_hub
         clients = list(hub.clients)
         yield GaugeMetricFamily('nixfleet_sync_clients', 'Connected state-sync clients.', value=len(clients))
         yield GaugeMetricFamily(
@@ -143,7 +149,7 @@ class FleetCollector:
         )
 
     def _commands(self) -> Iterator[Metric]:
-        state, totals = self._dashboard.stream.value, self._dashboard.finished.totals()
+        state, totals = self._stream.value, self._finished.totals()
         by_status = GaugeMetricFamily(
             'nixfleet_commands',
             'Commands active now, or ended within the last hour (to the minute), by op and status.',
@@ -172,7 +178,7 @@ class FleetCollector:
         )
 
     def _pipelines(self) -> Iterator[Metric]:
-        state, totals = self._dashboard.stream.value, self._dashboard.finished.totals()
+        state, totals = self._stream.value, self._finished.totals()
         runs = GaugeMetricFamily(
             'nixfleet_pipeline_runs',
             'Pipeline runs running now, or ended within the last hour (to the minute), by pipeline and status.',
@@ -192,23 +198,23 @@ class FleetCollector:
         )
 
 
-def metrics_registry(dashboard: Dashboard) -> CollectorRegistry:
+def metrics_registry(collector: FleetCollector) -> CollectorRegistry:
     """A registry holding the fleet collector and the process collector (CPU, memory, open files)."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(FleetCollector(dashboard))
+    registry.register(collector)
     ProcessCollector(registry=registry)
     return registry
 
 
-def metrics_router(dashboard: Dashboard) -> APIRouter:
-    """The `GET /metrics` route for this dashboard."""
+def metrics_router(collector: FleetCollector, credentials: CredentialCheck) -> APIRouter:
+    """The `GET /metrics` route: what `collector` reads, for requests `credentials` accepts."""
     router = APIRouter(tags=['meta'])
-    registry = metrics_registry(dashboard)
+    registry = metrics_registry(collector)
 
     @router.get('/metrics', response_class=Response, responses={200: {'content': {'text/plain': {}}}})
     async def metrics(request: Request) -> Response:
         """The fleet in Prometheus text format (OpenMetrics when asked for); needs an API token or a session."""
-        if await dashboard.authenticate(request) is None:
+        if await credentials.actor(request) is None:
             return error_response(ErrorCode.UNAUTHORIZED, 'send an API token (Bearer) or log in')
         encoder, content_type = choose_encoder(request.headers.get('accept', ''))
         return Response(encoder(registry), media_type=content_type)

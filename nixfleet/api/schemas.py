@@ -1,4 +1,4 @@
-"""Response models, documented refusals, security schemes and paging of the `/api` routes (SPEC §13).
+"""Response models, documented refusals, security schemes and paging of the `/api` routes.
 
 The models describe the views the op engine, host registry and event log already build (`Command.view()`,
 `HostRegistry.view()`, `PipelineRun.view()`, `event_row()`); they allow extra fields so a view that grows never
@@ -13,21 +13,18 @@ import json
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter, FastAPI, Query, Request, Response, Security
-from fastapi.exception_handlers import http_exception_handler
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Query, Security
 from fastapi.routing import APIRoute
 from fastapi.security import APIKeyCookie, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from nixfleet.api.deps import READ_METHODS, ApiError, install_unmatched
-from nixfleet.api.tokens_routes import ErrorBody
+from nixfleet.api.deps import READ_METHODS
+from nixfleet.api.errors import ApiError, ErrorBody
 from nixfleet.models import CommandStatus, Connection, ErrorCode, PipelineStatus
 
 __all__ = ['ErrorBody']
 
-#: Security schemes every `/api` route accepts (documentation only: `require_api_auth` does the checking).
+#: Security schemes every `/api` route accepts (documentation only: `ApiAuth` does the checking).
 bearer_scheme = HTTPBearer(
     auto_error=False,
     scheme_name='apiToken',
@@ -353,33 +350,3 @@ def iso_param(name: str, value: str | None) -> str | None:
     except (OverflowError, ValueError):
         raise ApiError(ErrorCode.INVALID_REQUEST, f'{name}: {value!r} is not a valid time') from None
     return moment.replace(tzinfo=None).isoformat(timespec='milliseconds') + 'Z'
-
-
-#: Error codes of framework refusals (no route, wrong method, unreadable body) on `/api` paths.
-_FRAMEWORK_CODES = {
-    401: ErrorCode.UNAUTHORIZED,
-    403: ErrorCode.FORBIDDEN,
-    404: ErrorCode.NOT_FOUND,
-    405: ErrorCode.METHOD_NOT_ALLOWED,
-}
-
-
-def install_error_envelope(app: FastAPI) -> None:
-    """Answer refusals on `/api` paths that no route of ours makes (unknown path, wrong method, a body that cannot
-    be parsed) with the error envelope too; other paths keep FastAPI's default answer.
-
-    Call it after the last `/api` route: its catch-all routes take every `/api` request no earlier route took.
-    """
-    install_unmatched(app)
-
-    async def envelope(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, StarletteHTTPException)
-        if not request.url.path.startswith('/api'):
-            return await http_exception_handler(request, exc)
-        status = 422 if exc.status_code == 400 else exc.status_code  # 400: FastAPI could not parse the body
-        code = _FRAMEWORK_CODES.get(status, ErrorCode.INVALID_REQUEST)
-        return JSONResponse(
-            {'error': {'code': str(code), 'message': str(exc.detail)}}, status_code=status, headers=exc.headers
-        )
-
-    app.add_exception_handler(StarletteHTTPException, envelope)

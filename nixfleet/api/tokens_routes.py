@@ -1,6 +1,6 @@
-"""`/api/tokens`: list, create and revoke agent and API tokens (SPEC §12, §13).
+"""`/api/tokens`: list, create and revoke agent and API tokens.
 
-Every route needs the admin's session or an API token with the `operate` scope (`Dashboard.credential`) and answers
+Every route needs the admin's session or an API token with the `operate` scope (`CredentialCheck`) and answers
 JSON only: 401 without credentials (never a redirect), 403 for a `read` token (it could otherwise mint itself an
 `operate` one), and `{"error": {"code", "message"}}` for every refusal, validation errors included. A token's value
 appears once, in the answer to its creation.
@@ -9,40 +9,17 @@ appears once, in the answer to its creation.
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from nixfleet.api.errors import EnvelopeRoute, ErrorBody, error_response
 from nixfleet.models import ErrorCode
+from nixfleet.security.credentials import CredentialCheck
+from nixfleet.security.service import TokenService
 from nixfleet.security.tokens import TokenError, TokenKind, TokenScope
-
-if TYPE_CHECKING:
-    from nixfleet.app import Dashboard
-
-_STATUS = {
-    ErrorCode.UNAUTHORIZED: 401,
-    ErrorCode.FORBIDDEN: 403,
-    ErrorCode.UNKNOWN_TOKEN: 404,
-    ErrorCode.TOKEN_EXISTS: 409,
-    ErrorCode.INVALID_REQUEST: 422,
-}
-
-
-class ErrorDetail(BaseModel):
-    """A refusal: a stable code and a message for people."""
-
-    code: str
-    message: str
-
-
-class ErrorBody(BaseModel):
-    """The error envelope of every `/api` refusal."""
-
-    error: ErrorDetail
 
 
 class TokenOut(BaseModel):
@@ -102,32 +79,16 @@ class TokenCreate(BaseModel):
         return (self.hostname if self.kind is TokenKind.AGENT else self.name) or ''
 
 
-def error_response(code: ErrorCode, message: str, status: int | None = None) -> JSONResponse:
-    """A JSON refusal in the `/api` error envelope."""
-    return JSONResponse(
-        {'error': {'code': str(code), 'message': message}},
-        status_code=status or _STATUS.get(code, 400),
-        headers={'WWW-Authenticate': 'Bearer'} if code is ErrorCode.UNAUTHORIZED else None,
-    )
+def guarded_route(credentials: CredentialCheck) -> type[APIRoute]:
+    """A route class that authenticates first (actor in `request.state.actor`), refuses `read` tokens, and answers
+    refusals (token errors included) as envelopes."""
 
-
-def _validation_message(exc: RequestValidationError) -> str:
-    parts = []
-    for error in exc.errors()[:5]:
-        where = '.'.join(str(p) for p in error.get('loc', ()) if p != 'body') or 'body'
-        parts.append(f'{where}: {error.get("msg", "invalid")}')
-    return '; '.join(parts) or 'invalid request'
-
-
-def guarded_route(dashboard: Dashboard) -> type[APIRoute]:
-    """A route class that authenticates first (actor in `request.state.actor`) and answers refusals as envelopes."""
-
-    class GuardedRoute(APIRoute):
+    class GuardedRoute(EnvelopeRoute):
         def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
             handler = super().get_route_handler()
 
             async def guarded(request: Request) -> Response:
-                credential = await dashboard.credential(request)
+                credential = await credentials.credential(request)
                 if credential is None:
                     return error_response(ErrorCode.UNAUTHORIZED, 'log in or send an API token (Bearer)')
                 if not credential.scope.may_change:
@@ -135,8 +96,6 @@ def guarded_route(dashboard: Dashboard) -> type[APIRoute]:
                 request.state.actor = credential.actor
                 try:
                     return await handler(request)
-                except RequestValidationError as exc:
-                    return error_response(ErrorCode.INVALID_REQUEST, _validation_message(exc))
                 except TokenError as exc:
                     return error_response(exc.code, exc.message)
 
@@ -155,10 +114,9 @@ _REFUSALS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def tokens_router(dashboard: Dashboard) -> APIRouter:
-    """Routes under `/api/tokens` for this dashboard."""
-    router = APIRouter(prefix='/api/tokens', tags=['tokens'], route_class=guarded_route(dashboard))
-    service = dashboard.tokens
+def tokens_router(service: TokenService, credentials: CredentialCheck) -> APIRouter:
+    """Routes under `/api/tokens`: the tokens of `service`, for requests `credentials` accepts with `operate`."""
+    router = APIRouter(prefix='/api/tokens', tags=['tokens'], route_class=guarded_route(credentials))
 
     @router.get('', response_model=TokenList, responses=_REFUSALS)
     async def list_tokens(

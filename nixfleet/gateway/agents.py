@@ -22,26 +22,17 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from fastapi import WebSocket
-from fastapi.responses import JSONResponse
 
 from nixfleet import protocol
+from nixfleet.api.errors import error_response
 from nixfleet.config import Settings
 from nixfleet.events import EventLog
-from nixfleet.gateway.link import (
-    CLOSE_FORBIDDEN,
-    CLOSE_GOING_AWAY,
-    CLOSE_IDLE,
-    CLOSE_POLICY,
-    CLOSE_REPLACED,
-    CONTROL_RATE,
-    AgentLink,
-    TokenGrant,
-    wait_for_closes,
-)
+from nixfleet.gateway.link import CLOSE_GOING_AWAY, CLOSE_IDLE, CLOSE_REPLACED, CONTROL_RATE, AgentLink, wait_for_closes
 from nixfleet.gateway.refusals import CredentialKind, Refusal, RefusalJournal, RefusalReason
 from nixfleet.hosts import HostRegistry
-from nixfleet.protocol import FrameError, Heartbeat, Register
+from nixfleet.protocol import CLOSE_FORBIDDEN, CLOSE_POLICY, FrameError, Heartbeat, Register
 from nixfleet.security.net import request_facts
+from nixfleet.security.tokens import TokenGrant
 from nixfleet.streams.live import LiveState
 from nixfleet.timeutil import Clock
 
@@ -328,6 +319,4 @@ def _kind(grant: TokenGrant) -> CredentialKind:
 async def _deny(ws: WebSocket, status: int, code: str, message: str) -> None:
     """Answer the upgrade request with an HTTP error (no WebSocket): `{"error": {"code", "message"}}`."""
     headers = {'WWW-Authenticate': 'Bearer'} if status == 401 else None
-    await ws.send_denial_response(
-        JSONResponse({'error': {'code': code, 'message': message}}, status_code=status, headers=headers)
-    )
+    await ws.send_denial_response(error_response(code, message, status, headers))

@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import WebSocket
 from starlette.websockets import WebSocketState
 
+from nixfleet.security.tokens import TokenGrant
 from nixfleet.timeutil import Clock
 
 #: Link problems are logged under the gateway's logger name, where operators filter agent-link lines.
@@ -24,20 +25,9 @@ CONTROL_BURST = 200.0
 SEND_QUEUE_LIMIT = 1000
 #: Close codes we use (RFC 6455 and the private range).
 CLOSE_GOING_AWAY = 1001
-CLOSE_POLICY = 1008
 CLOSE_REPLACED = 4000
 CLOSE_IDLE = 4001
 CLOSE_STUCK = 4002
-#: The token may not register the host its agent named (HTTP 403 Forbidden, in the private close-code range).
-CLOSE_FORBIDDEN = 4403
-
-
-@dataclass(frozen=True, slots=True)
-class TokenGrant:
-    """A valid agent token; `hostname` binds it to one host (None for the shared token)."""
-
-    name: str
-    hostname: str | None = None
 
 
 @dataclass(slots=True)

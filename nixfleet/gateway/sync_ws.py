@@ -12,11 +12,12 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from fastapi import WebSocket, WebSocketDisconnect
-from fastapi.responses import JSONResponse
 from starlette.requests import HTTPConnection
 
-from nixfleet.api.auth import Session, session_from_request
+from nixfleet.api.errors import error_response
+from nixfleet.models import ErrorCode
 from nixfleet.security.links import CLOSE_SESSION_ENDED, EndReason, SessionLinks
+from nixfleet.security.sessions import COOKIE_NAME, Session, SessionSigner
 from nixfleet.security.tokens import Credential
 from nixfleet.streams.sync import SyncHub
 
@@ -31,10 +32,10 @@ Close = Callable[[int, str], Awaitable[None]]
 Hold = Callable[[Credential, Close], Callable[[], None]]
 
 
-def opened_with_session(conn: HTTPConnection) -> Session | None:
+def opened_with_session(conn: HTTPConnection, signer: SessionSigner) -> Session | None:
     """The session a connection was admitted with (None for a bearer-token client, which is not tied to one)."""
     scheme, _, _ = conn.headers.get('authorization', '').partition(' ')
-    return None if scheme.lower() == 'bearer' else session_from_request(conn)
+    return None if scheme.lower() == 'bearer' else signer.verify(conn.cookies.get(COOKIE_NAME))
 
 
 async def sync_endpoint(
@@ -49,13 +50,7 @@ async def sync_endpoint(
     when the token is revoked) and to `links` (a session's links: closed when the session ends)."""
     credential = await authenticate(ws)
     if credential is None:
-        await ws.send_denial_response(
-            JSONResponse(
-                {'error': {'code': 'unauthorized', 'message': 'log in or send an API token'}},
-                status_code=401,
-                headers={'WWW-Authenticate': 'Bearer'},
-            )
-        )
+        await ws.send_denial_response(error_response(ErrorCode.UNAUTHORIZED, 'log in or send an API token', 401))
         return
     await ws.accept()
     peer = f'{ws.client.host}:{ws.client.port}' if ws.client else 'unknown'
@@ -68,7 +63,7 @@ async def sync_endpoint(
         if not closing:  # the receive loop below then gets the disconnect and returns
             closing.append(asyncio.get_running_loop().create_task(_close(ws, writer, reason), name=f'sync-end-{peer}'))
 
-    session = opened_with_session(ws) if links is not None else None
+    session = opened_with_session(ws, links.signer) if links is not None else None
     link = links.attach(session, end, f'sync socket {peer}') if links is not None and session is not None else None
     try:
         while True:

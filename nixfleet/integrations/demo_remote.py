@@ -35,6 +35,8 @@ from fastapi.responses import JSONResponse
 from starlette.requests import HTTPConnection
 
 from nixfleet.agent import SimRemote
+from nixfleet.api.errors import error_response
+from nixfleet.models import ErrorCode
 from nixfleet.timeutil import Clock, iso
 
 log = logging.getLogger(__name__)
@@ -246,7 +248,7 @@ def demo_router(
     @router.post('/advance')
     async def advance(request: Request) -> JSONResponse:
         if await authenticate(request) is None:
-            return JSONResponse({'error': {'code': 'unauthorized', 'message': 'log in or send an API token'}}, 401)
+            return error_response(ErrorCode.UNAUTHORIZED, 'log in or send an API token', 401)
         try:
             body = await request.json() if await request.body() else {}
         except ValueError:

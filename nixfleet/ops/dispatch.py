@@ -12,9 +12,9 @@ from nixfleet.ops.commands import Command
 from nixfleet.ops.dashboard_ops import DashboardOps
 from nixfleet.ops.lifecycle import Lifecycle
 from nixfleet.ops.registry import Completion, Executor, OpDef, Scope, get_op
-from nixfleet.ops.totp import TotpGuard
 from nixfleet.ops.tracking import freshness_of
 from nixfleet.ops.validation import Blocked, CheckContext, Snapshot
+from nixfleet.security.totp import TotpGuard
 
 
 class DispatchError(Exception):

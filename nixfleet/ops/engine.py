@@ -27,9 +27,9 @@ from nixfleet.ops.registry import OPS, Executor, Scope
 from nixfleet.ops.remote import NotConfiguredRemote, RemoteState
 from nixfleet.ops.state_machine import FinishedListener
 from nixfleet.ops.timeouts import TimeoutWatch
-from nixfleet.ops.totp import TotpGuard
 from nixfleet.ops.tracking import AgentTracker
 from nixfleet.ops.validation import CheckContext
+from nixfleet.security.totp import TotpGuard
 from nixfleet.store import Store
 from nixfleet.streams import trim
 from nixfleet.streams.state import FleetStateStream
@@ -57,6 +57,7 @@ class OpEngine:
         remote: RemoteState | None = None,
         compartments: CompartmentSource | None = None,
         finished_listeners: Sequence[FinishedListener] = (),
+        totp: TotpGuard,
     ) -> None:
         """`remote` is the version.json / GitHub integration, `compartments` where checks read compartment statuses,
         `finished_listeners` what the lifecycle calls with every command that ended."""
@@ -78,8 +79,7 @@ class OpEngine:
         self.tracker = AgentTracker(self.lifecycle)
         self.timeouts = TimeoutWatch(self.lifecycle, self.tracker)
         self.dashboard_ops = DashboardOps(self.lifecycle, remote or NotConfiguredRemote())
-        secret = settings.totp_secret.get_secret_value() if settings.totp_secret else None
-        self.dispatcher = Dispatcher(self.lifecycle, self.dashboard_ops, TotpGuard(secret or None, clock))
+        self.dispatcher = Dispatcher(self.lifecycle, self.dashboard_ops, totp)
         self.pipelines = PipelineRunner(self.dispatcher)
         limits = trim.Limits(commands=settings.state_finished_commands, pipelines=settings.state_finished_pipelines)
         #: Keeps the live state bounded: finished commands and pipelines leave after an hour or beyond the limits.

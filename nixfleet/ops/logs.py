@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from nixfleet.causes import last_error_line
+from nixfleet.paths import inside
 from nixfleet.streams.changes import Change, ChangeType
 from nixfleet.streams.state import FleetStateStream
 from nixfleet.timeutil import Clock, iso
@@ -69,16 +70,6 @@ def path_component(value: str | None, default: str) -> str:
     if _PLAIN_ID.fullmatch(value):
         return value
     return '_id-' + hashlib.sha256(value.encode('utf-8', 'surrogatepass')).hexdigest()[:24]
-
-
-def inside(root: Path, path: Path | str) -> Path | None:
-    """Where `path` resolves to, if that is inside `root` (not `root` itself); None otherwise, also for a path no file
-    can have (a NUL byte: stored paths come from migrated databases too)."""
-    try:
-        resolved, base = Path(path).resolve(), root.resolve()
-    except (OSError, ValueError):
-        return None
-    return resolved if resolved.is_relative_to(base) and resolved != base else None
 
 
 def contained(root: Path, path: Path) -> Path:

@@ -7,18 +7,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from nixfleet.models import Connection, ErrorCode, is_color
+from nixfleet.models import Blocked, Connection, ErrorCode, is_color
 
 #: Values of `args.color` that reset a host's colour to the agent's own.
 RESET_COLOR = frozenset({'', 'default', 'agent'})
-
-
-@dataclass(frozen=True, slots=True)
-class Blocked:
-    """Why an op may not run (or did not achieve its goal): a stable code and a human sentence."""
-
-    code: ErrorCode
-    message: str
 
 
 @dataclass(frozen=True, slots=True)

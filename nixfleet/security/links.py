@@ -18,7 +18,7 @@ from itertools import count
 from reactivex.abc import DisposableBase
 from reactivex.disposable import Disposable
 
-from nixfleet.api.auth import LoginError, Session, SessionSigner
+from nixfleet.security.sessions import LoginError, Session, SessionSigner
 from nixfleet.timeutil import Clock
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""The outermost layer of every request and WebSocket (SPEC §12): proxy rules, origin checks, security headers.
+"""The outermost layer of every request and WebSocket: proxy rules, origin checks, security headers.
 
 For each connection it
 - works out the client address, scheme and host (`nixfleet.security.net`), and strips proxy headers sent by peers
@@ -19,8 +19,8 @@ It is plain ASGI (no `BaseHTTPMiddleware`), so streamed responses and WebSockets
 
 from __future__ import annotations
 
-import json
 import logging
+from collections.abc import Callable
 
 from fastapi import FastAPI
 from starlette.datastructures import Headers
@@ -30,11 +30,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from nixfleet.config import ConfigError, Settings
 from nixfleet.security.context import RequestContext, current_request
 from nixfleet.security.net import FACTS_KEY, FORWARDED_HEADERS, OriginPolicy, ProxyTrust, RequestFacts
+from nixfleet.security.sessions import COOKIE_NAME
 
 log = logging.getLogger(__name__)
 
-#: The name of the session cookie (nixfleet.api.auth.COOKIE_NAME; repeated to keep this module import-light).
-SESSION_COOKIE = 'nixfleet_session'
+#: The session cookie: a state-changing request carrying it is checked for its origin.
+SESSION_COOKIE = COOKIE_NAME
+#: Builds the `/api` error envelope (code, message) as bytes (nixfleet.api.errors.error_json).
+ErrorBody = Callable[[str, str], bytes]
 
 #: The strictest policy NiceGUI 3.18 works under, found by loading the dashboard in chromium with each source removed
 #: in turn (tests/security/test_browser_csp.py): Vue compiles NiceGUI's element templates in the browser
@@ -102,10 +105,11 @@ ORIGIN_CHECKED_PREFIXES = ('/_nicegui_ws/',)
 class SecurityMiddleware:
     """Proxy rules, origin checks and security headers around the whole app."""
 
-    def __init__(self, app: ASGIApp, *, proxies: ProxyTrust, origins: OriginPolicy) -> None:
+    def __init__(self, app: ASGIApp, *, proxies: ProxyTrust, origins: OriginPolicy, error_body: ErrorBody) -> None:
         self.app = app
         self.proxies = proxies
         self.origins = origins
+        self._error_body = error_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope['type'] not in ('http', 'websocket'):
@@ -128,24 +132,24 @@ class SecurityMiddleware:
         headers = Headers(scope=scope)
         origin = headers.get('origin')
         if _header_bytes(scope) > MAX_HEADER_BYTES:
-            await _deny_websocket(scope, send, 431, 'request headers too large')
+            await self._deny_websocket(scope, send, 431, 'request headers too large')
             return
         if origin is not None and 'authorization' not in headers and not self.origins.allows(origin, facts):
             log.warning(
                 'refused a WebSocket to %s from origin %r (client %s)', scope['path'], origin[:200], facts.client_text
             )
-            await _deny_websocket(scope, send, 403, 'origin not allowed')
+            await self._deny_websocket(scope, send, 403, 'origin not allowed')
             return
         await self.app(scope, receive, send)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send, facts: RequestFacts) -> None:
         path = str(scope.get('path', ''))
         if _header_bytes(scope) > MAX_HEADER_BYTES:
-            await _refuse(path, send, 431, 'request headers too large')
+            await self._refuse(path, send, 431, 'request headers too large')
             return
         length = Headers(scope=scope).get('content-length', '')
         if length and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
-            await _refuse(path, send, 413, 'request body too large')
+            await self._refuse(path, send, 413, 'request body too large')
             return
         if not self._same_site(scope, facts, path):
             log.warning(
@@ -154,7 +158,7 @@ class SecurityMiddleware:
                 path,
                 facts.client_text,
             )
-            await _refuse(path, send, 403, 'cross-origin request refused')
+            await self._refuse(path, send, 403, 'cross-origin request refused')
             return
         extra = list(SECURITY_HEADERS)
         if path in DOCS_PATHS:
@@ -189,7 +193,30 @@ class SecurityMiddleware:
             await self.app(scope, limited_receive, send_with_headers)
         except BodyTooLarge:  # a streamed body over the limit that the app did not turn into a 4xx itself
             if not started:
-                await _refuse(path, send, 413, 'request body too large')
+                await self._refuse(path, send, 413, 'request body too large')
+
+    def _body(self, status: int, message: str) -> bytes:
+        return self._error_body(_CODES.get(status, 'invalid_request'), message)
+
+    async def _deny_websocket(self, scope: Scope, send: Send, status: int, message: str) -> None:
+        if 'websocket.http.response' in scope.get('extensions', {}):
+            body = self._body(status, message)
+            headers = [(b'content-type', b'application/json'), (b'content-length', str(len(body)).encode())]
+            await send({'type': 'websocket.http.response.start', 'status': status, 'headers': headers})
+            await send({'type': 'websocket.http.response.body', 'body': body})
+        else:
+            await send({'type': 'websocket.close', 'code': 1008, 'reason': message})
+
+    async def _refuse(self, path: str, send: Send, status: int, message: str) -> None:
+        """Answer a refused HTTP request: the `/api` error envelope there, plain text elsewhere."""
+        if path.startswith('/api'):
+            body, content_type = self._body(status, message), b'application/json'
+        else:
+            body, content_type = message.encode(), b'text/plain; charset=utf-8'
+        headers = [(b'content-type', content_type), (b'content-length', str(len(body)).encode())]
+        headers += [(k.encode(), v.encode()) for k, v in SECURITY_HEADERS]
+        await send({'type': 'http.response.start', 'status': status, 'headers': headers})
+        await send({'type': 'http.response.body', 'body': body})
 
     def _same_site(self, scope: Scope, facts: RequestFacts, path: str) -> bool:
         """Whether a request may proceed (see the module docstring for the rule)."""
@@ -220,37 +247,14 @@ def _header_bytes(scope: Scope) -> int:
     return sum(len(k) + len(v) for k, v in scope.get('headers', ()))
 
 
-def _error_body(status: int, message: str) -> bytes:
-    return json.dumps({'error': {'code': _CODES.get(status, 'invalid_request'), 'message': message}}).encode()
-
-
-async def _deny_websocket(scope: Scope, send: Send, status: int, message: str) -> None:
-    if 'websocket.http.response' in scope.get('extensions', {}):
-        body = _error_body(status, message)
-        headers = [(b'content-type', b'application/json'), (b'content-length', str(len(body)).encode())]
-        await send({'type': 'websocket.http.response.start', 'status': status, 'headers': headers})
-        await send({'type': 'websocket.http.response.body', 'body': body})
-    else:
-        await send({'type': 'websocket.close', 'code': 1008, 'reason': message})
-
-
-async def _refuse(path: str, send: Send, status: int, message: str) -> None:
-    """Answer a refused HTTP request: the `/api` error envelope there, plain text elsewhere."""
-    if path.startswith('/api'):
-        body, content_type = _error_body(status, message), b'application/json'
-    else:
-        body, content_type = message.encode(), b'text/plain; charset=utf-8'
-    headers = [(b'content-type', content_type), (b'content-length', str(len(body)).encode())]
-    headers += [(k.encode(), v.encode()) for k, v in SECURITY_HEADERS]
-    await send({'type': 'http.response.start', 'status': status, 'headers': headers})
-    await send({'type': 'http.response.body', 'body': body})
-
-
-def install_security(app: FastAPI, settings: Settings) -> None:
-    """Wrap `app` (and everything mounted on it later, NiceGUI included) in the security middleware."""
+def install_security(app: FastAPI, settings: Settings, error_body: ErrorBody) -> None:
+    """Wrap `app` (and everything mounted on it later, NiceGUI included) in the security middleware; its refusals
+    on `/api` paths carry the error envelope `error_body` builds."""
     try:
         proxies = ProxyTrust(settings.trusted_proxies)
     except ValueError as exc:
         raise ConfigError(f'invalid configuration: {exc}') from None
     app.state.proxies = proxies
-    app.add_middleware(SecurityMiddleware, proxies=proxies, origins=OriginPolicy(settings.allowed_origins))
+    app.add_middleware(
+        SecurityMiddleware, proxies=proxies, origins=OriginPolicy(settings.allowed_origins), error_body=error_body
+    )

@@ -6,7 +6,8 @@ or revoked by `nixfleet token` on the same database takes effect on the next con
 so a link whose token was revoked is closed (1008) — at once when revoked through this service, within
 `check_interval` when revoked by the CLI from another process. Likewise a host that gets its own agent token stops
 being served by the shared token: its shared-token link is closed (4403) at once, or within `check_interval` when
-the token was created by the CLI.
+the token was created by the CLI. Which hosts have an active agent token is kept in memory (`has_agent_token`,
+asked at every agent register): updated by this service's creates and revokes, reloaded by `maintain`.
 Last-used times are kept in memory and written by `maintain` in one batch, at most once a minute per token, never
 once per request.
 """
@@ -14,24 +15,27 @@ once per request.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 from reactivex.subject import Subject
 from sqlite_utils import Database
 
 from nixfleet.events import EventLog
-from nixfleet.gateway.agents import AgentGateway
-from nixfleet.gateway.link import CLOSE_FORBIDDEN, CLOSE_POLICY, TokenGrant
 from nixfleet.models import EventCategory, EventLevel
+from nixfleet.protocol import CLOSE_FORBIDDEN, CLOSE_POLICY
 from nixfleet.security.tokens import (
     TOKEN_CREATE,
     TOKEN_REVOKE,
     CreatedToken,
     Credential,
+    TokenGrant,
     TokenKind,
     TokenRecord,
     TokenScope,
+    active_ids,
+    agent_token_hosts,
     audit_details,
     audit_message,
     create_token,
@@ -39,7 +43,6 @@ from nixfleet.security.tokens import (
     get_token,
     kind_of,
     list_tokens,
-    owners_among,
     revoke_token,
     revoked_among,
     touch_tokens,
@@ -61,6 +64,22 @@ _Key = tuple[TokenKind, str]
 Close = Callable[[int, str], Awaitable[None]]
 
 
+class GrantedLink(Protocol):
+    """An open agent link and the grant it was admitted with."""
+
+    @property
+    def grant(self) -> TokenGrant: ...
+
+
+class AgentLinks(Protocol):
+    """The open agent links, by host, and how to close one (the agent gateway)."""
+
+    @property
+    def links(self) -> Mapping[str, GrantedLink]: ...
+
+    def close_host(self, host: str, code: int, reason: str) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class HostTokenGrant(TokenGrant):
     """A grant from a per-host token; it keeps the token id so a revocation finds the links using it."""
@@ -75,7 +94,7 @@ class TokenService:
         self,
         store: Store,
         events: EventLog,
-        gateway: AgentGateway,
+        gateway: AgentLinks,
         clock: Clock,
         *,
         check_interval: float = CHECK_INTERVAL,
@@ -94,6 +113,16 @@ class TokenService:
         self.shared_last_used: float | None = None
         #: Emits the token id after a token was created or revoked, or a link using it opened or ended (on the loop).
         self.changed: Subject[str] = Subject()
+        #: Hosts with an active per-host agent token (only such a token may register them).
+        self._token_hosts: set[str] = set()
+
+    def load(self, db: Database) -> None:
+        """Read which hosts have an active agent token (at startup, the store open)."""
+        self._token_hosts = agent_token_hosts(db)
+
+    def has_agent_token(self, host: str) -> bool:
+        """Whether a host has an active per-host agent token (from memory; see the module docstring)."""
+        return host in self._token_hosts
 
     # -- checking presented tokens -------------------------------------------------------------------------------
     async def check_agent(self, token: str) -> HostTokenGrant | None:
@@ -127,6 +156,7 @@ class TokenService:
         await self._audit(TOKEN_CREATE, created.record, actor=actor, via=via)
         log.info('%s created by %s', created.record.describe, actor)
         if kind is TokenKind.AGENT:
+            self._token_hosts.add(subject)
             await self._close_shared_links({subject})
         self._changed(created.record.id)
         return created
@@ -158,11 +188,17 @@ class TokenService:
             await self._audit(TOKEN_REVOKE, record, actor=actor, via=via)
             log.info('%s revoked by %s', record.describe, actor)
             if kind is TokenKind.AGENT:
+                await self._forget_host_unless_tokened(record.subject)
                 await self._close_links({record.id})
             else:
                 await self._close_api_links({record.id})
             self._changed(record.id)
         return self._fresh(record)
+
+    async def _forget_host_unless_tokened(self, host: str) -> None:
+        """After a revocation: drop `host` from the hosts with an agent token unless it still has another one."""
+        if not await self._store.read(lambda db: bool(active_ids(db, TokenKind.AGENT, host))):
+            self._token_hosts.discard(host)
 
     def hold_link(self, credential: Credential, close: Close) -> Callable[[], None]:
         """Keep an open link (an `/api/sync` socket) that used a stored API token, so revoking it closes the link;
@@ -265,10 +301,11 @@ class TokenService:
         used, flush last-used times."""
         if not self._store.is_open:
             return
+        self._token_hosts = await self._store.read(agent_token_hosts)  # tokens the CLI created or revoked meanwhile
         shared = self._shared_hosts()
         if shared:
             self.note_shared_use()
-            owned = await self._store.read(lambda db: owners_among(db, shared))
+            owned = shared & self._token_hosts
             if owned:
                 await self._close_shared_links(owned)
         live = self._links_by_token()

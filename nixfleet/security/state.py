@@ -22,14 +22,13 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from nixfleet.api.auth import Session, SessionSigner
 from nixfleet.events import EventLog
-from nixfleet.models import EventCategory, EventLevel
-from nixfleet.ops.totp import LOGIN, TotpGuard
-from nixfleet.ops.validation import Blocked
+from nixfleet.models import Blocked, EventCategory, EventLevel
 from nixfleet.security.context import current_request
 from nixfleet.security.links import SessionLinks
 from nixfleet.security.ratelimit import AttemptLimiter
+from nixfleet.security.sessions import Session, SessionSigner
+from nixfleet.security.totp import LOGIN, TotpGuard
 from nixfleet.store import Store
 from nixfleet.timeutil import Clock
 
@@ -76,23 +75,24 @@ def _revoked(text: str | None) -> dict[str, float]:
 class SecurityState:
     """Persist the session epoch, logouts and the last TOTP step; audit refused TOTP codes."""
 
-    def __init__(self, store: Store, sessions: SessionSigner, totp: TotpGuard, events: EventLog, clock: Clock) -> None:
+    def __init__(
+        self, store: Store, sessions: SessionSigner, events: EventLog, clock: Clock, *, totp_secret: str | None
+    ) -> None:
         self._store = store
         self._sessions = sessions
-        self._totp = totp
+        #: The one TOTP guard: login and TOTP-gated ops share it, so a code works once for either.
+        self.totp = TotpGuard(totp_secret, clock, on_used=self._totp_used, on_refused=self._totp_refused)
         self._events = events
         self._audits = AttemptLimiter(AUDITED_REFUSALS, 60.0, clock)
         #: The open tabs and sync sockets of each session, ended with it.
         self.links = SessionLinks(signer=sessions, clock=clock)
         self._tasks: set[asyncio.Task[Any]] = set()
-        totp.on_used = self._totp_used
-        totp.on_refused = self._totp_refused
 
     def load(self) -> None:
         """Load the persisted state (startup, with the store open)."""
         values = self._store.read_sync(lambda db: read_settings(db, (SESSION_EPOCH, REVOKED_SESSIONS, TOTP_LAST_STEP)))
         self._sessions.restore(_int(values.get(SESSION_EPOCH), 0), _revoked(values.get(REVOKED_SESSIONS)))
-        self._totp.restore(_int(values.get(TOTP_LAST_STEP), -1))
+        self.totp.restore(_int(values.get(TOTP_LAST_STEP), -1))
 
     async def logout(self, session: Session) -> None:
         """End one session and its open tabs and sync sockets, here and after restarts."""

@@ -1,4 +1,4 @@
-"""The token store (SPEC §2, §12): per-host agent tokens and named API tokens, kept only as SHA-256 digests.
+"""The token store: per-host agent tokens and named API tokens, kept only as SHA-256 digests.
 
 A token is `nfagent_` or `nfapi_` followed by 32 random bytes (base64url); it is shown once, when created, and only
 its SHA-256 digest is stored. A salted slow hash (bcrypt) is what protects low-entropy secrets such as passwords from
@@ -95,6 +95,14 @@ class Credential:
     token_id: str | None = None
     #: Whether this is the admin's browser session (not a token).
     session: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TokenGrant:
+    """A valid agent token; `hostname` binds it to one host (None for the shared token)."""
+
+    name: str
+    hostname: str | None = None
 
 
 class TokenError(Exception):
@@ -293,15 +301,10 @@ def revoke_token(db: Database, kind: TokenKind, token_id: str, *, actor: str, no
     return get_token(db, kind, token_id) or record, True
 
 
-def owners_among(db: Database, hosts: Iterable[str]) -> set[str]:
-    """Which of these hostnames have an active per-host agent token."""
-    wanted = set(hosts)
-    if not wanted:
-        return set()
+def agent_token_hosts(db: Database) -> set[str]:
+    """The hostnames that have an active per-host agent token."""
     kind = TokenKind.AGENT
-    marks = ', '.join('?' for _ in wanted)
-    sql = f'SELECT DISTINCT {kind.subject_column} FROM {kind.table} WHERE {kind.subject_column} IN ({marks})'
-    rows = db.execute(f'{sql} AND revoked_at IS NULL', list(wanted))
+    rows = db.execute(f'SELECT DISTINCT {kind.subject_column} FROM {kind.table} WHERE revoked_at IS NULL')
     return {row[0] for row in rows.fetchall()}
 
 

@@ -27,7 +27,7 @@ from sqlite_utils import Database
 
 from nixfleet.config import Settings
 from nixfleet.models import TERMINAL, PipelineStatus
-from nixfleet.ops.logs import inside
+from nixfleet.paths import inside
 from nixfleet.scheduling import every
 from nixfleet.store.database import Store
 from nixfleet.timeutil import Clock, iso

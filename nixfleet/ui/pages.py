@@ -13,7 +13,7 @@ from nicegui import ui
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 
 from nixfleet import __version__
-from nixfleet.api.auth import LoginError, Session, login_redirect, safe_next, session_from_request
+from nixfleet.security.sessions import LoginError, Session, login_redirect, safe_next, session_from_request
 from nixfleet.streams.state import FleetState
 from nixfleet.ui import sync_hooks
 from nixfleet.ui.actions_ import FleetActions

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from nicegui import Client, background_tasks
 from reactivex.abc import DisposableBase
 
-from nixfleet.api.auth import Session, login_redirect
 from nixfleet.security.links import EndReason, SessionLinks
+from nixfleet.security.sessions import Session, login_redirect
 
 log = logging.getLogger(__name__)
 

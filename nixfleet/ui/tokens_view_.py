@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 from nicegui import ui
 from reactivex.abc import DisposableBase
 
-from nixfleet.api.auth import LoginError, login_redirect, session_from_request
 from nixfleet.models import ErrorCode
+from nixfleet.security.sessions import LoginError, login_redirect, session_from_request
 from nixfleet.security.tokens import TokenError, TokenKind, TokenRecord, TokenScope
 from nixfleet.streams.state import FleetState
 from nixfleet.timeutil import iso

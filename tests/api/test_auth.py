@@ -13,15 +13,10 @@ from pydantic import SecretStr
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from nixfleet.api.auth import (
-    COOKIE_NAME,
-    SessionSigner,
-    login_redirect,
-    safe_next,
-    verify_password,
-    verify_totp,
-)
 from nixfleet.config import Settings
+from nixfleet.security.password import verify_password
+from nixfleet.security.sessions import COOKIE_NAME, SessionSigner, login_redirect, safe_next
+from nixfleet.security.totp import verify_totp
 from tests.support import PASSWORD, PASSWORD_HASH, start_server
 
 DAY = 24 * 3600.0

@@ -10,10 +10,10 @@ import pytest
 from nixfleet.compartments.source import ViewCompartments
 from nixfleet.models import CommandStatus as S
 from nixfleet.ops.registry import OPS, Completion, Executor, Scope
-from nixfleet.ops.totp import TotpGuard
 from nixfleet.ops.tracking import judge_freshness
 from nixfleet.ops.validation import CheckContext, Snapshot, lock_changed, pull_goal
 from nixfleet.protocol import AGENT_COMMANDS
+from nixfleet.security.totp import TotpGuard
 from tests.support import ManualClock
 
 M = 60.0

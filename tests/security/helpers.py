@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 from websockets.exceptions import InvalidStatus
 
-from nixfleet.api.auth import COOKIE_NAME
 from nixfleet.config import Settings
+from nixfleet.security.sessions import COOKIE_NAME
 from tests.support import PASSWORD, FakeAgent, RunningServer
 
 #: An in-memory API token every test server gets through `admin_client` (actor `api:admin`).

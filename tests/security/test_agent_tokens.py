@@ -188,3 +188,26 @@ async def test_last_used_is_kept_and_reaches_the_database(server: RunningServer)
     stored = await run_cli_json(server.dashboard.settings, 'list')
     [token] = stored['tokens']
     assert token['last_used_at'] >= listed['last_used_at']  # the link was in use until it closed
+
+
+async def test_the_running_dashboard_learns_cli_token_changes_for_the_shared_token_check(settings: Settings) -> None:
+    dashboard = Dashboard(settings)
+    dashboard.tokens.check_interval = 0.2
+    server = await start_server(settings, dashboard)
+    try:
+        shared = await FakeAgent(server.ws_url, 'web1').connect()
+        await run_cli_json(settings, 'create', '--host', 'web1')
+        assert await shared.closed(timeout=10) == 4403  # the check job saw the token the CLI created
+
+        again = FakeAgent(server.ws_url, 'web1')  # the shared token
+        await again.connect(register=False)
+        await again.send('register', register_payload('web1'))
+        assert await again.closed() == 4403
+
+        code, _, err = await run_cli(settings, 'revoke', '--host', 'web1')
+        assert code == 0, err
+        await eventually(lambda: not dashboard.tokens.has_agent_token('web1'), timeout=10)
+        agent = await FakeAgent(server.ws_url, 'web1').connect()
+        await agent.close()
+    finally:
+        await server.stop()

@@ -19,6 +19,7 @@ from fastapi import FastAPI, Request
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
+from nixfleet.api.errors import error_json
 from nixfleet.config import Settings
 from nixfleet.security.middleware import MAX_BODY_BYTES, SecurityMiddleware
 from nixfleet.security.net import OriginPolicy, ProxyTrust
@@ -88,7 +89,7 @@ def _echo_app(trusted: list[str]) -> FastAPI:
     async def echo(request: Request) -> dict[str, object]:
         return {'headers': dict(request.headers), 'body': len(await request.body())}
 
-    app.add_middleware(SecurityMiddleware, proxies=ProxyTrust(trusted), origins=OriginPolicy([]))
+    app.add_middleware(SecurityMiddleware, proxies=ProxyTrust(trusted), origins=OriginPolicy([]), error_body=error_json)
     return app
 
 

@@ -18,9 +18,9 @@ import pyotp
 import pytest
 from pydantic import SecretStr
 
-from nixfleet.api.auth import COOKIE_NAME
 from nixfleet.app import Dashboard
 from nixfleet.config import Settings
+from nixfleet.security.sessions import COOKIE_NAME
 from tests.security.helpers import admin_client
 from tests.support import PASSWORD, FakeAgent, ManualClock, RunningServer, start_server
 

@@ -9,9 +9,9 @@ import pytest
 
 from nixfleet.app import Dashboard, build_app
 from nixfleet.config import ConfigError, Settings
-from nixfleet.ops.totp import TotpGuard
 from nixfleet.security.net import OriginPolicy, ProxyTrust, RequestFacts, parse_ip, rate_key
 from nixfleet.security.ratelimit import AttemptLimiter
+from nixfleet.security.totp import TotpGuard
 from tests.support import ManualClock
 
 
@@ -148,11 +148,16 @@ def test_the_limiter_forgets_idle_clients_and_stays_bounded() -> None:
 def test_the_guard_counts_wrong_codes_not_replays_and_persists_through_hooks() -> None:
     clock = ManualClock()
     secret = pyotp.random_base32()
-    guard = TotpGuard(secret, clock, max_failures=2, failure_window=60)
     used: list[int] = []
     refused: list[tuple[str, str]] = []
-    guard.on_used = used.append
-    guard.on_refused = lambda blocked, purpose: refused.append((blocked.code.value, purpose))
+    guard = TotpGuard(
+        secret,
+        clock,
+        max_failures=2,
+        failure_window=60,
+        on_used=used.append,
+        on_refused=lambda blocked, purpose: refused.append((blocked.code.value, purpose)),
+    )
     code = pyotp.TOTP(secret).at(clock())
     assert guard.check(code, purpose='login') is None and used == [guard.last_step]
     for _ in range(3):

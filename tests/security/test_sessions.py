@@ -18,9 +18,9 @@ import pytest
 from itsdangerous import URLSafeSerializer
 from pydantic import SecretStr
 
-from nixfleet.api.auth import COOKIE_NAME, credential_binding
 from nixfleet.app import Dashboard
 from nixfleet.config import Settings
+from nixfleet.security.sessions import COOKIE_NAME, credential_binding
 from nixfleet.security.state import REVOKED_SESSIONS, SESSION_EPOCH, read_settings
 from tests.security.helpers import log_in, session_status
 from tests.support import ManualClock, RunningServer, start_server

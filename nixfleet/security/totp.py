@@ -1,4 +1,4 @@
-"""TOTP for login and for ops that need it (reboot): 30 s period, ±1 step, and a code works once (SPEC §12)."""
+"""TOTP for login and for ops that need it (reboot): 30 s period, ±1 step, and a code works once."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ from collections.abc import Callable
 
 import pyotp
 
-from nixfleet.models import ErrorCode
-from nixfleet.ops.validation import Blocked
+from nixfleet.models import Blocked, ErrorCode
 from nixfleet.timeutil import Clock
 
 #: Wrong codes tolerated per `FAILURE_WINDOW` seconds before every code is refused until the window has passed.
@@ -43,6 +42,8 @@ class TotpGuard:
         *,
         max_failures: int = MAX_FAILURES,
         failure_window: float = FAILURE_WINDOW,
+        on_used: Callable[[int], None] | None = None,
+        on_refused: Callable[[Blocked, str], None] | None = None,
     ) -> None:
         self._totp = pyotp.TOTP(secret) if secret else None
         self._clock = clock
@@ -50,9 +51,9 @@ class TotpGuard:
         self._failures: deque[float] = deque(maxlen=max(1, max_failures))
         self._failure_window = failure_window
         #: Called with the time step a code just used (to persist it: replays stay refused across restarts).
-        self.on_used: Callable[[int], None] | None = None
+        self._on_used = on_used
         #: Called with every refusal and what the code was for (to audit it).
-        self.on_refused: Callable[[Blocked, str], None] | None = None
+        self._on_refused = on_refused
 
     @property
     def configured(self) -> bool:
@@ -75,8 +76,8 @@ class TotpGuard:
         one counts towards the lock) but stays good for the retry.
         """
         blocked = self._check((code or '').strip().replace(' ', ''), spend=spend)
-        if blocked is not None and self.on_refused is not None:
-            self.on_refused(blocked, purpose)
+        if blocked is not None and self._on_refused is not None:
+            self._on_refused(blocked, purpose)
         return blocked
 
     def _check(self, code: str, *, spend: bool) -> Blocked | None:
@@ -101,8 +102,19 @@ class TotpGuard:
                     if not spend:
                         return None
                     self._last_step = step
-                    if self.on_used is not None:
-                        self.on_used(step)
+                    if self._on_used is not None:
+                        self._on_used(step)
                     return None
         self._failures.append(now)
         return Blocked(ErrorCode.TOTP_INVALID, 'wrong TOTP code')
+
+
+def verify_totp(secret: str | None, code: str, now: float) -> bool:
+    """Check a 6-digit TOTP code (30 s period, ±1 step, as the Go dashboard); no replay protection (see TotpGuard)."""
+    if not secret or not code:
+        return False
+    code = code.strip().replace(' ', '')
+    if not code.isascii() or not code.isdigit() or len(code) != 6:
+        return False
+    totp = pyotp.TOTP(secret)
+    return any(hmac.compare_digest(totp.at(now + step * totp.interval), code) for step in (-1, 0, 1))
