@@ -16,18 +16,18 @@ from nixfleet import __version__
 from nixfleet.api.auth import LoginError, Session, login_redirect, safe_next, session_from_request
 from nixfleet.streams.state import FleetState
 from nixfleet.ui import sync_hooks
-from nixfleet.ui.actions_ import FleetActions
-from nixfleet.ui.context_bar_ import ContextBar
-from nixfleet.ui.header_ import FleetHeader
-from nixfleet.ui.host_table_ import HostTable
-from nixfleet.ui.layout_ import Footer, ViewNav
-from nixfleet.ui.lifetime import bind_to_client
-from nixfleet.ui.output_panel_ import OutputPanel
-from nixfleet.ui.pipelines_page_ import ViewPage
+from nixfleet.ui.actions import FleetActions
+from nixfleet.ui.context_bar import ContextBar
+from nixfleet.ui.header import FleetHeader
+from nixfleet.ui.host_table import HostTable
+from nixfleet.ui.layout import Footer, ViewNav
+from nixfleet.ui.output_panel import OutputPanel
+from nixfleet.ui.pipelines_page import ViewPage
 from nixfleet.ui.sync_status import RECONNECT_TIMEOUT, install_fast_reconnect
 from nixfleet.ui.tab_session import bind_session
-from nixfleet.ui.table_sync import HostTableSync, Row
 from nixfleet.ui.theme import asset
+from nixfleet.viewmodels.lifetime import bind_to_client
+from nixfleet.viewmodels.table_sync import HostTableSync, Row
 
 if TYPE_CHECKING:
     from nixfleet.app import Dashboard

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from fastapi import FastAPI, HTTPException, Request
 
 from nixfleet.api.auth import session_from_request
-from nixfleet.ui.table_sync import HostTableSync
+from nixfleet.viewmodels.table_sync import HostTableSync
 
 if TYPE_CHECKING:
     from nixfleet.app import Dashboard

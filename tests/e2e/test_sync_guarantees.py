@@ -31,7 +31,7 @@ import pytest
 from playwright.async_api import Page
 from websockets.asyncio.client import connect
 
-from nixfleet.ui.table_sync import host_row
+from nixfleet.viewmodels.table_sync import host_row
 from tests.e2e.conftest import (
     ROOT,
     AgentFactory,

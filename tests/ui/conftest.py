@@ -46,9 +46,9 @@ from nixfleet.server import uvicorn_config
 from nixfleet.streams.state import FleetState
 from nixfleet.timeutil import Clock
 from nixfleet.ui import mount_ui
-from nixfleet.ui.actions_ import FleetActions, current_actions
-from nixfleet.ui.host_table_ import HostTable
-from nixfleet.ui.table_sync import Row
+from nixfleet.ui.actions import FleetActions, current_actions
+from nixfleet.ui.host_table import HostTable
+from nixfleet.viewmodels.table_sync import Row
 from tests.integrations.fake_version import FakeVersionServer
 from tests.support import PASSWORD, FakeAgent, eventually, free_port, idle, simulated_agents
 

@@ -8,8 +8,8 @@ from typing import Any
 
 from nicegui.testing.user import User
 
-from nixfleet.ui.output_buffer import LOG_TAB
-from nixfleet.ui.output_panel_ import OutputPanel, open_host_output, panel_of, select_output_tab
+from nixfleet.ui.output_panel import OutputPanel, open_host_output, panel_of, select_output_tab
+from nixfleet.viewmodels.output_buffer import LOG_TAB
 from tests.support import FakeAgent, eventually, expect_command, send_output, send_status
 from tests.ui.conftest import UiServer
 

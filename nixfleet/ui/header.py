@@ -11,7 +11,7 @@ from nicegui import ui
 
 from nixfleet.streams.state import FleetState
 from nixfleet.timeutil import parse_iso
-from nixfleet.ui.actions_ import FleetActions
+from nixfleet.ui.actions import FleetActions
 from nixfleet.ui.theme import asset
 
 

@@ -19,11 +19,11 @@ from nixfleet.causes import as_cell, cause, cell_of, is_already_current, short_c
 from nixfleet.ops.dispatch import DispatchError
 from nixfleet.streams.state import FleetState
 from nixfleet.ui.history_queries import pipeline_runs
-from nixfleet.ui.history_time_ import LocalTime, duration
-from nixfleet.ui.output_buffer import status_tone
-from nixfleet.ui.output_panel_ import current_panel
+from nixfleet.ui.history_time import LocalTime, duration
+from nixfleet.ui.output_panel import current_panel
 from nixfleet.ui.tab_session import session_alive
 from nixfleet.ui.theme import host_color_style
+from nixfleet.viewmodels.output_buffer import status_tone
 
 if TYPE_CHECKING:
     from nixfleet.app import Dashboard

@@ -26,8 +26,9 @@ from nixfleet.models import TERMINAL
 from nixfleet.ops.dispatch import DispatchError, DispatchResult
 from nixfleet.ops.lifecycle import CommandError
 from nixfleet.streams.state import FleetState
-from nixfleet.ui import dialogs_
-from nixfleet.ui.actions_model import (
+from nixfleet.ui import dialogs
+from nixfleet.ui.tab_session import session_alive
+from nixfleet.viewmodels.actions_model import (
     MENU_BY_KEY,
     alternative,
     fleet_online,
@@ -36,8 +37,7 @@ from nixfleet.ui.actions_model import (
     op_label,
     pipeline_label,
 )
-from nixfleet.ui.output_buffer import status_tone
-from nixfleet.ui.tab_session import session_alive
+from nixfleet.viewmodels.output_buffer import status_tone
 
 if TYPE_CHECKING:
     from nixfleet.app import Dashboard
@@ -286,14 +286,14 @@ class FleetActions:
             if on_refused is not None:
                 await on_refused(exc)
             else:
-                await self._explain(op, [dialogs_.Refusal(None, str(exc.code), exc.message)], hosts, total=len(hosts))
+                await self._explain(op, [dialogs.Refusal(None, str(exc.code), exc.message)], hosts, total=len(hosts))
             return []
         finally:
             self._inflight.discard(key)
         self._report_started(op, results, forced=force)
         refused = [r for r in results if not r.started]
         if refused and explain:
-            refusals = [dialogs_.Refusal(r.host, str(r.code), r.message or '') for r in refused]
+            refusals = [dialogs.Refusal(r.host, str(r.code), r.message or '') for r in refused]
             await self._explain(op, refusals, hosts, total=len(results), args=args)
         return results
 
@@ -344,7 +344,7 @@ class FleetActions:
     async def _explain(
         self,
         op: str,
-        refusals: Sequence[dialogs_.Refusal],
+        refusals: Sequence[dialogs.Refusal],
         hosts: Sequence[str],
         *,
         total: int,
@@ -356,7 +356,7 @@ class FleetActions:
         alt = alternative(op, codes.pop()) if len(codes) == 1 else None
         forceable_hosts = [r.host for r in refusals if r.host and forceable(r.code)]
         can_force = bool(forceable_hosts) and label is None  # pipelines have no Force
-        choice = await dialogs_.refused(
+        choice = await dialogs.refused(
             label or op_label(op), refusals, total=total, can_force=can_force, alternative=alt
         )
         targets = [r.host for r in refusals if r.host]
@@ -380,7 +380,7 @@ class FleetActions:
         try:
             run = await self.dashboard.ops.start_pipeline(name, hosts, actor='user')
         except DispatchError as exc:
-            refusal = dialogs_.Refusal(None, str(exc.code), exc.message)
+            refusal = dialogs.Refusal(None, str(exc.code), exc.message)
             await self._explain(name, [refusal], hosts, total=len(hosts), label=label)
             return
         self._runs[run.id] = _Run(label, name, tuple(run.hosts))
@@ -430,7 +430,7 @@ class FleetActions:
         elif item.kind == 'stop':
             await self.stop(host)
         elif key == 'rollback':
-            if await dialogs_.confirm(
+            if await dialogs.confirm(
                 f'Roll back {host}?',
                 f'{host} switches back to its previous system generation.',
                 'Roll back',
@@ -439,7 +439,7 @@ class FleetActions:
             ):
                 await self.run('rollback', [host])
         elif key == 'remove':
-            if await dialogs_.confirm(
+            if await dialogs.confirm(
                 f'Remove {host}?',
                 f'{host}, its commands and their logs are deleted (events stay). '
                 'It comes back if its agent registers again.',
@@ -468,25 +468,25 @@ class FleetActions:
     async def reboot(self, host: str) -> None:
         """Ask for a TOTP code, then reboot."""
 
-        async def submit(code: str) -> dialogs_.CodeRefused | None:
-            problem: list[dialogs_.CodeRefused] = []
+        async def submit(code: str) -> dialogs.CodeRefused | None:
+            problem: list[dialogs.CodeRefused] = []
 
             async def refused(exc: DispatchError) -> None:
-                problem.append(dialogs_.CodeRefused(f'{exc.message} ({exc.code})'))
+                problem.append(dialogs.CodeRefused(f'{exc.message} ({exc.code})'))
 
             results = await self.run('reboot', [host], totp=code, on_refused=refused, explain=False)
             for result in results:
                 if not result.started:  # refused for the host's sake: the code was right, and is still unused
                     why = f'{result.message} ({result.code}). The code was not used; try again when {host} is ready.'
-                    problem.append(dialogs_.CodeRefused(why, kept=True))
+                    problem.append(dialogs.CodeRefused(why, kept=True))
             return problem[0] if problem else None
 
-        await dialogs_.totp_prompt(host, submit, configured=self.totp_configured)
+        await dialogs.totp_prompt(host, submit, configured=self.totp_configured)
 
     async def change_color(self, host: str) -> None:
         """Pick a colour (or the agent's default) and set it."""
         view = self.state.hosts.get(host) or {}
-        choice = await dialogs_.pick_color(
+        choice = await dialogs.pick_color(
             host, view.get('theme_color'), from_dashboard=view.get('color_source') == 'dashboard'
         )
         if choice is not None:
@@ -543,7 +543,7 @@ class FleetActions:
         pipeline = what == 'do-all'
         label = pipeline_label(what) if pipeline else op_label(what)
         steps = 'Pull → Switch → Test' if pipeline else label
-        ok = await dialogs_.confirm(
+        ok = await dialogs.confirm(
             f'{label} on {len(online)} online host{"s" if len(online) != 1 else ""}?',
             f'Run {steps} on every online host. Offline and stale hosts are left out.',
             f'{label} on {len(online)}',
@@ -607,7 +607,7 @@ class FleetActions:
             if not online:
                 self.toast('No host is online to deploy to', 'warning')
                 return
-            if await dialogs_.confirm(
+            if await dialogs.confirm(
                 f'Merge & deploy PR #{pr.get("number")}?',
                 f'Merge {what}, then Pull → Switch → Test on {len(online)} online hosts.',
                 'Merge & Deploy',
@@ -615,7 +615,7 @@ class FleetActions:
                 details=online,
             ) and (online := self._still_online(online, 'Merge & Deploy')):
                 await self.run_pipeline('merge-deploy', online)
-        elif await dialogs_.confirm(
+        elif await dialogs.confirm(
             f'Merge PR #{pr.get("number")}?', f'Merge {what} on GitHub. Nothing is deployed.', 'Merge', icon='merge'
         ):
             await self.run('merge-pr', [])

@@ -13,9 +13,9 @@ from typing import Any
 from nicegui import ui
 
 from nixfleet.streams.state import FleetState
-from nixfleet.ui.actions_ import FleetActions
-from nixfleet.ui.actions_model import CommandIndex, op_label
-from nixfleet.ui.dialogs_ import button
+from nixfleet.ui.actions import FleetActions
+from nixfleet.ui.dialogs import button
+from nixfleet.viewmodels.actions_model import CommandIndex, op_label
 
 
 def _button(text: str, icon: str | None, tone: str, on_click: Any, marker: str) -> ui.button:

@@ -25,10 +25,10 @@ from nixfleet.ops.registry import OPS
 from nixfleet.streams.state import FleetState
 from nixfleet.timeutil import iso
 from nixfleet.ui.history_queries import CommandFilter, EventFilter, Page, commands_page, events_page, history_hosts
-from nixfleet.ui.history_time_ import LocalTime, duration
-from nixfleet.ui.output_buffer import TAB_CAP, output_line, status_tone
-from nixfleet.ui.output_panel_ import OutputPanel, OutputView, current_panel, download_command_log
+from nixfleet.ui.history_time import LocalTime, duration
+from nixfleet.ui.output_panel import OutputPanel, OutputView, current_panel, download_command_log
 from nixfleet.ui.theme import host_color_style
+from nixfleet.viewmodels.output_buffer import TAB_CAP, output_line, status_tone
 
 if TYPE_CHECKING:
     from nixfleet.app import Dashboard

@@ -16,14 +16,14 @@ from reactivex import operators as ops
 from reactivex.abc import DisposableBase, SchedulerBase
 
 from nixfleet.streams.state import FleetState, FleetStateStream, guarded
-from nixfleet.ui.actions_ import FleetActions
-from nixfleet.ui.header_ import FleetHeader
-from nixfleet.ui.history_view_ import HistoryView, Query
-from nixfleet.ui.layout_ import Footer, ViewNav
-from nixfleet.ui.lifetime import bind_to_client
-from nixfleet.ui.output_panel_ import OutputPanel
-from nixfleet.ui.pipelines_view_ import PipelinesView
-from nixfleet.ui.tokens_view_ import TokensView
+from nixfleet.ui.actions import FleetActions
+from nixfleet.ui.header import FleetHeader
+from nixfleet.ui.history_view import HistoryView, Query
+from nixfleet.ui.layout import Footer, ViewNav
+from nixfleet.ui.output_panel import OutputPanel
+from nixfleet.ui.pipelines_view import PipelinesView
+from nixfleet.ui.tokens_view import TokensView
+from nixfleet.viewmodels.lifetime import bind_to_client
 
 if TYPE_CHECKING:
     from nixfleet.app import Dashboard

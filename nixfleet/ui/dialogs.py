@@ -16,7 +16,7 @@ from typing import Any
 
 from nicegui import ui
 
-from nixfleet.ui.actions_model import Alternative
+from nixfleet.viewmodels.actions_model import Alternative
 
 #: The previous dashboard's colour presets (name, colour).
 COLOR_PRESETS: tuple[tuple[str, str], ...] = (

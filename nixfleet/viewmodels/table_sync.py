@@ -72,7 +72,7 @@ def host_row(view: Mapping[str, Any]) -> Row:
         'outdated': (compartments.get('agent') or {}).get('status') == 'outdated',
         'gen': view.get('generation') or '',
         'os_ver': view.get('os_version') or '',
-        # the action controls (host_table_.py adds `run`, the running command's progress)
+        # the action controls (host_table.py adds `run`, the running command's progress)
         'comp': compartments,
         'ops': view.get('available_ops') or [],
         'cmd': view.get('command_id'),

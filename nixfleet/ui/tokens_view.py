@@ -25,10 +25,10 @@ from nixfleet.models import ErrorCode
 from nixfleet.security.tokens import TokenError, TokenKind, TokenRecord, TokenScope
 from nixfleet.streams.state import FleetState
 from nixfleet.timeutil import iso
-from nixfleet.ui.dialogs_ import _dialog, _title, button, confirm
-from nixfleet.ui.history_time_ import LocalTime
-from nixfleet.ui.lifetime import bind_to_client
+from nixfleet.ui.dialogs import _dialog, _title, button, confirm
+from nixfleet.ui.history_time import LocalTime
 from nixfleet.ui.theme import asset
+from nixfleet.viewmodels.lifetime import bind_to_client
 
 if TYPE_CHECKING:
     from nixfleet.app import Dashboard

@@ -30,8 +30,9 @@ from nixfleet.ops.logs import parse_log
 from nixfleet.streams.changes import ChangeType, VersionedChange
 from nixfleet.streams.state import FleetState
 from nixfleet.ui.history_queries import host_commands
-from nixfleet.ui.lifetime import bind_to_client
-from nixfleet.ui.output_buffer import (
+from nixfleet.ui.theme import host_color_style
+from nixfleet.viewmodels.lifetime import bind_to_client
+from nixfleet.viewmodels.output_buffer import (
     LOG_CAP,
     LOG_TAB,
     TAB_CAP,
@@ -42,7 +43,6 @@ from nixfleet.ui.output_buffer import (
     output_line,
     status_tone,
 )
-from nixfleet.ui.theme import host_color_style
 
 if TYPE_CHECKING:
     from nixfleet.app import Dashboard
