@@ -144,7 +144,11 @@ class ContextBar:
             with ui.element('div').classes('nf-ctx-actions'):
                 merge = _button('Merge', 'merge', 'is-quiet', act.handler(act.fleet.merge, deploy=False), 'pr-merge')
                 deploy = _button(
-                    'Merge & Deploy', 'rocket_launch', 'is-primary', act.handler(act.fleet.merge, deploy=True), 'pr-deploy'
+                    'Merge & Deploy',
+                    'rocket_launch',
+                    'is-primary',
+                    act.handler(act.fleet.merge, deploy=True),
+                    'pr-deploy',
                 )
             for action in (merge, deploy):
                 action.set_enabled(bool(pr.get('can_merge')))

@@ -42,7 +42,7 @@ from pydantic import SecretStr
 from nixfleet.agent import SimBehaviour, SimulatedFleet
 from nixfleet.app import Dashboard, build_app
 from nixfleet.config import Settings
-from nixfleet.server import uvicorn_config
+from nixfleet.server import ui_parts, uvicorn_config
 from nixfleet.streams.state import FleetState
 from nixfleet.timeutil import Clock
 from nixfleet.ui import mount_ui
@@ -224,7 +224,7 @@ async def running_ui(settings: Settings, *, clock: Clock | None = None) -> Async
         os.environ['NICEGUI_USER_SIMULATION'] = 'true'
         dashboard = Dashboard(settings) if clock is None else Dashboard(settings, clock=clock)
         app = build_app(dashboard)
-        mount_ui(app, dashboard)
+        mount_ui(app, ui_parts(dashboard))
         port = free_port()
         server = uvicorn.Server(uvicorn_config(app, settings, host='127.0.0.1', port=port, log_level='warning'))
         task = asyncio.create_task(server.serve())
