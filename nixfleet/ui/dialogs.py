@@ -182,7 +182,7 @@ async def totp_prompt(host: str, submit: Callable[[str], Awaitable[CodeRefused |
     return bool(await _answer(dialog))
 
 
-def _swatches(choose: Callable[[str], None]) -> dict[str, ui.button]:
+def _swatches(choose: Callable[[str], Any]) -> dict[str, ui.button]:
     """The preset colour buttons, by colour; a click chooses that colour."""
     swatches: dict[str, ui.button] = {}
     with ui.element('div').classes('nf-swatches').props('role=radiogroup aria-label="Presets"'):

@@ -17,11 +17,12 @@ from reactivex.abc import SchedulerBase
 from nixfleet.streams.state import FleetState
 from nixfleet.ui.actions import FleetActions
 from nixfleet.ui.header import FleetHeader
-from nixfleet.ui.history_view import HistoryView, Query
+from nixfleet.ui.history_view import HistoryView
 from nixfleet.ui.layout import Footer, ViewNav
 from nixfleet.ui.output_panel import OutputPanel
 from nixfleet.ui.pipelines_view import PipelinesView
 from nixfleet.ui.tokens_view import TokensView
+from nixfleet.viewmodels.history_query import Query
 from nixfleet.viewmodels.lifetime import bind_to_client
 from nixfleet.viewmodels.table_sync import HostTableSync, Row
 

@@ -46,9 +46,9 @@ class OutputFeed:
             self._started(change.payload or {}, str(change.id))
         elif kind is ChangeType.COMMAND_FINISHED:
             command = change.fields or {}
-            tab = self.tabs.get(str(command.get('host_id')))
-            if tab is not None and not command.get('started_at') and not tab.loading:
-                tab.add([blocked_line(command)])  # it never ran, so it has no log file
+            host_tab = self.tabs.get(str(command.get('host_id')))
+            if host_tab is not None and not command.get('started_at') and not host_tab.loading:
+                host_tab.add([blocked_line(command)])  # it never ran, so it has no log file
         elif kind is ChangeType.COMMAND_UPDATED:
             return str((change.fields or {}).get('host_id')) in self.tabs
         elif kind is ChangeType.HOST_UPDATED:
