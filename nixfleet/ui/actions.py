@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -53,14 +52,6 @@ class PageEvents:
     output_tab: Event[int] = field(default_factory=Event)
 
 
-_controllers: weakref.WeakValueDictionary[str, FleetActions] = weakref.WeakValueDictionary()
-
-
-def current_actions() -> FleetActions | None:
-    """The action controller of the browser tab whose event is being handled, if its page has one."""
-    return _controllers.get(ui.context.client.id)
-
-
 class FleetActions:
     """The action controller of one dashboard tab."""
 
@@ -71,7 +62,6 @@ class FleetActions:
         self.totp_configured = totp_configured
         self.events = PageEvents()
         self._root = root
-        _controllers[root.client.id] = self
         self.reports = CommandReports(lambda: stream.value, ops.get_command, self.toast)
         self._inflight: set[tuple[str, tuple[str, ...]]] = set()
         self._handling: set[tuple[str, ...]] = set()  #: clicks whose handling (dialog, dispatch) is under way

@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import weakref
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from nicegui import Client, ui
+from nicegui import ui
 from reactivex.abc import DisposableBase, SchedulerBase
 
 from nixfleet.streams.changes import VersionedChange
@@ -55,13 +54,6 @@ log = logging.getLogger(__name__)
 WINDOW = 0.1
 #: A command that starts opens its host's tab (without focusing it) while fewer host tabs than this are open.
 AUTO_OPEN_LIMIT = 8
-
-_panels: weakref.WeakValueDictionary[str, OutputPanel] = weakref.WeakValueDictionary()
-
-
-def panel_of(client: Client) -> OutputPanel | None:
-    """The output panel of a browser tab, if its page has one."""
-    return _panels.get(client.id)
 
 
 class OutputView(ui.element, component='output_panel.js'):
@@ -115,9 +107,6 @@ class OutputPanel:
             self._open_tab(host)
         self.select(self._prefs.active if self._prefs.active in self.tabs else LOG_TAB, expand=False, save=False)
         self._refresh(stream.value)
-        client = ui.context.client
-        _panels[client.id] = self
-        client.on_delete(lambda: _panels.pop(client.id, None))
 
     # -- building ------------------------------------------------------------------------------------------------
     def _build(self) -> None:

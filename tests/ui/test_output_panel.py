@@ -8,11 +8,10 @@ from typing import Any
 
 from nicegui.testing.user import User
 
-from nixfleet.ui.actions import current_actions
-from nixfleet.ui.output_panel import OutputPanel, panel_of
+from nixfleet.ui.output_panel import OutputPanel
 from nixfleet.viewmodels.output_buffer import LOG_TAB
 from tests.support import FakeAgent, eventually, expect_command, send_output, send_status
-from tests.ui.conftest import UiServer
+from tests.ui.conftest import UiServer, actions_of, panel_of
 
 
 def texts(panel: OutputPanel, tab: str) -> list[str]:
@@ -181,8 +180,7 @@ async def test_download_the_system_log_and_a_hosts_command_log(ui_server: UiServ
 async def test_tabs_close_switch_by_number_and_open_from_other_components(ui_server: UiServer) -> None:
     a, b = await ui_server.agent('web-05'), await ui_server.agent('web-06')
     user, panel = await open_panel(ui_server)
-    with user:  # other components reach the panel through the tab's events only
-        actions = current_actions()
+    actions = actions_of(user.client)  # other components reach the panel through the tab's events only
     assert actions is not None
     actions.events.view_output.emit('web-05')  # the row menu's "View output"
     assert panel.active == 'web-05'
