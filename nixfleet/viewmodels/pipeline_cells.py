@@ -27,7 +27,7 @@ HOST_STATES = {
 
 #: (pipeline id, stage, host or None) → the cell of the command, for the commands of running runs.
 CellIndex = dict[tuple[str, int, str | None], Mapping[str, Any]]
-#: What a cell says for a stage whose goal already held (SPEC §6).
+#: What a cell says for a stage whose goal already held.
 CURRENT_TEXT = 'already current'
 #: Failure causes a run card lists below its grid (the rest are counted).
 CAUSES = 6

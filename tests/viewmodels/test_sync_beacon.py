@@ -14,7 +14,7 @@ from nixfleet.streams.changes import Change, ChangeType, VersionedChange
 from nixfleet.streams.state import FleetState, FleetStateStream
 from nixfleet.viewmodels.lifetime import bind_to_client
 from nixfleet.viewmodels.table_sync import HostTableSync, Row, host_row
-from tests.ui.test_lifetime import FakeClient
+from tests.viewmodels.test_lifetime import FakeClient
 
 
 @dataclass
