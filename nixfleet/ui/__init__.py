@@ -2,6 +2,12 @@
 
 `mount_ui` is the only entry point; it gets the parts the UI uses (`UiParts`), never the dashboard itself. NiceGUI is
 imported lazily, so importing this package costs nothing where no UI is served.
+
+Naming: this package holds NiceGUI modules only, named for what they show, without a suffix (`host_table.py`); a
+component's JavaScript and CSS sit beside it under the same name (`host_table.js`). The NiceGUI-free models they
+render live in `nixfleet.viewmodels`. Every tab follows the state through one subscription (`HostTableSync`, the
+page is its sink; parts needing every delta are its `DeltaFollower`s), reaches its output panel only through its
+`PageEvents`, and tells the user things only through `toasts.toast`.
 """
 
 from __future__ import annotations
