@@ -9,7 +9,7 @@ brings; the output panel gets every delta from the same subscription.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Protocol
 
 from nicegui import ui
 from reactivex.abc import SchedulerBase
@@ -30,6 +30,12 @@ if TYPE_CHECKING:
     from nixfleet.ui import UiParts
 
 
+class View(Protocol):
+    """What a page's one view does with each rendered snapshot."""
+
+    def show(self, state: FleetState) -> None: ...
+
+
 class ViewPage:
     """Header, view switcher, one view, the output panel and the footer, following the state."""
 
@@ -40,7 +46,7 @@ class ViewPage:
         self.actions = FleetActions(parts.stream, parts.ops, client.layout, totp_configured=parts.totp_configured)
         self.header = FleetHeader(state, self.actions, pinned_agent=parts.settings.expected_agent_version)
         events = self.actions.events
-        self.view: Any
+        self.view: View
         with ui.element('main').classes('nf-page'):
             self.nav = ViewNav(path)
             if path == '/pipelines':
