@@ -147,9 +147,10 @@ def build_demo(settings: Settings, *, agents: int, with_ui: bool = True, advance
     token = settings.github_token.get_secret_value() if settings.github_token else ''
     app.include_router(demo_router(repo, github_token=token, authenticate=dashboard.credentials.actor))
     if with_ui:  # NiceGUI is mounted at `/`: after every other route
+        from nixfleet.server import ui_parts
         from nixfleet.ui import mount_ui
 
-        mount_ui(app, dashboard)
+        mount_ui(app, ui_parts(dashboard))
     url = f'ws://{_loopback(settings)}:{settings.port}/ws'
     agent_token = settings.agent_token.get_secret_value() if settings.agent_token else ''
     fleet = SimulatedFleet(url=url, token=agent_token, count=0, interval=5, ramp=1.5, remote=repo.remote)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -16,6 +16,9 @@ from nixfleet.app import Dashboard, build_app
 from nixfleet.config import Settings
 from nixfleet.gateway.fair_ws import FairWSProtocol
 from nixfleet.models import ErrorCode
+
+if TYPE_CHECKING:
+    from nixfleet.ui import UiParts
 
 log = logging.getLogger(__name__)
 
@@ -104,8 +107,24 @@ def create_web_app(dashboard: Dashboard, *, with_ui: bool = True) -> FastAPI:
     if with_ui:
         from nixfleet.ui import mount_ui
 
-        mount_ui(app, dashboard)
+        mount_ui(app, ui_parts(dashboard))
     return app
+
+
+def ui_parts(dashboard: Dashboard) -> UiParts:
+    """The parts of `dashboard` the UI uses (what `mount_ui` gets instead of the dashboard)."""
+    from nixfleet.ui import UiParts
+
+    return UiParts(
+        settings=dashboard.settings,
+        stream=dashboard.stream,
+        beacons=dashboard.sync.beacons,
+        ops=dashboard.ops,
+        journal=dashboard.journal,
+        tokens=dashboard.tokens,
+        links=dashboard.security.links,
+        clock=dashboard.clock,
+    )
 
 
 def serve(settings: Settings, *, with_ui: bool = True) -> None:

@@ -1,4 +1,4 @@
-// The live host table (see host_table_.py). Server → `snapshot` prop (full render) and `apply(tx)` (row transactions
+// The live host table (see host_table.py). Server → `snapshot` prop (full render) and `apply(tx)` (row transactions
 // that chain by version); a transaction that does not follow the shown version asks the server for a resync.
 // "Last seen" and running times tick here, once a second, without any server round trip.
 // Selection, the row menu and the tooltip live here too (one menu and one tooltip for all rows); what they trigger
@@ -717,7 +717,7 @@ export default {
           icon: ok ? "content_copy" : "warning",
           position: "bottom-right",
           timeout: 1500,
-          color: "nf", // no Quasar colour classes (see actions_.py)
+          color: "nf", // no Quasar colour classes (see actions.py)
           textColor: "nf",
           classes: ok ? "nf-toast is-positive" : "nf-toast is-warning",
         });

@@ -1,4 +1,4 @@
-// The output panel's body (see output_panel_.py): the tab strip and tools arrive as children (default slot); this
+// The output panel's body (see output_panel.py): the tab strip and tools arrive as children (default slot); this
 // component owns the line view, the resize grip and the copy to the clipboard. Lines arrive as `reset(tab, {lines,
 // earlier, loading})` and `append(tab, lines, dropped)`; every open tab is kept here so switching tabs is instant.
 // Lines are plain DOM (never Vue-reactive): a nix build can print thousands of them.

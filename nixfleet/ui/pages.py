@@ -15,22 +15,22 @@ from reactivex.scheduler.eventloop import AsyncIOScheduler
 from nixfleet import __version__
 from nixfleet.security.sessions import LoginError, Session, login_redirect, safe_next, session_from_request
 from nixfleet.streams.state import FleetState
-from nixfleet.ui import sync_hooks
-from nixfleet.ui.actions_ import FleetActions
-from nixfleet.ui.context_bar_ import ContextBar
-from nixfleet.ui.header_ import FleetHeader
-from nixfleet.ui.host_table_ import HostTable
-from nixfleet.ui.layout_ import Footer, ViewNav
-from nixfleet.ui.lifetime import bind_to_client
-from nixfleet.ui.output_panel_ import OutputPanel
-from nixfleet.ui.pipelines_page_ import ViewPage
+from nixfleet.ui.actions import FleetActions
+from nixfleet.ui.context_bar import ContextBar
+from nixfleet.ui.header import FleetHeader
+from nixfleet.ui.host_table import HostTable
+from nixfleet.ui.layout import Footer, ViewNav
+from nixfleet.ui.output_panel import OutputPanel
+from nixfleet.ui.pipelines_page import ViewPage
 from nixfleet.ui.sync_status import RECONNECT_TIMEOUT, install_fast_reconnect
 from nixfleet.ui.tab_session import bind_session
-from nixfleet.ui.table_sync import HostTableSync, Row
 from nixfleet.ui.theme import asset
+from nixfleet.viewmodels.lifetime import bind_to_client
+from nixfleet.viewmodels.table_sync import HostTableSync, Row
 
 if TYPE_CHECKING:
-    from nixfleet.app import Dashboard
+    from nixfleet.security.links import SessionLinks
+    from nixfleet.ui import UiParts
 
 _schedulers: dict[asyncio.AbstractEventLoop, AsyncIOScheduler] = {}
 
@@ -47,39 +47,39 @@ def loop_scheduler() -> AsyncIOScheduler:
     return _schedulers[loop]
 
 
-def register_pages(dashboard: Dashboard) -> None:
-    """Register the UI pages for `dashboard` on NiceGUI's app."""
+def register_pages(parts: UiParts) -> None:
+    """Register the UI pages on NiceGUI's app."""
 
     @ui.page('/login', title='Log in · NixFleet')
     def login_page(request: Request) -> Response | None:
         next_path = safe_next(request.query_params.get('next'))
         if session_from_request(request) is not None:
             return RedirectResponse(next_path, status_code=303)
-        totp = dashboard.settings.totp_secret is not None and bool(dashboard.settings.totp_secret.get_secret_value())
+        totp = parts.totp_configured
         ui.html(login_form(request.query_params.get('error'), next_path, totp=totp), sanitize=False).classes(
             'nf-login-wrap'
         )
         ui.context.client.on_connect(lambda: ui.run_javascript("document.getElementById('nf-password')?.focus()"))
         return None
 
-    @protected_page('/', dashboard, title='NixFleet', reconnect_timeout=RECONNECT_TIMEOUT)
+    @protected_page('/', parts.links, title='NixFleet', reconnect_timeout=RECONNECT_TIMEOUT)
     def index(session: Session) -> None:
-        FleetPage(dashboard)
+        FleetPage(parts)
 
-    @protected_page('/pipelines', dashboard, title='Pipelines · NixFleet')
+    @protected_page('/pipelines', parts.links, title='Pipelines · NixFleet')
     def pipelines(session: Session) -> None:
-        ViewPage(dashboard, loop_scheduler(), '/pipelines', {})
+        ViewPage(parts, loop_scheduler(), '/pipelines', {})
 
-    @protected_page('/history', dashboard, title='History · NixFleet')
+    @protected_page('/history', parts.links, title='History · NixFleet')
     def history(session: Session) -> None:
-        ViewPage(dashboard, loop_scheduler(), '/history', ui.context.client.request.query_params)
+        ViewPage(parts, loop_scheduler(), '/history', ui.context.client.request.query_params)
 
-    @protected_page('/tokens', dashboard, title='Tokens · NixFleet')
+    @protected_page('/tokens', parts.links, title='Tokens · NixFleet')
     def tokens(session: Session) -> None:
-        ViewPage(dashboard, loop_scheduler(), '/tokens', {})
+        ViewPage(parts, loop_scheduler(), '/tokens', {})
 
 
-def protected_page(path: str, dashboard: Dashboard, **page_options: Any) -> Callable[[PageBuilder], PageBuilder]:
+def protected_page(path: str, links: SessionLinks, **page_options: Any) -> Callable[[PageBuilder], PageBuilder]:
     """Like `ui.page`, for pages only a logged-in admin may see: others are sent to the login page (and back).
 
     The builder gets the session; the page leaves for the login page as soon as the session ends (logout here or
@@ -94,7 +94,7 @@ def protected_page(path: str, dashboard: Dashboard, **page_options: Any) -> Call
                 target = request.url.path + (f'?{request.url.query}' if request.url.query else '')
                 return RedirectResponse(login_redirect(next_path=safe_next(target)), status_code=303)
             build(session)
-            bind_session(ui.context.client, session, dashboard.security.links, path)
+            bind_session(ui.context.client, session, links, path)
             return None
 
         return build
@@ -146,15 +146,17 @@ def login_form(error: str | None, next_path: str, *, totp: bool) -> str:
 
 class FleetPage:
     """One tab of the dashboard: header, context bar, live host table, output panel, footer, all following the state
-    stream."""
+    through the tab's one subscription (`sync`)."""
 
-    def __init__(self, dashboard: Dashboard) -> None:
-        self.sync = HostTableSync(dashboard.stream, self, loop_scheduler(), beacons=dashboard.sync.beacons)
+    def __init__(self, parts: UiParts) -> None:
+        self.sync = HostTableSync(parts.stream, self, loop_scheduler(), beacons=parts.beacons)
         rows = self.sync.render()
         state = self.sync.rendered
         #: Every button, menu item and shortcut of this tab acts through it (`actions.events`: output panel hooks).
-        self.actions = FleetActions(dashboard, ui.context.client.layout)
-        self.header = FleetHeader(state, self.actions, pinned_agent=dashboard.settings.expected_agent_version)
+        self.actions = FleetActions(
+            parts.stream, parts.ops, ui.context.client.layout, totp_configured=parts.totp_configured
+        )
+        self.header = FleetHeader(state, self.actions, pinned_agent=parts.settings.expected_agent_version)
         with ui.element('main').classes('nf-page'):
             self.nav = ViewNav('/')
             self.context = ContextBar(state, self.actions, on_clear=lambda: self.table.clear_selection())
@@ -168,13 +170,13 @@ class FleetPage:
                 on_hotkey=self.actions.shortcut,
             )
         self.context.show(state, self.table.index)
-        self.output = OutputPanel(dashboard, loop_scheduler())
+        self.output = OutputPanel(parts.stream, parts.ops, parts.journal, loop_scheduler())
         self.actions.events.view_output.subscribe(self.output.open)
         self.actions.events.output_tab.subscribe(self.output.select_index)
+        self.sync.follow(self.output)
         self.footer = Footer(state)
         install_fast_reconnect()
         bind_to_client(ui.context.client, self.sync.attach)
-        sync_hooks.track(ui.context.client.id, self)
 
     # -- TableSink -----------------------------------------------------------------------------------------------
     def reset(self, state: FleetState, rows: list[Row]) -> None:

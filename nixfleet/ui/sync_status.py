@@ -1,4 +1,4 @@
-"""How a tab stays live across drops (SPEC §8: no user ever needs to reload), and the footer's "Resynced" badge.
+"""How a tab stays live across drops (no user ever needs to reload), and the footer's "Resynced" badge.
 
 A dropped socket keeps its tab on the server for `RECONNECT_TIMEOUT` (NiceGUI's default, 3 s, reloads the page after
 any longer drop): the tab reattaches, catches up from the version it rendered and shows the current state at once.

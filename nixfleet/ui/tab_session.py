@@ -1,4 +1,4 @@
-"""Tie each dashboard tab to the admin session that opened it (issue 15 item 5).
+"""Tie each dashboard tab to the admin session that opened it.
 
 When the session ends — logged out in this tab or another, logged out everywhere, expired — every tab of it is sent
 to the login page and its NiceGUI client deleted once the browser has the navigation (at most `DROP_WAIT` seconds

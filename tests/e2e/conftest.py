@@ -82,6 +82,11 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait(timeout=5)
 
 
+def launcher(env: Mapping[str, str]) -> str:
+    """The module to run: `nixfleet`, or with NIXFLEET_TEST_HOOKS=1 the same plus the sync test hooks."""
+    return 'tests.e2e.sync_hooks' if env.get('NIXFLEET_TEST_HOOKS') == '1' else 'nixfleet'
+
+
 @contextmanager
 def run_nixfleet(
     args: list[str],
@@ -91,12 +96,12 @@ def run_nixfleet(
     *,
     ready: Callable[[dict[str, Any]], bool] = lambda health: True,
 ) -> Iterator[DashboardProcess]:
-    """Run `python -m nixfleet <args>` (its data dir under tmp_path) until its /health answers and is `ready`; stop it
-    (SIGTERM, then SIGKILL) afterwards."""
+    """Run `python -m nixfleet <args>` (its data dir under tmp_path; see `launcher` for the test hooks) until its
+    /health answers and is `ready`; stop it (SIGTERM, then SIGKILL) afterwards."""
     log_path = tmp_path / f'{args[0]}.log'
     with log_path.open('wb') as log_file:
         process = subprocess.Popen(
-            [sys.executable, '-m', 'nixfleet', *args],
+            [sys.executable, '-m', launcher(env), *args],
             cwd=ROOT,
             env={**os.environ, 'NICEGUI_STORAGE_PATH': str(tmp_path / 'nicegui'), **env},
             stdout=log_file,

@@ -9,7 +9,7 @@
 
 "The current state" is what the server says: the `/api/sync` snapshot (read with the page's own session cookie),
 projected exactly as the tab projects it (`host_row`), compared with the tab's rows and its table cells.
-The dashboards run with NIXFLEET_TEST_HOOKS=1 (`nixfleet/ui/sync_hooks.py`) for observer counts and lost
+The dashboards run with NIXFLEET_TEST_HOOKS=1 (`tests/e2e/sync_hooks.py`) for observer counts and lost
 transactions, and with an accelerated beacon.
 """
 
@@ -31,12 +31,13 @@ import pytest
 from playwright.async_api import Page
 from websockets.asyncio.client import connect
 
-from nixfleet.ui.table_sync import host_row
+from nixfleet.viewmodels.table_sync import host_row
 from tests.e2e.conftest import (
     ROOT,
     AgentFactory,
     BrowserTab,
     DashboardProcess,
+    launcher,
     log_in,
     open_tab,
     wait_connected,
@@ -268,7 +269,14 @@ class Restartable:
         """Start and wait until healthy; return the monotonic time it became healthy."""
         with self.log_path.open('ab') as log_file:
             self.process = await asyncio.create_subprocess_exec(
-                sys.executable, '-m', 'nixfleet', 'serve', cwd=ROOT, env=self.env, stdout=log_file, stderr=log_file
+                sys.executable,
+                '-m',
+                launcher(self.env),
+                'serve',
+                cwd=ROOT,
+                env=self.env,
+                stdout=log_file,
+                stderr=log_file,
             )
         deadline = time.monotonic() + 30
         async with httpx.AsyncClient() as http:

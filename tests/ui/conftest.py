@@ -21,8 +21,9 @@ import json
 import logging
 import os
 import sys
+import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +31,7 @@ import httpx
 import pyotp
 import pytest
 import uvicorn
-from nicegui import ui
+from nicegui import Client, ui
 from nicegui.elements.mixins.disableable_element import DisableableElement
 from nicegui.functions.download import download
 from nicegui.functions.navigate import Navigate
@@ -42,13 +43,14 @@ from pydantic import SecretStr
 from nixfleet.agent import SimBehaviour, SimulatedFleet
 from nixfleet.app import Dashboard, build_app
 from nixfleet.config import Settings
-from nixfleet.server import uvicorn_config
+from nixfleet.server import ui_parts, uvicorn_config
 from nixfleet.streams.state import FleetState
 from nixfleet.timeutil import Clock
 from nixfleet.ui import mount_ui
-from nixfleet.ui.actions_ import FleetActions, current_actions
-from nixfleet.ui.host_table_ import HostTable
-from nixfleet.ui.table_sync import Row
+from nixfleet.ui.actions import FleetActions
+from nixfleet.ui.host_table import HostTable
+from nixfleet.ui.output_panel import OutputPanel
+from nixfleet.viewmodels.table_sync import Row
 from tests.integrations.fake_version import FakeVersionServer
 from tests.support import PASSWORD, FakeAgent, eventually, free_port, idle, simulated_agents
 
@@ -101,8 +103,7 @@ class Browser:
 
     @property
     def actions(self) -> FleetActions:
-        with self.user:
-            actions = current_actions()
+        actions = actions_of(self.user.client)
         assert actions is not None
         return actions
 
@@ -216,15 +217,60 @@ class UiServer:
         return await eventually(check, timeout=timeout)
 
 
+#: The page object (`FleetPage`, `ViewPage`) of each open tab by its NiceGUI client id, noted by `tracking_pages`.
+_pages: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
+
+
+@contextmanager
+def tracking_pages() -> Iterator[None]:
+    """Note every page object built meanwhile by its client id, so a test can reach the tab's parts."""
+    from nixfleet.ui.pages import FleetPage
+    from nixfleet.ui.pipelines_page import ViewPage
+
+    originals: dict[type, Callable[..., None]] = {cls: cls.__init__ for cls in (FleetPage, ViewPage)}
+
+    def tracked(build: Callable[..., None]) -> Callable[..., None]:
+        def init(self: Any, *args: Any, **kwargs: Any) -> None:
+            build(self, *args, **kwargs)
+            _pages[ui.context.client.id] = self
+
+        return init
+
+    for cls, build in originals.items():
+        cls.__init__ = tracked(build)  # type: ignore[misc]
+    try:
+        yield
+    finally:
+        for cls, build in originals.items():
+            cls.__init__ = build  # type: ignore[misc]
+
+
+def page_of(client: Client | None) -> Any | None:
+    """The page object of a tab (None: no such tab, or a page without one, like the login page)."""
+    return _pages.get(client.id) if client is not None else None
+
+
+def panel_of(client: Client | None) -> OutputPanel | None:
+    """The output panel of a tab."""
+    page = page_of(client)
+    return page.output if page is not None else None
+
+
+def actions_of(client: Client | None) -> FleetActions | None:
+    """The action controller of a tab."""
+    page = page_of(client)
+    return page.actions if page is not None else None
+
+
 @asynccontextmanager
 async def running_ui(settings: Settings, *, clock: Clock | None = None) -> AsyncIterator[UiServer]:
     """Serve a fresh dashboard with its UI (on `clock`, default real time); stop it and reset NiceGUI afterwards."""
     modules = dict(sys.modules)
-    with nicegui_reset_globals():
+    with nicegui_reset_globals(), tracking_pages():
         os.environ['NICEGUI_USER_SIMULATION'] = 'true'
         dashboard = Dashboard(settings) if clock is None else Dashboard(settings, clock=clock)
         app = build_app(dashboard)
-        mount_ui(app, dashboard)
+        mount_ui(app, ui_parts(dashboard))
         port = free_port()
         server = uvicorn.Server(uvicorn_config(app, settings, host='127.0.0.1', port=port, log_level='warning'))
         task = asyncio.create_task(server.serve())

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from nixfleet.config import Settings
-from nixfleet.ui.actions_model import ROW_MENU
+from nixfleet.viewmodels.actions_model import ROW_MENU
 from tests.support import expect_command, send_output, send_status
 from tests.ui.conftest import UiServer, fail_on_error_logs, reboot_code, running_ui, wrong_code
 

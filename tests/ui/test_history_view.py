@@ -10,10 +10,9 @@ from nicegui.testing.user import User
 from sqlite_utils import Database
 
 from nixfleet.timeutil import iso
-from nixfleet.ui.history_view_ import Query
-from nixfleet.ui.output_panel_ import panel_of
+from nixfleet.viewmodels.history_query import Query
 from tests.support import eventually, expect_command, send_output, send_status
-from tests.ui.conftest import UiServer
+from tests.ui.conftest import UiServer, panel_of
 
 HOUR = 3600.0
 

@@ -8,10 +8,10 @@ from typing import Any
 
 from nicegui.testing.user import User
 
-from nixfleet.ui.output_buffer import LOG_TAB
-from nixfleet.ui.output_panel_ import OutputPanel, open_host_output, panel_of, select_output_tab
+from nixfleet.ui.output_panel import OutputPanel
+from nixfleet.viewmodels.output_buffer import LOG_TAB
 from tests.support import FakeAgent, eventually, expect_command, send_output, send_status
-from tests.ui.conftest import UiServer
+from tests.ui.conftest import UiServer, actions_of, panel_of
 
 
 def texts(panel: OutputPanel, tab: str) -> list[str]:
@@ -180,16 +180,19 @@ async def test_download_the_system_log_and_a_hosts_command_log(ui_server: UiServ
 async def test_tabs_close_switch_by_number_and_open_from_other_components(ui_server: UiServer) -> None:
     a, b = await ui_server.agent('web-05'), await ui_server.agent('web-06')
     user, panel = await open_panel(ui_server)
-    with user:
-        assert open_host_output('web-05')  # the row menu's "View output"
+    actions = actions_of(user.client)  # other components reach the panel through the tab's events only
+    assert actions is not None
+    actions.events.view_output.emit('web-05')  # the row menu's "View output"
     assert panel.active == 'web-05'
     panel.open('web-06', focus=False)
     assert panel.open_tabs == [LOG_TAB, 'web-05', 'web-06']
-    with user:
-        assert select_output_tab(3)  # Ctrl+3
-        assert panel.active == 'web-06'
-        assert select_output_tab(1) and panel.active == LOG_TAB
-        assert not select_output_tab(4)
+    actions.events.output_tab.emit(3)  # Ctrl+3
+    assert panel.active == 'web-06'
+    actions.events.output_tab.emit(1)
+    assert panel.active == LOG_TAB
+    assert not panel.select_index(4)  # no 4th tab: nothing changes
+    actions.events.output_tab.emit(4)
+    assert panel.active == LOG_TAB
     user.find(marker='output-tab-web-05').click()
     user.find(marker='output-close-web-05').click()
     assert panel.open_tabs == [LOG_TAB, 'web-06'] and panel.active == 'web-06'

@@ -18,7 +18,7 @@ from nicegui.testing.user import User
 
 from nixfleet.agent import SimBehaviour
 from nixfleet.config import Settings
-from nixfleet.ui.host_table_ import HostTable
+from nixfleet.ui.host_table import HostTable
 from tests.support import ManualClock, expect_command
 from tests.ui.conftest import SPEED, Browser, TableRows, UiServer, fail_on_error_logs, running_ui
 

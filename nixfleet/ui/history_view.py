@@ -1,4 +1,4 @@
-"""The History view (SPEC §11): commands and events from the journal, filtered by host, op, status and time, paged.
+"""The History view: commands and events from the journal, filtered by host, op, status and time, paged.
 
 Filters live in the URL (`/history?kind=events&host=web-01&range=24h&page=2`), so a reload or a shared link shows the
 same page. The first page follows new commands and events (re-queried at most every `REFRESH` seconds); later pages
@@ -8,30 +8,34 @@ stay still while you read them.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode
 
 from nicegui import ui
 from nicegui.events import ValueChangeEventArguments
 
 from nixfleet.causes import cause, short_cause
-from nixfleet.journal import CommandFilter, EventFilter, Page
-from nixfleet.models import CommandStatus, EventLevel
+from nixfleet.journal import CommandFilter, EventFilter, Journal, Page
 from nixfleet.ops.logs import parse_log
 from nixfleet.ops.pipelines import PIPELINES
 from nixfleet.ops.registry import OPS
 from nixfleet.streams.state import FleetState
 from nixfleet.timeutil import iso
-from nixfleet.ui.history_time_ import LocalTime, duration
-from nixfleet.ui.output_buffer import TAB_CAP, output_line, status_tone
-from nixfleet.ui.output_panel_ import OutputPanel, OutputView, current_panel, download_command_log
+from nixfleet.ui.downloads import download_command_log
+from nixfleet.ui.history_time import LocalTime, duration
+from nixfleet.ui.output_panel import OutputView
 from nixfleet.ui.theme import host_color_style
+from nixfleet.ui.toasts import toast
+from nixfleet.viewmodels.history_query import DEFAULT_FILTERS, KINDS, LEVELS, RANGES, STATUS_GROUPS, Query, statuses_of
+from nixfleet.viewmodels.output_buffer import TAB_CAP, output_line, status_tone
 
 if TYPE_CHECKING:
-    from nixfleet.app import Dashboard
+    from nixfleet.ops.engine import OpEngine
+    from nixfleet.timeutil import Clock
+    from nixfleet.ui.actions import PageEvents
 
 log = logging.getLogger(__name__)
 
@@ -39,80 +43,20 @@ PAGE_SIZE = 50
 #: Seconds between re-queries of the first page while new entries arrive.
 REFRESH = 2.0
 
-KINDS = {'commands': 'Commands', 'events': 'Events'}
-RANGES = {'1h': ('Last hour', 3600), '24h': ('Last 24 hours', 86400), '7d': ('Last 7 days', 7 * 86400),
-          '30d': ('Last 30 days', 30 * 86400), 'all': ('Any time', None)}  # fmt: skip
-#: Status groups of the commands filter, by the colour family the UI shows them in.
-STATUS_GROUPS = {
-    'running': 'Running',
-    'ok': 'Succeeded',
-    'partial': 'Partial / suspicious',
-    'fail': 'Failed',
-    'muted': 'Skipped / cancelled',
-}
-LEVELS = {level.value: level.value.capitalize() for level in EventLevel}
-
-
-def statuses_of(group: str) -> list[str]:
-    """The command statuses a status group stands for (by the same mapping the badges use)."""
-    return [s.value for s in CommandStatus if status_tone(s.value) in (group, 'warn' if group == 'running' else group)]
-
-
-@dataclass(frozen=True, slots=True)
-class Query:
-    """What the History view shows; round-trips through the URL."""
-
-    kind: str = 'commands'
-    host: str | None = None
-    op: str | None = None
-    status: str | None = None
-    level: str | None = None
-    range: str = 'all'
-    page: int = 0
-
-    @classmethod
-    def from_params(cls, params: Mapping[str, str]) -> Query:
-        """Read a query from URL parameters (unknown values fall back to the defaults)."""
-        try:
-            page = max(0, int(params.get('page', '1')) - 1)
-        except ValueError:
-            page = 0
-        return cls(
-            kind=str(params.get('kind')) if params.get('kind') in KINDS else 'commands',
-            host=params.get('host') or None,
-            op=params.get('op') if params.get('op') in OPS or params.get('op') in PIPELINES else None,
-            status=params.get('status') if params.get('status') in STATUS_GROUPS else None,
-            level=params.get('level') if params.get('level') in LEVELS else None,
-            range=str(params.get('range')) if params.get('range') in RANGES else 'all',
-            page=page,
-        )
-
-    @property
-    def filtered(self) -> bool:
-        """Whether a filter of this kind narrows the list (the other kind's status/level does not)."""
-        narrowing = self.status if self.kind == 'commands' else self.level
-        return bool(self.host or self.op or narrowing or self.range != 'all')
-
-    def url(self) -> str:
-        """The view's URL for this query."""
-        params = {
-            'kind': self.kind if self.kind != 'commands' else None,
-            'host': self.host,
-            'op': self.op,
-            'status': self.status if self.kind == 'commands' else None,
-            'level': self.level if self.kind == 'events' else None,
-            'range': self.range if self.range != 'all' else None,
-            'page': str(self.page + 1) if self.page else None,
-        }
-        query = urlencode({k: v for k, v in params.items() if v})
-        return '/history' + (f'?{query}' if query else '')
-
 
 class HistoryView:
     """The History card: kind toggle, filters, the rows of one page, and paging."""
 
-    def __init__(self, dashboard: Dashboard, state: FleetState, query: Query) -> None:
-        self.dashboard = dashboard
+    def __init__(
+        self, journal: Journal, ops: OpEngine, clock: Clock, state: FleetState, query: Query, events: PageEvents
+    ) -> None:
+        self._journal = journal
+        self._ops = ops
+        self._clock = clock
+        self._events = events
+        self._state = state
+        self._loaded_at: float | None = None
+        self._refresh_due = False
         self.query = query
         self.page = Page()
         self._seen: tuple[Any, Any] = (state.commands, state.events)
@@ -120,7 +64,7 @@ class HistoryView:
         self._loading = False
         self._hosts: list[str] = []
         self._quiet = False
-        with ui.element('section').classes('nf-card nf-history').mark('history'):
+        with ui.element('section').classes('nf-card nf-history').mark('history') as self._card:
             with ui.element('div').classes('nf-card-head nf-history-head'):
                 ui.label('History').classes('nf-card-title')
                 self._kind = (
@@ -133,8 +77,8 @@ class HistoryView:
                 self._summary = ui.label('').classes('nf-card-sub').mark('history-summary')
             with ui.element('div').classes('nf-filters').props('role=search aria-label="Filter the history"'):
                 self._host = self._select('Host', {}, query.host, 'host', 'history-host', filterable=True)
-                ops = {op: op for op in sorted({*OPS, *PIPELINES})}
-                self._op = self._select('Op', ops, query.op, 'op', 'history-op', filterable=True)
+                op_names = {op: op for op in sorted({*OPS, *PIPELINES})}
+                self._op = self._select('Op', op_names, query.op, 'op', 'history-op', filterable=True)
                 self._status = self._select('Status', STATUS_GROUPS, query.status, 'status', 'history-status')
                 self._level = self._select('Level', LEVELS, query.level, 'level', 'history-level')
                 self._range = self._select(
@@ -143,31 +87,33 @@ class HistoryView:
                 self._filters = {'kind': self._kind, 'host': self._host, 'op': self._op, 'status': self._status,
                                  'level': self._level, 'range': self._range}  # fmt: skip
                 self._reset = (
-                    ui.button('Reset', icon='filter_alt_off', on_click=lambda: self.change(**_DEFAULT_FILTERS))
+                    ui.button('Reset', icon='filter_alt_off', on_click=lambda: self.change(**DEFAULT_FILTERS))
                     .props('flat dense no-caps')
                     .classes('nf-vbtn')
                     .mark('history-reset')
                 )
             self._head = ui.element('div').classes('nf-hrow nf-hhead').props('role=row')
             self._rows = ui.element('div').classes('nf-hrows').props('role=rowgroup').mark('history-rows')
-            with ui.element('div').classes('nf-pager').props('aria-label="Pages"'):
-                self._prev = (
-                    ui.button('Newer', icon='chevron_left', on_click=lambda: self.change(page=self.query.page - 1))
-                    .props('flat dense no-caps')
-                    .classes('nf-vbtn')
-                    .mark('history-prev')
-                )
-                self._where = ui.label('').classes('nf-pager-where').mark('history-page')
-                self._next = (
-                    ui.button('Older', on_click=lambda: self.change(page=self.query.page + 1))
-                    .props('flat dense no-caps icon-right=chevron_right')
-                    .classes('nf-vbtn')
-                    .mark('history-next')
-                )
+            self._build_pager()
         self._show_filters()
         self._set_host_options(state, [])
         ui.timer(0, self.load, once=True)  # timers start once the browser is connected
-        ui.timer(REFRESH, self._refresh_if_stale)
+
+    def _build_pager(self) -> None:
+        with ui.element('div').classes('nf-pager').props('aria-label="Pages"'):
+            self._prev = (
+                ui.button('Newer', icon='chevron_left', on_click=lambda: self.change(page=self.query.page - 1))
+                .props('flat dense no-caps')
+                .classes('nf-vbtn')
+                .mark('history-prev')
+            )
+            self._where = ui.label('').classes('nf-pager-where').mark('history-page')
+            self._next = (
+                ui.button('Older', on_click=lambda: self.change(page=self.query.page + 1))
+                .props('flat dense no-caps icon-right=chevron_right')
+                .classes('nf-vbtn')
+                .mark('history-next')
+            )
 
     def _select(
         self,
@@ -225,8 +171,8 @@ class HistoryView:
         query = self.query
         since = None
         if (seconds := RANGES[query.range][1]) is not None:
-            since = iso(self.dashboard.clock() - seconds)
-        journal, offset = self.dashboard.journal, query.page * PAGE_SIZE
+            since = iso(self._clock() - seconds)
+        journal, offset = self._journal, query.page * PAGE_SIZE
         try:
             if query.kind == 'commands':
                 statuses = statuses_of(query.status) if query.status else []
@@ -239,6 +185,7 @@ class HistoryView:
             known = await journal.hosts()
         finally:
             self._loading = False
+            self._loaded_at = time.monotonic()
         if query != self.query:  # the filters changed while this ran (their own load was skipped): load them now
             await self.load()
             return
@@ -246,7 +193,7 @@ class HistoryView:
             await self.change(page=max(0, (page.total - 1) // PAGE_SIZE))
             return
         self.page = page
-        self._set_host_options(self.dashboard.stream.value, known)
+        self._set_host_options(self._state, known)
         self._render()
 
     async def change(self, **fields: Any) -> None:
@@ -275,15 +222,29 @@ class HistoryView:
 
     def show(self, state: FleetState) -> None:
         """Note new commands or events; the first page re-queries within `REFRESH` seconds."""
+        self._state = state
         seen = (state.commands, state.events)
         if seen[0] is not self._seen[0] or seen[1] is not self._seen[1]:
             self._seen = seen
             if self.query.page == 0:
                 self._stale = True
+                self._schedule_refresh()
+
+    def _schedule_refresh(self) -> None:
+        """Re-query the first page once, at most `REFRESH` seconds after the last query."""
+        if self._refresh_due:
+            return
+        self._refresh_due = True
+        since = REFRESH if self._loaded_at is None else time.monotonic() - self._loaded_at
+        with self._card:
+            ui.timer(max(0.0, REFRESH - since), self._refresh_if_stale, once=True)
 
     async def _refresh_if_stale(self) -> None:
+        self._refresh_due = False
         if self._stale and not self._loading and self.query.page == 0:
             await self.load()
+        elif self._stale and self.query.page == 0:
+            self._schedule_refresh()  # a query is running: look again after it
 
     def _set_host_options(self, state: FleetState, known: list[str]) -> None:
         picked = {h for h in (self.query.host, self._host.value) if h}  # the widget's may be a pick not applied yet
@@ -296,7 +257,7 @@ class HistoryView:
     # -- rendering -----------------------------------------------------------------------------------------------
     def _render(self) -> None:
         commands = self.query.kind == 'commands'
-        hosts = self.dashboard.stream.value.hosts
+        hosts = self._state.hosts
         self._head.clear()
         self._head.classes(replace=f'nf-hrow nf-hhead {"is-commands" if commands else "is-events"}')
         columns = ('Time', 'Host', 'Op', 'Status', 'Took', 'Exit', 'By', '') if commands else (
@@ -395,9 +356,9 @@ class HistoryView:
         """Show one command's log in a dialog (with Download and a way to the live host tab)."""
         cid = str(row['id'])
         try:
-            text = await self.dashboard.ops.read_output(cid)
+            text = await self._ops.read_output(cid)
         except Exception as exc:
-            ui.notify(f'Cannot read the log: {exc}', type='warning')
+            toast(f'Cannot read the log: {exc}', 'warning')
             return
         entries = parse_log(text)
         lines = [output_line(e) for e in entries[-TAB_CAP:]]
@@ -416,12 +377,11 @@ class HistoryView:
             with ui.element('div').classes('nf-ldialog-foot'):
                 ui.label(f'{len(entries):,} lines · {cid}').classes('nf-card-sub')
                 ui.element('div').classes('nf-spacer')
-                panel = current_panel()
-                if host and panel is not None:
+                if host:
 
-                    def follow(panel: OutputPanel = panel) -> None:
+                    def follow() -> None:
                         dialog.delete()
-                        panel.open(str(host))
+                        self._events.view_output.emit(str(host))
 
                     ui.button('Follow in the output panel', icon='terminal', on_click=follow).props(
                         'flat dense no-caps'
@@ -431,6 +391,3 @@ class HistoryView:
                 ).classes('nf-vbtn is-primary').mark('history-log-download')
         dialog.on('hide', dialog.delete)
         dialog.open()
-
-
-_DEFAULT_FILTERS = {'host': None, 'op': None, 'status': None, 'level': None, 'range': 'all'}

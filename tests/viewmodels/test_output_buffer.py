@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from nixfleet.models import CommandStatus
 from nixfleet.ops.logs import format_line, parse_log
-from nixfleet.ui.output_buffer import (
+from nixfleet.viewmodels.output_buffer import (
     COMMANDS_CAP,
     TabBuffer,
     event_line,

@@ -9,7 +9,7 @@ from reactivex.testing import TestScheduler
 
 from nixfleet.streams.changes import Change, ChangeType, VersionedChange
 from nixfleet.streams.state import FleetState, FleetStateStream
-from nixfleet.ui.table_sync import HostTableSync, Row, host_row
+from nixfleet.viewmodels.table_sync import HostTableSync, Row, host_row
 
 
 @dataclass

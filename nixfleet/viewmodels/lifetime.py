@@ -1,7 +1,7 @@
-"""Tie live subscriptions to a browser client's life (ARCHITECTURE rule 6: every subscription has an owner).
+"""Tie live subscriptions to a browser client's life: every subscription has an owner.
 
 A page must not subscribe in its body: a `GET /` that never opens a socket (crawlers, prefetches, health checks)
-still creates a client that lives about a minute (STACK-NOTES §0.10). `bind_to_client` subscribes only while the
+still creates a client that lives about a minute. `bind_to_client` subscribes only while the
 client's socket is attached and disposes on disconnect and on deletion.
 """
 

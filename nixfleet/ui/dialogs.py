@@ -16,7 +16,7 @@ from typing import Any
 
 from nicegui import ui
 
-from nixfleet.ui.actions_model import Alternative
+from nixfleet.viewmodels.actions_model import Alternative
 
 #: The previous dashboard's colour presets (name, colour).
 COLOR_PRESETS: tuple[tuple[str, str], ...] = (
@@ -182,6 +182,21 @@ async def totp_prompt(host: str, submit: Callable[[str], Awaitable[CodeRefused |
     return bool(await _answer(dialog))
 
 
+def _swatches(choose: Callable[[str], Any]) -> dict[str, ui.button]:
+    """The preset colour buttons, by colour; a click chooses that colour."""
+    swatches: dict[str, ui.button] = {}
+    with ui.element('div').classes('nf-swatches').props('role=radiogroup aria-label="Presets"'):
+        for name, value in COLOR_PRESETS:
+            swatches[value] = (
+                ui.button(on_click=functools.partial(choose, value), color=None)
+                .props(f'flat round dense aria-label="{name}" title="{name}"')
+                .classes('nf-swatch')
+                .style(f'--sw: {value}')
+                .mark(f'swatch-{value}')
+            )
+    return swatches
+
+
 async def pick_color(host: str, current: str | None, *, from_dashboard: bool) -> str | None:
     """Choose a theme colour for `host`: `#rrggbb`, `RESET` (the agent's own colour) or None (cancelled)."""
     start = normalise_hex(current or '') or '#7aa2f7'
@@ -190,19 +205,7 @@ async def pick_color(host: str, current: str | None, *, from_dashboard: bool) ->
         note = 'Set here; it wins over the agent’s colour.' if from_dashboard else 'Currently the agent’s colour.'
         ui.label(note).classes('nf-dlg-text')
 
-        def choose(value: str) -> None:
-            hexfield.set_value(value)
-
-        with ui.element('div').classes('nf-swatches').props('role=radiogroup aria-label="Presets"'):
-            swatches: dict[str, ui.button] = {}
-            for name, value in COLOR_PRESETS:
-                swatches[value] = (
-                    ui.button(on_click=functools.partial(choose, value), color=None)
-                    .props(f'flat round dense aria-label="{name}" title="{name}"')
-                    .classes('nf-swatch')
-                    .style(f'--sw: {value}')
-                    .mark(f'swatch-{value}')
-                )
+        swatches = _swatches(lambda value: hexfield.set_value(value))
         with ui.element('div').classes('nf-color-row'):
             preview = ui.element('div').classes('nf-color-preview').style(f'--sw: {start}')
             hexfield = (

@@ -7,7 +7,7 @@ from typing import Any
 
 from reactivex.disposable import Disposable
 
-from nixfleet.ui.lifetime import bind_to_client
+from nixfleet.viewmodels.lifetime import bind_to_client
 
 
 class FakeClient:

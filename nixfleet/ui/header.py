@@ -11,7 +11,7 @@ from nicegui import ui
 
 from nixfleet.streams.state import FleetState
 from nixfleet.timeutil import parse_iso
-from nixfleet.ui.actions_ import FleetActions
+from nixfleet.ui.actions import FleetActions
 from nixfleet.ui.theme import asset
 
 
@@ -139,24 +139,30 @@ class FleetHeader:
             .classes('nf-fleet-menu'),
         ):
             with ui.element('div').classes('nf-menu-pr') as self._pr_box:
-                self._pr_item = _menu_item('merge', 'Merge PR', '', 'bulk-merge-pr', act.handler(act.bulk, 'merge-pr'))
+                self._pr_item = _menu_item(
+                    'merge', 'Merge PR', '', 'bulk-merge-pr', act.handler(act.fleet.bulk, 'merge-pr')
+                )
                 ui.separator()
             ui.label('Online hosts').classes('nf-menu-head')
             _menu_item(
-                'rocket_launch', 'Do All', 'Pull → Switch → Test', 'bulk-do-all', act.handler(act.bulk, 'do-all')
+                'rocket_launch', 'Do All', 'Pull → Switch → Test', 'bulk-do-all', act.handler(act.fleet.bulk, 'do-all')
             )
-            _menu_item('download', 'Pull all', 'Fetch the new config', 'bulk-pull', act.handler(act.bulk, 'pull'))
+            _menu_item('download', 'Pull all', 'Fetch the new config', 'bulk-pull', act.handler(act.fleet.bulk, 'pull'))
             _menu_item(
-                'published_with_changes', 'Switch all', 'Activate it', 'bulk-switch', act.handler(act.bulk, 'switch')
+                'published_with_changes',
+                'Switch all',
+                'Activate it',
+                'bulk-switch',
+                act.handler(act.fleet.bulk, 'switch'),
             )
-            _menu_item('science', 'Test all', 'Run the host tests', 'bulk-test', act.handler(act.bulk, 'test'))
+            _menu_item('science', 'Test all', 'Run the host tests', 'bulk-test', act.handler(act.fleet.bulk, 'test'))
             ui.separator()
             _menu_item(
                 'restart_alt',
                 'Restart all agents',
                 'They reconnect within seconds',
                 'bulk-restart',
-                act.handler(act.bulk, 'restart'),
+                act.handler(act.fleet.bulk, 'restart'),
             )
             self._refetch = _menu_item(
                 'sync',

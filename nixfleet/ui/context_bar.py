@@ -13,9 +13,9 @@ from typing import Any
 from nicegui import ui
 
 from nixfleet.streams.state import FleetState
-from nixfleet.ui.actions_ import FleetActions
-from nixfleet.ui.actions_model import CommandIndex, op_label
-from nixfleet.ui.dialogs_ import button
+from nixfleet.ui.actions import FleetActions
+from nixfleet.ui.dialogs import button
+from nixfleet.viewmodels.actions_model import CommandIndex, op_label
 
 
 def _button(text: str, icon: str | None, tone: str, on_click: Any, marker: str) -> ui.button:
@@ -69,7 +69,7 @@ class ContextBar:
                 ).classes('nf-icon-btn').tooltip('Clear selection (Esc)').mark('sel-clear')
 
     async def _on_selection(self, key: str) -> None:
-        await self._actions.on_selection(key, list(self._selected))
+        await self._actions.fleet.on_selection(key, list(self._selected))
 
     def _clear(self) -> None:
         self.set_selection([])
@@ -142,9 +142,13 @@ class ContextBar:
             ui.label(hint).classes('nf-ctx-hint')
             ui.element('div').classes('nf-spacer')
             with ui.element('div').classes('nf-ctx-actions'):
-                merge = _button('Merge', 'merge', 'is-quiet', act.handler(act.merge, deploy=False), 'pr-merge')
+                merge = _button('Merge', 'merge', 'is-quiet', act.handler(act.fleet.merge, deploy=False), 'pr-merge')
                 deploy = _button(
-                    'Merge & Deploy', 'rocket_launch', 'is-primary', act.handler(act.merge, deploy=True), 'pr-deploy'
+                    'Merge & Deploy',
+                    'rocket_launch',
+                    'is-primary',
+                    act.handler(act.fleet.merge, deploy=True),
+                    'pr-deploy',
                 )
             for action in (merge, deploy):
                 action.set_enabled(bool(pr.get('can_merge')))

@@ -1,55 +1,30 @@
-"""Test-only hooks for the sync browser tests, installed only with NIXFLEET_TEST_HOOKS=1 (never in production).
+"""Test-only hooks for the sync browser tests: `python -m tests.e2e.sync_hooks serve` is `nixfleet serve` plus
 
 - `GET /_test/sync`: the delta and beacon observer counts of the stream and what every open tab rendered;
 - `POST /_test/sync/drop?client=<NiceGUI client id>&n=<count>`: the tab's next `n` row transactions are lost on the
   way to its browser (the server believes they were sent), so a test can prove the beacon heals such a tab.
 
-Both need a logged-in session, like the pages.
+Both need a logged-in session, like the pages. The production code knows nothing of them: this launcher adds the
+routes before the UI is mounted and notes each dashboard tab as it is built. `run_nixfleet` uses it for a dashboard
+started with `NIXFLEET_TEST_HOOKS=1`.
 """
 
 from __future__ import annotations
 
-import os
+import sys
 import weakref
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 
-from nixfleet.security.sessions import session_from_request
-from nixfleet.ui.table_sync import HostTableSync
-
-if TYPE_CHECKING:
-    from nixfleet.app import Dashboard
-
-#: The environment flag that installs the hooks.
+#: The environment flag that makes the e2e fixtures start the dashboard through this launcher.
 ENV = 'NIXFLEET_TEST_HOOKS'
-
-
-class Tab(Protocol):
-    """The part of a dashboard tab the hooks touch."""
-
-    @property
-    def sync(self) -> HostTableSync: ...
-
-    def apply(self, *args: Any) -> None: ...
-
 
 _tabs: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
 
 
-def enabled() -> bool:
-    """Whether the test hooks are on in this process."""
-    return os.environ.get(ENV) == '1'
-
-
-def track(client_id: str, tab: Tab) -> None:
-    """Remember an open tab by its NiceGUI client id (weakly; only when the hooks are on)."""
-    if enabled():
-        _tabs[client_id] = tab
-
-
-def drop_next(tab: Tab, count: int) -> None:
+def drop_next(tab: Any, count: int) -> None:
     """Make the tab's next `count` transactions vanish before they reach its browser."""
     send: Callable[..., None] = tab.apply
     left = count
@@ -61,23 +36,24 @@ def drop_next(tab: Tab, count: int) -> None:
             return
         send(*args)
 
-    setattr(tab, 'apply', apply)  # noqa: B010 - shadows the method on this one instance
+    setattr(tab, 'apply', apply)  # noqa: B010 - shadows the method on this one instance (its sync calls it)
 
 
-def install(app: FastAPI, dashboard: Dashboard) -> None:
+def add_routes(app: FastAPI, parts: Any) -> None:
     """Add the hook routes to `app` (before NiceGUI is mounted on it)."""
+    from nixfleet.security.sessions import session_from_request
 
     def require_session(request: Request) -> None:
-        if session_from_request(request, dashboard.settings) is None:
+        if session_from_request(request, parts.settings) is None:
             raise HTTPException(401, 'log in first')
 
     @app.get('/_test/sync', include_in_schema=False)
     def sync_stats(request: Request) -> dict[str, Any]:
         require_session(request)
         return {
-            'state_version': dashboard.stream.version,
-            'delta_observers': len(dashboard.stream.deltas.observers),
-            'beacon_observers': len(dashboard.sync.beacons.observers),
+            'state_version': parts.stream.version,
+            'delta_observers': len(parts.stream.deltas.observers),
+            'beacon_observers': len(parts.beacons.observers),
             'tabs': {
                 client_id: {
                     'version': tab.sync.version,
@@ -98,3 +74,32 @@ def install(app: FastAPI, dashboard: Dashboard) -> None:
             raise HTTPException(404, f'no open tab for client {client}')
         drop_next(tab, n)
         return {'client': client, 'dropping': n, 'version': tab.sync.version}
+
+
+def install() -> None:
+    """Add the routes when the UI is mounted, and note every dashboard tab by its NiceGUI client id (weakly)."""
+    from nicegui import ui
+
+    import nixfleet.ui
+    from nixfleet.ui.pages import FleetPage
+
+    mount_ui = nixfleet.ui.mount_ui
+    build = FleetPage.__init__
+
+    def mount_with_hooks(app: FastAPI, parts: Any) -> None:
+        add_routes(app, parts)
+        mount_ui(app, parts)
+
+    def build_and_track(self: FleetPage, *args: Any, **kwargs: Any) -> None:
+        build(self, *args, **kwargs)
+        _tabs[ui.context.client.id] = self
+
+    nixfleet.ui.mount_ui = mount_with_hooks  # type: ignore[assignment]
+    FleetPage.__init__ = build_and_track  # type: ignore[method-assign]
+
+
+if __name__ == '__main__':
+    install()
+    from nixfleet.cli import main
+
+    sys.exit(main())

@@ -19,8 +19,8 @@ import orjson
 from nicegui import ui
 
 from nixfleet.streams.state import FleetState
-from nixfleet.ui.actions_model import ROW_MENU, CommandIndex, refusals
-from nixfleet.ui.table_sync import Row, host_row
+from nixfleet.viewmodels.actions_model import ROW_MENU, CommandIndex, refusals
+from nixfleet.viewmodels.table_sync import Row, host_row
 
 
 class HostTable(ui.element, component='host_table.js'):

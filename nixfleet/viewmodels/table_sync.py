@@ -1,4 +1,9 @@
-"""One browser tab's live host table: follows the versioned state stream and turns it into row transactions.
+"""One browser tab's live state: follows the versioned state stream and turns it into row transactions.
+
+It is the one way a tab follows the state: the page (the sink) gets coalesced transactions (`apply`, `reset`) and
+renders every part from them (a page without a host table ignores the rows); a part that needs every single change
+(the output panel's lines) registers as a `DeltaFollower` and gets each delta, in version order, from the same
+subscription.
 
 The tab keeps the snapshot it rendered (`rendered`; snapshots are immutable and share unchanged host views, so this
 costs no copy). Deltas arrive in version order and are coalesced on the given scheduler (an `AsyncIOScheduler` in
@@ -19,7 +24,7 @@ NiceGUI-free: the sink (the table element, the header and footer) is a small pro
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
@@ -72,7 +77,7 @@ def host_row(view: Mapping[str, Any]) -> Row:
         'outdated': (compartments.get('agent') or {}).get('status') == 'outdated',
         'gen': view.get('generation') or '',
         'os_ver': view.get('os_version') or '',
-        # the action controls (host_table_.py adds `run`, the running command's progress)
+        # the action controls (host_table.py adds `run`, the running command's progress)
         'comp': compartments,
         'ops': view.get('available_ops') or [],
         'cmd': view.get('command_id'),
@@ -114,6 +119,19 @@ class TableSink(Protocol):
         """Move the tab from version `base` to `state.version` by upserting and removing rows."""
 
 
+class DeltaFollower(Protocol):
+    """A part of a tab that needs every delta (not only the coalesced rows), from the tab's one subscription."""
+
+    def attached(self, snapshot: FleetState) -> None:
+        """The tab (re)attached at `snapshot`; deltas after it follow."""
+
+    def delta(self, item: VersionedChange) -> None:
+        """One change, in version order."""
+
+    def detached(self) -> None:
+        """The tab stopped following (its socket went); the next `attached` starts afresh."""
+
+
 @runtime_checkable
 class BrowserLink(Protocol):
     """What a sink may also do: check the browser against a beacon, and show that the tab resynced."""
@@ -126,7 +144,7 @@ class BrowserLink(Protocol):
 
 
 class HostTableSync:
-    """Keeps one tab's table in step with the fleet state stream."""
+    """Keeps one tab (its table, chrome and views) in step with the fleet state stream."""
 
     def __init__(
         self,
@@ -152,6 +170,7 @@ class HostTableSync:
         self._flush_handle: DisposableBase | None = None
         self._last_flush: datetime | None = None
         self._subscription: DisposableBase | None = None
+        self._followers: list[DeltaFollower] = []
         #: The snapshot the tab shows.
         self.rendered: FleetState = stream.value
         self.resyncs = 0
@@ -169,6 +188,10 @@ class HostTableSync:
         """Whether the tab currently follows the stream."""
         return self._subscription is not None
 
+    def follow(self, follower: DeltaFollower) -> None:
+        """Give `follower` every delta this tab receives (from its next attach on; register before the socket)."""
+        self._followers.append(follower)
+
     def render(self) -> list[Row]:
         """Take the current snapshot for the first render of the page; return its rows."""
         self.rendered = self._stream.value
@@ -178,6 +201,8 @@ class HostTableSync:
         """Subscribe (snapshot and subscription in one step) and catch up with what happened since `rendered`."""
         self._attaches += 1
         snapshot, self._subscription = self._stream.snapshot_and_subscribe(self._on_delta, self._on_error)
+        for follower in self._followers:
+            self._tell(follower.attached, snapshot)
         if self._beacons is not None:
             self._beacon_subscription = self._beacons.subscribe(guarded(self._on_beacon), self._on_error)
         if snapshot.version < self.rendered.version:
@@ -206,6 +231,15 @@ class HostTableSync:
             self._flush_handle = None
         self._pending.clear()
         self._overflow = False
+        for follower in self._followers:
+            self._tell(follower.detached)
+
+    @staticmethod
+    def _tell(call: Callable[..., None], *args: Any) -> None:
+        try:
+            call(*args)
+        except Exception:  # one failing part must not stop the others, nor the table
+            log.exception('a delta follower failed')
 
     def resync(self, reason: str = 'asked by the browser') -> None:
         """Re-render the whole table from the current snapshot."""
@@ -234,6 +268,8 @@ class HostTableSync:
 
     # -- stream side ---------------------------------------------------------------------------------------------
     def _on_delta(self, item: VersionedChange) -> None:
+        for follower in self._followers:
+            self._tell(follower.delta, item)
         if self._overflow:
             return
         if len(self._pending) >= self._limit:

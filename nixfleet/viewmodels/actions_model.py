@@ -86,7 +86,7 @@ class MenuItem:
         }
 
 
-#: The row menu, in order (SPEC §11). `stop` is enabled while the host is busy; `output` and `log` always.
+#: The row menu, in order. `stop` is enabled while the host is busy; `output` and `log` always.
 ROW_MENU: tuple[MenuItem, ...] = (
     MenuItem(key='pull', label='Pull', icon='download', kind='op', op='pull'),
     MenuItem(key='switch', label='Switch', icon='published_with_changes', kind='op', op='switch'),

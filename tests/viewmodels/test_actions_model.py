@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from nixfleet.models import ErrorCode
-from nixfleet.ui.actions_model import ROW_MENU, CommandIndex, alternative, forceable, refusals, run_cell
+from nixfleet.viewmodels.actions_model import ROW_MENU, CommandIndex, alternative, forceable, refusals, run_cell
 
 
 def test_pull_first_is_the_alternative_to_a_switch_behind_the_remote() -> None:

@@ -12,9 +12,9 @@ from reactivex.testing import TestScheduler
 
 from nixfleet.streams.changes import Change, ChangeType, VersionedChange
 from nixfleet.streams.state import FleetState, FleetStateStream
-from nixfleet.ui.lifetime import bind_to_client
-from nixfleet.ui.table_sync import HostTableSync, Row, host_row
-from tests.ui.test_lifetime import FakeClient
+from nixfleet.viewmodels.lifetime import bind_to_client
+from nixfleet.viewmodels.table_sync import HostTableSync, Row, host_row
+from tests.viewmodels.test_lifetime import FakeClient
 
 
 @dataclass

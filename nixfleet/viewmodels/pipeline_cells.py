@@ -1,0 +1,104 @@
+"""A pipeline run's grid as data, NiceGUI-free: which cell each host and stage shows, in words and colour.
+
+A grid cell shows the stage's recorded outcome, or, while the stage runs, the status of the host's command in the
+state (`commands`, linked by `pipeline_id` and `stage`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from nixfleet.causes import as_cell, cause, cell_of, is_already_current, short_cause
+from nixfleet.streams.state import FleetState
+from nixfleet.viewmodels.output_buffer import status_tone
+
+#: Tones whose cells show their cause in the cell and in the run's list of causes.
+EXPLAINED = frozenset({'fail', 'partial'})
+RUN_TONES = {'RUNNING': 'running', 'COMPLETE': 'ok', 'PARTIAL': 'partial', 'FAILED': 'fail', 'CANCELLED': 'muted'}
+HOST_STATES = {
+    'active': ('running', 'in progress'),
+    'done': ('ok', 'completed'),
+    'failed': ('fail', 'failed'),
+    'cancelled': ('muted', 'cancelled'),
+    'halted': ('muted', 'halted'),
+}
+
+#: (pipeline id, stage, host or None) → the cell of the command, for the commands of running runs.
+CellIndex = dict[tuple[str, int, str | None], Mapping[str, Any]]
+#: What a cell says for a stage whose goal already held.
+CURRENT_TEXT = 'already current'
+#: Failure causes a run card lists below its grid (the rest are counted).
+CAUSES = 6
+
+
+def running_cells(state: FleetState, runs: Mapping[str, Mapping[str, Any]]) -> CellIndex:
+    """Cells of the commands of the running runs in `runs`, by (pipeline, stage, host)."""
+    running = {rid for rid, run in runs.items() if run.get('status') == 'RUNNING'}
+    if not running:
+        return {}
+    index: CellIndex = {}
+    for command in state.commands.values():
+        pid = command.get('pipeline_id')
+        if pid in running and command.get('stage') is not None:
+            index[(str(pid), int(command['stage']), command.get('host_id'))] = cell_of(command)
+    return index
+
+
+def grid_cell(run: Mapping[str, Any], stage: int, host: str, index: CellIndex) -> Mapping[str, Any] | None:
+    """The cell a grid shows: the recorded outcome, else the live state of the stage's command."""
+    stages = run.get('stages') or []
+    recorded = as_cell((stages[stage] or {}).get(host)) if stage < len(stages) else None
+    if recorded and recorded.get('status'):
+        return recorded
+    rid = str(run.get('id'))
+    return index.get((rid, stage, host)) or index.get((rid, stage, None))
+
+
+def cell_status(run: Mapping[str, Any], stage: int, host: str, index: CellIndex) -> str | None:
+    """The status a grid cell shows."""
+    cell = grid_cell(run, stage, host, index)
+    return str(cell['status']) if cell and cell.get('status') else None
+
+
+def cell_tone(cell: Mapping[str, Any] | None) -> str:
+    """The colour family of a cell: a stage already current has its own (`current`), apart from skips and failures."""
+    if cell is not None and is_already_current(cell):
+        return 'current'
+    return status_tone(cell.get('status') if cell else None)
+
+
+def cell_words(cell: Mapping[str, Any] | None) -> str:
+    """The status of a cell in words."""
+    if cell is None or not cell.get('status'):
+        return 'waiting'
+    return CURRENT_TEXT if is_already_current(cell) else str(cell['status']).lower().replace('_', ' ')
+
+
+def failed_hosts(run: Mapping[str, Any]) -> list[str]:
+    """Hosts that left the run failing (what Retry failed re-runs)."""
+    states = run.get('host_state') or {}
+    return [h for h in run.get('hosts') or [] if (states.get(h) or {}).get('state') == 'failed']
+
+
+@dataclass(frozen=True, slots=True)
+class CellView:
+    """What one grid cell shows: its status in words and colour, its cause short and in full."""
+
+    status: str | None
+    tone: str
+    words: str
+    short: str
+    cause: str
+    label: str
+
+    @classmethod
+    def of(cls, cell: Mapping[str, Any] | None, host: str, op: str) -> CellView:
+        """The view of `cell` (None: the stage has not reached the host yet)."""
+        tone, words = cell_tone(cell), cell_words(cell)
+        why = cause(cell) if cell is not None and tone not in ('ok', 'running', 'warn') else ''
+        short = short_cause(cell) if cell is not None and tone in EXPLAINED else ''
+        label = f'{host}, {op}: {words}' + (f' — {why}' if why else '')
+        status = str(cell['status']) if cell and cell.get('status') else None
+        return cls(status=status, tone=tone, words=words, short=short, cause=why, label=label)
