@@ -116,7 +116,7 @@ class Dashboard:
         self.finished = FinishedWindow(clock)
         #: Per-host agent tokens and API tokens (hashed in SQLite; see nixfleet.security).
         self.tokens = TokenService(self.store, self.events, self.gateway, clock)
-        #: Daily deletion of old commands (with their log files), pipelines and events (SPEC §7).
+        #: Daily deletion of old commands (with their log files), pipelines and events (docs/architecture.md#retention).
         self.retention = Retention.from_settings(settings, self.store, clock)
         #: Extra API tokens held in memory only, by name (tests and the demo); checked before the token store.
         self.api_tokens: dict[str, str] = {}

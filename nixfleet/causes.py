@@ -13,7 +13,7 @@ from typing import Any
 
 #: Agent messages that say nothing the status and exit code do not (the Go agent's only error text).
 GENERIC = frozenset({'', 'command failed', 'error', 'failed', 'ok'})
-#: The code of a stage whose goal already held (SPEC §6): satisfied, not a failure.
+#: The code of a stage whose goal already held (docs/architecture.md#pipelines): satisfied, not a failure.
 ALREADY_CURRENT = 'already_current'
 #: Longest cause text a pipeline cell keeps.
 CELL_TEXT = 200

@@ -1,4 +1,5 @@
-"""Dashboard settings: one pydantic model read from `NIXFLEET_*` environment variables (SPEC §14).
+"""Dashboard settings: one pydantic model read from `NIXFLEET_*` environment variables
+(docs/architecture.md#configuration).
 
 Every variable the Go dashboard accepts keeps its name and meaning, so an existing env file works unchanged.
 Durations accept Go syntax (`24h`, `1m30s`, `500ms`) or plain seconds.
@@ -65,7 +66,8 @@ Seconds = Annotated[float, BeforeValidator(parse_duration)]
 Bytes = Annotated[int, BeforeValidator(parse_size)]
 CsvList = Annotated[list[str], NoDecode, BeforeValidator(_split_csv)]
 
-#: A host whose link is open but sent no heartbeat for this many intervals is stale (SPEC §3).
+#: A host whose link is open but sent no heartbeat for this many intervals is stale
+#: (docs/architecture.md#hosts-and-liveness).
 STALE_FACTOR = 3
 
 #: Secrets without which `nixfleet serve` refuses to start (the demo generates its own).
@@ -209,7 +211,8 @@ class Settings(BaseSettings):
         return _split_csv(raw.get_secret_value()) if raw else []
 
     def stale_after(self, interval: float | None) -> float:
-        """Seconds without a heartbeat after which a host with this interval is stale (SPEC §3: 3 intervals)."""
+        """Seconds without a heartbeat after which a host with this interval is stale
+        (docs/architecture.md#hosts-and-liveness: 3 intervals)."""
         return (interval or self.heartbeat_interval) * STALE_FACTOR
 
     def missing_secrets(self) -> list[str]:

@@ -1,4 +1,5 @@
-"""The event log (SPEC §7): every mutation and every transition a human cares about, journaled then streamed."""
+"""The event log (docs/architecture.md#event-log): every mutation and every transition a human cares about, journaled
+then streamed."""
 
 from __future__ import annotations
 

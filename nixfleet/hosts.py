@@ -1,4 +1,4 @@
-"""The host handler: the one writer of host facts and liveness (SPEC §3).
+"""The host handler: the one writer of host facts and liveness (docs/architecture.md#hosts-and-liveness).
 
 Register and fact changes are written to SQLite and emitted after the commit; heartbeat-only data goes to
 LiveState and is emitted at once (flushed in batches). Liveness (online / stale / offline) is derived here from

@@ -8,7 +8,7 @@ from enum import StrEnum
 
 
 class Connection(StrEnum):
-    """Liveness of a host's agent link (SPEC §3)."""
+    """Liveness of a host's agent link (docs/architecture.md#hosts-and-liveness)."""
 
     ONLINE = 'online'  #: registered link open, heartbeats arriving
     STALE = 'stale'  #: link open, no heartbeat for 3 intervals
@@ -16,7 +16,7 @@ class Connection(StrEnum):
 
 
 class CommandStatus(StrEnum):
-    """States of one command (SPEC §5)."""
+    """States of one command (docs/architecture.md#commands-lifecycle)."""
 
     PENDING = 'PENDING'
     VALIDATING = 'VALIDATING'
@@ -56,7 +56,7 @@ TERMINAL: frozenset[CommandStatus] = frozenset(
 
 
 class PipelineStatus(StrEnum):
-    """States of one pipeline run (SPEC §6)."""
+    """States of one pipeline run (docs/architecture.md#pipelines)."""
 
     RUNNING = 'RUNNING'
     COMPLETE = 'COMPLETE'
@@ -108,7 +108,7 @@ class Blocked:
 
 
 class EventCategory(StrEnum):
-    """Event-log categories (SPEC §7)."""
+    """Event-log categories (docs/architecture.md#event-log)."""
 
     AUDIT = 'audit'
     SYSTEM = 'system'
@@ -116,7 +116,7 @@ class EventCategory(StrEnum):
 
 
 class EventLevel(StrEnum):
-    """Event-log levels (SPEC §7)."""
+    """Event-log levels (docs/architecture.md#event-log)."""
 
     INFO = 'info'
     WARN = 'warn'
@@ -137,7 +137,7 @@ def is_color(value: object) -> bool:
 
 
 class CompartmentStatus(StrEnum):
-    """Status of one of a host's five compartments (SPEC §9)."""
+    """Status of one of a host's five compartments (docs/architecture.md#compartments)."""
 
     OK = 'ok'  #: current vs the remote desired state
     OUTDATED = 'outdated'  #: action needed, or verification degraded

@@ -1,6 +1,6 @@
 """Agent wire protocol: the `{type, payload}` envelope spoken by the Go agent 3.1.5 and our Python agent.
 
-The shapes follow shared/protocol/AGENT-PROTOCOL.md §4. Agent → dashboard messages are validated here, at the
+The shapes follow docs/agent-protocol.md#messages. Agent → dashboard messages are validated here, at the
 boundary; everything past `parse_agent_frame` works with typed models only.
 """
 
@@ -17,7 +17,7 @@ CLOSE_POLICY = 1008
 #: The token may not register the host its agent named (HTTP 403 Forbidden, in the private close-code range).
 CLOSE_FORBIDDEN = 4403
 
-#: Commands the dashboard may send to an agent (SPEC §2). Nothing else is ever sent.
+#: Commands the dashboard may send to an agent (docs/agent-protocol.md#command-vocabulary). Nothing else is ever sent.
 AGENT_COMMANDS: frozenset[str] = frozenset(
     {
         'pull',

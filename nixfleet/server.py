@@ -57,9 +57,9 @@ def uvicorn_config(
 
     Keepalive pings go out every `ws_ping_interval` but no pong deadline is set, because uvicorn would require
     the pong to echo the ping payload and the Go agent's does not; dead links are closed by the idle sweep.
-    Frames above `max_frame_bytes` close the link with 1009. No compression: agents never use it (AGENT-PROTOCOL
-    §10), and it let one small socket read expand into thousands of frames or hundreds of megabytes. Each
-    connection's frames are handled within a budget, a slice per loop turn (`FairWSProtocol`), so a flooding peer
+    Frames above `max_frame_bytes` close the link with 1009. No compression: agents never use it
+    (docs/agent-protocol.md#limits), and it let one small socket read expand into thousands of frames or hundreds
+    of megabytes. Each connection's frames are handled within a budget, a slice per loop turn (`FairWSProtocol`), so a flooding peer
     cannot stall the server. A request that is not valid HTTP is answered with the error envelope (`HTTP_PROTOCOL`).
     """
     return uvicorn.Config(
@@ -85,7 +85,8 @@ class DashboardServer(uvicorn.Server):
     """uvicorn's server, with the dashboard's first shutdown stage run before uvicorn closes the connections.
 
     uvicorn's shutdown closes every open WebSocket with 1012 before the app's lifespan shutdown runs; agents must
-    see 1001 "going away" from the dashboard itself (SPEC §15), so their links are closed first.
+    see 1001 "going away" from the dashboard itself (docs/architecture.md#startup-and-shutdown), so their links are
+    closed first.
     """
 
     def __init__(self, config: uvicorn.Config, dashboard: Dashboard) -> None:

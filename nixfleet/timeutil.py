@@ -1,4 +1,4 @@
-"""UTC time helpers: every timestamp NixFleet writes is ISO-8601 with a `Z` (SPEC §7)."""
+"""UTC time helpers: every timestamp NixFleet writes is ISO-8601 with a `Z` (docs/architecture.md#time)."""
 
 from __future__ import annotations
 

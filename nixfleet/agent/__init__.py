@@ -1,4 +1,4 @@
-"""The NixFleet Python agent: the Go agent's wire protocol (AGENT-PROTOCOL.md) with its quirks fixed.
+"""The NixFleet Python agent: the Go agent's wire protocol (docs/agent-protocol.md#python-agent) with its quirks fixed.
 
 Public API::
 

@@ -1,4 +1,5 @@
-"""The agent's link to the dashboard: dial, register, heartbeat, dispatch frames, reconnect (AGENT-PROTOCOL.md)."""
+"""The agent's link to the dashboard: dial, register, heartbeat, dispatch frames, reconnect
+(docs/agent-protocol.md#python-agent)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""What each agent command does, written against the Executor (AGENT-PROTOCOL.md §5 and §8)."""
+"""What each agent command does, written against the Executor (docs/agent-protocol.md#command-vocabulary)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Agent settings: the Go agent's environment variables (AGENT-PROTOCOL.md §2.1), validated with pydantic."""
+"""Agent settings: the Go agent's environment variables (docs/agent-protocol.md#agent-configuration), validated with
+pydantic."""
 
 from __future__ import annotations
 

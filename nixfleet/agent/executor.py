@@ -102,7 +102,7 @@ class Executor:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     def heartbeat_payload(self, probe: Probe) -> dict[str, Any]:
-        """Return a heartbeat payload shaped exactly like AGENT-PROTOCOL.md §4.1."""
+        """Return a heartbeat payload shaped exactly like docs/agent-protocol.md#heartbeat."""
         running, fresh = self.running, self.facts.freshness
         payload: dict[str, Any] = {
             'generation': probe.generation,

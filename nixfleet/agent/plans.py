@@ -1,4 +1,5 @@
-"""The command table: which programs each agent command runs, per platform (AGENT-PROTOCOL.md §5.7)."""
+"""The command table: which programs each agent command runs, per platform
+(docs/agent-protocol.md#command-vocabulary)."""
 
 from __future__ import annotations
 

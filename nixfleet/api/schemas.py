@@ -81,7 +81,7 @@ class View(BaseModel):
 
 # -- hosts -----------------------------------------------------------------------------------------------------
 class Compartment(View):
-    """One of a host's five status indicators (SPEC §9)."""
+    """One of a host's five status indicators (docs/architecture.md#compartments)."""
 
     status: str = Field(description='ok | outdated | error | working | unknown')
     message: str | None = None
@@ -180,7 +180,7 @@ class HostChange(BaseModel):
 
 # -- ops and pipelines -----------------------------------------------------------------------------------------
 class OpOut(View):
-    """One op definition (SPEC §4)."""
+    """One op definition (docs/architecture.md#ops)."""
 
     id: str
     description: str
@@ -195,7 +195,7 @@ class OpOut(View):
 
 
 class PipelineDefOut(BaseModel):
-    """One pipeline definition (SPEC §6)."""
+    """One pipeline definition (docs/architecture.md#pipelines)."""
 
     id: str
     ops: list[str]
@@ -285,7 +285,7 @@ class PipelineList(BaseModel):
 
 # -- events ----------------------------------------------------------------------------------------------------
 class EventOut(View):
-    """One event-log entry (SPEC §7)."""
+    """One event-log entry (docs/architecture.md#event-log)."""
 
     id: int
     timestamp: str

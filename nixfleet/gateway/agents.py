@@ -1,4 +1,5 @@
-"""The agent endpoint `GET /ws` (SPEC §2, AGENT-PROTOCOL.md §10).
+"""The agent endpoint `GET /ws`
+(docs/agent-protocol.md#connection-and-authentication, docs/agent-protocol.md#close-codes).
 
 Authentication happens before the upgrade (HTTP 401 otherwise); the host a token may register is checked at the
 `register` frame, which names it: a per-host token registers only its own host, and a host that has a per-host
@@ -120,7 +121,7 @@ class AgentGateway:
         """Stop accepting, close every link and wait (bounded) until each is unlinked; return how many were open.
 
         Hosts whose link ends this way go offline without a `disconnect` event each: the dashboard journals one
-        "dashboard stopped" event instead (SPEC §15).
+        "dashboard stopped" event instead (docs/architecture.md#startup-and-shutdown).
         """
         self._accepting = False
         links = list(self.links.values())

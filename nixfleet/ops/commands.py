@@ -1,4 +1,5 @@
-"""One command (one op run on one host): its in-memory record, its journal row and its client view (SPEC §5)."""
+"""One command (one op run on one host): its in-memory record, its journal row and its client view
+(docs/architecture.md#commands-lifecycle)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ SUCCEEDED = frozenset({CommandStatus.SUCCESS, CommandStatus.PARTIAL})
 
 def satisfied(status: CommandStatus, code: str | None) -> bool:
     """Whether a command ending so lets its host go on in a pipeline: it succeeded, or it was not run because its
-    goal already held (SKIPPED `already_current`, SPEC §6)."""
+    goal already held (SKIPPED `already_current`, docs/architecture.md#pipelines)."""
     return status in SUCCEEDED or (status is CommandStatus.SKIPPED and code == ErrorCode.ALREADY_CURRENT)
 
 

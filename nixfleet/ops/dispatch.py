@@ -136,7 +136,8 @@ class Dispatcher:
         """Create one command: BLOCKED (journaled) or started; dashboard ops run to their end before returning.
 
         A pipeline stage (`pipeline_id`) whose goal already holds is journaled SKIPPED `already_current` instead of
-        BLOCKED: it is satisfied and its host goes on (SPEC §6). `lock_bumped`: see `CheckContext.lock_bumped`.
+        BLOCKED: it is satisfied and its host goes on (docs/architecture.md#pipelines). `lock_bumped`: see
+        `CheckContext.lock_bumped`.
         """
         args = args or {}
         claim = self._claim(

@@ -37,7 +37,8 @@ from nixfleet.timeutil import Clock, iso
 
 log = logging.getLogger(__name__)
 
-#: Finished commands and pipelines younger than this are part of the client state (SPEC §8).
+#: Finished commands and pipelines younger than this are part of the client state
+#: (docs/architecture.md#live-state-bounds).
 RECENT_SECONDS = trim.WINDOW
 
 

@@ -1,4 +1,5 @@
-"""The command lifecycle (SPEC §5): the state machine plus what users and dashboard restarts do to commands.
+"""The command lifecycle (docs/architecture.md#commands-lifecycle): the state machine plus what users and dashboard
+restarts do to commands.
 
 `CommandStateMachine` (state_machine.py) owns command state and host busy-ness; `Lifecycle` adds the user actions
 on a running command (Wait N min, Kill, Ignore, Cancel tracking) and the reload of unfinished commands from the
@@ -43,7 +44,7 @@ class Lifecycle(CommandStateMachine):
 
         Wait means "ask me again in N minutes": every deadline earlier than now + N moves to now + N, later ones
         stay. A command past its hard deadline is therefore quiet for exactly N minutes and then times out
-        again; adding N to deadlines long passed (SPEC §5's old wording) put it back in warning seconds later.
+        again; adding N to deadlines long passed (an earlier wording of the rule) put it back in warning seconds later.
         A deferred post-check is no deadline: it keeps its time.
         """
         if not 0 < minutes <= 24 * 60:

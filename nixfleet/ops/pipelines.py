@@ -1,4 +1,4 @@
-"""Pipelines (SPEC §6): ordered ops on many hosts with `&&` semantics, executed on the server.
+"""Pipelines (docs/architecture.md#pipelines): ordered ops on many hosts with `&&` semantics, executed on the server.
 
 The four pipeline definitions, and the runner that starts, cancels, retries and resumes runs. Each run executes
 as an asyncio task (kept referenced) of a `RunExecution` (stages.py), which runs its stages from the journal on.
@@ -172,7 +172,8 @@ class PipelineRunner:
 
     def resume(self, runs: Iterable[PipelineRun], hosts_back_by: float) -> None:
         """Continue RUNNING runs loaded from the journal (their in-flight commands reconcile via the lifecycle);
-        new stage work for a host that is not back yet waits for it until `hosts_back_by` (SPEC §6)."""
+        new stage work for a host that is not back yet waits for it until `hosts_back_by`
+        (docs/architecture.md#pipelines)."""
         for run in runs:
             log.info('resuming pipeline %s (%s) at stage %d', run.id, run.name, run.current_stage)
             self._launch(run, hosts_back_by)

@@ -1,4 +1,5 @@
-"""The op registry (SPEC §4): every action on a host, defined once, used by UI, API, CLI and pipelines."""
+"""The op registry (docs/architecture.md#ops): every action on a host, defined once, used by UI, API, CLI and
+pipelines."""
 
 from __future__ import annotations
 

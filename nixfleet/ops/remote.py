@@ -1,4 +1,5 @@
-"""The desired-state integrations dashboard ops use: version.json and GitHub flake-update PRs (SPEC §10).
+"""The desired-state integrations dashboard ops use: version.json and GitHub flake-update PRs
+(docs/architecture.md#integrations).
 
 The real implementations come with the integrations; the op engine only needs this narrow interface. The default
 reports "not configured", so `refresh-git` and `merge-pr` are refused with `not_configured` / `no_mergeable_pr`

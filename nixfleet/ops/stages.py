@@ -1,4 +1,4 @@
-"""Executing one pipeline run stage by stage (SPEC §6), from its journal records on.
+"""Executing one pipeline run stage by stage (docs/architecture.md#pipelines), from its journal records on.
 
 Stage k runs op k on every still-active host (at most `max_parallel` at a time) and waits for each command's
 TERMINAL state; hosts that did not end SUCCESS/PARTIAL leave the run and their later stages are journaled SKIPPED.
@@ -122,7 +122,8 @@ class RunExecution:
 
         A command journaled just before a `kill -9` may never have reached its agent (or its result was lost with
         the link, as the Go agent keeps none): it ends ORPHANED when the agent comes back idle without it. Decision:
-        in a resumed run such a stage runs once more when its op is retryable (pull, switch, test, … — SPEC §4's
+        in a resumed run such a stage runs once more when its op is retryable (pull, switch, test, … —
+        docs/architecture.md#ops's
         "retry" column; never rollback, restart or reboot). It is safe: a goal already reached makes the new attempt
         a satisfied `already_current`. Both commands stay in the journal; the run follows the newest.
         """

@@ -1,4 +1,4 @@
-"""Agent messages → command transitions (SPEC §5, AGENT-PROTOCOL.md §8-§10).
+"""Agent messages → command transitions (docs/architecture.md#commands-lifecycle, docs/agent-protocol.md#messages).
 
 Rules worth knowing:
 - `output` is attributed to the host's active command (the agent's `command` field is always empty), within the

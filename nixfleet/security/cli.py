@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # the parser is built for every `nixfleet` command: keep its 
     from nixfleet.security.tokens import TokenKind, TokenRecord, TokenScope
     from nixfleet.store import Store
 
-#: Actor journaled for changes made with the CLI (the single admin, SPEC §12).
+#: Actor journaled for changes made with the CLI (the single admin, docs/architecture.md#security).
 CLI_ACTOR = 'user'
 #: Values of `--kind` (nixfleet.security.tokens.TokenKind).
 KINDS = ('agent', 'api')

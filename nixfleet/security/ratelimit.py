@@ -1,4 +1,4 @@
-"""Sliding-window attempt limits: login attempts per client (SPEC §12), wrong TOTP codes overall.
+"""Sliding-window attempt limits: login attempts per client (docs/architecture.md#security), wrong TOTP codes overall.
 
 `NIXFLEET_RATE_LIMIT` attempts per `NIXFLEET_RATE_WINDOW` (5 per minute): the check runs before the attempt is
 recorded, so the sixth attempt inside the window is refused, and a refused attempt is not recorded (waiting out the

@@ -1,6 +1,7 @@
-"""Adopt a database left by the Go dashboard (SPEC §14): its rows rewritten into the forms NixFleet reads.
+"""Adopt a database left by the Go dashboard (docs/architecture.md#store): its rows rewritten into the forms NixFleet
+reads.
 
-The Go dashboard (reference §7.2) shares our table names, so migration m001 already widened its tables. What is
+The Go dashboard shares our table names, so migration m001 already widened its tables. What is
 left is data: timestamps in Go's text forms, its `ops` event category, statuses we do not have, commands it left
 running forever, pipelines without our run record, and foreign keys it declared but never enforced (we do, so they
 would make removing a host fail), host ids that are not hostnames (adopted under safe ids, nixfleet.store.host_ids)
@@ -53,7 +54,7 @@ GO_ONLY_TABLES: dict[str, frozenset[str]] = {
 }
 #: Tables the Go dashboard declared foreign keys on (to `hosts`, `pipelines`); rebuilt without them.
 GO_FOREIGN_KEY_TABLES = ('commands', 'command_logs', 'metrics', 'reboot_attempts')
-#: The Go dashboard's pipeline registry (reference §6.1), to give its runs their stages.
+#: The Go dashboard's pipeline registry, to give its runs their stages.
 GO_PIPELINE_OPS: dict[str, tuple[str, ...]] = {
     'do-all': ('pull', 'switch', 'test'),
     'merge-deploy': ('merge-pr', 'pull', 'switch', 'test'),
@@ -209,7 +210,8 @@ def adopt_hosts(db: Database) -> int:
 
 
 def adopt_commands(db: Database, now: str) -> tuple[int, int]:
-    """Give Go commands our record fields; unfinished or unknown statuses become ORPHANED (SPEC §5 recovery).
+    """Give Go commands our record fields; unfinished or unknown statuses become ORPHANED
+    (docs/architecture.md#restart-recovery).
 
     Returns (commands adopted, of which orphaned). A Go row is one without our `state_json`."""
     known = {s.value for s in CommandStatus}

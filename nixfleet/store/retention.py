@@ -1,4 +1,5 @@
-"""Retention (SPEC §7): delete what is older than the configured number of days, a little at a time.
+"""Retention (docs/architecture.md#retention): delete what is older than the configured number of days, a little at a
+time.
 
 - Commands in a terminal state that finished (without a finish time: were created) more than
   `NIXFLEET_CMD_RETENTION_DAYS` ago, and their log files. A non-terminal command is never deleted.

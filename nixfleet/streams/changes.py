@@ -1,4 +1,5 @@
-"""Typed changes to the fleet state (SPEC §8): the only thing that moves the state version."""
+"""Typed changes to the fleet state (docs/architecture.md#state-versions): the only thing that moves the state
+version."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The sync protocol (SPEC §8) for any client: `init`, ordered `delta`s, the `sync` beacon and `get_state`.
+"""The sync protocol (docs/architecture.md#sync-protocol) for any client: `init`, ordered `delta`s, the `sync` beacon
+and `get_state`.
 
 Every message is `{"type", "version", "payload"}`. A client gets its snapshot and its delta subscription in one
 synchronous step, so the first delta it receives is exactly `init.version + 1`. Each client has a bounded queue

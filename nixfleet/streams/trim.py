@@ -1,4 +1,5 @@
-"""Keep the live state bounded (SPEC §8): finished commands and pipelines leave it after an hour or beyond a count.
+"""Keep the live state bounded (docs/architecture.md#live-state-bounds): finished commands and pipelines leave it after
+an hour or beyond a count.
 
 The live state holds every active command and running pipeline, plus the finished ones of the last hour, at most
 `commands` finished commands and `pipelines` finished runs (the newest; commands of a running pipeline stay until the
@@ -28,7 +29,8 @@ from nixfleet.timeutil import Clock, iso
 
 log = logging.getLogger(__name__)
 
-#: Finished commands and pipelines younger than this many seconds may stay in the live state (SPEC §8).
+#: Finished commands and pipelines younger than this many seconds may stay in the live state
+#: (docs/architecture.md#live-state-bounds).
 WINDOW = 3600.0
 #: How often the periodic trim runs (seconds).
 INTERVAL = 60.0
