@@ -9,7 +9,7 @@ export PATH := justfile_directory() / ".venv/bin" + ":" + env("PATH")
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := "1"
 export SE_OFFLINE := "true"
 
-# Hard limit for the whole suite: a stuck uvicorn ignores SIGTERM (STACK-NOTES §0.15), so it gets SIGKILL.
+# Hard limit for the whole suite: a stuck uvicorn ignores SIGTERM (docs/architecture.md#stuck-uvicorn), so it gets SIGKILL.
 test_timeout := env("NIXFLEET_TEST_TIMEOUT", "2400")
 image := env("NIXFLEET_IMAGE", "nixfleet:latest")
 

@@ -59,8 +59,9 @@ def uvicorn_config(
     the pong to echo the ping payload and the Go agent's does not; dead links are closed by the idle sweep.
     Frames above `max_frame_bytes` close the link with 1009. No compression: agents never use it
     (docs/agent-protocol.md#limits), and it let one small socket read expand into thousands of frames or hundreds
-    of megabytes. Each connection's frames are handled within a budget, a slice per loop turn (`FairWSProtocol`), so a flooding peer
-    cannot stall the server. A request that is not valid HTTP is answered with the error envelope (`HTTP_PROTOCOL`).
+    of megabytes. Each connection's frames are handled within a budget, a slice per loop turn (`FairWSProtocol`),
+    so a flooding peer cannot stall the server. A request that is not valid HTTP is answered with the error
+    envelope (`HTTP_PROTOCOL`).
     """
     return uvicorn.Config(
         app,
