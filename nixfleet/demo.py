@@ -145,7 +145,7 @@ def build_demo(settings: Settings, *, agents: int, with_ui: bool = True, advance
     app = build_app(dashboard)
     repo = DemoConfigRepo(SimRemote())
     token = settings.github_token.get_secret_value() if settings.github_token else ''
-    app.include_router(demo_router(repo, github_token=token, authenticate=dashboard.credentials.actor))
+    app.include_router(demo_router(repo, github_token=token, credential=dashboard.credentials.credential))
     if with_ui:  # NiceGUI is mounted at `/`: after every other route
         from nixfleet.server import ui_parts
         from nixfleet.ui import mount_ui

@@ -37,6 +37,7 @@ from starlette.requests import HTTPConnection
 from nixfleet.agent import SimRemote
 from nixfleet.api.errors import error_response
 from nixfleet.models import ErrorCode
+from nixfleet.security.tokens import Credential
 from nixfleet.timeutil import Clock, iso
 
 log = logging.getLogger(__name__)
@@ -228,18 +229,19 @@ def demo_router(
     repo: DemoConfigRepo,
     *,
     github_token: str,
-    authenticate: Callable[[HTTPConnection], Awaitable[str | None]],
+    credential: Callable[[HTTPConnection], Awaitable[Credential | None]],
 ) -> APIRouter:
     """Routes serving the simulated repo's version.json, the advance hook and its GitHub API."""
     router = APIRouter(prefix='/demo', include_in_schema=False)
-    github = f'/github/repos/{REPO}'
+    _add_repo_routes(router, repo, credential)
+    _add_github_routes(router, repo, github_token)
+    return router
 
-    def refused(status: int, message: str) -> JSONResponse:
-        return JSONResponse({'message': message}, status_code=status)
 
-    def token_ok(request: Request) -> bool:
-        scheme, _, token = request.headers.get('authorization', '').partition(' ')
-        return scheme.lower() in ('bearer', 'token') and hmac.compare_digest(token.encode(), github_token.encode())
+def _add_repo_routes(
+    router: APIRouter, repo: DemoConfigRepo, credential: Callable[[HTTPConnection], Awaitable[Credential | None]]
+) -> None:
+    """`GET /demo/version.json` and `POST /demo/advance` (a new commit or flake PR; needs the operate scope)."""
 
     @router.get('/version.json')
     async def version_json() -> JSONResponse:
@@ -247,8 +249,11 @@ def demo_router(
 
     @router.post('/advance')
     async def advance(request: Request) -> JSONResponse:
-        if await authenticate(request) is None:
+        who = await credential(request)
+        if who is None:
             return error_response(ErrorCode.UNAUTHORIZED, 'log in or send an API token', 401)
+        if not who.scope.may_change:
+            return error_response(ErrorCode.FORBIDDEN, 'advancing the demo repo needs the operate scope', 403)
         try:
             body = await request.json() if await request.body() else {}
         except ValueError:
@@ -259,6 +264,18 @@ def demo_router(
             return JSONResponse({'pending_pr': pr.number, 'version': repo.version_json()})
         repo.advance(agent=bool(body.get('agent')))
         return JSONResponse({'pending_pr': None, 'version': repo.version_json()})
+
+
+def _add_github_routes(router: APIRouter, repo: DemoConfigRepo, github_token: str) -> None:
+    """The slice of GitHub's REST API the dashboard uses, for the simulated repo (GitHub's own error bodies)."""
+    github = f'/github/repos/{REPO}'
+
+    def refused(status: int, message: str) -> JSONResponse:
+        return JSONResponse({'message': message}, status_code=status)
+
+    def token_ok(request: Request) -> bool:
+        scheme, _, token = request.headers.get('authorization', '').partition(' ')
+        return scheme.lower() in ('bearer', 'token') and hmac.compare_digest(token.encode(), github_token.encode())
 
     @router.get(f'{github}/pulls')
     async def pulls(request: Request) -> JSONResponse:
@@ -292,5 +309,3 @@ def demo_router(
             return refused(401, 'Bad credentials')
         base, _, head = basehead.partition('...')
         return JSONResponse({'status': 'ahead' if repo.contains(base, head) else 'diverged'})
-
-    return router

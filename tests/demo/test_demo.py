@@ -16,6 +16,7 @@ from websockets.asyncio.client import connect
 
 from nixfleet.agent import AGENT_VERSION
 from nixfleet.demo import Demo, build_demo, demo_settings, listening_socket
+from nixfleet.security.tokens import TokenKind, TokenScope
 from nixfleet.server import uvicorn_config
 from tests.support import eventually, free_port
 
@@ -94,6 +95,21 @@ async def test_the_demo_serves_its_own_version_json_and_github_api(running: Runn
     state = await eventually(running.state)
     assert state['fleet']['remote']['commit'] == version['gitCommit']
     assert state['fleet']['github']['configured'] is True and state['fleet']['github']['error'] is None
+
+
+async def test_advancing_the_demo_repo_needs_a_token_that_may_change_things(running: RunningDemo) -> None:
+    tokens = running.demo.dashboard.tokens
+    reader = await tokens.create(TokenKind.API, 'reader', actor='test', scope=TokenScope.READ)
+    before = (await running.http.get('/demo/version.json')).json()['gitCommit']
+    as_reader = {'Authorization': f'Bearer {reader.secret}'}
+    refused = await running.http.post('/demo/advance', headers=as_reader)
+    assert refused.status_code == 403
+    assert refused.json()['error']['code'] == 'forbidden'
+    assert (await running.http.get('/demo/version.json')).json()['gitCommit'] == before
+
+    advanced = await running.http.post('/demo/advance')  # the fixture's token may operate
+    assert advanced.status_code == 200
+    assert advanced.json()['version']['gitCommit'] != before
 
 
 async def test_hosts_start_behind_do_all_makes_them_green_and_an_advance_makes_them_behind(
