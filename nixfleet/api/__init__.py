@@ -1,1 +1,1 @@
-"""HTTP API of the dashboard: authentication now, REST routes later."""
+"""The `/api` routers (hosts, ops, commands, events, tokens, metrics), login routes and the one error body."""

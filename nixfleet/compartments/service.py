@@ -64,7 +64,7 @@ class CompartmentService:
     It owns the version.json fetcher and the expected agent versions, adds `compartments` to every host view and
     host change (a HostRegistry deriver), re-publishes the compartments of the hosts that changed when the remote
     desired state or an expected agent version changes, and records command results for the System/Tests inference
-    (`command_finished`, the lifecycle's finished-listener). `for_host` and `statuses` are what op validation and
+    (`command_finished`, the lifecycle's finished-listener). `statuses` is what op validation and
     post-checks read, so the UI and dispatch never disagree.
 
     The expected agent version of each implementation comes only from what the admin controls (the setting,
@@ -110,10 +110,6 @@ class CompartmentService:
     def remote(self) -> RemoteDesired | None:
         """The remote desired state (None: version tracking not configured)."""
         return self.fetcher.state if self.fetcher is not None else None
-
-    def for_host(self, host: str) -> Compartments:
-        """The compartments of a known host, as of now (what validation checks)."""
-        return self._compute(self._inputs(host, self._hosts.rows[host]))
 
     def _inputs(self, host: str, row: Mapping[str, Any], *, idle: bool = False) -> HostInputs:
         return inputs_from_row(row, None if idle else self._active_op(host), self._ended.get(host))

@@ -61,10 +61,6 @@ class Session:
     expires_at: float
     epoch: int = 0
 
-    def remaining(self, now: float) -> float:
-        """Seconds until the session expires (negative once it has)."""
-        return self.expires_at - now
-
 
 def credential_binding(settings: Settings) -> str:
     """A fingerprint of the password hash and TOTP secret: sessions signed under other credentials are invalid."""

@@ -60,11 +60,6 @@ class TotpGuard:
         """Whether a TOTP secret is set."""
         return self._totp is not None
 
-    @property
-    def last_step(self) -> int:
-        """The newest time step a code was accepted for (-1 before the first)."""
-        return self._last_step
-
     def restore(self, step: int) -> None:
         """Never accept codes of `step` or earlier (the last used step, loaded at startup)."""
         self._last_step = max(self._last_step, step)
@@ -107,14 +102,3 @@ class TotpGuard:
                     return None
         self._failures.append(now)
         return Blocked(ErrorCode.TOTP_INVALID, 'wrong TOTP code')
-
-
-def verify_totp(secret: str | None, code: str, now: float) -> bool:
-    """Check a 6-digit TOTP code (30 s period, ±1 step, as the Go dashboard); no replay protection (see TotpGuard)."""
-    if not secret or not code:
-        return False
-    code = code.strip().replace(' ', '')
-    if not code.isascii() or not code.isdigit() or len(code) != 6:
-        return False
-    totp = pyotp.TOTP(secret)
-    return any(hmac.compare_digest(totp.at(now + step * totp.interval), code) for step in (-1, 0, 1))

@@ -1,4 +1,4 @@
-"""SQLite store: schema migrations, the single writer, queries and command log files."""
+"""SQLite store: the single writer thread, schema migrations, retention, host-row writes and the Go import."""
 
 from nixfleet.store.database import Store
 

@@ -1,1 +1,1 @@
-"""Rx streams: the bus of typed subjects, the versioned fleet state, LiveState and sync framing."""
+"""Typed changes, the versioned fleet state stream, LiveState, state trimming and the sync protocol."""

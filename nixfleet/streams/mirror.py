@@ -1,6 +1,6 @@
 """The client side of the sync protocol: a local copy of the fleet state that knows when it must resync.
 
-Used by anything that follows `/api/sync` (the CLI, tests) and by the UI's per-tab view. It applies `init` /
+Used by anything that follows `/api/sync` from outside the process (the CLI, tests). It applies `init` /
 `full_state` wholesale, applies a `delta` only when its version is exactly the next one, and asks for a resync
 on a gap, on a `sync` beacon that differs from its version, or when the server's version is lower than its own
 (the server restarted).

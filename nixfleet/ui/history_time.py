@@ -14,12 +14,6 @@ class LocalTime(ui.element, component='history_time.js'):
         super().__init__()
         self._props.update(iso=iso or '', mode=mode)
 
-    def set_iso(self, iso: str | None) -> None:
-        """Show another timestamp."""
-        if self._props.get('iso') != (iso or ''):
-            self._props['iso'] = iso or ''
-            self.update()
-
 
 def duration(start: str | None, end: str | None) -> str:
     """`42s`, `3m 05s`, `1h 02m` between two ISO times ('' when either is missing)."""

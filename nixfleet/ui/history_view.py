@@ -86,7 +86,7 @@ class HistoryView:
                 )
                 self._filters = {'kind': self._kind, 'host': self._host, 'op': self._op, 'status': self._status,
                                  'level': self._level, 'range': self._range}  # fmt: skip
-                self._reset = (
+                (
                     ui.button('Reset', icon='filter_alt_off', on_click=lambda: self.change(**DEFAULT_FILTERS))
                     .props('flat dense no-caps')
                     .classes('nf-vbtn')

@@ -61,7 +61,6 @@ class RunCard:
         self._on_host = on_host
         self._cells: dict[tuple[int, str], ui.element] = {}
         self._rows: dict[str, tuple[ui.element, ui.element]] = {}
-        self._all_rows = False
         ops = list(run.get('ops') or [])
         hosts = list(run.get('hosts') or [])
         with ui.element('article').classes('nf-run').props(f'data-run="{self.id}"') as self.element:
@@ -155,7 +154,6 @@ class RunCard:
         self._rows[host] = (row, cell)
 
     def _show_all(self) -> None:
-        self._all_rows = True
         for row, _ in self._rows.values():
             row.set_visibility(True)
         self._more.set_visibility(False)

@@ -56,12 +56,6 @@ def grid_cell(run: Mapping[str, Any], stage: int, host: str, index: CellIndex) -
     return index.get((rid, stage, host)) or index.get((rid, stage, None))
 
 
-def cell_status(run: Mapping[str, Any], stage: int, host: str, index: CellIndex) -> str | None:
-    """The status a grid cell shows."""
-    cell = grid_cell(run, stage, host, index)
-    return str(cell['status']) if cell and cell.get('status') else None
-
-
 def cell_tone(cell: Mapping[str, Any] | None) -> str:
     """The colour family of a cell: a stage already current has its own (`current`), apart from skips and failures."""
     if cell is not None and is_already_current(cell):

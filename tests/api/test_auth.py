@@ -16,7 +16,7 @@ from websockets.exceptions import InvalidStatus
 from nixfleet.config import Settings
 from nixfleet.security.password import verify_password
 from nixfleet.security.sessions import COOKIE_NAME, SessionSigner, login_redirect, safe_next
-from nixfleet.security.totp import verify_totp
+from nixfleet.security.totp import TotpGuard
 from tests.support import PASSWORD, PASSWORD_HASH, start_server
 
 DAY = 24 * 3600.0
@@ -121,13 +121,18 @@ def test_totp_check_accepts_one_step_of_skew() -> None:
     secret = pyotp.random_base32()
     totp = pyotp.TOTP(secret)
     now = 1_800_000_000.0
-    assert verify_totp(secret, totp.at(now), now)
-    assert verify_totp(secret, totp.at(now - 30), now)
-    assert verify_totp(secret, totp.at(now + 30), now)
-    assert not verify_totp(secret, totp.at(now - 90), now)
-    assert not verify_totp(secret, 'abcdef', now)
-    assert not verify_totp(secret, '', now)
-    assert not verify_totp(None, totp.at(now), now)
+
+    def accepted(code: str, guard_secret: str | None = secret) -> bool:
+        """Whether a fresh guard at `now` accepts the code (fresh: no step used yet, no failures counted)."""
+        return TotpGuard(guard_secret, lambda: now).check(code) is None
+
+    assert accepted(totp.at(now))
+    assert accepted(totp.at(now - 30))
+    assert accepted(totp.at(now + 30))
+    assert not accepted(totp.at(now - 90))
+    assert not accepted('abcdef')
+    assert not accepted('')
+    assert not accepted(totp.at(now), guard_secret=None)
 
 
 def test_return_path_is_local_only() -> None:

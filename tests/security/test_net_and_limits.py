@@ -159,7 +159,7 @@ def test_the_guard_counts_wrong_codes_not_replays_and_persists_through_hooks() -
         on_refused=lambda blocked, purpose: refused.append((blocked.code.value, purpose)),
     )
     code = pyotp.TOTP(secret).at(clock())
-    assert guard.check(code, purpose='login') is None and used == [guard.last_step]
+    assert guard.check(code, purpose='login') is None and used == [int(clock() // 30)]
     for _ in range(3):
         assert guard.check(code).code == 'totp_invalid'  # replays: refused, but no guess
     assert guard.check('000000').code == 'totp_invalid'
