@@ -81,16 +81,20 @@ def _serve_stylesheet(name: str) -> FileResponse:
     return FileResponse(UI_DIR / name, media_type='text/css', headers={'Cache-Control': 'public, max-age=3600'})
 
 
+def head_html() -> str:
+    """What every page's head gets: the stylesheets (in `STYLESHEETS` order), the helpers and the theme colour."""
+    links = ''.join(f'<link rel="stylesheet" href="{stylesheet(name)}">' for name in STYLESHEETS)
+    return (
+        f'{links}<script defer src="{asset("nixfleet.js")}"></script>'
+        f'<meta name="theme-color" content="{PALETTE["bg_dark"]}">'
+    )
+
+
 def install_theme() -> None:
     """Serve the assets and add the stylesheets and helpers to every page (call once, before serving)."""
     app.add_static_files(STATIC_URL, STATIC_DIR)
     app.get(CSS_URL + '/{name}', include_in_schema=False)(_serve_stylesheet)
-    ui.add_head_html(
-        ''.join(f'<link rel="stylesheet" href="{stylesheet(name)}">' for name in STYLESHEETS)
-        + f'<script defer src="{asset("nixfleet.js")}"></script>'
-        f'<meta name="theme-color" content="{PALETTE["bg_dark"]}">',
-        shared=True,
-    )
+    ui.add_head_html(head_html(), shared=True)
     apply_colors()
 
 

@@ -241,7 +241,9 @@ class TokensView:
                         f'title="{SCOPE_HELP[TokenScope(row.scope)]}"'
                     )
                 else:
-                    ui.label('register' if row.kind == 'agent' else 'register any').classes('nf-sbadge nf-tscope s-agent')
+                    ui.label('register' if row.kind == 'agent' else 'register any').classes(
+                        'nf-sbadge nf-tscope s-agent'
+                    )
             ui.label(row.prefix).classes('nf-htd nf-tprefix')
             with ui.element('div').classes('nf-htd nf-tcreated'):
                 if row.created_at:
