@@ -102,7 +102,7 @@ class RunCard:
             with ui.element('div').classes('nf-run-left'):
                 with ui.element('div').classes('nf-run-title'):
                     ui.label(str(run.get('name'))).classes('nf-run-name')
-                    self._status = ui.label('').classes('nf-run-status').mark(f'run-status-{self.id}')
+                    self._status = ui.label('').classes('nf-sbadge').mark(f'run-status-{self.id}')
                     with ui.element('div').classes('nf-run-chain').props('aria-label="Stages"'):
                         self._stage_labels = []
                         for k, op in enumerate(ops):
@@ -179,7 +179,7 @@ class RunCard:
             label = status.lower()
         tone = 'warn' if run.get('cancel_requested') and running else RUN_TONES.get(status, 'none')
         self._set('status', (label, tone), lambda v: self._status.set_text(v[0]))
-        self._set('tone', tone, lambda t: self._status.classes(replace=f'nf-run-status t-{t}'))
+        self._set('tone', tone, lambda t: self._status.classes(replace=f'nf-sbadge t-{t}'))
         self._set('data', status, lambda s: self.element.props.update({'data-status': s}))
         for k, op_label in enumerate(self._stage_labels):
             state = 'is-now' if running and k == stage else ('is-done' if k < stage or not running else '')

@@ -1,4 +1,5 @@
-"""Tokyo Night look: the palette, the static assets (CSS, JS, logo) and their cache-busted URLs."""
+"""Tokyo Night look: the palette, the stylesheets beside the components, the static assets (JS, logo) and their
+cache-busted URLs."""
 
 from __future__ import annotations
 
@@ -8,12 +9,38 @@ from functools import cache
 from pathlib import Path
 from typing import Protocol
 
+from fastapi import HTTPException
+from fastapi.responses import FileResponse
 from nicegui import app, ui
 
 from nixfleet.models import is_color
 
 STATIC_DIR = Path(__file__).parent / 'static'
 STATIC_URL = '/nixfleet-static'
+UI_DIR = Path(__file__).parent
+CSS_URL = '/nixfleet-css'
+
+#: Every stylesheet of the UI, each beside its component in nixfleet/ui, in cascade order: for rules of equal
+#: specificity the later file wins, so this order is part of the look (one list, linked on every page).
+STYLESHEETS = (
+    'base.css',
+    'header.css',
+    'layout.css',
+    'login.css',
+    'host_table.css',
+    'host_table_cells.css',
+    'host_table_menu.css',
+    'context_bar.css',
+    'dialogs.css',
+    'actions.css',
+    'host_table_cards.css',
+    'output_panel.css',
+    'output_panel_lines.css',
+    'output_panel_narrow.css',
+    'pipelines_view.css',
+    'history_view.css',
+    'tokens_view.css',
+)
 
 #: Tokyo Night (the previous dashboard's palette).
 PALETTE = {
@@ -41,15 +68,33 @@ def asset(name: str) -> str:
     return f'{STATIC_URL}/{name}?v={digest}'
 
 
-def install_theme() -> None:
-    """Serve the assets and add the stylesheet and helpers to every page (call once, before serving)."""
-    app.add_static_files(STATIC_URL, STATIC_DIR)
-    ui.add_head_html(
-        f'<link rel="stylesheet" href="{asset("nixfleet.css")}">'
-        f'<script defer src="{asset("nixfleet.js")}"></script>'
-        f'<meta name="theme-color" content="{PALETTE["bg_dark"]}">',
-        shared=True,
+@cache
+def stylesheet(name: str) -> str:
+    """URL of one of `STYLESHEETS`, with a content hash so browsers never keep a stale copy."""
+    digest = hashlib.sha256((UI_DIR / name).read_bytes()).hexdigest()[:10]
+    return f'{CSS_URL}/{name}?v={digest}'
+
+
+def _serve_stylesheet(name: str) -> FileResponse:
+    if name not in STYLESHEETS:  # only the listed files: nixfleet/ui also holds the Python modules
+        raise HTTPException(status_code=404)
+    return FileResponse(UI_DIR / name, media_type='text/css', headers={'Cache-Control': 'public, max-age=3600'})
+
+
+def head_html() -> str:
+    """What every page's head gets: the stylesheets (in `STYLESHEETS` order), the helpers and the theme colour."""
+    links = ''.join(f'<link rel="stylesheet" href="{stylesheet(name)}">' for name in STYLESHEETS)
+    return (
+        f'{links}<script defer src="{asset("nixfleet.js")}"></script>'
+        f'<meta name="theme-color" content="{PALETTE["bg_dark"]}">'
     )
+
+
+def install_theme() -> None:
+    """Serve the assets and add the stylesheets and helpers to every page (call once, before serving)."""
+    app.add_static_files(STATIC_URL, STATIC_DIR)
+    app.get(CSS_URL + '/{name}', include_in_schema=False)(_serve_stylesheet)
+    ui.add_head_html(head_html(), shared=True)
     apply_colors()
 
 

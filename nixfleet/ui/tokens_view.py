@@ -25,7 +25,6 @@ from nixfleet.streams.state import FleetState
 from nixfleet.timeutil import iso
 from nixfleet.ui.dialogs import confirm
 from nixfleet.ui.history_time import LocalTime
-from nixfleet.ui.theme import asset
 from nixfleet.ui.toasts import toast
 from nixfleet.ui.token_dialog import SCOPE_HELP, CreateDialog
 from nixfleet.viewmodels.lifetime import bind_to_client
@@ -53,7 +52,6 @@ class TokensView:
         self._connected: frozenset[str] = frozenset()
         self._stale = True
         self._loading = False
-        ui.add_head_html(f'<link rel="stylesheet" href="{asset("tokens.css")}">')
         with ui.element('section').classes('nf-card nf-tokens').mark('tokens') as self._card:
             with ui.element('div').classes('nf-card-head nf-tokens-head'):
                 ui.label('Tokens').classes('nf-card-title')
@@ -163,17 +161,20 @@ class TokensView:
         with ui.element('div').classes(f'nf-hrow is-tokens{revoked}').props(f'role=row data-token="{row.key}"'):
             with ui.element('div').classes('nf-htd'):
                 ui.label(row.kind_label).classes(f'nf-tkind k-{row.kind}')
-            subject = ui.label(row.subject).classes(f'nf-htd nf-tsubject k-{row.kind}')
+            fleet = ' is-fleet' if row.kind == 'shared' else ''  # the shared token: any host, like a fleet-wide row
+            subject = ui.label(row.subject).classes(f'nf-htd nf-hhost nf-tsubject k-{row.kind}{fleet}')
             color = (hosts.get(row.subject) or {}).get('theme_color') if row.kind == 'agent' else None
             if color:
                 subject.style(f'color: {color}')  # a validated #rgb/#rrggbb (HostRegistry.color)
             with ui.element('div').classes('nf-htd'):
                 if row.kind == 'api':
-                    ui.label(row.scope).classes(f'nf-tscope s-{row.scope}').props(
+                    ui.label(row.scope).classes(f'nf-sbadge nf-tscope s-{row.scope}').props(
                         f'title="{SCOPE_HELP[TokenScope(row.scope)]}"'
                     )
                 else:
-                    ui.label('register' if row.kind == 'agent' else 'register any').classes('nf-tscope s-agent')
+                    ui.label('register' if row.kind == 'agent' else 'register any').classes(
+                        'nf-sbadge nf-tscope s-agent'
+                    )
             ui.label(row.prefix).classes('nf-htd nf-tprefix')
             with ui.element('div').classes('nf-htd nf-tcreated'):
                 if row.created_at:
