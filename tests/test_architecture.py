@@ -1,8 +1,7 @@
 """The allowed import directions between the packages of `nixfleet`, read from the source (AST, nothing imported).
 
 Every `import` counts, wherever it is written: at the top, inside a function, under `if TYPE_CHECKING:`.
-Add a package by adding a row to `FORBIDDEN` (or a group to `NO_CYCLES`); a row with `pending` set names the
-branch whose merge makes it hold and is skipped until then (delete `pending` to enable it).
+Add a package by adding a row to `FORBIDDEN` (or a group to `NO_CYCLES`).
 """
 
 from __future__ import annotations
@@ -23,7 +22,6 @@ class Forbidden:
 
     importer: str
     targets: tuple[str, ...]
-    pending: str | None = None  #: the branch that makes the rule hold; skipped until it is merged
 
 
 #: Who may not import whom (a name is a module or package under `nixfleet`; `app` is `nixfleet/app.py`).
@@ -39,9 +37,6 @@ FORBIDDEN = (
 
 #: Groups of packages with no import cycle among them (direct imports between members of the group).
 NO_CYCLES = (('api', 'app', 'security'),)
-
-#: Modules whose imports are not checked yet, and the branch whose merge fixes them (delete the row then).
-NOT_YET_CHECKED: dict[str, str] = {}
 
 
 def _module_name(path: Path) -> str:
@@ -68,13 +63,9 @@ def _imports(path: Path) -> set[str]:
 
 
 def _graph() -> dict[str, set[str]]:
-    """Module → the `nixfleet` modules it imports (modules in `NOT_YET_CHECKED` left out)."""
+    """Module → the `nixfleet` modules it imports."""
     paths = {_module_name(path): path for path in sorted(ROOT.rglob('*.py'))}
-    return {
-        module: {name for name in _imports(path) if name in paths}
-        for module, path in paths.items()
-        if module not in NOT_YET_CHECKED
-    }
+    return {module: {name for name in _imports(path) if name in paths} for module, path in paths.items()}
 
 
 def _under(module: str, name: str) -> bool:
@@ -94,8 +85,6 @@ def _violations(rule: Forbidden, graph: dict[str, set[str]]) -> list[str]:
 
 @pytest.mark.parametrize('rule', FORBIDDEN, ids=lambda r: f'{r.importer}-not-{"-".join(r.targets)}')
 def test_forbidden_imports(rule: Forbidden) -> None:
-    if rule.pending:
-        pytest.skip(f'enable after merging {rule.pending}')
     violations = _violations(rule, _graph())
     assert violations == [], f'{rule.importer} must not import {", ".join(rule.targets)}:\n' + '\n'.join(violations)
 
@@ -128,3 +117,18 @@ def test_the_rules_name_real_packages() -> None:
     names = {n for rule in FORBIDDEN for n in (rule.importer, *rule.targets)} | {n for g in NO_CYCLES for n in g}
     missing = sorted(n for n in names if not (ROOT / n).is_dir() and not (ROOT / f'{n}.py').is_file())
     assert missing == []
+
+
+def _uses_nicegui(path: Path) -> bool:
+    """Whether the module imports NiceGUI, directly or through another `nixfleet.ui` module."""
+    return any(name.split('.')[0] == 'nicegui' or name.startswith('nixfleet.ui.') for name in _imports(path))
+
+
+def test_ui_holds_the_nicegui_modules_and_viewmodels_the_rest() -> None:
+    """The UI naming rule (docs/architecture.md#ui-naming): a module is in `viewmodels/` exactly when it does not
+    import NiceGUI, and `ui/` module names have no trailing underscore."""
+    ui = [p for p in sorted((ROOT / 'ui').glob('*.py')) if p.name != '__init__.py']
+    viewmodels = sorted((ROOT / 'viewmodels').glob('*.py'))
+    assert [p.name for p in ui if not _uses_nicegui(p)] == []
+    assert [p.name for p in viewmodels if _uses_nicegui(p)] == []
+    assert [p.name for p in ui if p.stem.endswith('_')] == []
