@@ -24,7 +24,7 @@ from nixfleet.host_returns import HostReturns
 from nixfleet.models import DEFAULT_COLOR, DEFAULT_COLOR_MACOS, Connection, EventLevel, is_color
 from nixfleet.protocol import HeartbeatPayload, RegisterPayload
 from nixfleet.store import Store
-from nixfleet.store.host_rows import update_host, upsert_host
+from nixfleet.store.host_rows import delete_host, mark_all_offline, update_host, upsert_host
 from nixfleet.streams.changes import Change, ChangeType
 from nixfleet.streams.live import LiveState
 from nixfleet.streams.state import FleetStateStream
@@ -215,7 +215,7 @@ class HostRegistry:
 
     async def remove(self, host: str) -> None:
         """Delete a host's row and in-memory state (its commands and logs are the op engine's to delete)."""
-        await self._store.write(lambda db: db.execute('DELETE FROM hosts WHERE id = ?', [host]))
+        await self._store.write(delete_host(host))
         self.rows.pop(host, None)
         self.connection.pop(host, None)
         self._derived.pop(host, None)
@@ -240,7 +240,7 @@ class HostRegistry:
         self.connection = dict.fromkeys(self.rows, Connection.OFFLINE)
         self._derived.clear()
         if self.rows:
-            db.execute("UPDATE hosts SET status = 'offline' WHERE status != 'offline' OR status IS NULL")
+            mark_all_offline(db)
 
     # -- agent messages ------------------------------------------------------------------------------------------
     async def register(self, reg: RegisterPayload) -> bool:

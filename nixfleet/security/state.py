@@ -17,10 +17,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable, Coroutine, Iterable, Mapping
+from collections.abc import Callable, Coroutine
 from typing import Any
-
-from sqlite_utils import Database
 
 from nixfleet.events import EventLog
 from nixfleet.models import Blocked, EventCategory, EventLevel
@@ -30,6 +28,7 @@ from nixfleet.security.ratelimit import AttemptLimiter
 from nixfleet.security.sessions import Session, SessionSigner
 from nixfleet.security.totp import LOGIN, TotpGuard
 from nixfleet.store import Store
+from nixfleet.store.kv_rows import read_settings, write_settings
 from nixfleet.timeutil import Clock
 
 log = logging.getLogger(__name__)
@@ -39,22 +38,6 @@ REVOKED_SESSIONS = 'security.revoked_sessions'
 TOTP_LAST_STEP = 'security.totp_last_step'
 #: `totp_refused` events written per minute at most.
 AUDITED_REFUSALS = 10
-
-
-def read_settings(db: Database, keys: Iterable[str]) -> dict[str, str]:
-    """The values of these `settings` keys that exist."""
-    wanted = list(keys)
-    marks = ', '.join('?' for _ in wanted)
-    rows = db.execute(f'SELECT key, value FROM settings WHERE key IN ({marks})', wanted).fetchall()
-    return {str(k): str(v) for k, v in rows}
-
-
-def write_settings(db: Database, values: Mapping[str, str]) -> None:
-    """Set `settings` keys (inside the caller's transaction)."""
-    db.conn.executemany(
-        'INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',
-        list(values.items()),
-    )
 
 
 def _int(text: str | None, default: int) -> int:

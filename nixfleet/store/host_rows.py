@@ -1,4 +1,4 @@
-"""Writes of one row of the `hosts` table in plain SQL, for the host registry (the one writer of host facts)."""
+"""Writes of the `hosts` table in plain SQL, for the host registry (the one writer of host facts) and LiveState."""
 
 from __future__ import annotations
 
@@ -35,5 +35,28 @@ def upsert_host(row: Mapping[str, Any]) -> Callable[[Database], None]:
 
     def write(db: Database) -> None:
         db.execute(sql, params)
+
+    return write
+
+
+def delete_host(host: str) -> Callable[[Database], None]:
+    """A store write deleting one host row (its commands and logs are the op engine's to delete)."""
+
+    def write(db: Database) -> None:
+        db.execute('DELETE FROM hosts WHERE id = ?', [host])
+
+    return write
+
+
+def mark_all_offline(db: Database) -> None:
+    """Mark every stored host offline (at startup: no agent is connected yet)."""
+    db.execute("UPDATE hosts SET status = 'offline' WHERE status != 'offline' OR status IS NULL")
+
+
+def update_live(rows: list[tuple[str, str | None, str]]) -> Callable[[Database], None]:
+    """A store write of heartbeat-only data in one batch: `(last_seen, metrics_json, host)` per row."""
+
+    def write(db: Database) -> None:
+        db.conn.executemany('UPDATE hosts SET last_seen = ?, metrics_json = ? WHERE id = ?', rows)
 
     return write

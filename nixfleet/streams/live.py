@@ -7,9 +7,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from sqlite_utils import Database
-
 from nixfleet.store import Store
+from nixfleet.store.host_rows import update_live
 from nixfleet.timeutil import iso
 
 log = logging.getLogger(__name__)
@@ -70,19 +69,12 @@ class LiveState:
         """Write dirty hosts' last seen and metrics; return how many rows were written."""
         rows = self._pending_rows()
         if rows:
-            await self._store.write(_update_rows(rows))
+            await self._store.write(update_live(rows))
         return len(rows)
 
     def flush_sync(self) -> int:
         """Blocking flush, for shutdown."""
         rows = self._pending_rows()
         if rows:
-            self._store.write_sync(_update_rows(rows))
+            self._store.write_sync(update_live(rows))
         return len(rows)
-
-
-def _update_rows(rows: list[tuple[str, str | None, str]]):  # type: ignore[no-untyped-def]
-    def write(db: Database) -> None:
-        db.conn.executemany('UPDATE hosts SET last_seen = ?, metrics_json = ? WHERE id = ?', rows)
-
-    return write

@@ -11,26 +11,13 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from sqlite_utils import Database
-
 from nixfleet.store import Store
+from nixfleet.store.kv_rows import read_version, write_version
 
 log = logging.getLogger(__name__)
 
 #: How far ahead of the live version the stored reservation stays.
 BLOCK = 10_000
-
-
-def _read(db: Database) -> int:
-    row = db.execute('SELECT version FROM state_version WHERE id = 1').fetchone()
-    return int(row[0]) if row else 0
-
-
-def _write(version: int):  # type: ignore[no-untyped-def]
-    def write(db: Database) -> None:
-        db.execute('INSERT OR REPLACE INTO state_version (id, version) VALUES (1, ?)', [version])
-
-    return write
 
 
 class VersionKeeper:
@@ -44,9 +31,9 @@ class VersionKeeper:
 
     def load(self) -> int:
         """Return the version to start from and reserve a block above it (blocking; startup only)."""
-        start = self._store.read_sync(_read)
+        start = self._store.read_sync(read_version)
         self._reserved = start + self._block
-        self._store.write_sync(_write(self._reserved))
+        self._store.write_sync(write_version(self._reserved))
         return start
 
     def observe(self, version: int) -> None:
@@ -54,9 +41,9 @@ class VersionKeeper:
         if version + self._block // 2 < self._reserved or (self._task and not self._task.done()):
             return
         self._reserved = version + self._block
-        self._task = asyncio.get_running_loop().create_task(self._store.write(_write(self._reserved)))
+        self._task = asyncio.get_running_loop().create_task(self._store.write(write_version(self._reserved)))
 
     def persist_exact(self, version: int) -> None:
         """Store the exact version (blocking; clean shutdown only)."""
-        self._store.write_sync(_write(version))
+        self._store.write_sync(write_version(version))
         self._reserved = version

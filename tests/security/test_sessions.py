@@ -21,7 +21,8 @@ from pydantic import SecretStr
 from nixfleet.app import Dashboard
 from nixfleet.config import Settings
 from nixfleet.security.sessions import COOKIE_NAME, credential_binding
-from nixfleet.security.state import REVOKED_SESSIONS, SESSION_EPOCH, read_settings
+from nixfleet.security.state import REVOKED_SESSIONS, SESSION_EPOCH
+from nixfleet.store.kv_rows import read_settings
 from tests.security.helpers import log_in, session_status
 from tests.support import ManualClock, RunningServer, start_server
 
