@@ -253,8 +253,6 @@ def build_app(dashboard: Dashboard) -> FastAPI:
 
     # no slash redirects: `/api/*` answers JSON, never a redirect; `/api/hosts/` is a 404 envelope
     app = FastAPI(title='NixFleet', version=__version__, lifespan=lifespan, redirect_slashes=False)
-    # the session signer, read by `session_from_request` (UI pages)
-    app.state.sessions = dashboard.sessions
     # proxy rules, origin checks, security headers (NiceGUI too)
     settings, clock = dashboard.settings, dashboard.clock
     install_security(app, settings, error_json)

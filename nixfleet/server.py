@@ -125,6 +125,7 @@ def ui_parts(dashboard: Dashboard) -> UiParts:
         journal=dashboard.journal,
         tokens=dashboard.tokens,
         links=dashboard.security.links,
+        sessions=dashboard.sessions,
         clock=dashboard.clock,
     )
 

@@ -10,8 +10,8 @@ every key in the list still verifies, so keys rotate without logging anybody out
   `scope=all`: the epoch is bumped, and every session issued before is invalid).
 Revocations and the epoch are kept in the `settings` table (nixfleet.security.state), so they survive restarts.
 However a session ends, its open tabs and `/api/sync` sockets end with it (nixfleet.security.links).
-The login and logout routes are in nixfleet.api.auth; other modules read a request's session with
-`session_from_request(request)`.
+The login and logout routes are in nixfleet.api.auth; pages read a request's session with
+`SessionSigner.of(request)`, from the signer they are given.
 """
 
 from __future__ import annotations
@@ -107,6 +107,10 @@ class SessionSigner:
         )
         return session, token
 
+    def of(self, conn: HTTPConnection) -> Session | None:
+        """The valid admin session of a request or WebSocket, or None (no cookie, forged, expired, revoked)."""
+        return self.verify(conn.cookies.get(COOKIE_NAME))
+
     def verify(self, token: str | None) -> Session | None:
         """Return the session a cookie value stands for, or None if it is forged, expired or revoked."""
         if not token or self._serializer is None or len(token) > MAX_TOKEN_LENGTH:
@@ -159,21 +163,6 @@ class SessionSigner:
         now = self._clock()
         self.epoch = epoch
         self._revoked = {sid: exp for sid, exp in revoked.items() if exp > now}
-
-
-def session_from_request(conn: HTTPConnection, settings: Settings | None = None) -> Session | None:
-    """Return the valid admin session of a request or WebSocket, or None (no cookie, forged, expired, revoked).
-
-    The signer on the app's state (`app.state.sessions`, set by `build_app`) is used (it knows about logouts);
-    `settings` is a fallback for apps without it (a signer built from those settings, which cannot know about
-    revocations).
-    """
-    signer: SessionSigner | None = getattr(conn.app.state, 'sessions', None) if 'app' in conn.scope else None
-    if signer is None:
-        if settings is None:
-            raise RuntimeError('no session signer on this app (app.state.sessions) and no settings')
-        signer = SessionSigner(settings.session_keys, settings.session_duration, bind=credential_binding(settings))
-    return signer.verify(conn.cookies.get(COOKIE_NAME))
 
 
 def is_https(conn: HTTPConnection) -> bool:

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from nixfleet.ops.engine import OpEngine
     from nixfleet.security.links import SessionLinks
     from nixfleet.security.service import TokenService
+    from nixfleet.security.sessions import SessionSigner
     from nixfleet.streams.state import FleetStateStream
     from nixfleet.timeutil import Clock
 
@@ -46,6 +47,8 @@ class UiParts:
     tokens: TokenService
     #: The live connections of each admin session (a tab leaves when its session ends).
     links: SessionLinks
+    #: Admin sessions: who may see a page (the signed cookie, logouts included).
+    sessions: SessionSigner
     clock: Clock
 
     @property
@@ -60,7 +63,6 @@ def mount_ui(app: FastAPI, parts: UiParts) -> None:
 
     NiceGUI is mounted at `/`, so routes added to `app` afterwards would be shadowed by it.
     """
-    from nicegui import app as nicegui_app
     from nicegui import ui
     from nicegui.storage import Storage
 
@@ -70,8 +72,6 @@ def mount_ui(app: FastAPI, parts: UiParts) -> None:
     settings = parts.settings
     if 'NICEGUI_STORAGE_PATH' not in os.environ:
         Storage.path = (settings.data_dir / 'nicegui').resolve()
-    # pages are served by NiceGUI's app, whose requests carry it (not `app`) as `request.app`
-    nicegui_app.state.sessions = app.state.sessions
     install_theme()
     register_pages(parts)
     keys = settings.session_keys

@@ -13,7 +13,7 @@ from nicegui import ui
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 
 from nixfleet import __version__
-from nixfleet.security.sessions import LoginError, Session, login_redirect, safe_next, session_from_request
+from nixfleet.security.sessions import LoginError, Session, SessionSigner, login_redirect, safe_next
 from nixfleet.streams.state import FleetState
 from nixfleet.ui.actions import FleetActions
 from nixfleet.ui.context_bar import ContextBar
@@ -53,7 +53,7 @@ def register_pages(parts: UiParts) -> None:
     @ui.page('/login', title='Log in · NixFleet')
     def login_page(request: Request) -> Response | None:
         next_path = safe_next(request.query_params.get('next'))
-        if session_from_request(request) is not None:
+        if parts.sessions.of(request) is not None:
             return RedirectResponse(next_path, status_code=303)
         totp = parts.totp_configured
         ui.html(login_form(request.query_params.get('error'), next_path, totp=totp), sanitize=False).classes(
@@ -62,24 +62,26 @@ def register_pages(parts: UiParts) -> None:
         ui.context.client.on_connect(lambda: ui.run_javascript("document.getElementById('nf-password')?.focus()"))
         return None
 
-    @protected_page('/', parts.links, title='NixFleet', reconnect_timeout=RECONNECT_TIMEOUT)
+    @protected_page('/', parts.sessions, parts.links, title='NixFleet', reconnect_timeout=RECONNECT_TIMEOUT)
     def index(session: Session) -> None:
         FleetPage(parts)
 
-    @protected_page('/pipelines', parts.links, title='Pipelines · NixFleet')
+    @protected_page('/pipelines', parts.sessions, parts.links, title='Pipelines · NixFleet')
     def pipelines(session: Session) -> None:
         ViewPage(parts, loop_scheduler(), '/pipelines', {})
 
-    @protected_page('/history', parts.links, title='History · NixFleet')
+    @protected_page('/history', parts.sessions, parts.links, title='History · NixFleet')
     def history(session: Session) -> None:
         ViewPage(parts, loop_scheduler(), '/history', ui.context.client.request.query_params)
 
-    @protected_page('/tokens', parts.links, title='Tokens · NixFleet')
+    @protected_page('/tokens', parts.sessions, parts.links, title='Tokens · NixFleet')
     def tokens(session: Session) -> None:
         ViewPage(parts, loop_scheduler(), '/tokens', {})
 
 
-def protected_page(path: str, links: SessionLinks, **page_options: Any) -> Callable[[PageBuilder], PageBuilder]:
+def protected_page(
+    path: str, sessions: SessionSigner, links: SessionLinks, **page_options: Any
+) -> Callable[[PageBuilder], PageBuilder]:
     """Like `ui.page`, for pages only a logged-in admin may see: others are sent to the login page (and back).
 
     The builder gets the session; the page leaves for the login page as soon as the session ends (logout here or
@@ -89,7 +91,7 @@ def protected_page(path: str, links: SessionLinks, **page_options: Any) -> Calla
     def decorator(build: PageBuilder) -> PageBuilder:
         @ui.page(path, **page_options)
         def page(request: Request) -> Response | None:
-            session = session_from_request(request)
+            session = sessions.of(request)
             if session is None:
                 target = request.url.path + (f'?{request.url.query}' if request.url.query else '')
                 return RedirectResponse(login_redirect(next_path=safe_next(target)), status_code=303)

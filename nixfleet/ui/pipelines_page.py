@@ -52,7 +52,9 @@ class ViewPage:
             if path == '/pipelines':
                 self.view = PipelinesView(parts.journal, parts.ops, state, events)
             elif path == '/tokens':
-                self.view = TokensView(parts.tokens, state, shared_token=parts.settings.agent_token is not None)
+                self.view = TokensView(
+                    parts.tokens, parts.sessions, state, shared_token=parts.settings.agent_token is not None
+                )
             else:
                 self.view = HistoryView(parts.journal, parts.ops, parts.clock, state, Query.from_params(params), events)
         self.output = OutputPanel(parts.stream, parts.ops, parts.journal, scheduler)

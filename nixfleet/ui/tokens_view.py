@@ -19,7 +19,7 @@ from nicegui import ui
 from reactivex.abc import DisposableBase
 
 from nixfleet.models import ErrorCode
-from nixfleet.security.sessions import LoginError, login_redirect, session_from_request
+from nixfleet.security.sessions import LoginError, SessionSigner, login_redirect
 from nixfleet.security.tokens import TokenError, TokenKind, TokenScope
 from nixfleet.streams.state import FleetState
 from nixfleet.timeutil import iso
@@ -42,8 +42,9 @@ REFRESH = 15.0
 class TokensView:
     """The Tokens card: the list, "New API token", "New agent token", "Show revoked" and each row's Revoke."""
 
-    def __init__(self, tokens: TokenService, state: FleetState, *, shared_token: bool) -> None:
+    def __init__(self, tokens: TokenService, sessions: SessionSigner, state: FleetState, *, shared_token: bool) -> None:
         self._tokens = tokens
+        self._sessions = sessions
         self._shared_token = shared_token
         self._load_due = False
         self._client = ui.context.client
@@ -209,7 +210,7 @@ class TokensView:
     # -- actions -------------------------------------------------------------------------------------------------
     def _session_ok(self) -> bool:
         """Re-check the admin session on the server; send the tab to the login page when it has ended."""
-        if session_from_request(self._client.request) is not None:
+        if self._sessions.of(self._client.request) is not None:
             return True
         ui.navigate.to(login_redirect(LoginError.EXPIRED, '/tokens'))
         return False

@@ -213,7 +213,7 @@ async def test_totp_is_required_when_configured(settings: Settings) -> None:
 
 
 async def test_session_opens_the_sync_socket_and_logout_revokes_it(settings: Settings) -> None:
-    """`session_from_request` is what the sync endpoint uses to admit browsers."""
+    """The admin session cookie is what the sync endpoint admits browsers with; a logout revokes it."""
     server = await start_server(settings)
     url = f'ws://127.0.0.1:{server.port}/api/sync'
     try:

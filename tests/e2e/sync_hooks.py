@@ -41,10 +41,9 @@ def drop_next(tab: Any, count: int) -> None:
 
 def add_routes(app: FastAPI, parts: Any) -> None:
     """Add the hook routes to `app` (before NiceGUI is mounted on it)."""
-    from nixfleet.security.sessions import session_from_request
 
     def require_session(request: Request) -> None:
-        if session_from_request(request, parts.settings) is None:
+        if parts.sessions.of(request) is None:
             raise HTTPException(401, 'log in first')
 
     @app.get('/_test/sync', include_in_schema=False)
