@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -22,8 +23,19 @@ from nixfleet.streams.state import FleetState
 from nixfleet.viewmodels.actions_model import ROW_MENU, CommandIndex, refusals
 from nixfleet.viewmodels.table_sync import Row, host_row
 
+#: The component's own ES modules beside it; NiceGUI serves each and maps its file stem in the page's import map, so
+#: host_table.js and they import one another by that bare name (`import { HostRow } from "host_table_row"`).
+HOST_TABLE_MODULES: list[str | Path] = [
+    'host_table_cells.js',
+    'host_table_row.js',
+    'host_table_window.js',
+    'host_table_keys.js',
+    'host_table_menu.js',
+    'host_table_tip.js',
+]
 
-class HostTable(ui.element, component='host_table.js'):
+
+class HostTable(ui.element, component='host_table.js', dependencies=HOST_TABLE_MODULES):
     """The live host table of one tab; implements `TableSink`."""
 
     def __init__(
