@@ -100,20 +100,17 @@ class Command:
         """Whether the command has ended."""
         return self.status in TERMINAL
 
-    def view(self) -> dict[str, Any]:
-        """The client view: every field a UI or API needs, timestamps as UTC ISO."""
+    def _common(self) -> dict[str, Any]:
+        """The fields the client view and the journal row share, in the same form (timestamps as UTC ISO)."""
         return {
             'id': self.id,
             'host_id': self.host,
             'op': self.op,
             'agent_command': self.agent_command,
             'status': self.status.value,
-            'terminal': self.terminal,
-            'success': satisfied(self.status, self.code),
             'actor': self.actor,
             'pipeline_id': self.pipeline_id,
             'stage': self.stage,
-            'forced': self.forced,
             'created_at': iso(self.created_at),
             'started_at': _iso(self.started_at),
             'finished_at': _iso(self.finished_at),
@@ -122,9 +119,18 @@ class Command:
             'error': self.error,
             'message': self.message,
             'error_line': self.error_line,
-            'progress': self.progress,
             'warn_at': _iso(self.warn_at),
             'hard_at': _iso(self.hard_at),
+        }
+
+    def view(self) -> dict[str, Any]:
+        """The client view: every field a UI or API needs."""
+        return {
+            **self._common(),
+            'terminal': self.terminal,
+            'success': satisfied(self.status, self.code),
+            'forced': self.forced,
+            'progress': self.progress,
             'reconnect_deadline': _iso(self.track.reconnect_deadline),
             'kill_requested': self.track.kill_at is not None,
             'alert_dismissed': self.track.alert_dismissed,
@@ -135,29 +141,12 @@ class Command:
     def row(self) -> dict[str, Any]:
         """The journal row (`commands` table)."""
         return {
-            'id': self.id,
-            'host_id': self.host,
-            'op': self.op,
-            'agent_command': self.agent_command,
-            'pipeline_id': self.pipeline_id,
-            'stage': self.stage,
-            'status': self.status.value,
-            'actor': self.actor,
+            **self._common(),
             'forced': int(self.forced),
-            'created_at': iso(self.created_at),
-            'started_at': _iso(self.started_at),
-            'finished_at': _iso(self.finished_at),
             'updated_at': iso(self.finished_at or self.started_at or self.created_at),
-            'exit_code': self.exit_code,
-            'code': self.code,
-            'error': self.error,
-            'message': self.message,
-            'error_line': self.error_line,
             'output_file': self.output_file,
             'freshness_json': json.dumps(self.freshness),
             'progress_json': json.dumps(self.progress),
-            'warn_at': _iso(self.warn_at),
-            'hard_at': _iso(self.hard_at),
             'state_json': json.dumps(asdict(self.track)),
         }
 
