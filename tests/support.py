@@ -1,4 +1,5 @@
-"""Test helpers: a real dashboard server on a free port, and a fake agent speaking the Go agent's protocol."""
+"""Test helpers: a dashboard in-process or served on a free port, a fake agent speaking the Go agent's protocol,
+and the one virtual clock."""
 
 from __future__ import annotations
 
@@ -6,11 +7,14 @@ import asyncio
 import json
 import socket
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import uvicorn
+from fastapi import FastAPI
 from websockets.asyncio.client import ClientConnection, connect
 
 from nixfleet.agent import SimBehaviour, SimulatedFleet, Timing
@@ -64,6 +68,10 @@ class RunningServer:
     def ws_url(self) -> str:
         return f'ws://127.0.0.1:{self.port}/ws'
 
+    def client(self, **kwargs: Any) -> httpx.AsyncClient:
+        """An HTTP client for this server (the same call as `InProcess.client`)."""
+        return httpx.AsyncClient(base_url=self.http, **kwargs)
+
     async def stop(self) -> None:
         self.server.should_exit = True
         await asyncio.wait_for(self.task, 15)
@@ -81,6 +89,34 @@ async def start_server(settings: Settings, dashboard: Dashboard | None = None) -
     if task.done():
         task.result()
     return RunningServer(dashboard, server, task, port)
+
+
+@dataclass
+class InProcess:
+    """A started dashboard and its app, in the test's process without a socket: HTTP goes through httpx's ASGI
+    transport. For tests of what the app answers, where the network edge is not what is tested."""
+
+    dashboard: Dashboard
+    app: FastAPI
+    http: str = 'http://127.0.0.1'
+
+    def client(self, **kwargs: Any) -> httpx.AsyncClient:
+        """An HTTP client calling the app directly (the same call as `RunningServer.client`)."""
+        transport = httpx.ASGITransport(app=self.app, client=('127.0.0.1', 50000))
+        return httpx.AsyncClient(transport=transport, base_url=self.http, **kwargs)
+
+
+@asynccontextmanager
+async def in_process(settings: Settings, dashboard: Dashboard | None = None) -> AsyncIterator[InProcess]:
+    """Build the app for `settings` and run its lifespan (the dashboard's start and stop) around the block."""
+    dashboard = dashboard or Dashboard(settings)
+    app = build_app(dashboard)
+    async with app.router.lifespan_context(app):  # what uvicorn runs around serving; ASGITransport does not
+        yield InProcess(dashboard, app)
+
+
+#: Either kind of started dashboard: helpers taking one work with both (`.dashboard`, `.client()`).
+Dashboards = RunningServer | InProcess
 
 
 def register_payload(hostname: str, **overrides: Any) -> dict[str, Any]:
@@ -190,7 +226,8 @@ class FakeAgent:
 
 
 class ManualClock:
-    """A clock for virtual time: it stands still until a test advances it."""
+    """The tests' one virtual clock: it stands still until a test advances it (pass `time.time()` to start at the
+    real time)."""
 
     def __init__(self, start: float = 1_800_000_000.0) -> None:
         self.now = start
