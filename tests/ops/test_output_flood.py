@@ -43,6 +43,12 @@ SLACK = 2 * KIB
 
 
 @pytest.fixture
+async def fleet(served_fleet: Fleet) -> Fleet:
+    """Served on a free port: the flooding agent is another process, and /health is probed over HTTP."""
+    return served_fleet
+
+
+@pytest.fixture
 def ops_settings(ops_settings: Settings) -> Settings:
     """The op-engine settings with a 256 KiB output limit per command."""
     return ops_settings.model_copy(update={'output_limit': LIMIT})
