@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
@@ -110,9 +111,13 @@ class InProcess:
     ws_url: str = 'ws://127.0.0.1/ws'
 
     async def stop(self) -> None:
-        """End the lifespan: the dashboard stops as it does when uvicorn shuts down (its links closed with 1001)."""
+        """End the lifespan: the dashboard stops as it does when uvicorn shuts down (its links closed with 1001;
+        a failing shutdown is logged, as uvicorn logs it, not raised)."""
         await self.dashboard.close_agents()
-        await self.lifespan.__aexit__(None, None, None)
+        try:
+            await self.lifespan.__aexit__(None, None, None)
+        except Exception:
+            logging.getLogger('uvicorn.error').exception('Exception in the lifespan shutdown (in-process)')
 
     def client(self, **kwargs: Any) -> httpx.AsyncClient:
         """An HTTP client calling the app directly (the same call as `RunningServer.client`)."""

@@ -14,7 +14,7 @@ from websockets.exceptions import InvalidStatus
 
 from nixfleet.api.auth import COOKIE_NAME
 from nixfleet.config import Settings
-from tests.support import PASSWORD, Dashboards, FakeAgent, RunningServer
+from tests.support import PASSWORD, Dashboards
 
 #: An in-memory API token every test server gets through `admin_client` (actor `api:admin`).
 ADMIN_TOKEN = 'test-admin-api-token-51d0'
@@ -36,9 +36,9 @@ async def create_token(server: Dashboards, **body: Any) -> dict[str, Any]:
     return response.json()
 
 
-async def upgrade_status(server: RunningServer, token: str) -> int:
+async def upgrade_status(server: Dashboards, token: str) -> int:
     """The HTTP status an agent upgrade with `token` gets (101 when the WebSocket opens)."""
-    agent = FakeAgent(server.ws_url, 'probe', token=token)
+    agent = server.agent('probe', token=token)
     try:
         await agent.connect(register=False)
     except InvalidStatus as exc:
