@@ -1,17 +1,25 @@
-"""Shared fixtures: each test gets its own data directory (fresh SQLite file) and, on request, a real server."""
+"""Shared fixtures: each test gets its own data directory (fresh SQLite file) and, on request, the dashboard
+in-process (`inproc`) or served on a free port (`server`)."""
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 os.environ.setdefault('SE_OFFLINE', 'true')
 
 from nixfleet.config import Settings
-from tests.support import AGENT_TOKEN, PASSWORD_HASH, SESSION_SECRET, RunningServer, start_server
+from tests.support import AGENT_TOKEN, PASSWORD_HASH, SESSION_SECRET, InProcess, RunningServer, in_process, start_server
+
+# Every property test draws the same examples on every run (derandomized, no example database): a failure
+# reproduces, and a run is never red by the luck of the draw. Tests set their own example counts.
+hypothesis_settings.register_profile('nixfleet', derandomize=True, database=None, deadline=None)
+hypothesis_settings.load_profile('nixfleet')
 
 
 @pytest.fixture
@@ -35,6 +43,40 @@ async def server(settings: Settings) -> AsyncIterator[RunningServer]:
     await running.stop()
 
 
+@pytest.fixture
+async def inproc(settings: Settings) -> AsyncIterator[InProcess]:
+    """The same dashboard started in-process without a socket (`inproc.client()` for HTTP): for tests of what the app
+    answers, where the socket is not what is tested. A few hundred milliseconds cheaper than `server` per test."""
+    async with in_process(settings) as started:
+        yield started
+
+
+# -- wall-clock bounds: asserted only when asked (`--perf`) ----------------------------------------------------------
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        '--perf',
+        action='store_true',
+        help='also assert wall-clock bounds (latencies measured on this machine); the default run only records them',
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Leave tests marked `perf` (measurements, every assertion a wall-clock bound) out unless `--perf`."""
+    if config.getoption('--perf'):
+        return
+    measurements = [item for item in items if item.get_closest_marker('perf') is not None]
+    if measurements:
+        config.hook.pytest_deselected(items=measurements)
+        items[:] = [item for item in items if item.get_closest_marker('perf') is None]
+
+
+@pytest.fixture
+def perf(request: pytest.FixtureRequest) -> bool:
+    """Whether this run asserts wall-clock bounds (`--perf`): a loaded machine must not turn the default run red,
+    so there a test records what it measured (`record_property`) and asserts only what time cannot change."""
+    return bool(request.config.getoption('--perf'))
+
+
 # -- the secret scan (issue 7): no configured secret in any log record of the whole run ----------------------------
 from tests.security.secret_scan import SecretScan  # noqa: E402
 
@@ -54,6 +96,14 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     SECRET_SCAN.uninstall()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Move everything imported and collected into the collector's permanent generation: a full collection then
+    walks only what tests made. NiceGUI's per-test reset collects twice, and over a whole run's heap each took
+    seconds."""
+    gc.collect()
+    gc.freeze()
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

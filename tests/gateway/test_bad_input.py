@@ -64,13 +64,20 @@ async def _events(server: RunningServer) -> list[tuple[str, str | None]]:
     )
 
 
-async def _assert_unharmed(server: RunningServer, witness: FakeAgent) -> None:
-    """The server answers, and the witness's link is open and its heartbeats round-trip."""
+#: What `_witness` sees on a server no bad input harmed.
+UNHARMED = {'link_open': True, 'connection': 'online', 'health': 200}
+
+
+async def _witness(server: RunningServer, witness: FakeAgent) -> dict[str, Any]:
+    """After a heartbeat of the witness round-trips: whether its link is open, its connection, /health's status."""
     await _beat(server, witness.send, 'witness')
-    assert witness.ws is not None and witness.ws.close_code is None
-    assert server.dashboard.stream.value.hosts['witness']['connection'] == 'online'
     async with httpx.AsyncClient() as client:
-        assert (await client.get(f'{server.http}/health')).status_code == 200
+        health = (await client.get(f'{server.http}/health')).status_code
+    return {
+        'link_open': witness.ws is not None and witness.ws.close_code is None,
+        'connection': server.dashboard.stream.value.hosts['witness']['connection'],
+        'health': health,
+    }
 
 
 def _warnings(caplog: pytest.LogCaptureFixture, text: str, logger: str = GATEWAY_LOGGER) -> list[logging.LogRecord]:
@@ -126,7 +133,7 @@ async def test_bad_frame_is_counted_and_ignored_and_the_link_stays(
     assert not sender.closed.is_set()
     assert await _rows(server) == rows
     assert await _events(server) == events
-    await _assert_unharmed(server, witness)
+    assert await _witness(server, witness) == UNHARMED
     await sender.close()
 
 
@@ -140,7 +147,7 @@ async def test_valid_json_in_binary_frames_is_accepted(server: RunningServer, wi
 
     await _beat(server, send_binary, 'binary')
     assert server.dashboard.gateway.malformed == {}
-    await _assert_unharmed(server, witness)
+    assert await _witness(server, witness) == UNHARMED
     await agent.close()
 
 
@@ -181,7 +188,7 @@ async def test_unusable_register_is_refused_with_a_close_and_an_event(
     assert any(e['action'] == 'agent_refused' for e in server.dashboard.stream.value.events)
     assert await _rows(server) == rows, 'no host was created or changed'
     assert set(server.dashboard.stream.value.hosts) == {'witness'}
-    await _assert_unharmed(server, witness)
+    assert await _witness(server, witness) == UNHARMED
 
 
 async def test_an_agent_retrying_a_refused_register_is_journaled_and_logged_once(
@@ -200,7 +207,7 @@ async def test_an_agent_retrying_a_refused_register_is_journaled_and_logged_once
     assert refused == 1
     assert len(_warnings(caplog, 'unusable register', logger=REFUSALS_LOGGER)) == 1
     assert server.dashboard.gateway.malformed['invalid_payload'] == 5, 'still counted'
-    await _assert_unharmed(server, witness)
+    assert await _witness(server, witness) == UNHARMED
 
 
 async def test_longest_valid_hostname_is_accepted(server: RunningServer) -> None:
@@ -226,7 +233,7 @@ async def test_frames_before_register_are_ignored(
     row = await server.dashboard.store.read(lambda db: db.table('hosts').get('late'))
     assert row['generation'] == '1234567' and row['lock_hash'] is None, 'nothing from the early heartbeats'
     await _beat(server, agent.send, 'late')
-    await _assert_unharmed(server, witness)
+    assert await _witness(server, witness) == UNHARMED
     await agent.close()
 
 
@@ -248,7 +255,7 @@ async def test_flood_from_one_agent_is_bounded_and_logged_once(
     started = time.monotonic()
     for i in range(flood):
         await flooder.send('heartbeat', heartbeat_payload(load=i / 10_000))
-    await _assert_unharmed(server, witness)  # not blocked, even while the flood is being handled
+    assert await _witness(server, witness) == UNHARMED  # not blocked, even while the flood is being handled
 
     # every flood frame dropped or applied (the heartbeat count also holds the witness's, so it reached the flood's
     # size two frames early once frames were handled a slice per loop turn)
@@ -259,7 +266,7 @@ async def test_flood_from_one_agent_is_bounded_and_logged_once(
     assert gateway.malformed['flood'] == flood - len(applied)
     assert len(_warnings(caplog, 'faster than')) == 1
     assert not flooder.closed.is_set(), 'the flooder keeps its link; only the excess is dropped'
-    await _assert_unharmed(server, witness)
+    assert await _witness(server, witness) == UNHARMED
     await flooder.close()
 
 
@@ -282,5 +289,5 @@ async def test_register_cannot_rename_a_link(
     assert await _rows(server) == rows
     assert await _events(server) == events
     assert server.dashboard.gateway.is_connected('alpha')
-    await _assert_unharmed(server, witness)
+    assert await _witness(server, witness) == UNHARMED
     await agent.close()

@@ -18,33 +18,19 @@ import pytest
 from nixfleet.app import Dashboard
 from nixfleet.config import Settings
 from tests.gateway.raw_agent import RawAgent
-from tests.support import FakeAgent, RunningServer, eventually, start_server
+from tests.support import FakeAgent, ManualClock, RunningServer, eventually, start_server
 
 EPSILON = 0.01
 
 
-class VirtualClock:
-    """A clock the test moves by hand; starts at the real time so timestamps look normal."""
-
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> float:
-        self.now += seconds
-        return self.now
+@pytest.fixture
+def clock() -> ManualClock:
+    """The virtual clock the dashboard under test runs on; starts at the real time so timestamps look normal."""
+    return ManualClock(time.time())
 
 
 @pytest.fixture
-def clock() -> VirtualClock:
-    """The virtual clock the dashboard under test runs on."""
-    return VirtualClock()
-
-
-@pytest.fixture
-async def manual_server(settings: Settings, clock: VirtualClock) -> AsyncIterator[RunningServer]:
+async def manual_server(settings: Settings, clock: ManualClock) -> AsyncIterator[RunningServer]:
     """A real server on virtual time whose periodic liveness job never fires during a test (the test drives it)."""
     quiet = settings.model_copy(update={'tick_interval': 3600.0})
     running = await start_server(quiet, Dashboard(quiet, clock=clock))
@@ -53,7 +39,7 @@ async def manual_server(settings: Settings, clock: VirtualClock) -> AsyncIterato
 
 
 @pytest.fixture
-async def ticking_server(settings: Settings, clock: VirtualClock) -> AsyncIterator[RunningServer]:
+async def ticking_server(settings: Settings, clock: ManualClock) -> AsyncIterator[RunningServer]:
     """A real server on virtual time whose periodic liveness job runs every 50 ms of real time."""
     fast = settings.model_copy(update={'tick_interval': 0.05})
     running = await start_server(fast, Dashboard(fast, clock=clock))
@@ -73,7 +59,7 @@ async def _beat(server: RunningServer, agent: FakeAgent, load: float) -> None:
 
 @pytest.mark.parametrize('interval', [1, 5, 60])
 async def test_stale_after_exactly_three_missed_intervals(
-    manual_server: RunningServer, clock: VirtualClock, interval: int
+    manual_server: RunningServer, clock: ManualClock, interval: int
 ) -> None:
     server, hosts = manual_server, manual_server.dashboard.hosts
     agent = await FakeAgent(server.ws_url, 'web').connect(heartbeat_interval=interval)
@@ -96,7 +82,7 @@ async def test_stale_after_exactly_three_missed_intervals(
     assert _connection(server, 'web') == 'offline'
 
 
-async def test_each_host_is_judged_by_its_own_interval(manual_server: RunningServer, clock: VirtualClock) -> None:
+async def test_each_host_is_judged_by_its_own_interval(manual_server: RunningServer, clock: ManualClock) -> None:
     server = manual_server
     fast = await FakeAgent(server.ws_url, 'fast').connect(heartbeat_interval=2)
     slow = await FakeAgent(server.ws_url, 'slow').connect(heartbeat_interval=10)
@@ -109,7 +95,7 @@ async def test_each_host_is_judged_by_its_own_interval(manual_server: RunningSer
 
 
 async def test_the_liveness_job_marks_stale_then_closes_the_dead_link(
-    ticking_server: RunningServer, clock: VirtualClock
+    ticking_server: RunningServer, clock: ManualClock
 ) -> None:
     server = ticking_server
     agent = await RawAgent(server.port).connect()
@@ -128,15 +114,16 @@ async def test_the_liveness_job_marks_stale_then_closes_the_dead_link(
 
 
 @pytest.mark.parametrize('how', ['close-frame', 'tcp-abort'])
-async def test_closing_the_socket_marks_offline_promptly(server: RunningServer, how: str) -> None:
+async def test_closing_the_socket_marks_offline_promptly(manual_server: RunningServer, how: str) -> None:
+    # Virtual time stands still and the liveness job never runs: the host can only go offline by its socket's end,
+    # so "promptly" means "without waiting for the liveness timeout", whatever the machine's load.
+    server = manual_server
     agent = await RawAgent(server.port).connect()
     assert (await agent.register('leaver'))['type'] == 'registered'
     assert _connection(server, 'leaver') == 'online'
 
-    started = time.monotonic()
     await (agent.close() if how == 'close-frame' else agent.abort())
-    await eventually(lambda: _connection(server, 'leaver') == 'offline', timeout=1.0)
-    assert time.monotonic() - started < 1.0
+    await eventually(lambda: _connection(server, 'leaver') == 'offline')
     row = await server.dashboard.store.read(lambda db: db.table('hosts').get('leaver'))
     assert row['status'] == 'offline'
     events = await server.dashboard.store.read(

@@ -6,16 +6,14 @@ import json
 import sqlite3
 from collections.abc import AsyncIterator
 
-import httpx
 import pytest
 
-from nixfleet.app import Dashboard
 from nixfleet.config import Settings
 from nixfleet.models import DEFAULT_COLOR, CommandStatus
 from nixfleet.store import Store
 from tests.ops.helpers import Fleet
 from tests.store.test_go_migration import create_go_database
-from tests.support import ManualClock, eventually, start_server
+from tests.support import ManualClock, eventually
 
 
 @pytest.fixture
@@ -23,7 +21,7 @@ async def fleet(settings: Settings) -> AsyncIterator[Fleet]:
     """A dashboard on virtual time (no version tracking); agents are added by the test."""
     settings = settings.model_copy(update={'tick_interval': 3600.0})
     clock = ManualClock()
-    fleet = Fleet(settings, clock, await start_server(settings, Dashboard(settings, clock=clock)))
+    fleet = await Fleet.start(settings, clock)
     yield fleet
     for agent in fleet.agents.values():
         await agent.fake.close()
@@ -76,7 +74,7 @@ async def test_a_colour_that_could_carry_css_is_refused_at_every_entry(fleet: Fl
     [result] = await fleet.dispatch('set-color', 'web-01', args={'color': color})
     assert (result.started, result.code) == (False, 'invalid_color')
     fleet.dashboard.api_tokens['ci'] = API_TOKEN
-    async with httpx.AsyncClient(base_url=fleet.server.http, headers={'Authorization': f'Bearer {API_TOKEN}'}) as api:
+    async with fleet.server.client(headers={'Authorization': f'Bearer {API_TOKEN}'}) as api:
         for method in ('PUT', 'POST'):
             response = await api.request(method, '/api/hosts/web-01/color', json={'color': color})
             assert response.status_code == 422, response.text

@@ -1,4 +1,4 @@
-"""Fixtures for op-engine tests: a real server on a manual clock (isolation: fresh data dir per test)."""
+"""Fixtures for op-engine tests: a dashboard on a manual clock, in-process (isolation: fresh data dir per test)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,9 @@ import pyotp
 import pytest
 from pydantic import SecretStr
 
-from nixfleet.app import Dashboard
 from nixfleet.config import Settings
 from tests.ops.helpers import Fleet
-from tests.support import ManualClock, start_server
+from tests.support import ManualClock
 
 TOTP_SECRET = pyotp.random_base32()
 
@@ -30,10 +29,21 @@ def ops_settings(settings: Settings) -> Settings:
 
 @pytest.fixture
 async def fleet(ops_settings: Settings, clock: ManualClock) -> AsyncIterator[Fleet]:
-    """A dashboard on virtual time, served on a free port; agents are added by the test."""
-    server = await start_server(ops_settings, Dashboard(ops_settings, clock=clock))
-    fleet = Fleet(ops_settings, clock, server)
+    """A dashboard on virtual time, in-process (agents' links call the app); agents are added by the test."""
+    fleet = await Fleet.start(ops_settings, clock)
     yield fleet
+    await stop(fleet)
+
+
+@pytest.fixture
+async def served_fleet(ops_settings: Settings, clock: ManualClock) -> AsyncIterator[Fleet]:
+    """`fleet` served on a free port: for tests that need the socket (another process, real HTTP)."""
+    fleet = await Fleet.start(ops_settings, clock, served=True)
+    yield fleet
+    await stop(fleet)
+
+
+async def stop(fleet: Fleet) -> None:
     for agent in fleet.agents.values():
         agent.stop_script()
         await agent.fake.close()

@@ -1,4 +1,5 @@
-"""A simulated fleet for op-engine tests: a real server on virtual time plus scripted fake agents."""
+"""A simulated fleet for op-engine tests: a dashboard on virtual time (in-process, or served when a test needs the
+socket) plus scripted fake agents."""
 
 from __future__ import annotations
 
@@ -14,13 +15,14 @@ from nixfleet.models import CommandStatus
 from nixfleet.ops.commands import Command
 from nixfleet.ops.engine import OpEngine
 from tests.support import (
+    Dashboards,
     FakeAgent,
     ManualClock,
-    RunningServer,
     eventually,
     register_payload,
     send_output,
     send_status,
+    start_in_process,
     start_server,
 )
 
@@ -30,12 +32,24 @@ Behaviour = Callable[['ScriptedAgent', str], Any]
 
 @dataclass
 class Fleet:
-    """A dashboard on a manual clock with fake agents; `advance` moves time and applies deadlines."""
+    """A dashboard on a manual clock with fake agents; `advance` moves time and applies deadlines.
+
+    In-process (agents' links call the app directly) unless `served` (a real server on a free port)."""
 
     settings: Settings
     clock: ManualClock
-    server: RunningServer
+    server: Dashboards
+    served: bool = False
     agents: dict[str, ScriptedAgent] = field(default_factory=dict)
+
+    @classmethod
+    async def start(cls, settings: Settings, clock: ManualClock, *, served: bool = False) -> Fleet:
+        return cls(settings, clock, await cls._start(settings, clock, served), served)
+
+    @staticmethod
+    async def _start(settings: Settings, clock: ManualClock, served: bool) -> Dashboards:
+        dashboard = Dashboard(settings, clock=clock)
+        return await (start_server if served else start_in_process)(settings, dashboard)
 
     @property
     def dashboard(self) -> Dashboard:
@@ -47,7 +61,7 @@ class Fleet:
 
     async def add(self, host: str, **register: Any) -> ScriptedAgent:
         """Connect an agent for `host`, heartbeat once, and wait until the host is online."""
-        agent = ScriptedAgent(self, FakeAgent(self.server.ws_url, host))
+        agent = ScriptedAgent(self, self.server.agent(host))
         await agent.fake.connect(**register)
         await agent.fake.heartbeat()
         await eventually(lambda: self.host(host).get('lock_hash') and 'busy' in self.host(host))
@@ -93,9 +107,9 @@ class Fleet:
         await self.server.stop()
         for agent in self.agents.values():
             await agent.fake.close()
-        self.server = await start_server(self.settings, Dashboard(self.settings, clock=self.clock))
+        self.server = await self._start(self.settings, self.clock, self.served)
         for agent in self.agents.values():
-            agent.fake.url = self.server.ws_url
+            agent.fake.url, agent.fake.app = self.server.ws_url, self.server.agent(agent.host).app
 
 
 class ScriptedAgent:

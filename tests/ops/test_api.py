@@ -13,7 +13,7 @@ TOKEN = 'ops-test-api-token'
 def client(fleet: Fleet, token: str | None = TOKEN) -> httpx.AsyncClient:
     fleet.dashboard.api_tokens['ci'] = TOKEN
     headers = {'Authorization': f'Bearer {token}'} if token else {}
-    return httpx.AsyncClient(base_url=fleet.server.http, headers=headers)
+    return fleet.server.client(headers=headers)
 
 
 async def test_api_requires_auth_with_json_401(fleet: Fleet) -> None:

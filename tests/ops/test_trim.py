@@ -28,6 +28,12 @@ HOSTS = ('web-01', 'web-02', 'web-03')
 
 
 @pytest.fixture
+async def fleet(served_fleet: Fleet) -> Fleet:
+    """Served on a free port: the sync clients connect over a real WebSocket."""
+    return served_fleet
+
+
+@pytest.fixture
 def ops_settings(ops_settings: Settings) -> Settings:
     """The op-engine settings with a live state of at most 5 finished commands and 2 finished pipeline runs."""
     return ops_settings.model_copy(update={'state_finished_commands': COMMANDS, 'state_finished_pipelines': PIPELINES})

@@ -12,13 +12,19 @@ from typing import Any
 import pytest
 
 from nixfleet.streams.changes import ChangeType, VersionedChange
-from tests.support import FakeAgent, RunningServer, eventually
+from tests.support import Dashboards, FakeAgent, InProcess, eventually
 
 DERIVED = {'compartments', 'available_ops', 'busy', 'pending_command', 'command_id', 'command_status'}
 
 
 @pytest.fixture
-def derived(server: RunningServer) -> Counter[str]:
+def server(inproc: InProcess) -> InProcess:
+    """The dashboard in-process (no socket): these tests are about what it does, not the network edge."""
+    return inproc
+
+
+@pytest.fixture
+def derived(server: Dashboards) -> Counter[str]:
     """Derivations per host from now on (a deriver that counts its calls and adds nothing)."""
     calls: Counter[str] = Counter()
 
@@ -31,12 +37,12 @@ def derived(server: RunningServer) -> Counter[str]:
 
 
 @pytest.fixture
-async def agents(server: RunningServer) -> AsyncIterator[Callable[..., Any]]:
+async def agents(server: Dashboards) -> AsyncIterator[Callable[..., Any]]:
     """Connect fake agents (closed after the test)."""
     connected: list[FakeAgent] = []
 
     async def connect(host: str, **register: Any) -> FakeAgent:
-        agent = await FakeAgent(server.ws_url, host).connect(**register)
+        agent = await server.agent(host).connect(**register)
         connected.append(agent)
         return agent
 
@@ -45,7 +51,7 @@ async def agents(server: RunningServer) -> AsyncIterator[Callable[..., Any]]:
         await agent.close()
 
 
-def host_updates(server: RunningServer) -> tuple[list[VersionedChange], Callable[[], None]]:
+def host_updates(server: Dashboards) -> tuple[list[VersionedChange], Callable[[], None]]:
     seen: list[VersionedChange] = []
     _, subscription = server.dashboard.stream.snapshot_and_subscribe(
         lambda item: seen.append(item) if item.change.type is ChangeType.HOST_UPDATED else None
@@ -53,12 +59,12 @@ def host_updates(server: RunningServer) -> tuple[list[VersionedChange], Callable
     return seen, subscription.dispose
 
 
-def host(server: RunningServer, name: str) -> dict[str, Any]:
+def host(server: Dashboards, name: str) -> dict[str, Any]:
     return dict(server.dashboard.stream.value.hosts.get(name) or {})
 
 
 async def test_a_heartbeat_that_changes_no_fact_derives_nothing_and_carries_no_derived_field(
-    server: RunningServer, derived: Counter[str], agents: Callable[..., Any]
+    server: Dashboards, derived: Counter[str], agents: Callable[..., Any]
 ) -> None:
     agent = await agents('web-01')
     await agent.heartbeat()  # the first heartbeat brings facts the register did not (lock hash, reports)
@@ -75,7 +81,7 @@ async def test_a_heartbeat_that_changes_no_fact_derives_nothing_and_carries_no_d
 
 
 async def test_a_heartbeat_that_changes_a_fact_derives_the_host_once_and_carries_every_derived_field(
-    server: RunningServer, derived: Counter[str], agents: Callable[..., Any]
+    server: Dashboards, derived: Counter[str], agents: Callable[..., Any]
 ) -> None:
     agent = await agents('web-01')
     await agent.heartbeat()
@@ -91,7 +97,7 @@ async def test_a_heartbeat_that_changes_a_fact_derives_the_host_once_and_carries
 
 
 async def test_registering_hosts_derives_each_one_not_the_fleet(
-    server: RunningServer, derived: Counter[str], agents: Callable[..., Any]
+    server: Dashboards, derived: Counter[str], agents: Callable[..., Any]
 ) -> None:
     for i in range(10):
         await agents(f'web-{i:02d}')
@@ -103,7 +109,7 @@ async def test_registering_hosts_derives_each_one_not_the_fleet(
 
 
 async def test_an_agent_reporting_a_newer_version_derives_no_other_host(
-    server: RunningServer, derived: Counter[str], agents: Callable[..., Any]
+    server: Dashboards, derived: Counter[str], agents: Callable[..., Any]
 ) -> None:
     for i in range(5):
         await agents(f'web-{i:02d}')
@@ -116,7 +122,7 @@ async def test_an_agent_reporting_a_newer_version_derives_no_other_host(
 
 
 async def test_the_periodic_recheck_derives_only_hosts_whose_compartments_age(
-    server: RunningServer, derived: Counter[str], agents: Callable[..., Any]
+    server: Dashboards, derived: Counter[str], agents: Callable[..., Any]
 ) -> None:
     working = {'system': {'status': 'working', 'message': 'Switch in progress...', 'checked_at': ''}}
     fleet = [await agents(f'web-{i:02d}') for i in range(6)]
@@ -130,7 +136,7 @@ async def test_the_periodic_recheck_derives_only_hosts_whose_compartments_age(
 
 
 async def test_a_disconnect_derives_the_host_once(
-    server: RunningServer, derived: Counter[str], agents: Callable[..., Any]
+    server: Dashboards, derived: Counter[str], agents: Callable[..., Any]
 ) -> None:
     agent = await agents('web-01')
     await agents('web-02')

@@ -14,21 +14,21 @@ from websockets.exceptions import InvalidStatus
 
 from nixfleet.config import Settings
 from nixfleet.security.sessions import COOKIE_NAME
-from tests.support import PASSWORD, FakeAgent, RunningServer
+from tests.support import PASSWORD, Dashboards
 
 #: An in-memory API token every test server gets through `admin_client` (actor `api:admin`).
 ADMIN_TOKEN = 'test-admin-api-token-51d0'
 
 
-def admin_client(server: RunningServer, token: str | None = ADMIN_TOKEN) -> httpx.AsyncClient:
-    """An HTTP client for the server, authenticated with `token` (the in-memory admin token by default)."""
+def admin_client(server: Dashboards, token: str | None = ADMIN_TOKEN) -> httpx.AsyncClient:
+    """An HTTP client for the dashboard, authenticated with `token` (the in-memory admin token by default)."""
     if token == ADMIN_TOKEN:
         server.dashboard.api_tokens['admin'] = ADMIN_TOKEN
     headers = {'Authorization': f'Bearer {token}'} if token else {}
-    return httpx.AsyncClient(base_url=server.http, headers=headers, follow_redirects=False, timeout=10)
+    return server.client(headers=headers, follow_redirects=False, timeout=10)
 
 
-async def create_token(server: RunningServer, **body: Any) -> dict[str, Any]:
+async def create_token(server: Dashboards, **body: Any) -> dict[str, Any]:
     """Create a token through `POST /api/tokens`; return the answer (with the token's value)."""
     async with admin_client(server) as client:
         response = await client.post('/api/tokens', json=body)
@@ -36,9 +36,9 @@ async def create_token(server: RunningServer, **body: Any) -> dict[str, Any]:
     return response.json()
 
 
-async def upgrade_status(server: RunningServer, token: str) -> int:
+async def upgrade_status(server: Dashboards, token: str) -> int:
     """The HTTP status an agent upgrade with `token` gets (101 when the WebSocket opens)."""
-    agent = FakeAgent(server.ws_url, 'probe', token=token)
+    agent = server.agent('probe', token=token)
     try:
         await agent.connect(register=False)
     except InvalidStatus as exc:
@@ -73,18 +73,18 @@ async def run_cli_json(settings: Settings, *args: str) -> Any:
     return json.loads(out)
 
 
-async def log_in(server: RunningServer, password: str = PASSWORD, **form: str) -> str:
+async def log_in(server: Dashboards, password: str = PASSWORD, **form: str) -> str:
     """Log in through `POST /login`; return the `Cookie` header value of the new session."""
-    async with httpx.AsyncClient(base_url=server.http) as http:
+    async with server.client() as http:
         response = await http.post('/login', data={'password': password, **form})
     assert response.status_code == 303 and response.headers['location'] != '/login?error=credentials', response.text
     cookie = next(v for v in response.headers.get_list('set-cookie') if v.startswith(COOKIE_NAME + '='))
     return cookie.split(';', 1)[0]
 
 
-async def session_status(server: RunningServer, cookie: str | bytes) -> int:
+async def session_status(server: Dashboards, cookie: str | bytes) -> int:
     """The HTTP status of an API read made with this `Cookie` header (200 with a valid session, else 401)."""
-    async with httpx.AsyncClient(base_url=server.http) as http:
+    async with server.client() as http:
         response = await http.get('/api/hosts', headers={'Cookie': cookie})
     assert response.headers['content-type'].startswith('application/json')
     return response.status_code

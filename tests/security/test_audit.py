@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import httpx
 import pyotp
 import pytest
 from pydantic import SecretStr
@@ -19,9 +18,15 @@ from nixfleet.app import Dashboard
 from nixfleet.config import Settings
 from nixfleet.security.state import AUDITED_REFUSALS
 from tests.security.helpers import admin_client, log_in
-from tests.support import PASSWORD, FakeAgent, ManualClock, RunningServer, eventually, start_server
+from tests.support import PASSWORD, Dashboards, InProcess, ManualClock, eventually, start_in_process
 
 TOTP_SECRET = pyotp.random_base32()
+
+
+@pytest.fixture
+def server(inproc: InProcess) -> InProcess:
+    """The dashboard in-process (no socket): these tests are about what it does, not the network edge."""
+    return inproc
 
 
 @pytest.fixture
@@ -31,11 +36,11 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-async def dashboard(settings: Settings, clock: ManualClock) -> AsyncIterator[RunningServer]:
+async def dashboard(settings: Settings, clock: ManualClock) -> AsyncIterator[Dashboards]:
     """A real server with TOTP configured and one connected agent, `web1`."""
     configured = settings.model_copy(update={'totp_secret': SecretStr(TOTP_SECRET), 'tick_interval': 3600.0})
-    running = await start_server(configured, Dashboard(configured, clock))
-    agent = await FakeAgent(running.ws_url, 'web1').connect()
+    running = await start_in_process(configured, Dashboard(configured, clock))
+    agent = await running.agent('web1').connect()
     await agent.heartbeat()
     await eventually(lambda: running.dashboard.stream.value.hosts.get('web1', {}).get('connection') == 'online')
     yield running
@@ -43,15 +48,15 @@ async def dashboard(settings: Settings, clock: ManualClock) -> AsyncIterator[Run
     await running.stop()
 
 
-def _audit(server: RunningServer, action: str) -> list[dict]:
+def _audit(server: Dashboards, action: str) -> list[dict]:
     return [e for e in server.dashboard.stream.value.events if e['action'] == action and e['category'] == 'audit']
 
 
-async def test_logins_and_logouts_are_audited_with_the_client_address(server: RunningServer) -> None:
-    async with httpx.AsyncClient(base_url=server.http) as http:
+async def test_logins_and_logouts_are_audited_with_the_client_address(server: Dashboards) -> None:
+    async with server.client() as http:
         await http.post('/login', data={'password': 'guess'})
     cookie = await log_in(server)
-    async with httpx.AsyncClient(base_url=server.http) as http:
+    async with server.client() as http:
         await http.post('/logout', headers={'Cookie': cookie})
     [failed] = _audit(server, 'login_failed')
     [login] = _audit(server, 'login')
@@ -62,7 +67,7 @@ async def test_logins_and_logouts_are_audited_with_the_client_address(server: Ru
     assert PASSWORD not in str(server.dashboard.stream.value.events)
 
 
-async def test_reboot_attempts_are_audited_refused_codes_too(dashboard: RunningServer, clock: ManualClock) -> None:
+async def test_reboot_attempts_are_audited_refused_codes_too(dashboard: Dashboards, clock: ManualClock) -> None:
     async with admin_client(dashboard) as api:
         for code in (None, '123456'):
             refused = await api.post('/api/dispatch', json={'op': 'reboot', 'hosts': ['web1'], 'totp': code})
@@ -80,16 +85,16 @@ async def test_reboot_attempts_are_audited_refused_codes_too(dashboard: RunningS
     assert reboot['actor'] == 'api:admin' and reboot['host_id'] == 'web1'
 
 
-async def test_a_refused_code_from_a_browser_session_is_audited_as_the_user(dashboard: RunningServer) -> None:
+async def test_a_refused_code_from_a_browser_session_is_audited_as_the_user(dashboard: Dashboards) -> None:
     cookie = await log_in(dashboard, totp=pyotp.TOTP(TOTP_SECRET).at(dashboard.dashboard.clock()))
-    async with httpx.AsyncClient(base_url=dashboard.http, headers={'Cookie': cookie}) as http:
+    async with dashboard.client(headers={'Cookie': cookie}) as http:
         refused = await http.post('/api/dispatch', json={'op': 'reboot', 'hosts': ['web1'], 'totp': '000000'})
     assert refused.status_code == 403
     [event] = await eventually(lambda: _audit(dashboard, 'totp_refused'))
     assert event['actor'] == 'user'
 
 
-async def test_hammering_the_guard_writes_a_bounded_number_of_events(dashboard: RunningServer) -> None:
+async def test_hammering_the_guard_writes_a_bounded_number_of_events(dashboard: Dashboards) -> None:
     async with admin_client(dashboard) as api:
         for _ in range(3 * AUDITED_REFUSALS):
             await api.post('/api/dispatch', json={'op': 'reboot', 'hosts': ['web1']})  # no code

@@ -29,7 +29,7 @@ from nixfleet.config import Settings
 from nixfleet.models import CommandStatus
 from nixfleet.ops.commands import Command
 from nixfleet.store import Store
-from tests.security.file_ops import FileOps, watch_file_ops
+from tests.security.file_ops import watch_file_ops
 from tests.store.test_go_migration import create_go_database
 from tests.support import FakeAgent, RunningServer, eventually, register_payload, send_output, send_status, start_server
 
@@ -98,26 +98,24 @@ def lay_out(sandbox: Path) -> Path:
     return data
 
 
-def assert_contained(ops: FileOps, before: dict[str, bytes | None], sandbox: Path, logs: Path) -> None:
-    """No file operation left the logs folder, and every file outside it is as it was."""
-    assert ops.escapes() == [], ops.escapes()
-    assert files_outside(sandbox, logs) == before, 'something outside the logs folder changed'
+def database_kept(data: Path) -> bool:
+    """Whether the open database's file and its WAL are where they were."""
+    return (data / 'nixfleet.db').is_file() and (data / 'nixfleet.db-wal').is_file()
 
 
-def assert_database_kept(data: Path) -> None:
-    """The open database's file and its WAL are where they were."""
-    assert (data / 'nixfleet.db').is_file() and (data / 'nixfleet.db-wal').is_file()
-
-
-async def assert_truthful_health(server: RunningServer, database: Path) -> None:
-    """/health says ok, and the dashboard's writes reach the database file on disk."""
+async def health(server: RunningServer) -> tuple[int, str]:
+    """/health's status code and status."""
     async with httpx.AsyncClient(base_url=server.http) as http:
-        health = await http.get('/health')
-    assert (health.status_code, health.json()['status']) == (200, 'ok')
+        answer = await http.get('/health')
+    return answer.status_code, answer.json()['status']
+
+
+async def probe_on_disk(server: RunningServer, database: Path) -> int:
+    """Journal a `probe` event and return how many the database file on disk holds (the writes reach it)."""
     await server.dashboard.events.record('probe', 'written after the ids were handled')
     conn = sqlite3.connect(database)
     try:
-        assert conn.execute("SELECT COUNT(*) FROM event_log WHERE action = 'probe'").fetchone()[0] >= 1
+        return int(conn.execute("SELECT COUNT(*) FROM event_log WHERE action = 'probe'").fetchone()[0])
     finally:
         conn.close()
 
@@ -190,8 +188,9 @@ async def test_no_agent_hostname_leads_a_file_operation_out_of_the_logs_folder(
                 await eventually(lambda: server.dashboard.stream.value.hosts[host]['connection'] == 'offline')
                 await remove(client, server, host)
         await agent.close()
-    assert_contained(ops, before, sandbox, logs)
-    assert_database_kept(settings.data_dir)
+    assert ops.escapes() == [], 'a file operation left the logs folder'
+    assert files_outside(sandbox, logs) == before, 'something outside the logs folder changed'
+    assert database_kept(settings.data_dir)
 
 
 @settings(PROPERTY, max_examples=40)
@@ -218,8 +217,9 @@ async def test_no_id_sent_to_the_api_leads_a_file_operation_out_of_the_logs_fold
                 assert (await client.request(method, path, json=body)).status_code < 500, (method, path)
             for path, params in (('/api/commands', {'host': host}), ('/api/events', {'host': host})):
                 assert (await client.get(path, params=params)).status_code < 500
-    assert_contained(ops, before, sandbox, logs)
-    assert_database_kept(settings.data_dir)
+    assert ops.escapes() == [], 'a file operation left the logs folder'
+    assert files_outside(sandbox, logs) == before, 'something outside the logs folder changed'
+    assert database_kept(settings.data_dir)
 
 
 # -- a database holding any ids: each example starts a dashboard on its own ---------------------------------------
@@ -290,8 +290,10 @@ async def test_no_stored_id_leads_a_file_operation_out_of_the_logs_folder(
                 await server.dashboard.retention.run()
                 for host in [h for h in server.dashboard.stream.value.hosts if h]:  # '' names no host to dispatch to
                     await remove(client, server, host)
-            assert_database_kept(data)
-            await assert_truthful_health(server, data / 'nixfleet.db')
+            assert database_kept(data)
+            assert await health(server) == (200, 'ok')
+            assert await probe_on_disk(server, data / 'nixfleet.db') >= 1, 'the writes reach the file on disk'
         finally:
             await server.stop()
-    assert_contained(ops, before, sandbox, config.logs_dir)
+    assert ops.escapes() == [], 'a file operation left the logs folder'
+    assert files_outside(sandbox, config.logs_dir) == before, 'something outside the logs folder changed'

@@ -22,9 +22,15 @@ from nixfleet.app import Dashboard
 from nixfleet.config import Settings
 from nixfleet.security.sessions import COOKIE_NAME
 from tests.security.helpers import admin_client
-from tests.support import PASSWORD, FakeAgent, ManualClock, RunningServer, start_server
+from tests.support import PASSWORD, Dashboards, InProcess, ManualClock, start_in_process
 
 TOTP_SECRET = pyotp.random_base32()
+
+
+@pytest.fixture
+def server(inproc: InProcess) -> InProcess:
+    """The dashboard in-process (no socket): these tests are about what it does, not the network edge."""
+    return inproc
 
 
 @pytest.fixture
@@ -34,26 +40,26 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-async def dashboard(settings: Settings, clock: ManualClock) -> AsyncIterator[RunningServer]:
+async def dashboard(settings: Settings, clock: ManualClock) -> AsyncIterator[Dashboards]:
     """A real server on a manual clock with TOTP configured."""
     configured = settings.model_copy(update={'totp_secret': SecretStr(TOTP_SECRET)})
-    running = await start_server(configured, Dashboard(configured, clock))
+    running = await start_in_process(configured, Dashboard(configured, clock))
     yield running
     await running.stop()
 
 
-async def _login(server: RunningServer, password: str = 'wrong', **extra: str) -> httpx.Response:
+async def _login(server: Dashboards, password: str = 'wrong', **extra: str) -> httpx.Response:
     headers = {k.replace('_', '-'): v for k, v in extra.items() if k != 'totp'}
     form = {'password': password, **({'totp': extra['totp']} if 'totp' in extra else {})}
-    async with httpx.AsyncClient(base_url=server.http) as http:
+    async with server.client() as http:
         return await http.post('/login', data=form, headers=headers)
 
 
-def _events(server: RunningServer, action: str) -> list[dict]:
+def _events(server: Dashboards, action: str) -> list[dict]:
     return [e for e in server.dashboard.stream.value.events if e['action'] == action]
 
 
-async def test_the_sixth_attempt_inside_the_window_is_refused(server: RunningServer) -> None:
+async def test_the_sixth_attempt_inside_the_window_is_refused(server: Dashboards) -> None:
     for _ in range(5):
         assert (await _login(server)).status_code == 303
     refused = await _login(server, PASSWORD)  # even the right password
@@ -68,7 +74,7 @@ async def test_the_sixth_attempt_inside_the_window_is_refused(server: RunningSer
 
 
 async def test_the_window_slides_on_the_dashboard_clock(settings: Settings, clock: ManualClock) -> None:
-    server = await start_server(settings, Dashboard(settings, clock))
+    server = await start_in_process(settings, Dashboard(settings, clock))
     try:
         for _ in range(5):
             await _login(server)
@@ -81,7 +87,7 @@ async def test_the_window_slides_on_the_dashboard_clock(settings: Settings, cloc
         await server.stop()
 
 
-async def test_a_successful_login_clears_the_count(server: RunningServer) -> None:
+async def test_a_successful_login_clears_the_count(server: Dashboards) -> None:
     for _ in range(4):
         await _login(server)
     ok = await _login(server, PASSWORD)
@@ -92,7 +98,7 @@ async def test_a_successful_login_clears_the_count(server: RunningServer) -> Non
 
 
 async def test_spoofed_forwarded_for_from_an_untrusted_peer_does_not_change_the_counted_client(
-    server: RunningServer,
+    server: Dashboards,
 ) -> None:
     for n in range(5):
         assert (await _login(server, x_forwarded_for=f'198.51.100.{n}')).status_code == 303
@@ -101,7 +107,7 @@ async def test_spoofed_forwarded_for_from_an_untrusted_peer_does_not_change_the_
 
 
 async def test_behind_a_trusted_proxy_each_forwarded_client_counts_alone(settings: Settings) -> None:
-    server = await start_server(settings.model_copy(update={'trusted_proxies': ['127.0.0.1', '10.0.0.0/8']}))
+    server = await start_in_process(settings.model_copy(update={'trusted_proxies': ['127.0.0.1', '10.0.0.0/8']}))
     try:
         for _ in range(5):
             assert (await _login(server, x_forwarded_for='203.0.113.5')).status_code == 303
@@ -116,14 +122,14 @@ async def test_behind_a_trusted_proxy_each_forwarded_client_counts_alone(setting
         await server.stop()
 
 
-async def test_concurrent_attempts_are_counted_before_the_password_check(server: RunningServer) -> None:
+async def test_concurrent_attempts_are_counted_before_the_password_check(server: Dashboards) -> None:
     answers = await asyncio.gather(*(_login(server) for _ in range(12)))
     statuses = sorted(a.status_code for a in answers)
     assert statuses == [303] * 5 + [429] * 7
     assert len(_events(server, 'login_failed')) == 5
 
 
-async def test_a_totp_code_works_once_for_login(dashboard: RunningServer, clock: ManualClock) -> None:
+async def test_a_totp_code_works_once_for_login(dashboard: Dashboards, clock: ManualClock) -> None:
     code = pyotp.TOTP(TOTP_SECRET).at(clock())
     first = await _login(dashboard, PASSWORD, totp=code)
     assert first.status_code == 303 and first.headers['location'] == '/'
@@ -138,11 +144,11 @@ async def test_a_totp_code_works_once_for_login(dashboard: RunningServer, clock:
 
 
 async def test_a_used_code_is_said_to_be_used_only_with_the_right_password(
-    dashboard: RunningServer, clock: ManualClock
+    dashboard: Dashboards, clock: ManualClock
 ) -> None:
     code = pyotp.TOTP(TOTP_SECRET).at(clock())
     assert (await _login(dashboard, PASSWORD, totp=code)).headers['location'] == '/'
-    async with httpx.AsyncClient(base_url=dashboard.http) as browser:
+    async with dashboard.client() as browser:
         replay = await browser.post('/login', data={'password': PASSWORD, 'totp': code, 'next': '/history'})
         assert replay.headers['location'] == '/login?error=code_used&next=%2Fhistory'
         assert COOKIE_NAME not in replay.cookies
@@ -158,12 +164,12 @@ def _wrong_code(now: float) -> str:
     return next(code for code in ('000000', '111111', '222222', '333333') if code not in valid)
 
 
-async def _reboot(server: RunningServer, code: str | None, host: str = 'ghost') -> httpx.Response:
+async def _reboot(server: Dashboards, code: str | None, host: str = 'ghost') -> httpx.Response:
     async with admin_client(server) as api:
         return await api.post('/api/dispatch', json={'op': 'reboot', 'hosts': [host], 'totp': code})
 
 
-async def test_a_login_code_cannot_reboot_and_the_reverse(dashboard: RunningServer, clock: ManualClock) -> None:
+async def test_a_login_code_cannot_reboot_and_the_reverse(dashboard: Dashboards, clock: ManualClock) -> None:
     code = pyotp.TOTP(TOTP_SECRET).at(clock())
     assert (await _login(dashboard, PASSWORD, totp=code)).headers['location'] == '/'
     replayed = await _reboot(dashboard, code)
@@ -172,14 +178,14 @@ async def test_a_login_code_cannot_reboot_and_the_reverse(dashboard: RunningServ
 
     clock.advance(30)
     fresh = pyotp.TOTP(TOTP_SECRET).at(clock())
-    agent = await FakeAgent(dashboard.ws_url, 'web1').connect()
+    agent = await dashboard.agent('web1').connect()
     accepted = await _reboot(dashboard, fresh, 'web1')
     assert accepted.status_code == 200 and accepted.json()['results'][0]['status'] == 'started'
     assert (await _login(dashboard, PASSWORD, totp=fresh)).headers['location'] == '/login?error=code_used'
     await agent.close()
 
 
-async def test_a_reboot_that_starts_nothing_leaves_its_code_good(dashboard: RunningServer, clock: ManualClock) -> None:
+async def test_a_reboot_that_starts_nothing_leaves_its_code_good(dashboard: Dashboards, clock: ManualClock) -> None:
     code = pyotp.TOTP(TOTP_SECRET).at(clock())
     wrong = await _reboot(dashboard, '000000')  # still judged: a wrong code is said, whatever the hosts
     assert wrong.status_code == 403 and wrong.json()['error']['code'] == 'totp_invalid'
@@ -190,20 +196,20 @@ async def test_a_reboot_that_starts_nothing_leaves_its_code_good(dashboard: Runn
 
 async def test_a_used_code_stays_used_after_a_restart(settings: Settings, clock: ManualClock) -> None:
     configured = settings.model_copy(update={'totp_secret': SecretStr(TOTP_SECRET)})
-    server = await start_server(configured, Dashboard(configured, clock))
+    server = await start_in_process(configured, Dashboard(configured, clock))
     code = pyotp.TOTP(TOTP_SECRET).at(clock())
-    agent = await FakeAgent(server.ws_url, 'web1').connect()
+    agent = await server.agent('web1').connect()
     assert (await _reboot(server, code, 'web1')).json()['results'][0]['status'] == 'started'
     await agent.close()
     await server.stop()
-    server = await start_server(configured, Dashboard(configured, clock))
+    server = await start_in_process(configured, Dashboard(configured, clock))
     try:
         assert (await _reboot(server, code)).json()['error']['code'] == 'totp_invalid'
     finally:
         await server.stop()
 
 
-async def test_wrong_reboot_codes_lock_the_guard_for_a_while(dashboard: RunningServer, clock: ManualClock) -> None:
+async def test_wrong_reboot_codes_lock_the_guard_for_a_while(dashboard: Dashboards, clock: ManualClock) -> None:
     for guess in ('000000', '111111', '222222', '333333', '444444'):
         assert (await _reboot(dashboard, guess)).json()['error']['code'] == 'totp_invalid'
     right = pyotp.TOTP(TOTP_SECRET).at(clock())
@@ -214,7 +220,7 @@ async def test_wrong_reboot_codes_lock_the_guard_for_a_while(dashboard: RunningS
 
 
 @pytest.mark.parametrize('code', ['１２３４５６', 'é', '12345６', '\x00' * 6, ' 1 2 3 ', '9' * 10_000])
-async def test_odd_codes_are_wrong_codes_not_errors(dashboard: RunningServer, code: str) -> None:
+async def test_odd_codes_are_wrong_codes_not_errors(dashboard: Dashboards, code: str) -> None:
     refused = await _reboot(dashboard, code)
     assert refused.status_code in (403, 429) and refused.json()['error']['code'] in ('totp_invalid', 'rate_limited')
     login = await _login(dashboard, PASSWORD, totp=code)

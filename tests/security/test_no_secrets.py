@@ -22,10 +22,9 @@ from tests.support import (
     PASSWORD,
     PASSWORD_HASH,
     SESSION_SECRET,
-    FakeAgent,
+    Dashboards,
     ManualClock,
-    RunningServer,
-    start_server,
+    start_in_process,
 )
 
 TOTP_SECRET = pyotp.random_base32()
@@ -36,12 +35,12 @@ def _dump(db: Database) -> str:
     return '\n'.join(str(row) for name in db.table_names() for row in db.table(name).rows)
 
 
-async def _scenario(server: RunningServer, clock: ManualClock) -> tuple[list[str], list[str]]:
+async def _scenario(server: Dashboards, clock: ManualClock) -> tuple[list[str], list[str]]:
     """Run the scenario; return the secrets involved and the text of every answer that must not hold one."""
     answers: list[httpx.Response] = []
     agent_token = (await create_token(server, kind='agent', hostname='web1'))['token']
     api_token = (await create_token(server, kind='api', name='ci'))['token']
-    async with httpx.AsyncClient(base_url=server.http) as http:
+    async with server.client() as http:
         answers.append(await http.post('/login', data={'password': AGENT_TOKEN}))
         answers.append(await http.post('/login', data={'password': PASSWORD, 'totp': PASSWORD}))
         code = pyotp.TOTP(TOTP_SECRET).at(clock())
@@ -52,7 +51,7 @@ async def _scenario(server: RunningServer, clock: ManualClock) -> tuple[list[str
         answers.append(await http.get('/metrics', headers={'Authorization': f'Bearer {AGENT_TOKEN}'}))
     for token in (api_token, PASSWORD, SESSION_SECRET):
         assert await upgrade_status(server, token) == 401
-    agent = await FakeAgent(server.ws_url, 'web1', token=agent_token).connect()
+    agent = await server.agent('web1', token=agent_token).connect()
     await agent.heartbeat()
     async with admin_client(server) as api:
         clock.advance(30)
@@ -73,7 +72,7 @@ async def _scenario(server: RunningServer, clock: ManualClock) -> tuple[list[str
 async def test_no_secret_in_answers_events_or_the_database(settings: Settings) -> None:
     clock = ManualClock()
     configured = settings.model_copy(update={'totp_secret': SecretStr(TOTP_SECRET)})
-    server = await start_server(configured, Dashboard(configured, clock))
+    server = await start_in_process(configured, Dashboard(configured, clock))
     try:
         secrets, answers = await _scenario(server, clock)
         await server.dashboard.security.drain()

@@ -24,27 +24,33 @@ from nixfleet.security.sessions import COOKIE_NAME, credential_binding
 from nixfleet.security.state import REVOKED_SESSIONS, SESSION_EPOCH
 from nixfleet.store.kv_rows import read_settings
 from tests.security.helpers import log_in, session_status
-from tests.support import ManualClock, RunningServer, start_server
+from tests.support import Dashboards, InProcess, ManualClock, start_in_process
 
 
-def _stored(server: RunningServer) -> dict[str, str]:
+@pytest.fixture
+def server(inproc: InProcess) -> InProcess:
+    """The dashboard in-process (no socket): these tests are about what it does, not the network edge."""
+    return inproc
+
+
+def _stored(server: Dashboards) -> dict[str, str]:
     return server.dashboard.store.read_sync(lambda db: read_settings(db, (SESSION_EPOCH, REVOKED_SESSIONS)))
 
 
-async def _logout(server: RunningServer, cookie: str, **form: str) -> httpx.Response:
-    async with httpx.AsyncClient(base_url=server.http) as http:
+async def _logout(server: Dashboards, cookie: str, **form: str) -> httpx.Response:
+    async with server.client() as http:
         return await http.post('/logout', headers={'Cookie': cookie}, data=form)
 
 
 async def test_logout_ends_one_session_and_stays_in_force_after_a_restart(settings: Settings) -> None:
-    server = await start_server(settings)
+    server = await start_in_process(settings)
     first, second = await log_in(server), await log_in(server)
     assert (await _logout(server, first)).status_code == 303
     assert await session_status(server, first) == 401
     assert await session_status(server, second) == 200
     await server.stop()
 
-    server = await start_server(settings)
+    server = await start_in_process(settings)
     try:
         assert await session_status(server, first) == 401  # a restart does not bring it back
         assert await session_status(server, second) == 200
@@ -54,7 +60,7 @@ async def test_logout_ends_one_session_and_stays_in_force_after_a_restart(settin
 
 
 async def test_log_out_everywhere_ends_every_session_including_after_a_restart(settings: Settings) -> None:
-    server = await start_server(settings)
+    server = await start_in_process(settings)
     laptop, phone = await log_in(server), await log_in(server)
     assert (await _logout(server, phone, scope='all')).status_code == 303
     assert await session_status(server, laptop) == 401
@@ -65,7 +71,7 @@ async def test_log_out_everywhere_ends_every_session_including_after_a_restart(s
     assert events and events[0]['category'] == 'audit' and events[0]['details']['epoch'] == 1
     await server.stop()
 
-    server = await start_server(settings)
+    server = await start_in_process(settings)
     try:
         assert _stored(server)[SESSION_EPOCH] == '1'
         assert await session_status(server, laptop) == 401
@@ -74,7 +80,7 @@ async def test_log_out_everywhere_ends_every_session_including_after_a_restart(s
         await server.stop()
 
 
-async def test_logout_without_a_session_changes_nothing(server: RunningServer) -> None:
+async def test_logout_without_a_session_changes_nothing(server: Dashboards) -> None:
     cookie = await log_in(server)
     response = await _logout(server, f'{COOKIE_NAME}=forged', scope='all')
     assert response.status_code == 303
@@ -83,19 +89,19 @@ async def test_logout_without_a_session_changes_nothing(server: RunningServer) -
 
 
 async def test_key_rotation_keeps_sessions_and_retiring_a_key_ends_them(settings: Settings) -> None:
-    server = await start_server(settings)
+    server = await start_in_process(settings)
     old = await log_in(server)
     await server.stop()
     old_key = settings.session_secret.get_secret_value() if settings.session_secret else ''
 
     rotated = settings.model_copy(update={'session_secret': SecretStr(f'newer-session-key-31c9,{old_key}')})
-    server = await start_server(rotated)
+    server = await start_in_process(rotated)
     new = await log_in(server)
     assert await session_status(server, old) == 200  # rotation logs nobody out
     await server.stop()
 
     retired = settings.model_copy(update={'session_secret': SecretStr('newer-session-key-31c9')})
-    server = await start_server(retired)
+    server = await start_in_process(retired)
     try:
         assert await session_status(server, old) == 401  # signed with a key no longer configured
         assert await session_status(server, new) == 200
@@ -105,14 +111,14 @@ async def test_key_rotation_keeps_sessions_and_retiring_a_key_ends_them(settings
 
 @pytest.mark.parametrize('change', ['password', 'totp'])
 async def test_changing_the_password_or_totp_secret_logs_everybody_out(settings: Settings, change: str) -> None:
-    server = await start_server(settings)
+    server = await start_in_process(settings)
     cookie = await log_in(server)
     await server.stop()
     if change == 'password':
         update = {'password_hash': SecretStr(bcrypt.hashpw(b'another password', bcrypt.gensalt(4)).decode())}
     else:
         update = {'totp_secret': SecretStr('JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP')}
-    server = await start_server(settings.model_copy(update=update))
+    server = await start_in_process(settings.model_copy(update=update))
     try:
         assert await session_status(server, cookie) == 401
     finally:
@@ -122,7 +128,7 @@ async def test_changing_the_password_or_totp_secret_logs_everybody_out(settings:
 async def test_a_session_expires_on_the_dashboard_clock(settings: Settings) -> None:
     clock = ManualClock()
     configured = settings.model_copy(update={'session_duration': 3600.0})
-    server = await start_server(configured, Dashboard(configured, clock))
+    server = await start_in_process(configured, Dashboard(configured, clock))
     try:
         cookie = await log_in(server)
         clock.advance(3599)
@@ -139,7 +145,7 @@ def _signed(settings: Settings, payload: object, key: str | None = None) -> str:
     return URLSafeSerializer([secret], salt=f'nixfleet.session.v1:{credential_binding(settings)}').dumps(payload)
 
 
-async def test_forged_and_malformed_cookies_are_refused(server: RunningServer, settings: Settings) -> None:
+async def test_forged_and_malformed_cookies_are_refused(server: Dashboards, settings: Settings) -> None:
     genuine = (await log_in(server)).partition('=')[2]
     body, _, signature = genuine.rpartition('.')
     now = server.dashboard.clock()
@@ -176,9 +182,9 @@ async def test_forged_and_malformed_cookies_are_refused(server: RunningServer, s
     assert await session_status(server, f'{COOKIE_NAME}={genuine}') == 200
 
 
-async def test_oversized_cookies_and_headers_get_a_clean_answer(server: RunningServer) -> None:
+async def test_oversized_cookies_and_headers_get_a_clean_answer(server: Dashboards) -> None:
     cookie = await log_in(server)
-    async with httpx.AsyncClient(base_url=server.http) as http:
+    async with server.client() as http:
         big_cookie = await http.get('/api/hosts', headers={'Cookie': f'{COOKIE_NAME}={"A" * 8000}; {cookie}'})
         assert big_cookie.status_code in (200, 401)
         many = {f'x-filler-{i}': secrets.token_hex(8) for i in range(200)}

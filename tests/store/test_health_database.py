@@ -7,18 +7,25 @@ from __future__ import annotations
 import os
 
 import httpx
+import pytest
 
 from nixfleet.config import Settings
-from tests.support import RunningServer
+from tests.support import Dashboards, InProcess
 
 
-async def health(server: RunningServer) -> httpx.Response:
-    async with httpx.AsyncClient(base_url=server.http) as client:
+@pytest.fixture
+def server(inproc: InProcess) -> InProcess:
+    """The dashboard in-process (no socket): these tests are about what it does, not the network edge."""
+    return inproc
+
+
+async def health(server: Dashboards) -> httpx.Response:
+    async with server.client() as client:
         return await client.get('/health')
 
 
 async def test_health_is_ok_only_while_the_database_file_is_the_one_opened(
-    server: RunningServer, settings: Settings
+    server: Dashboards, settings: Settings
 ) -> None:
     ok = await health(server)
     assert (ok.status_code, ok.json()['status']) == (200, 'ok')

@@ -22,7 +22,7 @@ from nixfleet.store.database import connect
 from nixfleet.store.host_ids import safe_id
 from nixfleet.store.schema import migrations
 from tests.store.test_go_migration import API_TOKEN, create_go_database
-from tests.support import RunningServer, eventually, start_server
+from tests.support import Dashboards, eventually, start_in_process
 
 #: Host ids a Go database may hold that are no hostnames, and a colour it may hold that carries CSS.
 ODD = ['..', 'a/b', '<b>x</b>', '']
@@ -60,27 +60,27 @@ def add_odd_hosts(path: Path) -> None:
 
 
 @pytest.fixture
-async def adopted(settings: Settings) -> AsyncIterator[RunningServer]:
+async def adopted(settings: Settings) -> AsyncIterator[Dashboards]:
     """The real dashboard started on a Go database with the odd hosts (API token `API_TOKEN`)."""
     create_go_database(settings.database_path)
     add_odd_hosts(settings.database_path)
-    running = await start_server(settings)
+    running = await start_in_process(settings)
     running.dashboard.api_tokens['ci'] = API_TOKEN
     yield running
     await running.stop()
 
 
-def api(server: RunningServer) -> httpx.AsyncClient:
-    return httpx.AsyncClient(base_url=server.http, headers={'Authorization': f'Bearer {API_TOKEN}'})
+def api(server: Dashboards) -> httpx.AsyncClient:
+    return server.client(headers={'Authorization': f'Bearer {API_TOKEN}'})
 
 
-def _renamed(server: RunningServer) -> dict[str, str]:
+def _renamed(server: Dashboards) -> dict[str, str]:
     """Original id → the id it was adopted under, as the migration's summary event reports it."""
     [adoption] = [e for e in server.dashboard.stream.value.events if e['message'].startswith('adopted the Go')]
     return {r['from']: r['to'] for r in adoption['details']['hosts_renamed']}
 
 
-async def test_each_odd_host_is_adopted_under_a_safe_id_and_the_report_says_so(adopted: RunningServer) -> None:
+async def test_each_odd_host_is_adopted_under_a_safe_id_and_the_report_says_so(adopted: Dashboards) -> None:
     events = adopted.dashboard.stream.value.events
     [adoption] = [e for e in events if e['message'].startswith('adopted the Go')]
     assert '4 hosts whose ids are not hostnames adopted under safe ids' in adoption['message']
@@ -102,7 +102,7 @@ async def test_each_odd_host_is_adopted_under_a_safe_id_and_the_report_says_so(a
 
 
 async def test_the_hosts_keep_their_original_as_name_and_their_commands_events_and_runs_follow(
-    adopted: RunningServer,
+    adopted: Dashboards,
 ) -> None:
     renamed = _renamed(adopted)
     async with api(adopted) as client:
@@ -124,7 +124,7 @@ def _entries(data_dir: Path) -> list[str]:
     return sorted(p.name for p in data_dir.iterdir() if p.name != 'logs')
 
 
-async def test_removing_the_adopted_hosts_deletes_only_their_own(adopted: RunningServer, settings: Settings) -> None:
+async def test_removing_the_adopted_hosts_deletes_only_their_own(adopted: Dashboards, settings: Settings) -> None:
     renamed = _renamed(adopted)
     data_dir = Path(settings.data_dir)
     before = _entries(data_dir)

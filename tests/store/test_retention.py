@@ -15,7 +15,7 @@ from nixfleet.models import CommandStatus
 from nixfleet.store import Store
 from nixfleet.store.retention import DAY, INTERVAL, Retention
 from nixfleet.timeutil import iso
-from tests.support import ManualClock, start_server
+from tests.support import ManualClock, start_in_process
 
 CMD_DAYS, LOG_DAYS = 30, 7
 
@@ -214,7 +214,7 @@ async def test_the_job_says_once_what_it_deleted_and_nothing_when_idle(
 
 
 async def test_the_dashboard_runs_retention_daily(settings: Settings) -> None:
-    running = await start_server(settings)
+    running = await start_in_process(settings)
     try:
         scheduler = running.dashboard.scheduler
         assert scheduler is not None

@@ -158,6 +158,10 @@ class UiServer:
     def http(self) -> str:
         return f'http://127.0.0.1:{self.port}'
 
+    def client(self, **kwargs: Any) -> httpx.AsyncClient:
+        """An HTTP client for this server (the same call as `RunningServer.client`)."""
+        return httpx.AsyncClient(base_url=self.http, **kwargs)
+
     async def user(self) -> User:
         """A new browser (its own cookies) that logged in through the form; it has not opened a page yet."""
         client = httpx.AsyncClient(base_url=self.http, timeout=10)
