@@ -1,4 +1,5 @@
-"""Every `/api` route (SPEC §13, issue 8): success, validation error and JSON 401, on a real server with agents.
+"""Every `/api` route (docs/architecture.md#api-and-cli, issue 8): success, validation error and JSON 401, on a real
+server with agents.
 
 The table `ROUTES` names one request per route; a test checks it against the served OpenAPI schema, so a route
 added without a row here fails. Deeper behaviour (filters, paging, follow, dispatch of host ops) is tested below.

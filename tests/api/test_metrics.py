@@ -1,4 +1,4 @@
-"""`GET /metrics` on a real server (SPEC §13, issue 8 scope 3 and its acceptance).
+"""`GET /metrics` on a real server (docs/architecture.md#api-and-cli, issue 8 scope 3 and its acceptance).
 
 Proves that the endpoint needs an API token (401 JSON otherwise), that its output parses with prometheus_client's
 text parser, and that its numbers follow the fleet: hosts by state and per-host gauges as an agent connects and

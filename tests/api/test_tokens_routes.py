@@ -1,4 +1,5 @@
-"""`/api/tokens` in-process (the app, without a socket) (SPEC §12-13, issue 7 scope 4, issue 8 scope 1 for tokens).
+"""`/api/tokens` in-process (the app, without a socket)
+(docs/architecture.md#security, docs/architecture.md#api-and-cli, issue 7 scope 4, issue 8 scope 1 for tokens).
 
 Proves that every route answers 401 JSON without credentials (never a redirect), accepts a session-less API token
 created through the API itself and names it as the actor, refuses bad bodies, unknown ids and duplicate names with

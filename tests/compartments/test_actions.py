@@ -1,4 +1,5 @@
-"""A compartment's click action is always an op that validation accepts in that very state (SPEC §11, issue 6)."""
+"""A compartment's click action is always an op that validation accepts in that very state
+(docs/architecture.md#compartments, issue 6)."""
 
 from __future__ import annotations
 

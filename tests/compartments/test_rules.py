@@ -1,4 +1,4 @@
-"""Every rule and gate of the compartment function (SPEC §9), one row each.
+"""Every rule and gate of the compartment function (docs/architecture.md#compartments), one row each.
 
 Each row starts from a healthy host (everything green) and changes one thing. `Row.host` is the host's inputs,
 `Row.remote` the remote desired state (None: version tracking not configured), `Row.part` the compartment checked.

@@ -36,7 +36,7 @@ from tests.support import (
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get('NIXFLEET_CHROMIUM', '/usr/bin/chromium')
-#: Chromium flags for a sandbox-less container with no network side trips (STACK-NOTES §4a).
+#: Chromium flags for a sandbox-less container with no network side trips (docs/architecture.md#chromium-in-tests).
 CHROMIUM_ARGS = [
     '--headless',
     '--no-sandbox',
@@ -77,7 +77,7 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
     process.send_signal(signal.SIGTERM)
     try:
         process.wait(timeout=10)
-    except subprocess.TimeoutExpired:  # a stuck uvicorn ignores SIGTERM (STACK-NOTES §0.15)
+    except subprocess.TimeoutExpired:  # a stuck uvicorn ignores SIGTERM (docs/architecture.md#stuck-uvicorn)
         process.kill()
         process.wait(timeout=5)
 

@@ -1,4 +1,5 @@
-"""The always-live guarantee (SPEC §8, issue 4) in a real browser, measured (the time bounds are asserted with
+"""The always-live guarantee (docs/architecture.md#views-follow-state, issue 4) in a real browser, measured (the time
+bounds are asserted with
 `--perf`; the default run records the times and asserts the rest).
 
 - after the browser is offline for 10 s while hosts change, the page shows the current state within 1 s;

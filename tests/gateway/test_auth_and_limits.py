@@ -1,4 +1,5 @@
-"""Who may connect and how big a frame may be (SPEC §2, AGENT-PROTOCOL.md §3 and §10.1-3, issue 2 acceptance).
+"""Who may connect and how big a frame may be
+(docs/agent-protocol.md#connection-and-authentication, docs/agent-protocol.md#limits, issue 2 acceptance).
 
 Proves that:
 - a wrong, empty or missing bearer token, or another auth scheme, gets HTTP 401 with `WWW-Authenticate: Bearer`

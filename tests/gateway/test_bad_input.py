@@ -1,4 +1,4 @@
-"""Bad input from agents (SPEC §2 "Malformed frames", issue 2 "Bad input").
+"""Bad input from agents (docs/agent-protocol.md#bad-input, issue 2 "Bad input").
 
 Each test runs next to a `witness` agent. Proves that malformed JSON, non-objects, unknown types, missing or mistyped
 fields, non-finite numbers, absurd nesting and binary garbage are counted, logged once per kind and ignored while

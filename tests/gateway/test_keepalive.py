@@ -1,4 +1,5 @@
-"""Keepalive with the Go agent's non-echoing pong (SPEC §2 "Keepalive", AGENT-PROTOCOL.md §0.9, issue 2 acceptance).
+"""Keepalive with the Go agent's non-echoing pong
+(docs/agent-protocol.md#keepalive, issue 2 acceptance).
 
 The Go agent answers every ping with an EMPTY pong instead of echoing the payload. A dashboard keepalive that checks
 pong payloads (uvicorn's or websockets' default) would drop such agents after a few periods. Proves that an agent

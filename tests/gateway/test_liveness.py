@@ -1,4 +1,4 @@
-"""Liveness online → stale → offline within the bounds of SPEC §3 (issue 2 acceptance).
+"""Liveness online → stale → offline within the bounds of docs/architecture.md#hosts-and-liveness (issue 2 acceptance).
 
 Time is virtual: the dashboard runs on an injected clock, so "15 s without a heartbeat" takes no wall time. Proves:
 - a host stays online until exactly three times its own `heartbeat_interval` has passed without a heartbeat, and

@@ -1,4 +1,5 @@
-"""Graceful shutdown (SPEC §15): agents are closed with 1001 by the dashboard itself, and a restart journals one
+"""Graceful shutdown (docs/architecture.md#startup-and-shutdown): agents are closed with 1001 by the dashboard
+itself, and a restart journals one
 "dashboard stopped" event instead of a burst of per-host disconnects (issue 14 item 9).
 
 A real server (uvicorn, the same server class `nixfleet serve` uses) and real WebSocket agents; the journal is read

@@ -1,4 +1,4 @@
-"""Replaying the recorded Go agent 3.1.5 against the real gateway (issue 2 acceptance, AGENT-PROTOCOL.md §4, §10).
+"""Replaying the recorded Go agent 3.1.5 against the real gateway (issue 2 acceptance, docs/agent-protocol.md#tests).
 
 Every agent → dashboard data frame of the transcript is sent, in recorded order, one WebSocket per recorded
 connection (sequentially, all as `testhost`, as recorded). Proves that:
@@ -18,7 +18,6 @@ from collections import Counter
 from typing import Any
 
 import httpx
-import pytest
 
 from nixfleet.streams.changes import Change, ChangeType
 from tests.gateway.raw_agent import RawAgent
@@ -26,10 +25,6 @@ from tests.gateway.transcript import agent_connections, transcript_path
 from tests.support import FakeAgent, RunningServer, eventually
 
 TRANSCRIPT = transcript_path()
-pytestmark = pytest.mark.skipif(
-    TRANSCRIPT is None,
-    reason='agent-transcript.jsonl not found in tests/data/ nor in ../shared/protocol/',
-)
 
 REGISTERED = {'type': 'registered', 'payload': {'host_id': 'testhost'}}
 #: Fields that change with every heartbeat, and so are allowed to differ for the undisturbed host.

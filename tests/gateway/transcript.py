@@ -1,6 +1,6 @@
-"""The recorded Go agent 3.1.5 session (shared/protocol/agent-transcript.jsonl), as per-connection frame lists.
+"""The recorded Go agent 3.1.5 session (tests/data/agent-transcript.jsonl), as per-connection frame lists.
 
-The test copy in tests/data is preferred so a clean clone has it; the shared original is the fallback.
+Every frame of an observed session of the deployed Go agent; docs/agent-protocol.md describes the contract it shows.
 """
 
 from __future__ import annotations
@@ -11,10 +11,8 @@ from pathlib import Path
 from typing import Any
 
 _HERE = Path(__file__).resolve()
-CANDIDATES = (
-    _HERE.parents[1] / 'data' / 'agent-transcript.jsonl',
-    _HERE.parents[2].parent / 'shared' / 'protocol' / 'agent-transcript.jsonl',
-)
+#: The recorded session, kept with the tests.
+TRANSCRIPT = _HERE.parents[1] / 'data' / 'agent-transcript.jsonl'
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,9 +28,9 @@ class TranscriptConnection:
         return [json.loads(frame) for frame in self.frames]
 
 
-def transcript_path() -> Path | None:
-    """The transcript to use, or None when neither copy exists."""
-    return next((path for path in CANDIDATES if path.is_file()), None)
+def transcript_path() -> Path:
+    """The recorded transcript (part of the repository: a missing file is an error, not a skip)."""
+    return TRANSCRIPT
 
 
 def agent_connections(path: Path) -> list[TranscriptConnection]:

@@ -1,4 +1,5 @@
-"""Pipelines on hosts that are already (partly) current (issue 14 item 1, SPEC §6): a stage whose goal already holds
+"""Pipelines on hosts that are already (partly) current (issue 14 item 1, docs/architecture.md#pipelines): a stage
+whose goal already holds
 is satisfied — journaled SKIPPED `already_current` with a message saying so — and the host goes on to its next stage.
 
 A real dashboard tracks a fake config repo (version.json); simulated Python agents pull from it and deploy for real

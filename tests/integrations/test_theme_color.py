@@ -1,4 +1,5 @@
-"""Theme colour authority (SPEC §3): the dashboard's colour wins over the agent's until reset to agent default."""
+"""Theme colour authority (docs/architecture.md#hosts-and-liveness): the dashboard's colour wins over the agent's until
+reset to agent default."""
 
 from __future__ import annotations
 

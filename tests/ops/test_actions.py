@@ -1,4 +1,5 @@
-"""User actions, output logs, dashboard ops and bad input (SPEC §4, §5)."""
+"""User actions, output logs, dashboard ops and bad input
+(docs/architecture.md#ops, docs/architecture.md#commands-lifecycle)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The ops API (SPEC §13): auth, dispatch, pipelines, command actions and output, error envelope."""
+"""The ops API (docs/architecture.md#api-and-cli): auth, dispatch, pipelines, command actions and output, error
+envelope."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Command lifecycle against scripted agents over real WebSockets, on virtual time (SPEC §5)."""
+"""Command lifecycle against scripted agents over real WebSockets, on virtual time
+(docs/architecture.md#commands-lifecycle)."""
 
 from __future__ import annotations
 

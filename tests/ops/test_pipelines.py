@@ -1,4 +1,5 @@
-"""Pipelines (SPEC §6): stages await terminal states, SKIPPED records, statuses, cancel, options, retry."""
+"""Pipelines (docs/architecture.md#pipelines): stages await terminal states, SKIPPED
+records, statuses, cancel, options, retry."""
 
 from __future__ import annotations
 

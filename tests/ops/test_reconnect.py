@@ -1,4 +1,5 @@
-"""Switch-like ops end through reconnect (freshness triple), restart/reboot through re-register, Kill (SPEC §5)."""
+"""Switch-like ops end through reconnect (freshness triple), restart/reboot through re-register, Kill
+(docs/agent-protocol.md#command-sequences)."""
 
 from __future__ import annotations
 

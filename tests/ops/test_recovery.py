@@ -1,4 +1,5 @@
-"""Dashboard restart (SPEC §5, §6): unfinished commands are re-adopted or ORPHANED; pipelines resume."""
+"""Dashboard restart (docs/architecture.md#restart-recovery): unfinished commands are re-adopted or ORPHANED; pipelines
+resume."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The op registry and the pure rules (SPEC §4): every op and field, validation codes, freshness verdicts."""
+"""The op registry and the pure rules (docs/architecture.md#ops): every op and field, validation codes, freshness
+verdicts."""
 
 from __future__ import annotations
 

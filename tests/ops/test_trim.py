@@ -1,4 +1,5 @@
-"""The live state stays bounded (SPEC §8, issue 14 item 8): finished commands and pipelines leave it by count and after
+"""The live state stays bounded (docs/architecture.md#live-state-bounds, issue 14 item 8): finished commands and
+pipelines leave it by count and after
 an hour, in a versioned `pruned` change every sync client applies; the journal keeps them for History and the API.
 
 A real dashboard on virtual time with a real SQLite file and fake agents over WebSocket; the limits are set small so

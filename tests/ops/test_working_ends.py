@@ -2,7 +2,8 @@
 
 The agent reports `working` in its heartbeats while a test or switch runs, but a killed or crashed agent never
 reports the end: it comes back with its compartments forgotten (empty). Each test here ends such a command the way
-the real Go agent does (AGENT-PROTOCOL.md §5.6) and reads the host's compartments right when the command has ended,
+the real Go agent does (docs/agent-protocol.md#kill_command) and reads the host's compartments right when the command
+has ended,
 without moving the clock: the 5-minute "stale working" rule must not be what clears them.
 """
 

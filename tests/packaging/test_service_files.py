@@ -1,5 +1,6 @@
 """The agent as a service (issue 9 point 3): the systemd unit and the launchd plist keep the Go agent's
-restart semantics (AGENT-PROTOCOL.md §2: Restart=always, RestartSec=3, RestartForceExitStatus=101) and configure
+restart semantics (docs/agent-protocol.md#agent-configuration:
+Restart=always, RestartSec=3, RestartForceExitStatus=101) and configure
 only variables the agent reads.
 """
 

@@ -1,4 +1,5 @@
-"""`kill -9` of the dashboard process with 10 agents connected, then a restart (SPEC §7, §8; issue 2 acceptance).
+"""`kill -9` of the dashboard process with 10 agents connected, then a restart
+(docs/architecture.md#store, docs/architecture.md#state-versions; issue 2 acceptance).
 
 Runs the real `nixfleet serve` as a subprocess on a fresh data dir. Proves that after SIGKILL and a restart on the
 same data dir:

@@ -1,4 +1,5 @@
-"""Per-host agent tokens on a real server (SPEC §2, issue 7 scope 3 and its acceptance).
+"""Per-host agent tokens on a real server (docs/agent-protocol.md#connection-and-authentication, issue 7 scope 3 and
+its acceptance).
 
 Proves that:
 - a per-host token registers its own host and cannot register as another one (close 4403, an event, no host row),

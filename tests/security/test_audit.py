@@ -1,4 +1,4 @@
-"""The audit trail of security-relevant actions (SPEC §12, issue 7 scope 6).
+"""The audit trail of security-relevant actions (docs/architecture.md#security, issue 7 scope 6).
 
 Proves that logins (success and failure), logouts and reboots are journaled as `audit` events with who and from
 where: a reboot that starts (`op:reboot`), and every reboot attempt refused for its TOTP code (`totp_refused`, with

@@ -1,4 +1,5 @@
-"""Security headers, WebSocket origin checks, CSRF and size limits on a real server (SPEC §12, issue 7 scope 5).
+"""Security headers, WebSocket origin checks, CSRF and size limits on a real server
+(docs/architecture.md#security, issue 7 scope 5).
 
 Proves that every HTTP answer carries CSP, X-Frame-Options, nosniff and Referrer-Policy, HSTS only when the browser
 came over HTTPS as a trusted proxy says; that a browser WebSocket (`/api/sync` with a session cookie) from a foreign

@@ -1,4 +1,4 @@
-"""Login rate limit, proxy trust and TOTP replay protection (SPEC §12, issue 7 acceptance).
+"""Login rate limit, proxy trust and TOTP replay protection (docs/architecture.md#security, issue 7 acceptance).
 
 Proves that the sixth login attempt from one client inside a minute is refused (HTTP 429 with `Retry-After`, a
 readable page for the form, JSON when asked for), counted before the password check so concurrent attempts cannot

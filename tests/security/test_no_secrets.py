@@ -1,4 +1,5 @@
-"""Secrets never in events, the database, API answers or error messages (SPEC §12, issue 7 scope 7).
+"""Secrets never in events, the database, API answers or error messages (docs/architecture.md#security, issue 7 scope
+7).
 
 A scenario presents every configured secret in the wrong places — the agent token as a password and as an API
 token, the password as an agent token and a TOTP code, the session secret as a cookie, created tokens where the

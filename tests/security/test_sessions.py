@@ -1,4 +1,4 @@
-"""Sessions on a real server (SPEC §12, issue 7 scope 1 and "Bad input").
+"""Sessions on a real server (docs/architecture.md#security, issue 7 scope 1 and "Bad input").
 
 Proves that a session ends when it expires (on the dashboard's clock), when its key leaves
 NIXFLEET_SESSION_SECRET, when the password hash or TOTP secret changes, when it logs out, and — all of them — on

@@ -1,4 +1,5 @@
-"""`nixfleet token create|list|revoke` on a database file, no dashboard running (SPEC §13, issue 7 scope 3).
+"""`nixfleet token create|list|revoke` on a database file, no dashboard running
+(docs/architecture.md#api-and-cli, issue 7 scope 3).
 
 Proves that the CLI creates the database when missing, prints a token once (alone on stdout, or in `--json`),
 lists without values, revokes by id, host or name, journals every change as an audit event, and refuses bad usage

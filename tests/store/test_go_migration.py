@@ -1,6 +1,7 @@
-"""Drop-in for the Go dashboard (SPEC §14; issue 9 point 4): its database is adopted in place on first start.
+"""Drop-in for the Go dashboard (docs/architecture.md#store; issue 9 point 4): its database is adopted in place on
+first start.
 
-`go_db` writes a database exactly as the Go dashboard leaves one (reference §7.2: every table, the hosts columns
+`go_db` writes a database exactly as the Go dashboard leaves one (every table, the hosts columns
 its ALTERs added, Go's timestamp texts, its statuses and `ops` category, declared but unenforced foreign keys, a
 row violating one). The tests start the real dashboard on it and read everything back through our layers: the
 state snapshot, the HTTP API and a reconnecting agent.
@@ -34,7 +35,7 @@ API_TOKEN = 'go-migration-api-token'
 GO_VERSION = 48213
 ADOPT = 'm010_adopt_go_dashboard'
 
-#: dashboard/database.go as of v3: CREATE TABLE IF NOT EXISTS for everything, then ALTERs on hosts (reference §7.2).
+#: dashboard/database.go as of v3: CREATE TABLE IF NOT EXISTS for everything, then ALTERs on hosts.
 GO_SCHEMA = """
 CREATE TABLE sessions (id TEXT PRIMARY KEY, csrf_token TEXT NOT NULL, created_at DATETIME NOT NULL,
     expires_at DATETIME NOT NULL);
@@ -290,7 +291,8 @@ async def test_commands_and_pipelines_are_readable_through_the_api(adopted: Runn
         failed = commands['20251227-090000.000-e5f6']
         assert failed['status'] == 'ERROR' and failed['error'] == 'tests failed: 2 of 9' and failed['exit_code'] == 1
         assert commands['20251227-091500.250-0a0b']['status'] == 'BLOCKED'
-        # left EXECUTING / KILLING forever by the Go dashboard: ORPHANED (SPEC §5 recovery), not blocking the host
+        # left EXECUTING / KILLING forever by the Go dashboard: ORPHANED (docs/architecture.md#restart-recovery), not
+        # blocking the host
         for cid in ('20251227-101450.001-c3d4', '20251226-230000.000-1c1d'):
             assert commands[cid]['status'] == 'ORPHANED' and commands[cid]['terminal'] is True
             assert ISO_Z.match(commands[cid]['finished_at'])

@@ -1,4 +1,5 @@
-"""Retention (SPEC §7) on virtual time: old finished commands with their log files, old pipelines and old events
+"""Retention (docs/architecture.md#retention) on virtual time: old finished commands with their log files, old
+pipelines and old events
 go; anything not finished stays, whatever its age; a sweep in small batches deletes the same as one in big ones."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Subscriptions live exactly as long as a browser client's socket (ARCHITECTURE rule 6)."""
+"""Subscriptions live exactly as long as a browser client's socket (docs/architecture.md#subscriptions)."""
 
 from __future__ import annotations
 
