@@ -27,16 +27,16 @@ from prometheus_client.exposition import choose_encoder
 from nixfleet import __version__
 from nixfleet.api.errors import error_response
 from nixfleet.api.metrics_window import DURATION_BUCKETS, FinishedWindow
+from nixfleet.compartments.model import NAMES
 from nixfleet.gateway.agents import AgentGateway
-from nixfleet.models import TERMINAL, Connection, ErrorCode
+from nixfleet.models import TERMINAL, CompartmentStatus, Connection, ErrorCode
 from nixfleet.security.credentials import CredentialCheck
 from nixfleet.streams.state import FleetStateStream
 from nixfleet.streams.sync import SyncHub
 from nixfleet.timeutil import parse_iso
 
-#: The five compartments and their statuses, exported as 0/1 state sets.
-COMPARTMENTS = ('agent', 'git', 'lock', 'system', 'tests')
-COMPARTMENT_STATUSES = ('ok', 'outdated', 'error', 'working', 'unknown')
+#: The statuses of a compartment, exported as 0/1 state sets (one set per compartment in `NAMES`).
+COMPARTMENT_STATUSES = tuple(status.value for status in CompartmentStatus)
 
 
 def _compartment_statuses(view: Mapping[str, Any]) -> dict[str, str] | None:
@@ -45,7 +45,7 @@ def _compartment_statuses(view: Mapping[str, Any]) -> dict[str, str] | None:
     if not isinstance(found, Mapping):
         return None
     statuses = {}
-    for name in COMPARTMENTS:
+    for name in NAMES:
         value = found.get(name)
         if isinstance(value, Mapping):
             value = value.get('status')
