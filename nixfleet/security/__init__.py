@@ -1,3 +1,2 @@
-"""Security: agent and API tokens (`tokens`, `service`, `cli`), who is asking (`net`, `context`), login and TOTP
-limits (`ratelimit`), the request middleware (`middleware`: proxy rules, origin checks, security headers) and the
-security state kept across restarts (`state`: session epoch, logouts, last TOTP step)."""
+"""Security in one room: agent and API tokens, admin sessions, password and TOTP checks, rate limits, proxy trust,
+the request middleware, session-bound links and the security state kept across restarts."""
