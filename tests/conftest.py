@@ -14,6 +14,7 @@ from hypothesis import settings as hypothesis_settings
 os.environ.setdefault('SE_OFFLINE', 'true')
 
 from nixfleet.config import Settings
+from tests.integrations.fake_version import FakeVersionServer
 from tests.support import AGENT_TOKEN, PASSWORD_HASH, SESSION_SECRET, InProcess, RunningServer, in_process, start_server
 
 # Every property test draws the same examples on every run (derandomized, no example database): a failure
@@ -75,6 +76,15 @@ def perf(request: pytest.FixtureRequest) -> bool:
     """Whether this run asserts wall-clock bounds (`--perf`): a loaded machine must not turn the default run red,
     so there a test records what it measured (`record_property`) and asserts only what time cannot change."""
     return bool(request.config.getoption('--perf'))
+
+
+@pytest.fixture
+def version_server() -> Iterator[FakeVersionServer]:
+    """A fake version.json server on a free loopback port, serving a valid version.json until told otherwise."""
+    server = FakeVersionServer()
+    server.start()
+    yield server
+    server.stop()
 
 
 # -- the secret scan (issue 7): no configured secret in any log record of the whole run ----------------------------

@@ -18,15 +18,6 @@ from tests.support import AGENT_TOKEN, ManualClock, RunningServer, eventually, i
 
 
 @pytest.fixture
-def version_server() -> Iterator[FakeVersionServer]:
-    """A fake version.json server on a free loopback port, serving a valid version.json until told otherwise."""
-    server = FakeVersionServer()
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def github() -> Iterator[FakeGitHub]:
     """A fake GitHub API on a free loopback port (no PRs until the test adds them)."""
     fake = FakeGitHub()
