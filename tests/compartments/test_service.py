@@ -39,14 +39,7 @@ async def fleet(settings: Settings, version_server: FakeVersionServer) -> AsyncI
     fleet = await make_fleet(tracked, ManualClock())
     await eventually(lambda: fleet.dashboard.compartments.remote.version is not None)  # type: ignore[union-attr]
     yield fleet
-    await stop(fleet)
-
-
-async def stop(fleet: Fleet) -> None:
-    for agent in fleet.agents.values():
-        agent.stop_script()
-        await agent.fake.close()
-    await fleet.server.stop()
+    await fleet.stop()
 
 
 def statuses(fleet: Fleet, host: str) -> dict[str, str]:
@@ -144,7 +137,7 @@ async def test_not_configured_is_gray_with_a_hint(settings: Settings) -> None:
         assert 'NIXFLEET_VERSION_URL' in git['hint']
         assert fleet.dashboard.stream.value.fleet['remote']['configured'] is False
     finally:
-        await stop(fleet)
+        await fleet.stop()
 
 
 async def deploy_and_test(fleet: Fleet, agent: ScriptedAgent) -> None:
@@ -271,7 +264,7 @@ async def test_the_setting_beats_version_json(settings: Settings, version_server
         assert part(fleet, 'py-01', 'agent')['status'] == 'outdated'  # version.json's 3.1.6 is for every agent
         assert fleet.dashboard.stream.value.fleet['expected_agent_versions'] == {'go': '3.1.5', 'python': '3.1.6'}
     finally:
-        await stop(fleet)
+        await fleet.stop()
 
 
 async def test_stale_working_turns_unknown_on_the_periodic_recheck(fleet: Fleet) -> None:

@@ -32,7 +32,7 @@ async def fleet(ops_settings: Settings, clock: ManualClock) -> AsyncIterator[Fle
     """A dashboard on virtual time, in-process (agents' links call the app); agents are added by the test."""
     fleet = await Fleet.start(ops_settings, clock)
     yield fleet
-    await stop(fleet)
+    await fleet.stop()
 
 
 @pytest.fixture
@@ -40,11 +40,4 @@ async def served_fleet(ops_settings: Settings, clock: ManualClock) -> AsyncItera
     """`fleet` served on a free port: for tests that need the socket (another process, real HTTP)."""
     fleet = await Fleet.start(ops_settings, clock, served=True)
     yield fleet
-    await stop(fleet)
-
-
-async def stop(fleet: Fleet) -> None:
-    for agent in fleet.agents.values():
-        agent.stop_script()
-        await agent.fake.close()
-    await fleet.server.stop()
+    await fleet.stop()

@@ -51,6 +51,13 @@ class Fleet:
         dashboard = Dashboard(settings, clock=clock)
         return await (start_server if served else start_in_process)(settings, dashboard)
 
+    async def stop(self) -> None:
+        """Stop every scripted agent, close its link, then stop the dashboard."""
+        for agent in self.agents.values():
+            agent.stop_script()
+            await agent.fake.close()
+        await self.server.stop()
+
     @property
     def dashboard(self) -> Dashboard:
         return self.server.dashboard
