@@ -94,6 +94,34 @@ def observer_main(cfg: dict[str, Any], conn: Any) -> None:
     fl.observer_main(cfg, Pipe())
 
 
+def schedstat(pid: int) -> tuple[float, float, float]:
+    """(time.monotonic(), seconds on a CPU, seconds runnable but waiting for one) summed over the process's threads."""
+    run = wait = 0
+    for task in os.listdir(f'/proc/{pid}/task'):
+        try:
+            with open(f'/proc/{pid}/task/{task}/schedstat') as fh:
+                fields = fh.read().split()
+        except OSError:
+            continue
+        run, wait = run + int(fields[0]), wait + int(fields[1])
+    return time.monotonic(), run / 1e9, wait / 1e9
+
+
+def sched_span(stats: list[tuple[float, float, float]], start: float, end: float) -> dict[str, Any] | None:
+    """CPU seconds and run-queue wait seconds between the readings nearest `start` and `end`."""
+    if len(stats) < 2:
+        return None
+    first = min(stats, key=lambda s: abs(s[0] - start))
+    last = min(stats, key=lambda s: abs(s[0] - end))
+    if last[0] <= first[0]:
+        return None
+    return {
+        'seconds': round(last[0] - first[0], 2),
+        'on_cpu_s': round(last[1] - first[1], 2),
+        'waiting_for_cpu_s': round(last[2] - first[2], 2),
+    }
+
+
 def spans(samples: list[tuple[float, Any, Any, float, int]], start: float, end: float) -> dict[str, Any]:
     """Dashboard CPU (median, max), RSS max and harness CPU median of the sampler's samples in [start, end]."""
     inside = [s for s in samples if start <= s[0] <= end]
@@ -150,10 +178,14 @@ async def storm(cfg: argparse.Namespace, obs_conn: Any, obs_proc: Any) -> dict[s
     starts = {a.hostname: t0 + i * step for i, a in enumerate(agents)}
     tasks = [asyncio.create_task(a.run(starts[a.hostname])) for a in agents]
     fl.log(f'{cfg.agents} agents connecting within {cfg.ramp:g} s, heartbeat {cfg.interval:g} s, {cfg.duration:g} s')
+    sched, own = [schedstat(cfg.pid)], [schedstat(os.getpid())]
     while time.monotonic() < t_end:
-        await asyncio.sleep(min(1.0, max(0.0, t_end - time.monotonic())))
-        fl.log(f't={time.monotonic() - t0:.0f}s registered={len(counters.ever_registered)} '
-               f'connected={counters.connected} failures={counters.connect_failures}')  # fmt: skip
+        await asyncio.sleep(min(0.5, max(0.0, t_end - time.monotonic())))
+        sched.append(schedstat(cfg.pid))
+        own.append(schedstat(os.getpid()))
+        if len(sched) % 2:
+            fl.log(f't={time.monotonic() - t0:.0f}s registered={len(counters.ever_registered)} '
+                   f'connected={counters.connected} failures={counters.connect_failures}')  # fmt: skip
     connected_at_end = counters.connected
     stop.set()
     await asyncio.sleep(0.5)
@@ -166,7 +198,12 @@ async def storm(cfg: argparse.Namespace, obs_conn: Any, obs_proc: Any) -> dict[s
     _, pending = await asyncio.wait(tasks, timeout=15)
     for task in pending:
         task.cancel()
-    return summarize(cfg, counters, starts, sampler, t0, t_end, connected_at_end, obs_result)
+    summary = summarize(cfg, counters, starts, sampler, t0, t_end, connected_at_end, obs_result)
+    # the dashboard's threads: CPU time, and time runnable but waiting for a CPU (a busy machine shows here)
+    storm_end = t0 + (summary['storm_done_s'] or cfg.duration)
+    summary['dashboard_sched_during'] = sched_span(sched, t0, storm_end)
+    summary['agents_sched_during'] = sched_span(own, t0, storm_end)  # the harness's agent process
+    return summary
 
 
 def summarize(
