@@ -91,7 +91,8 @@ COSTS = (
     ('heartbeat handling (facts diff, live metrics)', ('HostRegistry.heartbeat',)),
     ('periodic jobs (liveness, live rows, beacons)', ('apscheduler', 'LiveState.', 'beacon_all')),
     ('agent frame receive (WebSocket framing, gateway)', ('AgentGateway.', 'AgentLink.')),
-    ('WebSocket handshakes and HTTP (uvicorn, middleware)', ('uvicorn/', 'starlette/', 'SecurityMiddleware')),
+    ('WebSocket handshake (upgrade, accept)', ('handle_connect', 'WebSocket.accept', 'handle_accept')),
+    ('uvicorn/wsproto: frame decode, ping/pong, flow control', ('uvicorn/', 'starlette/', 'SecurityMiddleware')),
     ('asyncio machinery (tasks, futures, transports)', ('asyncio/',)),
 )
 
@@ -146,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = summarize(Path(args[0]), 40)
     print(f'{summary["samples"]} samples')
     cost = summary['costs']
-    print(f'-- costs, % of {cost["busy_samples"]} busy samples ({cost["idle_samples"]} in the loop\'s wait)')
+    print(f"-- costs, % of {cost['busy_samples']} busy samples ({cost['idle_samples']} in the loop's wait)")
     for name, pct in cost['busy_pct']:
         print(f'{pct:6.1f}  {name}')
     for title, key in (('self', 'self_pct'), ('inclusive', 'inclusive_pct')):
