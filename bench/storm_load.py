@@ -133,6 +133,7 @@ def spans(samples: list[tuple[float, Any, Any, float, int]], start: float, end: 
         'samples': len(inside),
         'cpu_s': round(sum(cpu) / 100, 2),  # dashboard CPU seconds over the span (1 s samples)
         'cpu_pct_median': fl.rounded(cpu_median),
+        'cpu_pct_mean': fl.rounded(sum(cpu) / len(cpu) if cpu else None),  # heartbeats come in waves after a storm
         'cpu_pct_max': fl.rounded(max(cpu) if cpu else None),
         'rss_mb_max': fl.rounded(max(rss) if rss else None),
         'harness_cpu_pct_median': fl.rounded(harness_median),
