@@ -204,6 +204,9 @@ async def storm(cfg: argparse.Namespace, obs_conn: Any, obs_proc: Any) -> dict[s
     storm_end = t0 + (summary['storm_done_s'] or cfg.duration)
     summary['dashboard_sched_during'] = sched_span(sched, t0, storm_end)
     summary['agents_sched_during'] = sched_span(own, t0, storm_end)  # the harness's agent process
+    # the same over a fixed span, so runs that end their storm at different times compare
+    summary['dashboard_sched_first_10s'] = sched_span(sched, t0, t0 + 10.0)
+    summary['agents_sched_first_10s'] = sched_span(own, t0, t0 + 10.0)
     return summary
 
 
