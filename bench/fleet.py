@@ -23,8 +23,9 @@ from serverctl import Server, login_works, running_server
 HARNESS = BENCH / 'fleet_load.py'
 WATCHER = BENCH / 'syncwatch.py'
 TABLE_HEAD = (
-    '| variant | agents | heartbeat | observers | CPU % of one core, median (p95) | RSS max | latency median '
-    '| latency p99 | delivered | runs |\n|---|---:|---:|---:|---|---:|---:|---:|---:|---:|'
+    '| variant | agents | heartbeat | observers | CPU % of one core, median (p95) | harness CPU % | × harness '
+    '| RSS max | latency median | latency p99 | registration median / p99 | delivered | runs |\n'
+    '|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|'
 )
 SUMMARY_KEYS = (
     'cpu_pct_median',
@@ -33,6 +34,10 @@ SUMMARY_KEYS = (
     'latency_ms_median',
     'latency_ms_p99',
     'delivered_pct',
+    'harness_cpu_pct_median',
+    'cpu_x_harness',
+    'register_ms_median',
+    'register_ms_p99',
 )
 
 
@@ -47,6 +52,14 @@ def parse_trees(values: list[str] | None) -> list[tuple[str, Path | None]]:
             raise SystemExit(f'--tree wants NAME=PATH to a checkout, got {value!r}')
         trees.append((name, Path(path).resolve()))
     return trees
+
+
+def cpu_x_harness(summary: dict[str, Any]) -> float | None:
+    """Dashboard CPU median / the harness's own CPU median: the figure that compares across machines."""
+    cpu, harness = summary.get('cpu_pct_median'), summary.get('harness_cpu_pct_median')
+    if not isinstance(cpu, int | float) or not isinstance(harness, int | float) or not harness:
+        return None
+    return round(cpu / harness, 2)
 
 
 def harness_command(args: argparse.Namespace, server: Server, observer: str, label: str) -> list[str]:
@@ -118,6 +131,7 @@ def fleet_once(args: argparse.Namespace, scenario: str, variant: str, tree: Path
             if result.returncode != 0 or not lines:
                 raise SystemExit(f'fleet_load failed (exit {result.returncode}); server log:\n{server.log_tail()}')
             summary: dict[str, Any] = json.loads(lines[-1])
+            summary['cpu_x_harness'] = cpu_x_harness(summary)
             if watchers is not None:
                 out, _ = watchers.communicate(timeout=60)
                 summary['watchers'] = json.loads(out.strip().splitlines()[-1]) if out.strip() else None
@@ -143,8 +157,10 @@ def row(variant: str, runs: list[dict[str, Any]], observers: int) -> str:
 
     return (
         f'| {variant or "-"} | {first["agents"]:,} | {first["heartbeat_s"]:g} s | {observers} '
-        f'| {cell("cpu_pct_median")} ({cell("cpu_pct_p95")}) | {cell("rss_mb_max", " MB")} '
-        f'| {cell("latency_ms_median", " ms")} | {cell("latency_ms_p99", " ms")} | {cell("delivered_pct", " %")} '
+        f'| {cell("cpu_pct_median")} ({cell("cpu_pct_p95")}) | {cell("harness_cpu_pct_median")} '
+        f'| {cell("cpu_x_harness")} | {cell("rss_mb_max", " MB")} '
+        f'| {cell("latency_ms_median", " ms")} | {cell("latency_ms_p99", " ms")} '
+        f'| {cell("register_ms_median")} / {cell("register_ms_p99", " ms")} | {cell("delivered_pct", " %")} '
         f'| {len(runs)} |'
     )
 
@@ -181,6 +197,7 @@ def cmd_fleet(args: argparse.Namespace) -> int:
             runs[variant].append(summary)
             log(
                 f'cpu median {summary["cpu_pct_median"]} % (p95 {summary["cpu_pct_p95"]}), '
+                f'harness {summary["harness_cpu_pct_median"]} %, × harness {summary["cpu_x_harness"]}, '
                 f'rss max {summary["rss_mb_max"]} MB, latency median {summary["latency_ms_median"]} ms, '
                 f'p99 {summary["latency_ms_p99"]} ms, connected {summary["connected"]}/{args.agents}, '
                 f'disconnects {summary["disconnects"]}, load {summary["bench"]["machine"]["loadavg"]}'

@@ -73,6 +73,47 @@ def _frame_name(frame: str) -> str:
     return f'{name} ({path})'
 
 
+#: Where a sample's CPU goes: the first entry with a marker anywhere on the sample's stack names it (so the order
+#: runs from the most specific to the most general). Samples whose leaf is the loop's wait (`select`) are counted
+#: apart: py-spy cannot always tell them idle, and they are not work.
+IDLE = 'EpollSelector.select'
+COSTS = (
+    ('UI (NiceGUI tabs, table sync)', ('nicegui/', 'nixfleet/ui/', 'nixfleet/viewmodels/')),
+    ('logging', ('Logger.', 'Handler.')),
+    ('delta encode (orjson, once per delta)', ('delta_message', 'DeltaEncoder')),
+    ('frame parse: json + pydantic validation', ('parse_agent_frame',)),
+    ('derived fields (compartments, available ops)', ('HostRegistry._derive', 'refresh_derived')),
+    ('state emit: reduce, counts, subscribers', ('FleetStateStream.emit',)),
+    ('events journal', ('EventLog.',)),
+    ('store thread (SQLite transactions)', ('Store._atomic', 'Store._plain', 'nixfleet-store')),
+    ('sync send: one WebSocket frame + socket write per delta per client', ('SyncClient.run',)),
+    ('register handling (row, upsert, view)', ('HostRegistry.register', 'AgentGateway._register')),
+    ('heartbeat handling (facts diff, live metrics)', ('HostRegistry.heartbeat',)),
+    ('periodic jobs (liveness, live rows, beacons)', ('apscheduler', 'LiveState.', 'beacon_all')),
+    ('agent frame receive (WebSocket framing, gateway)', ('AgentGateway.', 'AgentLink.')),
+    ('WebSocket handshake (upgrade, accept)', ('handle_connect', 'WebSocket.accept', 'handle_accept')),
+    ('uvicorn/wsproto: frame decode, ping/pong, flow control', ('uvicorn/', 'starlette/', 'SecurityMiddleware')),
+    ('asyncio machinery (tasks, futures, transports)', ('asyncio/',)),
+)
+
+
+def costs(path: Path) -> dict[str, Any]:
+    """Share of the busy samples (all but the loop's wait) per cost in COSTS, each sample counted once."""
+    counts: Counter[str] = Counter()
+    idle = 0
+    for line in path.read_text(errors='replace').splitlines():
+        stack, _, count_text = line.rpartition(' ')
+        if not stack or not count_text.isdigit():
+            continue
+        if stack.rsplit(';', 1)[-1].startswith(IDLE):
+            idle += int(count_text)
+            continue
+        counts[next((name for name, marks in COSTS if any(m in stack for m in marks)), 'other')] += int(count_text)
+    busy = sum(counts.values())
+    shares = [(name, round(100.0 * n / busy, 1)) for name, n in counts.most_common()] if busy else []
+    return {'busy_samples': busy, 'idle_samples': idle, 'busy_pct': shares}
+
+
 def summarize(path: Path, top: int = 25) -> dict[str, Any]:
     """Share of on-CPU samples per function: self (the frame on top) and inclusive (anywhere on the stack)."""
     own: Counter[str] = Counter()
@@ -94,7 +135,7 @@ def summarize(path: Path, top: int = 25) -> dict[str, Any]:
     def share(counter: Counter[str]) -> list[tuple[str, float]]:
         return [(name, round(100.0 * n / total, 1)) for name, n in counter.most_common(top)] if total else []
 
-    return {'samples': total, 'self_pct': share(own), 'inclusive_pct': share(inclusive)}
+    return {'samples': total, 'self_pct': share(own), 'inclusive_pct': share(inclusive), 'costs': costs(path)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -105,6 +146,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     summary = summarize(Path(args[0]), 40)
     print(f'{summary["samples"]} samples')
+    cost = summary['costs']
+    print(f"-- costs, % of {cost['busy_samples']} busy samples ({cost['idle_samples']} in the loop's wait)")
+    for name, pct in cost['busy_pct']:
+        print(f'{pct:6.1f}  {name}')
     for title, key in (('self', 'self_pct'), ('inclusive', 'inclusive_pct')):
         print(f'-- {title} %')
         for name, pct in summary[key]:

@@ -9,8 +9,8 @@ import argparse
 import json
 from typing import Any
 
-from fleet import SUMMARY_KEYS
-from record import RESULTS, medians
+from fleet import SUMMARY_KEYS, cpu_x_harness
+from record import RESULTS, median, medians
 
 
 def load(scenario: str, since: str, until: str, variant: str | None) -> dict[str, list[dict[str, Any]]]:
@@ -36,12 +36,16 @@ def row(scenario: str, variant: str, runs: list[dict[str, Any]]) -> str:
     load_avg = [r['bench']['machine'].get('loadavg', [None])[0] for r in runs if r.get('bench')]
     loads = [x for x in load_avg if isinstance(x, int | float)]
 
+    # runs recorded before the ratio was in the line: computed from their own CPU figures
+    m['cpu_x_harness'] = median(run.get('cpu_x_harness') or cpu_x_harness(run) for run in runs)
+
     def cell(key: str, unit: str = '') -> str:
         return '—' if m[key] is None else f'{m[key]:g}{unit}'
 
     return (
         f'| {first["agents"]:,} × {first["heartbeat_s"]:g} s | {variant or "-"} ({meta.get("revision", "?")}) '
-        f'| {cell("cpu_pct_median")} ({cell("cpu_pct_p95")}) | {cell("rss_mb_max", " MB")} '
+        f'| {cell("cpu_pct_median")} ({cell("cpu_pct_p95")}) | {cell("harness_cpu_pct_median")} '
+        f'| {cell("cpu_x_harness")} | {cell("rss_mb_max", " MB")} '
         f'| {cell("latency_ms_median", " ms")} | {cell("latency_ms_p99", " ms")} | {cell("delivered_pct", " %")} '
         f'| {len(runs)} | {min(loads, default=0):.1f}–{max(loads, default=0):.1f} | `{scenario}` |'
     )
@@ -49,8 +53,9 @@ def row(scenario: str, variant: str, runs: list[dict[str, Any]]) -> str:
 
 def cmd_report(args: argparse.Namespace) -> int:
     print(
-        '| load | code | CPU % of one core, median (p95) | RSS max | latency median | latency p99 | delivered | runs '
-        '| load avg | results |\n|---|---|---|---:|---:|---:|---:|---:|---|---|'
+        '| load | code | CPU % of one core, median (p95) | harness CPU % | × harness | RSS max | latency median '
+        '| latency p99 | delivered | runs | load avg | results |\n'
+        '|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|'
     )
     for scenario in args.scenarios:
         for variant, runs in load(scenario, args.since, args.until, args.variant).items():

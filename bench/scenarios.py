@@ -10,6 +10,7 @@ import ops_scenarios
 import report
 import soak
 import store_scenarios
+import storm
 
 
 def add_parsers(sub: Any) -> None:
@@ -20,3 +21,4 @@ def add_parsers(sub: Any) -> None:
     report.add_parser(sub)
     store_scenarios.add_parsers(sub)
     soak.add_parser(sub)
+    storm.add_parser(sub)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -52,3 +53,35 @@ async def test_the_fleet_benchmark_runs_clean(server: RunningServer) -> None:
         assert watcher['init_ms'] is not None
         assert (watcher['gaps'], watcher['resyncs']) == (0, 0)
         assert watcher['by_type'].get('host_updated', 0) >= summary['heartbeats_in_window']
+
+
+@pytest.mark.slow
+async def test_the_storm_benchmark_runs_clean(server: RunningServer) -> None:
+    summary = await run_json(
+        str(BENCH / 'storm_load.py'), '--url', server.ws_url, '--token', AGENT_TOKEN, '--agents', str(AGENTS),
+        '--ramp', '1', '--interval', '1', '--duration', '4', '--pid', str(os.getpid()), '--password', PASSWORD,
+        timeout=90,
+    )  # fmt: skip
+    assert (summary['registered_hosts'], summary['shown_hosts'], summary['connected']) == (AGENTS, AGENTS, AGENTS)
+    assert (summary['disconnects'], summary['connect_failures']) == (0, 0)
+    assert summary['all_registered_s'] is not None and summary['all_shown_s'] is not None
+    assert summary['register_ms_median'] is not None and 'cpu_x_harness' in summary
+    assert (summary['observer_stats']['version_gaps'], summary['observer_stats']['resyncs']) == (0, 0)
+
+
+def test_profile_costs_split_the_busy_samples(tmp_path: Path) -> None:
+    sys.path.insert(0, str(BENCH))
+    import profiling
+
+    raw = tmp_path / 'profile.txt'
+    raw.write_text(
+        'thread (1): MainThread;run (asyncio/runners.py:1);EpollSelector.select (selectors.py:1) 6\n'
+        'thread (1): MainThread;SyncClient.run (nixfleet/streams/sync.py:1);write (selector_events.py:1) 3\n'
+        'thread (1): MainThread;AgentGateway._frame (nixfleet/gateway/agents.py:1);parse_agent_frame (x.py:1) 1\n'
+    )
+    costs = profiling.costs(raw)
+    assert (costs['busy_samples'], costs['idle_samples']) == (4, 6)
+    assert dict(costs['busy_pct']) == {
+        'sync send: one WebSocket frame + socket write per delta per client': 75.0,
+        'frame parse: json + pydantic validation': 25.0,
+    }
