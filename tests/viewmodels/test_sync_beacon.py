@@ -10,10 +10,11 @@ from typing import Any
 from reactivex.subject import Subject
 from reactivex.testing import TestScheduler
 
-from nixfleet.streams.changes import Change, ChangeType, VersionedChange
+from nixfleet.streams.changes import Change, ChangeType
 from nixfleet.streams.state import FleetState, FleetStateStream
 from nixfleet.viewmodels.lifetime import bind_to_client
 from nixfleet.viewmodels.table_sync import HostTableSync, Row, host_row
+from tests.viewmodels.streams import LossyStream
 from tests.viewmodels.test_lifetime import FakeClient
 
 
@@ -44,24 +45,6 @@ class LinkedTab:
 
     def synced(self, kind: str, reason: str) -> None:
         self.notices.append((kind, reason))
-
-
-class Lossy:
-    """Delivers the stream's deltas to the tab except the versions in `drop`."""
-
-    def __init__(self, stream: FleetStateStream, drop: set[int]) -> None:
-        self.stream, self.drop = stream, drop
-
-    @property
-    def value(self) -> FleetState:
-        return self.stream.value
-
-    def snapshot_and_subscribe(self, on_delta: Any, on_error: Any = None) -> Any:
-        def deliver(item: VersionedChange) -> None:
-            if item.version not in self.drop:
-                on_delta(item)
-
-        return self.stream.snapshot_and_subscribe(deliver, on_error)
 
 
 def added(host: str) -> Change:
@@ -116,7 +99,7 @@ def test_beacon_while_a_transaction_is_pending_waits_for_it() -> None:
 def test_lost_last_delta_heals_at_the_next_beacon() -> None:
     stream = FleetStateStream(FleetState())
     stream.emit(added('a'))
-    sync, tab, scheduler, beacons = make(Lossy(stream, drop={3}))
+    sync, tab, scheduler, beacons = make(LossyStream(stream, drop={3}))
     sync.attach()
     stream.emit(updated('a', load=1))
     scheduler.advance_by(0.1)

@@ -7,9 +7,10 @@ from typing import Any
 
 from reactivex.testing import TestScheduler
 
-from nixfleet.streams.changes import Change, ChangeType, VersionedChange
+from nixfleet.streams.changes import Change, ChangeType
 from nixfleet.streams.state import FleetState, FleetStateStream
 from nixfleet.viewmodels.table_sync import HostTableSync, Row, host_row
+from tests.viewmodels.streams import LossyStream
 
 
 @dataclass
@@ -144,26 +145,6 @@ def test_detached_tab_catches_up_on_reattach_without_a_full_render() -> None:
     assert tab.resets == 1  # only the page build
     assert sorted(tab.applies[-1][2]) == ['h1', 'h2']
     assert tab.rows == expected_rows(stream)
-
-
-class LossyStream:
-    """A stream whose delivery to the tab loses (or repeats) chosen versions, as a broken transport would."""
-
-    def __init__(self, stream: FleetStateStream, drop: set[int] = frozenset(), repeat: bool = False) -> None:
-        self.stream, self.drop, self.repeat = stream, drop, repeat
-
-    @property
-    def value(self) -> FleetState:
-        return self.stream.value
-
-    def snapshot_and_subscribe(self, on_delta: Any, on_error: Any = None) -> Any:
-        def deliver(item: VersionedChange) -> None:
-            if item.version not in self.drop:
-                on_delta(item)
-                if self.repeat:
-                    on_delta(item)
-
-        return self.stream.snapshot_and_subscribe(deliver, on_error)
 
 
 def test_gap_in_versions_rerenders_from_the_snapshot() -> None:
