@@ -4,8 +4,10 @@ and the one virtual clock."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
+import os
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
@@ -32,11 +34,30 @@ PASSWORD_HASH = '$2b$04$YOCbHSCNqvcAiG1RHmN6V.6k5cGFDL9YSVLVU0RxBf.kjo2qfEzzS'
 SESSION_SECRET = 'test-session-secret-9b7e'
 
 
+#: Under pytest-xdist each worker takes ports from its own block below the kernel's ephemeral range (32768+), so
+#: two workers never pick the same port between probing it and a child process binding it.
+_PORT_BLOCK = 1500
+_PORT_BASE = 20000
+_next_port = itertools.count()
+
+
 def free_port() -> int:
-    """Return a TCP port that is free on 127.0.0.1 right now."""
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return int(s.getsockname()[1])
+    """Return a TCP port that is free on 127.0.0.1 right now (from this xdist worker's own block when there is one)."""
+    worker = os.environ.get('PYTEST_XDIST_WORKER', '')
+    if not worker.startswith('gw'):
+        with socket.socket() as s:
+            s.bind(('127.0.0.1', 0))
+            return int(s.getsockname()[1])
+    first = _PORT_BASE + int(worker[2:]) * _PORT_BLOCK % (32768 - _PORT_BASE - _PORT_BLOCK)
+    for _ in range(_PORT_BLOCK):
+        port = first + next(_next_port) % _PORT_BLOCK
+        with socket.socket() as s:
+            try:
+                s.bind(('127.0.0.1', port))
+            except OSError:
+                continue  # still held (another run, a test's server that has not stopped yet): try the next one
+            return port
+    raise RuntimeError(f'no free port in {first}–{first + _PORT_BLOCK - 1}')
 
 
 async def eventually(check: Callable[[], Any], timeout: float = 5.0, interval: float = 0.01) -> Any:
