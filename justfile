@@ -11,6 +11,8 @@ export SE_OFFLINE := "true"
 
 # Hard limit for the whole suite: a stuck uvicorn ignores SIGTERM (docs/architecture.md#stuck-uvicorn), so it gets SIGKILL.
 test_timeout := env("NIXFLEET_TEST_TIMEOUT", "2400")
+# Test processes (pytest-xdist workers; each test file runs whole in one of them). 0: one process, no xdist.
+test_workers := env("NIXFLEET_TEST_WORKERS", "4")
 image := env("NIXFLEET_IMAGE", "nixfleet:latest")
 
 [private]
@@ -23,7 +25,7 @@ run *args:
 
 # Run the whole test suite (args go to pytest); installs Debian chromium when missing
 test *args: _chromium
-    {{ if os() == "linux" { "timeout -s KILL " + test_timeout } else { "" } }} python -m pytest -ra "$@"
+    {{ if os() == "linux" { "timeout -s KILL " + test_timeout } else { "" } }} python -m pytest -ra -n {{ test_workers }} --dist loadfile "$@"
 
 # Check lint, formatting and types: ruff check, ruff format --check, mypy
 lint:

@@ -19,7 +19,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from nixfleet.config import Settings
-from nixfleet.events import EventLog
+from nixfleet.events import EventEntry, EventLog, with_event
 from nixfleet.host_returns import HostReturns
 from nixfleet.models import DEFAULT_COLOR, DEFAULT_COLOR_MACOS, Connection, EventLevel, is_color
 from nixfleet.protocol import HeartbeatPayload, RegisterPayload
@@ -258,13 +258,24 @@ class HostRegistry:
         row.setdefault('created_at', stamp)
         row['created_at'] = row.get('created_at') or stamp
 
-        await self._store.write(upsert_host(row))
+        event = self._register_event(reg, added=previous is None)
+        await self._store.write(with_event(upsert_host(row), event))  # one commit: the row and its event
         self.rows[host] = row
         self.connection[host] = Connection.ONLINE
         self._live.beat(host, now, self._live.hosts[host].metrics if host in self._live.hosts else None)
         if previous is None:
             self._emit_host(host, {}, added=True)
-            await self._events.record(
+        else:
+            self._emit_host(host, {k: v for k, v in self._base_view(host).items() if k != 'id'}, facts=True)
+        self._events.publish(event)
+        log.info('host %s registered (agent %s %s)', host, reg.agent_impl, reg.agent_version)
+        return previous is None
+
+    def _register_event(self, reg: RegisterPayload, *, added: bool) -> EventEntry:
+        """The event journaled with a registration: `host_added` the first time, `connect` afterwards."""
+        host = reg.hostname
+        if added:
+            return self._events.entry(
                 'host_added',
                 f'{host} registered for the first time',
                 host=host,
@@ -272,13 +283,8 @@ class HostRegistry:
                 level=EventLevel.SUCCESS,
                 details={'agent_version': reg.agent_version, 'host_type': reg.host_type},
             )
-        else:
-            self._emit_host(host, {k: v for k, v in self._base_view(host).items() if k != 'id'}, facts=True)
-            await self._events.record(
-                'connect', f'{host} connected (agent {reg.agent_version or "?"})', host=host, actor=f'agent:{host}'
-            )
-        log.info('host %s registered (agent %s %s)', host, reg.agent_impl, reg.agent_version)
-        return previous is None
+        text = f'{host} connected (agent {reg.agent_version or "?"})'
+        return self._events.entry('connect', text, host=host, actor=f'agent:{host}')
 
     async def wait_online(self, host: str, deadline: float) -> bool:
         """Whether the host is online now or registers before `deadline` (on the registry's clock)."""

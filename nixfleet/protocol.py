@@ -223,7 +223,15 @@ class FrameError(ValueError):
 
 
 def parse_agent_frame(raw: str | bytes) -> AgentMessage:
-    """Parse one text or binary frame into a typed message, or raise FrameError."""
+    """Parse one text or binary frame into a typed message, or raise FrameError.
+
+    A good frame is parsed and validated in one step by pydantic's JSON parser; a frame it refuses is parsed again
+    step by step to say what is wrong with it (and what the step-by-step parse accepts is accepted).
+    """
+    try:
+        return _AGENT_MESSAGE.validate_json(raw)
+    except ValidationError:
+        pass
     try:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: absurdly deep nesting

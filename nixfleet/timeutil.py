@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -10,10 +11,28 @@ from datetime import UTC, datetime
 Clock = Callable[[], float]
 
 
+#: The last second `iso` formatted, and its text up to the milliseconds (one tuple: threads read it whole).
+_last_second: tuple[int, str] = (-(2**62), '')
+
+
 def iso(ts: float | None = None) -> str:
-    """Format POSIX seconds (default: now) as `YYYY-MM-DDTHH:MM:SS.mmmZ`."""
-    moment = datetime.fromtimestamp(time.time() if ts is None else ts, tz=UTC)
-    return moment.strftime('%Y-%m-%dT%H:%M:%S.') + f'{moment.microsecond // 1000:03d}Z'
+    """Format POSIX seconds (default: now) as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+
+    Every heartbeat stamps a few of these, so the date and time of day are formatted once per second and kept.
+    """
+    t = time.time() if ts is None else ts
+    fraction, whole = math.modf(t)
+    micro = round(fraction * 1_000_000)  # as datetime rounds a timestamp to the microsecond
+    if micro < 0:
+        whole, micro = whole - 1, micro + 1_000_000
+    elif micro >= 1_000_000:
+        whole, micro = whole + 1, micro - 1_000_000
+    global _last_second
+    cached = _last_second
+    if cached[0] != int(whole):
+        cached = int(whole), datetime.fromtimestamp(int(whole), tz=UTC).strftime('%Y-%m-%dT%H:%M:%S.')
+        _last_second = cached
+    return f'{cached[1]}{micro // 1000:03d}Z'
 
 
 def parse_iso(text: str | None) -> float | None:

@@ -28,6 +28,8 @@ SLICE_COST = 64 * 1024
 #: Cost one connection may spend per second on average (2,000 small frames, or about 8 MB of large ones) and at once.
 READ_RATE = 8 * 1024 * 1024
 READ_BURST = 4 * 1024 * 1024
+#: Messages waiting for the app at which the socket stops being read until the app took them.
+QUEUE_LIMIT = 8
 
 
 @dataclass(slots=True, kw_only=True)
@@ -98,6 +100,21 @@ class FairWSProtocol(WSProtocol):
         if self._sliced.cut:
             self._hold(self.budget.wait(now))
 
+    def handle_message(self, event: TextMessage | BytesMessage) -> None:
+        """Queue a finished message for the app; stop reading only once `QUEUE_LIMIT` messages wait for it.
+
+        uvicorn pauses the socket after every message and the app's `receive` resumes it: two selector changes per
+        frame, most of the cost of a small frame. The slice budget already bounds what one peer gets per loop turn,
+        so reading goes on while the app keeps up, and pauses when it does not (or when a slice is held).
+        """
+        paused = self.read_paused
+        self.read_paused = True  # uvicorn's handler skips its own pause
+        super().handle_message(event)
+        self.read_paused = paused
+        if not paused and self.queue.qsize() >= QUEUE_LIMIT and not self.transport.is_closing():
+            self.read_paused = True
+            self.transport.pause_reading()
+
     def _hold(self, delay: float) -> None:
         if not self.read_paused:
             self.read_paused = True
@@ -114,7 +131,7 @@ class FairWSProtocol(WSProtocol):
             self.transport.resume_reading()
 
     async def receive(self) -> Any:
-        """The next ASGI event; the socket is read again once the app took every event and no frame is held."""
+        """The next ASGI event; a paused socket is read again once the app took every event and no frame is held."""
         message = await self.queue.get()
         if self.read_paused and self.queue.empty() and self._later is None:
             self.read_paused = False

@@ -18,6 +18,7 @@ from websockets.http11 import Request, Response
 
 from nixfleet.agent import AgentConfig, SimBehaviour, SimulatedSystem, System, Timing
 from nixfleet.protocol import FrameError, encode, parse_agent_frame, registered
+from tests.support import WAIT
 
 TOKEN = 'test-token-123'
 #: Go-agent timings shrunk for tests (keepalive stays real: the tests never wait for it).
@@ -69,7 +70,7 @@ class FakeDashboard:
         await self._server.wait_closed()
 
     async def expect(
-        self, mtype: str, *, timeout: float = 5.0, where: Callable[[Received], bool] | None = None
+        self, mtype: str, *, timeout: float = WAIT, where: Callable[[Received], bool] | None = None
     ) -> Received:
         """Return the next frame of `mtype` (matching `where`), skipping others; fail after `timeout` s."""
         async with asyncio.timeout(timeout):

@@ -27,6 +27,7 @@ from tests.support import (
     PASSWORD,
     PASSWORD_HASH,
     SESSION_SECRET,
+    WAIT,
     FakeAgent,
     eventually,
     free_port,
@@ -229,7 +230,7 @@ async def log_in(tab: BrowserTab, base: str, password: str = PASSWORD, *, totp: 
     await wait_connected(tab.page)
 
 
-async def wait_tab_current(page: Page, base: str, timeout: float = 5.0) -> int:
+async def wait_tab_current(page: Page, base: str, timeout: float = WAIT) -> int:
     """Wait until the page's host table shows the dashboard's current state version; return that version.
 
     A tab may step over a version (changes inside one coalescing window arrive as one transaction) and the server may

@@ -9,11 +9,13 @@ tests/ops/test_output_flood.py.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from websockets.asyncio.client import connect
 
-from nixfleet.gateway.fair_ws import READ_BURST, READ_RATE, ReadBudget
-from tests.support import AGENT_TOKEN, RunningServer
+from nixfleet.gateway.fair_ws import READ_BURST, READ_RATE, FairWSProtocol, ReadBudget
+from tests.support import AGENT_TOKEN, FakeAgent, RunningServer, eventually
 
 
 def test_a_connection_spends_its_burst_at_once_then_its_rate() -> None:
@@ -38,3 +40,25 @@ async def test_the_server_offers_no_compression(server: RunningServer) -> None:
     ) as ws:
         assert ws.response is not None
         assert 'sec-websocket-extensions' not in ws.response.headers
+
+
+async def test_a_steady_agent_is_read_without_pausing_its_socket_per_frame(
+    server: RunningServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """uvicorn pauses a socket after every message until the app took it: two selector changes per frame. While the
+    app keeps up, the socket stays readable; every heartbeat still arrives, in order."""
+    pauses: list[int] = []
+    made = FairWSProtocol.connection_made
+
+    def counting(protocol: FairWSProtocol, transport: Any) -> None:
+        made(protocol, transport)
+        pause = transport.pause_reading
+        transport.pause_reading = lambda: (pauses.append(1), pause())
+
+    monkeypatch.setattr(FairWSProtocol, 'connection_made', counting)
+    agent = await FakeAgent(server.ws_url, 'steady-01').connect()
+    for n in range(100):  # one frame at a time, each handled before the next is sent (as heartbeats arrive)
+        await agent.heartbeat(generation=f'gen-{n}')
+        await eventually(lambda n=n: server.dashboard.stream.value.hosts['steady-01'].get('generation') == f'gen-{n}')
+    await agent.close()
+    assert len(pauses) < 10, f'{len(pauses)} pauses for 100 frames'

@@ -15,6 +15,7 @@ from nixfleet.models import CommandStatus
 from nixfleet.ops.commands import Command
 from nixfleet.ops.engine import OpEngine
 from tests.support import (
+    WAIT,
     Dashboards,
     FakeAgent,
     ManualClock,
@@ -94,7 +95,7 @@ class Fleet:
         assert result.command_id is not None
         return result.command_id
 
-    async def ended(self, command_id: str, timeout: float = 5.0) -> Command:
+    async def ended(self, command_id: str, timeout: float = WAIT) -> Command:
         """Wait for the command's terminal state."""
         return await asyncio.wait_for(self.engine.lifecycle.wait_terminal(command_id), timeout)
 
@@ -160,7 +161,7 @@ class ScriptedAgent:
             with contextlib.suppress(Exception):
                 await behaviour(self, command)
 
-    async def expect(self, mtype: str, timeout: float = 5.0) -> dict[str, Any]:
+    async def expect(self, mtype: str, timeout: float = WAIT) -> dict[str, Any]:
         """The next non-command frame of this type (while scripted), else the next frame of this type."""
         if self._task is None or self._task.done():
             return await self.fake.expect(mtype, timeout)

@@ -52,8 +52,10 @@ from nixfleet.ui.host_table import HostTable
 from nixfleet.ui.output_panel import OutputPanel
 from nixfleet.viewmodels.table_sync import Row
 from tests.integrations.fake_version import FakeVersionServer
-from tests.support import PASSWORD, FakeAgent, eventually, free_port, idle, simulated_agents
+from tests.support import PASSWORD, WAIT, FakeAgent, eventually, free_port, idle, simulated_agents
 
+#: `should_see` tries every 0.1 s: as long as `WAIT`.
+SEE_RETRIES = int(WAIT * 10)
 #: Simulated durations are divided by this (a do-all pipeline takes well under a second).
 SPEED = 50.0
 
@@ -130,18 +132,18 @@ class Browser:
         return list(self.user.notify.messages)
 
     async def see(self, text: str | None = None, *, marker: str | None = None) -> None:
-        """Wait (up to 3 s) until the page shows `text` / an element with `marker`."""
+        """Wait (up to `WAIT`) until the page shows `text` / an element with `marker`."""
         if text:
-            await self.user.should_see(text, retries=30)
+            await self.user.should_see(text, retries=SEE_RETRIES)
         else:
-            await self.user.should_see(marker=marker, retries=30)
+            await self.user.should_see(marker=marker, retries=SEE_RETRIES)
 
     async def gone(self, text: str | None = None, *, marker: str | None = None) -> None:
-        """Wait (up to 3 s) until the page no longer shows `text` / an element with `marker`."""
+        """Wait (up to `WAIT`) until the page no longer shows `text` / an element with `marker`."""
         if text:
-            await self.user.should_not_see(text, retries=60)
+            await self.user.should_not_see(text, retries=SEE_RETRIES)
         else:
-            await self.user.should_not_see(marker=marker, retries=60)
+            await self.user.should_not_see(marker=marker, retries=SEE_RETRIES)
 
 
 @dataclass
@@ -217,7 +219,7 @@ class UiServer:
         return [dict(p) for p in self.dashboard.stream.value.pipelines.values() if name in (None, p.get('name'))]
 
     @staticmethod
-    async def until(check: Callable[[], Any], timeout: float = 5.0) -> Any:
+    async def until(check: Callable[[], Any], timeout: float = WAIT) -> Any:
         return await eventually(check, timeout=timeout)
 
 
