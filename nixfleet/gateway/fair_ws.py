@@ -17,9 +17,11 @@ from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any
 
+from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.wsproto_impl import WSProtocol
 from wsproto import ConnectionType, WSConnection
-from wsproto.events import BytesMessage, Event, Ping, Pong, TextMessage
+from wsproto.events import BytesMessage, CloseConnection, Event, Message, Ping, Pong, TextMessage
+from wsproto.utilities import LocalProtocolError
 
 #: What a frame costs besides its bytes: about as long to handle as this many bytes of payload.
 FRAME_COST = 4096
@@ -28,6 +30,9 @@ SLICE_COST = 64 * 1024
 #: Cost one connection may spend per second on average (2,000 small frames, or about 8 MB of large ones) and at once.
 READ_RATE = 8 * 1024 * 1024
 READ_BURST = 4 * 1024 * 1024
+#: Bytes of outgoing frames gathered for one socket write at most: beyond it they are written at once, so a peer that
+#: does not read fills the transport's buffer and its flow control holds the sender back, as without gathering.
+FLUSH_BYTES = 64 * 1024
 #: Messages waiting for the app at which the socket stops being read until the app took them.
 QUEUE_LIMIT = 8
 
@@ -84,7 +89,25 @@ class FairWSProtocol(WSProtocol):
         super().__init__(*args, **kwargs)
         self.conn = self._sliced = _SlicedConnection(ConnectionType.SERVER)
         self.budget = ReadBudget(stamp=self.loop.time())
+        self.heard_at = self.loop.time()
+        self._outgoing: list[bytes] = []
+        self._outgoing_bytes = 0
+        self._flushing: asyncio.Handle | None = None
         self._later: asyncio.TimerHandle | None = None
+
+    def data_received(self, data: bytes) -> None:
+        """Note when the peer was last heard from (a keepalive ping is needless on a link that talks), then read."""
+        self.heard_at = self.loop.time()
+        super().data_received(data)
+
+    def send_keepalive_ping(self) -> None:
+        """Ping only a link that has been silent for a whole ping period: agents heartbeat more often than that, so
+        their links are kept alive by their own frames (docs/architecture.md#keepalive-and-pongs)."""
+        if self.ping_interval is not None and self.loop.time() - self.heard_at < self.ping_interval:
+            self.ping_timer = None
+            self.schedule_ping()
+            return
+        super().send_keepalive_ping()
 
     def handle_events(self) -> None:
         """Handle the next slice of buffered frames; hold the rest (not reading) for a later turn."""
@@ -115,6 +138,50 @@ class FairWSProtocol(WSProtocol):
             self.read_paused = True
             self.transport.pause_reading()
 
+    async def send(self, message: Any) -> None:
+        """Send an ASGI message; data frames sent in one loop turn leave in one socket write.
+
+        A sync client drains its queue in one turn (several deltas at 500 changes a second): one `send()` system call
+        for all of them instead of one each. Any other message first flushes what is waiting, so order is kept.
+        """
+        if (
+            message['type'] != 'websocket.send'
+            or not self.handshake_complete
+            or self.close_sent
+            or self.response_started
+        ):
+            self._flush()
+            await super().send(message)
+            return
+        await self.writable.wait()
+        if self.disconnected:
+            raise ClientDisconnected()
+        data = message.get('bytes')
+        try:
+            frame = self.conn.send(Message(data=message.get('text') if data is None else data))
+        except LocalProtocolError as exc:
+            raise ClientDisconnected() from exc
+        self._outgoing.append(frame)
+        self._outgoing_bytes += len(frame)
+        if self._outgoing_bytes >= FLUSH_BYTES:
+            self._flush()  # the transport's flow control sees it now: a peer that does not read stops our sends
+        elif self._flushing is None:
+            self._flushing = self.loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        if self._flushing is not None:
+            self._flushing.cancel()
+            self._flushing = None
+        if self._outgoing:
+            frames, self._outgoing, self._outgoing_bytes = self._outgoing, [], 0
+            if not self.transport.is_closing():
+                self.transport.write(b''.join(frames))
+
+    def handle_close(self, event: CloseConnection) -> None:
+        """Send what is waiting before the close frame echoes the peer's."""
+        self._flush()
+        super().handle_close(event)
+
     def _hold(self, delay: float) -> None:
         if not self.read_paused:
             self.read_paused = True
@@ -143,4 +210,9 @@ class FairWSProtocol(WSProtocol):
         if self._later is not None:
             self._later.cancel()
             self._later = None
+        if self._flushing is not None:
+            self._flushing.cancel()
+            self._flushing = None
+        self._outgoing.clear()
+        self._outgoing_bytes = 0
         super().connection_lost(exc)

@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 QUEUE_LIMIT = 5000
 #: Bytes a client may have queued before it is resynced instead.
 QUEUE_BYTES = 16 * 1024 * 1024
+#: Shortest time between two drains of a client's queue (seconds): what a delta may wait to leave with the next ones.
+SEND_WINDOW = 0.005
 #: Error replies a client gets; after that its bad messages are only counted (a client that floods garbage).
 ERROR_REPLIES = 100
 #: Queue placeholder for a requested `full_state` (built when it is its turn to be sent).
@@ -168,9 +170,19 @@ class SyncClient:
             self._push(encode('error', self._stream.version, {'code': code, 'message': message}))
 
     async def run(self) -> None:
-        """Drain the queue into `send` until cancelled or the connection fails."""
+        """Drain the queue into `send` until cancelled or the connection fails.
+
+        At most one drain per `SEND_WINDOW`: a change after a quiet spell goes out at once, and under a steady stream
+        the deltas of a few milliseconds leave together (one socket write for all of them, see
+        nixfleet.gateway.fair_ws) instead of one write per delta.
+        """
+        loop = asyncio.get_running_loop()
+        drained = -SEND_WINDOW
         while True:
             await self._wake.wait()
+            if (pause := drained + SEND_WINDOW - loop.time()) > 0:
+                await asyncio.sleep(pause)
+            drained = loop.time()
             self._wake.clear()
             if self._init is not None:
                 init, self._init = self._init, None

@@ -94,13 +94,17 @@ class PipelinesView:
         self._foot.set_visibility(True)
 
     async def load_older(self, limit: int = PAGE) -> None:
-        """Append the next `limit` runs older than the oldest shown, from the journal."""
+        """Append the next `limit` runs older than the oldest shown, from the journal (`limit` 0: only find out
+        whether there are any, which leaves the button usable meanwhile)."""
         oldest = min((card.created_at for card in self.cards.values()), default=None)
-        self._more.disable()
-        try:
+        if not limit:
             page = await self._journal.pipeline_runs(oldest, limit)
-        finally:
-            self._more.enable()
+        else:
+            self._more.disable()  # one page at a time
+            try:
+                page = await self._journal.pipeline_runs(oldest, limit)
+            finally:
+                self._more.enable()
         hosts = self._hosts
         for run in page.rows:
             if str(run['id']) not in self.cards:

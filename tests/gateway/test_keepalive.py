@@ -10,6 +10,8 @@ ways afterwards.
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from nixfleet import protocol
@@ -42,4 +44,20 @@ async def test_agent_with_empty_pongs_stays_connected(server: RunningServer) -> 
     assert hosts.value.hosts['go-agent']['connection'] == 'online'
     assert server.dashboard.gateway.send('go-agent', protocol.command('refresh-all'))
     assert await agent.recv_json() == {'type': 'command', 'payload': {'command': 'refresh-all'}}
+    await agent.close()
+
+
+async def test_a_link_that_talks_is_not_pinged_and_a_silent_one_is(server: RunningServer) -> None:
+    """A link that sent a frame within the last ping period needs no keepalive: at 2,000 agents the server's pings
+    and their pongs cost 100 frames a second for nothing. Once the agent falls silent, the pings come back."""
+    agent = await RawAgent(server.port, echo_pongs=False).connect()
+    assert (await agent.register('chatty-01'))['type'] == 'registered'
+    talking_until = asyncio.get_running_loop().time() + PERIODS * PERIOD
+    while asyncio.get_running_loop().time() < talking_until:
+        await agent.send('heartbeat', heartbeat_payload())
+        await asyncio.sleep(PERIOD / 6)
+    assert agent.pings <= 1, f'{agent.pings} pings while the agent talked for {PERIODS} ping periods'
+
+    await eventually(lambda: agent.pings >= 2)  # silent now: pinged again, every period
+    assert server.dashboard.gateway.is_connected('chatty-01')
     await agent.close()

@@ -16,7 +16,7 @@ from nixfleet.ops.pipeline_store import PipelineRun, save_run
 from nixfleet.streams.changes import Change, ChangeType
 from nixfleet.streams.trim import WINDOW
 from tests.support import ManualClock, eventually
-from tests.ui.conftest import SPEED, UiServer, fail_on_error_logs, panel_of, running_ui
+from tests.ui.conftest import SEE_RETRIES, SPEED, UiServer, fail_on_error_logs, panel_of, running_ui
 
 
 def element(user: User, marker: str) -> Any:
@@ -84,7 +84,7 @@ async def test_retry_failed_starts_a_new_run_with_exactly_the_failed_hosts(ui_se
     assert retry.visible and retry.text == 'Retry 1 failed'
 
     alice.find(marker=f'pipeline-retry-{run.id}').click()
-    await alice.should_see('Retrying do-all on 1 host: sim-02', retries=50)  # the click journals a run first
+    await alice.should_see('Retrying do-all on 1 host: sim-02', retries=SEE_RETRIES)  # the click journals a run first
     retries = [p for p in ui_server.dashboard.stream.value.pipelines.values() if p.get('retry_of') == run.id]
     assert len(retries) == 1 and retries[0]['hosts'] == ['sim-02'] and retries[0]['name'] == 'do-all'
     rerun = str(retries[0]['id'])
