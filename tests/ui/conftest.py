@@ -36,8 +36,10 @@ from nicegui.elements.mixins.disableable_element import DisableableElement
 from nicegui.functions.download import download
 from nicegui.functions.navigate import Navigate
 from nicegui.functions.notify import notify
+from nicegui.slot import Slot
 from nicegui.testing.general import nicegui_reset_globals
 from nicegui.testing.user import User
+from nicegui.testing.user_notify import UserNotify
 from pydantic import SecretStr
 
 from nixfleet.agent import SimBehaviour, SimulatedFleet
@@ -146,6 +148,26 @@ class Browser:
             await self.user.should_not_see(marker=marker, retries=SEE_RETRIES)
 
 
+class TabNotify(UserNotify):
+    """A user's toasts, wherever they were raised from.
+
+    NiceGUI's `User` puts its own recorder in place of the global `ui.notify` whenever the test touches it, so with two
+    users a toast raised by one user's click (in a background task) was recorded for whichever user the test or the
+    simulation touched last. This recorder hands each toast to the user whose tab raised it.
+    """
+
+    def __init__(self, owner: User, users: list[User]) -> None:
+        super().__init__()
+        self._owner = owner
+        self._users = users
+
+    def __call__(self, message: str, **kwargs: Any) -> None:
+        stack = Slot.get_stack()  # not `ui.context`: with no slot it may make a pseudo client
+        tab = stack[-1].parent.client if stack else None
+        target = next((u for u in self._users if tab is not None and u.client is tab), self._owner)
+        target.notify.messages.append(message)
+
+
 @dataclass
 class UiServer:
     """A dashboard with its UI served on 127.0.0.1:`port` from the test's loop, and the agents and users of a test."""
@@ -155,6 +177,7 @@ class UiServer:
     agents: list[FakeAgent] = field(default_factory=list)
     clients: list[httpx.AsyncClient] = field(default_factory=list)
     fleets: list[SimulatedFleet] = field(default_factory=list)
+    users: list[User] = field(default_factory=list)
 
     @property
     def http(self) -> str:
@@ -175,7 +198,10 @@ class UiServer:
             form['totp'] = pyotp.TOTP(secret.get_secret_value()).at(self.dashboard.clock())
         response = await client.post('/login', data=form)
         assert response.status_code == 303 and response.headers['location'] == '/', response.headers
-        return User(client)
+        user = User(client)
+        user.notify = TabNotify(user, self.users)
+        self.users.append(user)
+        return user
 
     async def browser(self) -> Browser:
         """A new logged-in browser with the dashboard open."""
