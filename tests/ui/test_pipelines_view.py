@@ -16,7 +16,7 @@ from nixfleet.ops.pipeline_store import PipelineRun, save_run
 from nixfleet.streams.changes import Change, ChangeType
 from nixfleet.streams.trim import WINDOW
 from tests.support import ManualClock, eventually
-from tests.ui.conftest import SEE_RETRIES, SPEED, UiServer, fail_on_error_logs, panel_of, running_ui
+from tests.ui.conftest import SPEED, UiServer, fail_on_error_logs, panel_of, running_ui
 
 
 def element(user: User, marker: str) -> Any:
