@@ -61,8 +61,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+#: Directories whose test files take longest (a browser or a dashboard process per test): run first, so that parallel
+#: workers end together on the many short files instead of waiting for one long file started last.
+SLOW_FIRST = ('tests/e2e/', 'tests/ui/', 'tests/process/', 'tests/perf/', 'tests/cli/', 'tests/security/')
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Leave tests marked `perf` (measurements, every assertion a wall-clock bound) out unless `--perf`."""
+    """Slow directories first (files stay whole and in order); leave tests marked `perf` (measurements, every
+    assertion a wall-clock bound) out unless `--perf`."""
+    items.sort(key=lambda item: not item.nodeid.startswith(SLOW_FIRST))
     if config.getoption('--perf'):
         return
     measurements = [item for item in items if item.get_closest_marker('perf') is not None]

@@ -56,7 +56,7 @@ OFFLINE_SECONDS = 10.0
 #: Latency allowed on top of a beacon interval for a healed tab to show it (one round trip and a render).
 HEAL_SLACK = 0.3
 #: Duration of the long-run test (seconds); NIXFLEET_SYNC_SOAK_SECONDS overrides it.
-SOAK_SECONDS = float(os.environ.get('NIXFLEET_SYNC_SOAK_SECONDS', '60'))
+SOAK_SECONDS = float(os.environ.get('NIXFLEET_SYNC_SOAK_SECONDS', '30'))
 
 HOOKS = {'NIXFLEET_TEST_HOOKS': '1', 'NIXFLEET_SYNC_BEACON_INTERVAL': '1'}
 TABLE = "getElement(document.querySelector('.nf-host-table').id.slice(1))"
