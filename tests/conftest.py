@@ -3,11 +3,13 @@ in-process (`inproc`) or served on a free port (`server`)."""
 
 from __future__ import annotations
 
+import functools
 import gc
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx._transports.default as httpx_transports
 import pytest
 from hypothesis import settings as hypothesis_settings
 
@@ -16,6 +18,12 @@ os.environ.setdefault('SE_OFFLINE', 'true')
 from nixfleet.config import Settings
 from tests.integrations.fake_version import FakeVersionServer
 from tests.support import AGENT_TOKEN, PASSWORD_HASH, SESSION_SECRET, InProcess, RunningServer, in_process, start_server
+
+# Every httpx client builds its SSL context (reading the whole CA bundle: milliseconds of CPU) even for plain HTTP to
+# 127.0.0.1, and the suite makes thousands of clients (a dashboard's health polls alone, one client each): a profile
+# of a test worker had 40 % of its CPU there. Clients with the same settings share one context (contexts are meant
+# to be shared).
+httpx_transports.create_ssl_context = functools.cache(httpx_transports.create_ssl_context)
 
 # Every property test draws the same examples on every run (derandomized, no example database): a failure
 # reproduces, and a run is never red by the luck of the draw. Tests set their own example counts.

@@ -97,13 +97,12 @@ class PipelinesView:
         """Append the next `limit` runs older than the oldest shown, from the journal (`limit` 0: only find out
         whether there are any, which leaves the button usable meanwhile)."""
         oldest = min((card.created_at for card in self.cards.values()), default=None)
-        if not limit:
-            page = await self._journal.pipeline_runs(oldest, limit)
-        else:
+        if limit:
             self._more.disable()  # one page at a time
-            try:
-                page = await self._journal.pipeline_runs(oldest, limit)
-            finally:
+        try:
+            page = await self._journal.pipeline_runs(oldest, limit)
+        finally:
+            if limit:
                 self._more.enable()
         hosts = self._hosts
         for run in page.rows:
