@@ -25,7 +25,7 @@ run *args:
 
 # Run the whole test suite (args go to pytest); installs Debian chromium when missing
 test *args: _chromium
-    {{ if os() == "linux" { "timeout -s KILL " + test_timeout } else { "" } }} python -m pytest -ra -n {{ test_workers }} --dist loadfile "$@"
+    {{ if os() == "linux" { "timeout -s KILL " + test_timeout } else { "" } }} python -m pytest -ra -n {{ test_workers }} --dist loadfile --no-loadscope-reorder "$@"
 
 # Check lint, formatting and types: ruff check, ruff format --check, mypy
 lint:

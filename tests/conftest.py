@@ -69,15 +69,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-#: Directories whose test files take longest (a browser or a dashboard process per test): run first, so that parallel
-#: workers end together on the many short files instead of waiting for one long file started last.
+#: Directories whose test files take longest (a browser or a dashboard process per test), slowest first: xdist hands
+#: out whole files in this order (`--no-loadscope-reorder`; its default puts files with the most tests first, which
+#: left a one-test, one-minute browser file for the end), so the workers end together on the many short files.
 SLOW_FIRST = ('tests/e2e/', 'tests/ui/', 'tests/process/', 'tests/perf/', 'tests/cli/', 'tests/security/')
+
+
+def _slowness(item: pytest.Item) -> int:
+    """The rank of the item's directory in `SLOW_FIRST` (after all of them: every other directory)."""
+    return next((rank for rank, top in enumerate(SLOW_FIRST) if item.nodeid.startswith(top)), len(SLOW_FIRST))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Slow directories first (files stay whole and in order); leave tests marked `perf` (measurements, every
     assertion a wall-clock bound) out unless `--perf`."""
-    items.sort(key=lambda item: not item.nodeid.startswith(SLOW_FIRST))
+    items.sort(key=_slowness)
     if config.getoption('--perf'):
         return
     measurements = [item for item in items if item.get_closest_marker('perf') is not None]
