@@ -72,7 +72,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 #: Directories whose test files take longest (a browser or a dashboard process per test), slowest first: xdist hands
 #: out whole files in this order (`--no-loadscope-reorder`; its default puts files with the most tests first, which
 #: left a one-test, one-minute browser file for the end), so the workers end together on the many short files.
-SLOW_FIRST = ('tests/e2e/', 'tests/ui/', 'tests/process/', 'tests/perf/', 'tests/cli/', 'tests/security/')
+SLOW_FIRST = (
+    'tests/e2e/',
+    'tests/ui/',
+    'tests/process/',
+    'tests/perf/',
+    'tests/cli/',
+    'tests/security/',
+    'tests/integration/',
+    'tests/gateway/',
+    'tests/api/',
+    'tests/ops/',
+)
 
 
 def _slowness(item: pytest.Item) -> int:
