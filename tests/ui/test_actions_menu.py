@@ -9,7 +9,7 @@ import pytest
 from nixfleet.config import Settings
 from nixfleet.viewmodels.actions_model import ROW_MENU
 from tests.support import expect_command, send_output, send_status
-from tests.ui.conftest import UiServer, fail_on_error_logs, reboot_code, running_ui, wrong_code
+from tests.ui.conftest import Browser, UiServer, fail_on_error_logs, reboot_code, running_ui, wrong_code
 
 
 @pytest.fixture
@@ -159,20 +159,31 @@ async def test_change_colour_sets_a_preset_then_goes_back_to_the_agents(ui: UiSe
     await browser.see('Colour of web-01')
     browser.click('swatch-#68c878')
     browser.click('dialog-ok')
-    await ui.until(lambda: browser.rows.row('web-01').get('color') == '#68c878')
+    await ui.until(lambda: colour_set(ui, browser, '#68c878'))
     assert ui.host('web-01')['color_source'] == 'dashboard'
 
     browser.row_action('web-01', 'color')
     await browser.see('Colour of web-01')
     browser.user.find(marker='color-hex').clear().type('#abc')
     browser.click('dialog-ok')
-    await ui.until(lambda: browser.rows.row('web-01').get('color') == '#aabbcc')
+    await ui.until(lambda: colour_set(ui, browser, '#aabbcc'))
 
     browser.row_action('web-01', 'color')
     await browser.see('Colour of web-01')
     browser.click('color-reset')
     await ui.until(lambda: browser.rows.row('web-01').get('color') == '#7aa2f7')
     assert ui.host('web-01')['color_source'] == 'agent'
+
+
+def colour_set(ui: UiServer, browser: Browser, colour: str) -> bool:
+    """Whether the tab shows `colour` and its click is handled to the end: the colour shows while the dialog's handler
+    still waits for the command to end, and until then the same menu item ignores a click (a double click opens one
+    dialog), so the next step's click would be lost on a busy machine."""
+    return (
+        browser.rows.row('web-01').get('color') == colour
+        and not ui.host('web-01').get('busy')
+        and not browser.actions._handling  # the tab handles no click any more
+    )
 
 
 async def test_view_output_asks_the_output_panel_for_the_host(ui: UiServer) -> None:
