@@ -79,8 +79,9 @@ class _Job:
 _STOP = object()
 
 
-def _settle(outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
-    """Answer awaiting coroutines (on their loop) with what their jobs returned or raised."""
+def _settle(outcomes: list[tuple[Any, Any, BaseException | None]]) -> None:
+    """Answer waiting callers (a coroutine's future on its loop, a blocking caller's from any thread) with what their
+    jobs returned or raised."""
     for future, value, error in outcomes:
         if future.done():
             continue
@@ -263,18 +264,12 @@ class Store:
     @staticmethod
     def _answer(outcomes: list[tuple[_Job, Any, BaseException | None]]) -> None:
         """Hand results back: blocking callers at once, coroutines with one wake-up of their loop per group."""
-        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any, BaseException | None]]] = {}
+        by_loop: dict[asyncio.AbstractEventLoop | None, list[tuple[Any, Any, BaseException | None]]] = {}
         for job, value, error in outcomes:
-            if job.loop is None:
-                assert isinstance(job.future, concurrent.futures.Future)
-                if error is None:
-                    job.future.set_result(value)
-                else:
-                    job.future.set_exception(error)
-            else:
-                assert isinstance(job.future, asyncio.Future)
-                by_loop.setdefault(job.loop, []).append((job.future, value, error))
+            by_loop.setdefault(job.loop, []).append((job.future, value, error))
+        _settle(by_loop.pop(None, []))  # blocking callers' futures are thread-safe: answered here
         for loop, answers in by_loop.items():
+            assert loop is not None
             try:
                 loop.call_soon_threadsafe(_settle, answers)
             except RuntimeError:  # the caller's loop is closed: nobody waits any more
