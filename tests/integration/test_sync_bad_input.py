@@ -128,7 +128,11 @@ def client_frame(text: str) -> bytes:
 
 
 async def never_reading_client(server: RunningServer) -> tuple[asyncio.StreamWriter, int]:
-    """A WebSocket upgrade on a raw socket that then never reads (tiny kernel buffer, paused reader)."""
+    """A WebSocket upgrade on a raw socket that then never reads (tiny kernel buffers at both ends, paused reader).
+
+    The server's end gets a small send buffer too: left to itself, Linux grows a loopback socket's send buffer to
+    megabytes, and how far it grew before the pipe counted as full depended on the machine's load.
+    """
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.setblocking(False)
@@ -143,19 +147,26 @@ async def never_reading_client(server: RunningServer) -> tuple[asyncio.StreamWri
     )
     status = await asyncio.wait_for(reader.readline(), 5)
     assert status.startswith(b'HTTP/1.1 101'), status
-    return writer, sock.getsockname()[1]
+    port = sock.getsockname()[1]
+    ours = next(c for c in server.server.server_state.connections if c.client[1] == port)
+    ours.transport.get_extra_info('socket').setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    return writer, port
 
 
 async def test_a_client_that_never_reads_is_bounded_then_resynced_once(server: RunningServer) -> None:
     hub = server.dashboard.sync
     hub.limit, hub.limit_bytes = 200, 64 * 1024
-    sync_url(server)
     healthy_mirror = StateMirror()
-    async with connect(sync_url(server), additional_headers=headers()) as healthy:
+    async with contextlib.AsyncExitStack() as stack:  # a failing run closes its sockets too
+        healthy = await stack.enter_async_context(connect(sync_url(server), additional_headers=headers()))
         reader = asyncio.create_task(follow(healthy, healthy_mirror))
+        stack.callback(reader.cancel)
         writer, port = await never_reading_client(server)
+        stack.callback(writer.close)
         slow = await eventually(lambda: next((c for c in hub.clients if c.name.endswith(f':{port}')), None))
         agents = [await FakeAgent(server.ws_url, f'load-{i}').connect() for i in range(10)]
+        for agent in agents:
+            stack.push_async_callback(agent.close)
         for _ in range(300):  # it asks for the state again and again (and reads none): the pipe to it fills up
             writer.write(client_frame('{"type": "get_state"}'))
             await writer.drain()
@@ -178,9 +189,6 @@ async def test_a_client_that_never_reads_is_bounded_then_resynced_once(server: R
         assert healthy_mirror.state is not None
         assert healthy_mirror.state.hosts == server.dashboard.stream.value.hosts
         assert healthy_mirror.resyncs == 0 and healthy_mirror.gaps == 0, 'the other client never noticed'
-        reader.cancel()
-        for agent in agents:
-            await agent.close()
 
 
 async def follow(ws: ClientConnection, mirror: StateMirror) -> None:
