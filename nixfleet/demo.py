@@ -32,21 +32,25 @@ if TYPE_CHECKING:
     from nixfleet.app import Dashboard
     from nixfleet.integrations.demo_remote import DemoConfigRepo
 
-#: Demo host names, in the order agents are created (profiles and colours follow the index).
+#: Demo host names, in the order agents are created. The index decides the simulated platform, location and kind
+#: (`nixfleet.agent.fleet.host_profile`: every 4th a Mac, every 3rd in the cloud), so the names say what they are.
 DEMO_HOSTS = (
-    'atlas',
-    'hyperion',
-    'macbook-ana',
-    'nas',
-    'edge-fra1',
-    'workstation',
-    'pi-garden',
-    'mac-mini',
-    'builder',
-    'vps-hel1',
-    'laptop-tom',
-    'media',
+    'atlas',  # NixOS desktop, home
+    'hyperion',  # NixOS desktop, office
+    'edge-fra1',  # NixOS server, cloud: switches slowly
+    'macbook-ana',  # macOS, home-manager
+    'workstation',  # NixOS laptop, office
+    'vps-hel1',  # NixOS server, cloud
+    'pi-garden',  # NixOS server, home: its tests fail
+    'mac-mini',  # macOS, nix-darwin
+    'builder',  # NixOS server, cloud
+    'nas',  # NixOS, home
+    'media',  # NixOS, office
+    'macbook-tom',  # macOS, home-manager
 )
+#: The demo's misbehaving hosts: one slow to switch, one whose test op fails.
+SLOW_SWITCH_HOST = 'edge-fra1'
+FAILING_TEST_HOST = 'pi-garden'
 #: How often the simulated config repo moves on by itself (NIXFLEET_DEMO_ADVANCE_EVERY).
 ADVANCE_EVERY = 300.0
 
@@ -155,7 +159,7 @@ def build_demo(settings: Settings, *, agents: int, with_ui: bool = True, advance
     agent_token = settings.agent_token.get_secret_value() if settings.agent_token else ''
     fleet = SimulatedFleet(url=url, token=agent_token, count=0, interval=5, ramp=1.5, remote=repo.remote)
     for index, name in enumerate(demo_names(agents)):
-        fleet.add(name, index=index, url=url, token=agent_token, interval=5, behaviour=fleet_behaviour(index))
+        fleet.add(name, index=index, url=url, token=agent_token, interval=5, behaviour=fleet_behaviour(name))
     repo.advance('hosts: enable zram on the servers')  # the hosts were built at the initial commit: one behind
     repo.open_flake_pr()
     if advance_every is None:
@@ -188,14 +192,14 @@ async def _run(settings: Settings, password: str, agents: int) -> None:
             await demo.stop()
 
 
-def fleet_behaviour(index: int) -> SimBehaviour:
-    """Simulated behaviour for the index-th demo host (NIXFLEET_SIM_*; one slow builder, one flaky test host)."""
+def fleet_behaviour(name: str) -> SimBehaviour:
+    """Simulated behaviour for a demo host (NIXFLEET_SIM_*; `SLOW_SWITCH_HOST` and `FAILING_TEST_HOST` misbehave)."""
     from nixfleet.agent import SimBehaviour
 
     behaviour = SimBehaviour.from_env()
-    if index == 4:
+    if name == SLOW_SWITCH_HOST:
         behaviour.slow_ops['switch'] = 3.0
-    if index == 6:
+    if name == FAILING_TEST_HOST:
         behaviour.fail_ops.add('test')
     return behaviour
 
@@ -204,7 +208,8 @@ def _banner(url: str, password: str, agents: int) -> str:
     line = '─' * 58
     return (
         f'\n{line}\n  NixFleet demo: {agents} simulated agents\n  Open      {url}\n'
-        f'  Password  {password}\n  (set NIXFLEET_DEMO_PASSWORD to choose it; Ctrl+C stops)\n'
+        f'  Password  {password}   (no user name: the dashboard has one admin)\n'
+        f'            (set NIXFLEET_DEMO_PASSWORD to choose it; Ctrl+C stops the demo)\n'
         f'  Remote    {url}/demo/version.json  (POST /demo/advance moves it on)\n{line}\n'
     )
 

@@ -21,7 +21,7 @@ from nixfleet.server import uvicorn_config
 from tests.support import eventually, free_port
 
 API_TOKEN = 'demo-test-api-token'
-HOSTS = ['atlas', 'hyperion', 'macbook-ana']
+HOSTS = ['atlas', 'hyperion', 'edge-fra1']
 GREEN = dict.fromkeys(('agent', 'git', 'lock', 'system', 'tests'), 'ok')
 
 

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.browser
 
 #: The demo's hosts (in its order); pi-garden's tests fail and edge-fra1 switches slowly.
 DEMO_AGENTS = 8
-RUN_HOSTS = ['atlas', 'hyperion', 'nas', 'edge-fra1', 'pi-garden']
+RUN_HOSTS = ['atlas', 'hyperion', 'edge-fra1', 'vps-hel1', 'pi-garden']
 EARLIER_HOSTS = ['macbook-ana', 'workstation']
 
 
