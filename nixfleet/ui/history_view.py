@@ -25,6 +25,7 @@ from nixfleet.ops.registry import OPS
 from nixfleet.streams.state import FleetState
 from nixfleet.timeutil import iso
 from nixfleet.ui.downloads import download_command_log
+from nixfleet.ui.history_host_filter import enter_applies_typed_host
 from nixfleet.ui.history_time import LocalTime, duration
 from nixfleet.ui.output_panel import OutputView
 from nixfleet.ui.theme import host_color_style
@@ -77,6 +78,7 @@ class HistoryView:
                 self._summary = ui.label('').classes('nf-card-sub').mark('history-summary')
             with ui.element('div').classes('nf-filters').props('role=search aria-label="Filter the history"'):
                 self._host = self._select('Host', {}, query.host, 'host', 'history-host', filterable=True)
+                enter_applies_typed_host(self._host, lambda host: self.change(host=host))
                 op_names = {op: op for op in sorted({*OPS, *PIPELINES})}
                 self._op = self._select('Op', op_names, query.op, 'op', 'history-op', filterable=True)
                 self._status = self._select('Status', STATUS_GROUPS, query.status, 'status', 'history-status')

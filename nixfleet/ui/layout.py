@@ -15,7 +15,10 @@ class Footer:
     def __init__(self, state: FleetState) -> None:
         self._version: int | None = None
         with ui.footer(elevated=False).classes(replace='nf-footer'), ui.element('div').classes('nf-footer-inner'):
-            ui.html('<span class="nf-conn" data-nf-conn data-state="connecting">Connecting…</span>', sanitize=False)
+            ui.html(
+                '<span class="nf-conn" data-nf-conn data-state="connecting" role="status">Connecting…</span>',
+                sanitize=False,
+            )
             self.resync_badge = ResyncBadge()
             ui.element('div').classes('nf-spacer')
             self._state_version = ui.label('').classes('nf-state-version').props('data-state-version')

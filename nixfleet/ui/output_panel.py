@@ -140,6 +140,8 @@ class OutputPanel:
         log_tab = self.tabs[LOG_TAB]
         log_tab.take_outgoing()
         self.view.run_method('reset', LOG_TAB, log_tab.payload())
+        for host in [h for h in self.tabs if h in self._host_options and h not in snapshot.hosts]:
+            self.close(host)  # removed from the fleet while this tab was away
         for host in list(self.tabs):
             if host != LOG_TAB:
                 self._restore(host)
@@ -174,6 +176,10 @@ class OutputPanel:
     def flush(self) -> None:
         """Send the lines queued since the last flush and refresh the tab strip."""
         opening, self.feed.auto_open = self.feed.auto_open, []
+        gone, self.feed.removed = self.feed.removed, []
+        for host in gone:
+            if host not in self._stream.value.hosts:  # not re-added meanwhile
+                self.close(host)
         for host in opening:
             if host not in self.tabs and len(self.tabs) - 1 < AUTO_OPEN_LIMIT:
                 self._open_tab(host)

@@ -83,3 +83,13 @@ class Query:
 
 #: The filters of a fresh view (Reset).
 DEFAULT_FILTERS = {'host': None, 'op': None, 'status': None, 'level': None, 'range': 'all'}
+
+
+def hosts_matching(text: str, hosts: Mapping[str, str]) -> list[str]:
+    """The hosts (`hosts`: id → name) a typed host filter means: the one whose id or name it is (case-insensitive),
+    else every host whose id or name contains it."""
+    needle = text.strip().casefold()
+    if not needle:
+        return []
+    exact = [h for h, name in hosts.items() if needle in (h.casefold(), name.casefold())]
+    return exact[:1] or [h for h, name in hosts.items() if needle in h.casefold() or needle in name.casefold()]

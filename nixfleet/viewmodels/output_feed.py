@@ -20,6 +20,8 @@ class OutputFeed:
         self.tabs: dict[str, TabBuffer] = {LOG_TAB: TabBuffer(cap=LOG_CAP)}
         #: Hosts whose command started: their tabs open at the next flush (elements are not made inside `emit`).
         self.auto_open: list[str] = []
+        #: Hosts removed from the fleet while their tab is open: their tabs close at the next flush.
+        self.removed: list[str] = []
         self.events_from(state)
 
     def events_from(self, state: FleetState) -> None:
@@ -53,6 +55,8 @@ class OutputFeed:
             return str((change.fields or {}).get('host_id')) in self.tabs
         elif kind is ChangeType.HOST_UPDATED:
             return str(change.id) in self.tabs or 'hostname' in (change.fields or {})
+        elif kind is ChangeType.HOST_REMOVED and str(change.id) in self.tabs:
+            self.removed.append(str(change.id))
         else:
             return kind in _CHROME
         return True

@@ -96,6 +96,32 @@ async def test_commands_filter_by_host_op_status_and_time(ui_server: UiServer) -
     await user.should_see('Nothing matches these filters')
 
 
+async def test_the_host_filter_takes_typed_text_and_enter(ui_server: UiServer) -> None:
+    now = ui_server.dashboard.clock()
+    await journal(
+        ui_server,
+        [
+            command('c-1', 'web-a', 'pull', 'SUCCESS', 0.2 * HOUR, now),
+            command('c-2', 'web-b', 'pull', 'SUCCESS', 0.3 * HOUR, now),
+            command('c-3', 'db-c', 'pull', 'SUCCESS', 0.4 * HOUR, now),
+        ],
+    )
+    user = await ui_server.user()
+    await user.open('/history')
+    await eventually(lambda: shown(user) == ['c-1', 'c-2', 'c-3'])
+    host_filter = user.find(marker='history-host')
+    host_filter.trigger('keydown.enter', 'WEB-B')  # what the browser sends: the text typed in the filter
+    await eventually(lambda: shown(user) == ['c-2'])
+    assert find(user, 'history-host').value == 'web-b'  # the filter shows the host the text named
+    host_filter.trigger('keydown.enter', 'db')  # part of one host's name is enough
+    await eventually(lambda: shown(user) == ['c-3'])
+    host_filter.trigger('keydown.enter', 'web')
+    await eventually(lambda: '2 hosts match “web”: pick one from the list' in user.notify.messages)
+    host_filter.trigger('keydown.enter', 'mail')
+    await eventually(lambda: 'No host matches “mail”' in user.notify.messages)
+    assert shown(user) == ['c-3']  # an ambiguous or unknown name changes nothing
+
+
 async def test_two_quick_picks_settle_on_the_last_choice(ui_server: UiServer, monkeypatch: pytest.MonkeyPatch) -> None:
     now = ui_server.dashboard.clock()
     await journal(ui_server, [command('c-1', 'web-a', 'pull', 'SKIPPED', 0.5 * HOUR, now)])

@@ -1,6 +1,13 @@
-// NixFleet page helpers that need no server round trip: the footer's connection indicator.
+// NixFleet page helpers that need no server round trip: the connection state, in the footer and on the whole page.
+// While the tab's socket is down (the server stopped, the network gone), <html> carries data-nf-link="down" and
+// --nf-down-since ("21:04:05"): the stylesheets grey the live badges, status dots and metrics and say since when,
+// so nothing shows the last green as if it were current. Recovery needs nothing from the user: socket.io
+// reconnects (nixfleet/ui/sync_status.py) and the tab catches up, or NiceGUI reloads the page.
 (() => {
   const LABELS = { connecting: "Connecting…", connected: "Connected", reconnecting: "Reconnecting…", offline: "Offline" };
+  const TIME = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
+  let downSince = null; // when this tab lost the server it had (null: it has it, or never had it yet)
+  let watched = null; // the socket whose events are followed
 
   function connectionState() {
     const socket = window.socket;
@@ -10,19 +17,53 @@
     return "connecting";
   }
 
+  function showPage(state) {
+    const root = document.documentElement;
+    const down = state === "reconnecting" || (state === "offline" && window.did_handshake);
+    if (down && downSince === null) {
+      downSince = new Date();
+      root.style.setProperty("--nf-down-since", JSON.stringify(TIME.format(downSince)));
+      root.dataset.nfLink = "down";
+    } else if (!down && downSince !== null) {
+      downSince = null;
+      root.style.removeProperty("--nf-down-since");
+      delete root.dataset.nfLink;
+    }
+  }
+
+  function label(state) {
+    if (downSince === null) return LABELS[state];
+    const since = `since ${TIME.format(downSince)}`;
+    return state === "offline" ? `Offline ${since}` : `Disconnected ${since}`;
+  }
+
   function update() {
     const state = connectionState();
+    showPage(state);
     for (const el of document.querySelectorAll("[data-nf-conn]")) {
-      if (el.dataset.state !== state) {
+      const text = label(state);
+      if (el.dataset.state !== state || el.textContent !== text) {
         el.dataset.state = state;
-        el.textContent = LABELS[state];
-        el.title = state === "connected" ? "Live: changes appear as they happen" : "Changes will appear when the connection is back";
+        el.textContent = text;
+        el.title = state === "connected" ? "Live: changes appear as they happen" : "Reconnecting: changes will appear when the connection is back";
       }
     }
   }
 
-  setInterval(update, 250); // cheap and local: no server round trip
+  // socket.io says at once when the server went away; the interval covers the socket being created or replaced
+  function watchSocket() {
+    const socket = window.socket;
+    if (socket && socket !== watched && typeof socket.on === "function") {
+      watched = socket;
+      socket.on("disconnect", update);
+      socket.on("connect", update);
+      socket.io?.on?.("reconnect_attempt", update);
+    }
+    update();
+  }
+
+  setInterval(watchSocket, 250); // cheap and local: no server round trip
   window.addEventListener("online", update);
   window.addEventListener("offline", update);
-  document.addEventListener("DOMContentLoaded", update);
+  document.addEventListener("DOMContentLoaded", watchSocket);
 })();
