@@ -231,3 +231,20 @@ async def test_output_arriving_while_a_tab_restores_is_neither_lost_nor_doubled(
     await send_output(agent, 'after')  # and the tab follows the live output again
     await eventually(lambda: texts(panel, 'web-08')[-1] == 'after')
     assert output_of(panel, 'web-08', 'n ') == expected and reopened > 1
+
+
+async def test_a_removed_hosts_tab_closes_in_every_browser(ui_server: UiServer) -> None:
+    gone, kept = await ui_server.agent('web-07'), await ui_server.agent('web-08')
+    user, panel = await open_panel(ui_server)
+    _other, watching = await open_panel(ui_server)
+    for each in (panel, watching):
+        each.open('web-07')
+        each.open('web-08', focus=False)
+    assert watching.active == 'web-07'
+    await gone.close()
+    await ui_server.until(lambda: ui_server.host('web-07').get('connection') == 'offline')
+    [result] = await ui_server.dashboard.ops.dispatch('remove', ['web-07'])
+    assert result.started, result
+    await eventually(lambda: panel.open_tabs == watching.open_tabs == [LOG_TAB, 'web-08'])
+    assert watching.active == 'web-08'  # the tab shown went: its neighbour is shown instead
+    assert kept.hostname in panel.open_tabs
