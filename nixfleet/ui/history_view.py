@@ -299,7 +299,7 @@ class HistoryView:
         view = hosts.get(str(host_id)) if host_id else None
         label = ui.label(str((view or {}).get('hostname') or host_id or 'fleet')).classes('nf-htd nf-hhost')
         if view and view.get('theme_color'):
-            host_color_style(label, 'color', view['theme_color'])
+            host_color_style(label, '--hc', view['theme_color'])  # CSS lightens a colour too dark to read
         elif not host_id:
             label.classes(add='is-fleet')
 

@@ -35,7 +35,7 @@ function fillText(text, line) {
     const b = document.createElement("b");
     b.className = "nf-ol-h";
     b.textContent = host;
-    if (line.c) b.style.color = line.c;
+    if (line.c) b.style.setProperty("--hc", line.c); // CSS lightens a colour too dark to read
     return b;
   };
   if (!plain.includes(host)) {
@@ -154,9 +154,14 @@ export default {
     }
     const footer = document.querySelector(".q-footer");
     if (this.variant === "dock" && footer && window.ResizeObserver) {
+      // the dock sits on the footer; what floats above both (the phone's selection bar) reads --nf-dock-h
       const dock = this.$el.parentElement;
-      this.footerObserver = new ResizeObserver(() => dock.style.setProperty("--nf-footer-h", `${footer.offsetHeight}px`));
+      this.footerObserver = new ResizeObserver(() => {
+        dock.style.setProperty("--nf-footer-h", `${footer.offsetHeight}px`);
+        document.documentElement.style.setProperty("--nf-dock-h", `${dock.offsetHeight + footer.offsetHeight}px`);
+      });
       this.footerObserver.observe(footer);
+      this.footerObserver.observe(dock);
     }
   },
   unmounted() {

@@ -235,7 +235,7 @@ async def test_output_arriving_while_a_tab_restores_is_neither_lost_nor_doubled(
 
 async def test_a_removed_hosts_tab_closes_in_every_browser(ui_server: UiServer) -> None:
     gone, kept = await ui_server.agent('web-07'), await ui_server.agent('web-08')
-    user, panel = await open_panel(ui_server)
+    _user, panel = await open_panel(ui_server)
     _other, watching = await open_panel(ui_server)
     for each in (panel, watching):
         each.open('web-07')
