@@ -124,7 +124,7 @@ export default {
     active: String,
     font: { type: Number, default: 13 },
     collapsed: Boolean,
-    height: { type: Number, default: 220 },
+    height: { type: Number, default: 180 },
     cap: { type: Number, default: 2000 },
     variant: { type: String, default: "dock" },
     progress: { type: String, default: "" },

@@ -10,7 +10,7 @@ from nicegui import app
 from nixfleet.viewmodels.output_buffer import LOG_TAB
 
 FONT_MIN, FONT_MAX, FONT_DEFAULT = 9, 20, 13
-HEIGHT_MIN, HEIGHT_MAX, HEIGHT_DEFAULT = 120, 2000, 220
+HEIGHT_MIN, HEIGHT_MAX, HEIGHT_DEFAULT = 120, 2000, 180
 #: Key of the panel's preferences in `app.storage.user`.
 PREFS_KEY = 'output_panel'
 

@@ -8,6 +8,7 @@
   const TIME = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
   let downSince = null; // when this tab lost the server it had (null: it has it, or never had it yet)
   let watched = null; // the socket whose events are followed
+  let leaving = false; // the page is being left: its socket closing is no lost connection
 
   function connectionState() {
     const socket = window.socket;
@@ -19,7 +20,7 @@
 
   function showPage(state) {
     const root = document.documentElement;
-    const down = state === "reconnecting" || (state === "offline" && window.did_handshake);
+    const down = !leaving && (state === "reconnecting" || (state === "offline" && window.did_handshake));
     if (down && downSince === null) {
       downSince = new Date();
       root.style.setProperty("--nf-down-since", JSON.stringify(TIME.format(downSince)));
@@ -45,7 +46,8 @@
       if (el.dataset.state !== state || el.textContent !== text) {
         el.dataset.state = state;
         el.textContent = text;
-        el.title = state === "connected" ? "Live: changes appear as they happen" : "Reconnecting: changes will appear when the connection is back";
+        el.title =
+          state === "connected" ? "Live: changes appear as they happen" : "Changes will appear when the connection is back";
       }
     }
   }
@@ -63,6 +65,10 @@
   }
 
   setInterval(watchSocket, 250); // cheap and local: no server round trip
+  window.addEventListener("beforeunload", () => {
+    leaving = true;
+    setTimeout(() => (leaving = false), 3000); // still here (a download, not a navigation): count drops again
+  });
   window.addEventListener("online", update);
   window.addEventListener("offline", update);
   document.addEventListener("DOMContentLoaded", watchSocket);
