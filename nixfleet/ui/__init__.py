@@ -78,6 +78,7 @@ def mount_ui(app: FastAPI, parts: UiParts) -> None:
     ui.run_with(
         app,
         title='NixFleet',
+        language='en-US',  # <html lang>: screen readers pick their voice by it
         dark=True,
         favicon=STATIC_DIR / 'logo.svg',
         storage_secret=keys[0] if keys else None,

@@ -27,6 +27,7 @@ from nixfleet.timeutil import iso
 from nixfleet.ui.downloads import download_command_log
 from nixfleet.ui.history_host_filter import enter_applies_typed_host
 from nixfleet.ui.history_time import LocalTime, duration
+from nixfleet.ui.layout import table_cells
 from nixfleet.ui.output_panel import OutputView
 from nixfleet.ui.theme import host_color_style
 from nixfleet.ui.toasts import toast
@@ -70,7 +71,7 @@ class HistoryView:
                 ui.label('History').classes('nf-card-title')
                 self._kind = (
                     ui.toggle(KINDS, value=query.kind, on_change=self._picked('kind'))
-                    .props('dense no-caps unelevated toggle-color=primary')
+                    .props('dense no-caps unelevated toggle-color=nf toggle-text-color=nf')  # colours: .nf-seg
                     .classes('nf-seg')
                     .mark('history-kind')
                 )
@@ -94,8 +95,9 @@ class HistoryView:
                     .classes('nf-vbtn')
                     .mark('history-reset')
                 )
-            self._head = ui.element('div').classes('nf-hrow nf-hhead').props('role=row')
-            self._rows = ui.element('div').classes('nf-hrows').props('role=rowgroup').mark('history-rows')
+            with ui.element('div').props('role=table aria-label="History"'):
+                self._head = ui.element('div').classes('nf-hrow nf-hhead').props('role=row')
+                self._rows = ui.element('div').classes('nf-hrows').props('role=rowgroup').mark('history-rows')
             self._build_pager()
         self._show_filters()
         self._set_host_options(state, [])
@@ -272,7 +274,7 @@ class HistoryView:
             for row in self.page.rows:
                 (self._command_row if commands else self._event_row)(row, hosts)
             if not self.page.rows:
-                with ui.element('div').classes('nf-empty nf-history-empty'):
+                with ui.element('div').classes('nf-empty nf-history-empty').props('role=row'):
                     ui.html('<i class="material-icons" aria-hidden="true">manage_search</i>', sanitize=False)
                     if not self.query.filtered:
                         noun = 'commands' if commands else 'events'
@@ -285,6 +287,7 @@ class HistoryView:
                     else:
                         ui.label('Nothing matches these filters').classes('nf-empty-title')
                         ui.label('Widen the time range or reset the filters.').classes('nf-empty-sub')
+        table_cells(self._rows.default_slot.children)
         total, page = self.page.total, self.query.page
         pages = max(1, (total + PAGE_SIZE - 1) // PAGE_SIZE)
         first = page * PAGE_SIZE + 1 if self.page.rows else 0
@@ -367,6 +370,7 @@ class HistoryView:
         earlier = max(0, len(entries) - TAB_CAP)
         host = row.get('host_id')
         with ui.dialog().props('maximized=false') as dialog, ui.element('div').classes('nf-ldialog'):
+            dialog.props['aria-label'] = f'Log of {row.get("op")} on {host or "fleet"}'
             with ui.element('div').classes('nf-ldialog-head'):
                 ui.label(f'{row.get("op")} on {host or "fleet"}').classes('nf-ldialog-title')
                 ui.label(str(row.get('status') or '').lower()).classes(f'nf-sbadge t-{status_tone(row.get("status"))}')

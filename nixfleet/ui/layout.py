@@ -1,6 +1,9 @@
-"""Page chrome: the footer (connection, versions) and the view navigation. The header is `header_.FleetHeader`."""
+"""Page chrome: the footer (connection, versions), the view navigation and the cells of the views' ARIA tables. The
+header is `header.FleetHeader`."""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 from nicegui import ui
 
@@ -69,3 +72,13 @@ class ViewNav:
             self._running = running
             self._badge.set_text(str(running))  # "N running"; the word is CSS, dropped on phones
             self._badge.set_visibility(running > 0)
+
+
+def table_cells(rows: Iterable[ui.element]) -> None:
+    """Give each child of the `role=row` elements among `rows` the role `cell` (unless it has a role): an ARIA table
+    is read as one only when its rows hold cells."""
+    for row in rows:
+        if row.props.get('role') == 'row':
+            for cell in row.default_slot.children:
+                if 'role' not in cell.props:
+                    cell.props['role'] = 'cell'

@@ -25,9 +25,12 @@ class TabChip:
                 ui.element('span').classes('nf-otab-unread').props('aria-hidden=true')
             self.button.on('click', lambda _: on_select())
             if on_close is not None:
+                # a tablist holds tabs only: this button is for the pointer; Delete closes the focused tab
                 close = ui.button(icon='close', on_click=lambda _: on_close()).props('flat dense round size=xs')
                 close.classes('nf-otab-close').mark(f'output-close-{key}')
-                close.props['aria-label'] = f'Close the output of {label}'
+                close.props.update({'aria-hidden': 'true', 'tabindex': '-1', 'title': f'Close the output of {label}'})
+                self.button.on('keydown.delete', lambda _: on_close())
+                self.button.props['aria-keyshortcuts'] = 'Delete'
         self.wrap.props['data-tab'] = key
         self.button.mark(f'output-tab-{key}')
         self.wrap.mark(f'output-chip-{key}')

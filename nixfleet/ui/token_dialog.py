@@ -55,7 +55,7 @@ class CreateDialog:
                 ui.label('Scope').classes('nf-token-label')
                 self.scope = (
                     ui.toggle({s.value: s.value for s in TokenScope}, value=TokenScope.READ.value)
-                    .props('dense no-caps unelevated toggle-color=primary')
+                    .props('dense no-caps unelevated toggle-color=nf toggle-text-color=nf')  # colours: .nf-seg
                     .classes('nf-seg nf-token-scope')
                     .mark('token-scope')
                 )
@@ -119,9 +119,9 @@ class CreateDialog:
                 'nf-dlg-text'
             )
             with ui.element('div').classes('nf-secret'):
-                ui.input(value=secret).props('readonly outlined dense dark spellcheck=false').classes(
-                    'nf-secret-value'
-                ).mark('token-secret')
+                ui.input(value=secret).props(
+                    'readonly outlined dense dark spellcheck=false aria-label="The new token"'
+                ).classes('nf-secret-value').mark('token-secret')
                 copy = ui.button('Copy', icon='content_copy').props('unelevated no-caps').classes('nf-act is-primary')
                 copy.mark('token-copy')
                 copy.on('click', lambda e: self._copied(copy, bool(e.args)), js_handler=COPY_JS)

@@ -25,6 +25,8 @@ from nixfleet.streams.state import FleetState
 from nixfleet.timeutil import iso
 from nixfleet.ui.dialogs import confirm
 from nixfleet.ui.history_time import LocalTime
+from nixfleet.ui.layout import table_cells
+from nixfleet.ui.theme import host_color_style
 from nixfleet.ui.toasts import toast
 from nixfleet.ui.token_dialog import SCOPE_HELP, CreateDialog
 from nixfleet.viewmodels.lifetime import bind_to_client
@@ -77,10 +79,11 @@ class TokensView:
                 'is stored.</p>',
                 sanitize=False,
             )
-            with ui.element('div').classes('nf-hrow nf-hhead is-tokens').props('role=row'):
-                for title in ('Kind', 'Host / name', 'Scope', 'Token', 'Created', 'Last used', ''):
-                    ui.label(title).classes('nf-hth').props('role=columnheader')
-            self._list = ui.element('div').classes('nf-hrows').props('role=rowgroup').mark('tokens-rows')
+            with ui.element('div').props('role=table aria-label="Tokens"'):
+                with ui.element('div').classes('nf-hrow nf-hhead is-tokens').props('role=row'):
+                    for title in ('Kind', 'Host / name', 'Scope', 'Token', 'Created', 'Last used', ''):
+                        ui.label(title).classes('nf-hth').props('role=columnheader')
+                self._list = ui.element('div').classes('nf-hrows').props('role=rowgroup').mark('tokens-rows')
         ui.timer(0, self.load, once=True)  # timers start once the browser is connected
         ui.timer(REFRESH, self._mark_stale)  # what no event announces: last-used times, `nixfleet token` elsewhere
         bind_to_client(self._client, self._follow_changes)
@@ -150,12 +153,13 @@ class TokensView:
             for row in rows:
                 self._row(row, hosts)
             if not rows:
-                with ui.element('div').classes('nf-empty nf-tokens-empty'):
+                with ui.element('div').classes('nf-empty nf-tokens-empty').props('role=row'):
                     ui.html('<i class="material-icons" aria-hidden="true">key</i>', sanitize=False)
                     ui.label('No tokens yet').classes('nf-empty-title')
                     ui.label('Create an API token for scripts, or a per-host token for an agent.').classes(
                         'nf-empty-sub'
                     )
+        table_cells(self._list.default_slot.children)
 
     def _row(self, row: TokenRow, hosts: Mapping[str, Mapping[str, Any]]) -> None:
         revoked = ' is-revoked' if row.revoked_at else ''
@@ -165,8 +169,7 @@ class TokensView:
             fleet = ' is-fleet' if row.kind == 'shared' else ''  # the shared token: any host, like a fleet-wide row
             subject = ui.label(row.subject).classes(f'nf-htd nf-hhost nf-tsubject k-{row.kind}{fleet}')
             color = (hosts.get(row.subject) or {}).get('theme_color') if row.kind == 'agent' else None
-            if color:
-                subject.style(f'color: {color}')  # a validated #rgb/#rrggbb (HostRegistry.color)
+            host_color_style(subject, '--hc', color)  # validated again; CSS lightens a colour too dark to read
             with ui.element('div').classes('nf-htd'):
                 if row.kind == 'api':
                     ui.label(row.scope).classes(f'nf-sbadge nf-tscope s-{row.scope}').props(

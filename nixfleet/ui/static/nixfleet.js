@@ -39,6 +39,8 @@
   }
 
   function update() {
+    // Quasar's loading bar is a progressbar with no name: name it (screen readers announce "Loading")
+    for (const bar of document.querySelectorAll(".q-loading-bar:not([aria-label])")) bar.setAttribute("aria-label", "Loading");
     const state = connectionState();
     showPage(state);
     for (const el of document.querySelectorAll("[data-nf-conn]")) {
