@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,6 +33,7 @@ async def style(page: Page, selector: str, prop: str, pseudo: str | None = None)
 async def test_a_stopped_server_greys_the_page_within_2_s_and_it_recovers_by_itself(
     restartable: Restartable,  # noqa: F811
     browser: Any,
+    tmp_path: Path,
 ) -> None:
     await restartable.start()
     ws_url = restartable.http.replace('http://', 'ws://') + '/ws'
@@ -59,6 +61,7 @@ async def test_a_stopped_server_greys_the_page_within_2_s_and_it_recovers_by_its
     assert await style(page, dot, 'backgroundColor') != GREEN  # no last green
     assert await style(page, '.nf-pill.online .nf-pill-dot', 'backgroundColor') != GREEN
     assert await style(page, '.nf-row[data-host="web-01"] .c-cpu .nf-num', 'color') == MUTED
+    await page.screenshot(path=tmp_path / 'disconnected.png')
     await agent.close()
     await restartable.stop()
 
