@@ -154,18 +154,32 @@ export default {
     }
     const footer = document.querySelector(".q-footer");
     if (this.variant === "dock" && footer && window.ResizeObserver) {
-      // the dock sits on the footer; what floats above both (the phone's selection bar) reads --nf-dock-h
+      // the dock sits on the footer (or below a short page); what floats just above it (the phone's selection bar)
+      // reads --nf-above-dock: the height from the bottom of the window to the dock's top
       const dock = this.$el.parentElement;
+      const root = document.documentElement;
+      const place = () => {
+        this.placing = null;
+        const gap = Math.max(footer.offsetHeight, Math.round(window.innerHeight - dock.getBoundingClientRect().top));
+        root.style.setProperty("--nf-above-dock", `${gap}px`);
+      };
+      this.onPlace = () => (this.placing ??= requestAnimationFrame(place));
       this.footerObserver = new ResizeObserver(() => {
         dock.style.setProperty("--nf-footer-h", `${footer.offsetHeight}px`);
-        document.documentElement.style.setProperty("--nf-dock-h", `${dock.offsetHeight + footer.offsetHeight}px`);
+        this.onPlace();
       });
       this.footerObserver.observe(footer);
       this.footerObserver.observe(dock);
+      const page = document.querySelector(".nf-page"); // a page growing moves a dock that is not at the bottom
+      if (page) this.footerObserver.observe(page);
+      window.addEventListener("scroll", this.onPlace, { passive: true });
+      window.addEventListener("resize", this.onPlace, { passive: true });
     }
   },
   unmounted() {
     this.footerObserver?.disconnect();
+    window.removeEventListener("scroll", this.onPlace);
+    window.removeEventListener("resize", this.onPlace);
     this.stopDrag?.();
     this.narrowQuery?.removeEventListener("change", this.onNarrow);
     clearTimeout(this.narrowTimer);

@@ -65,7 +65,10 @@ async def test_text_and_agent_emoji_are_drawn_in_the_bundled_fonts(
 
     title = await fonts_of(page, '.nf-card-title')
     assert list(title) == ['JetBrains Mono'] and title['JetBrains Mono']['isCustomFont'], title
-    drawn = await fonts_of(page, '.nf-output-body .nf-ol:last-of-type .nf-ol-x')
+    index = await page.evaluate(
+        "[...document.querySelector('.nf-output-body').children].findIndex(e => e.textContent.includes('deployed'))"
+    )
+    drawn = await fonts_of(page, f'.nf-output-body > :nth-child({index + 1}) .nf-ol-x')
     assert set(drawn) == {'JetBrains Mono', 'Noto Emoji'}, drawn  # no system fallback, no empty boxes
     assert all(font['isCustomFont'] for font in drawn.values()), drawn
     assert drawn['Noto Emoji']['glyphCount'] == 2
