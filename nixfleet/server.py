@@ -126,6 +126,7 @@ def ui_parts(dashboard: Dashboard) -> UiParts:
         tokens=dashboard.tokens,
         links=dashboard.security.links,
         sessions=dashboard.sessions,
+        samples=dashboard.samples,
         clock=dashboard.clock,
     )
 
