@@ -73,9 +73,7 @@ class Dashboard:
         self.journal = Journal(self.store)
         self.versions = VersionKeeper(self.store)
         self.stream = FleetStateStream(FleetState(event_limit=settings.init_event_limit), self.versions.observe)
-        #: Each host's CPU and RAM of the last hour, from its heartbeats (the host page's sparklines; memory only).
-        self.samples = MetricSamples(clock)
-        self.live = LiveState(self.store, self.samples)
+        self.live = LiveState(self.store, MetricSamples(clock))
         self.events = EventLog(self.store, self.stream, clock)
         self.hosts = HostRegistry(settings, self.store, self.live, self.stream, self.events, clock)
         self.gateway = AgentGateway(
@@ -301,7 +299,7 @@ def include_api(app: FastAPI, dashboard: Dashboard) -> None:
     metrics = metrics_router(collector, dashboard.credentials)
     app.include_router(metrics, dependencies=API_SECURITY, responses=refusals() | malformed())
     routers = (
-        hosts_router(dashboard.stream, dashboard.ops, auth, dashboard.samples),
+        hosts_router(dashboard.stream, dashboard.ops, auth, dashboard.live.samples),
         ops_router(dashboard.ops, auth),
         commands_router(dashboard.journal, dashboard.ops, dashboard.stream, auth),
         events_router(dashboard.journal, auth),

@@ -8,6 +8,7 @@ command per host at a time).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
@@ -97,16 +98,7 @@ def hosts_router(stream: FleetStateStream, ops: OpEngine, auth: ApiAuth, samples
         """One host."""
         return host(host_id)
 
-    @router.get('/{host_id}/metrics', response_model=HostMetricsOut, responses=refusals(404))
-    async def host_metrics(host_id: str, _: str = Depends(auth)) -> dict[str, Any]:
-        """The host's CPU and RAM of the last hour (kept in memory: a restarted dashboard starts afresh)."""
-        host(host_id)
-        return {
-            'host_id': host_id,
-            'window': samples.window,
-            'step': samples.step,
-            'samples': [{'at': iso(s.at), 'cpu': s.cpu, 'ram': s.ram} for s in samples.recent(host_id)],
-        }
+    _add_metrics(router, host, samples, auth)
 
     @router.delete('/{host_id}', response_model=HostChange, responses=refusals(404, 409, 500))
     async def remove_host(host_id: str, actor: str = Depends(auth)) -> dict[str, Any]:
@@ -120,3 +112,20 @@ def hosts_router(stream: FleetStateStream, ops: OpEngine, auth: ApiAuth, samples
         return await host_op('set-color', host_id, actor, {'color': body.color})
 
     return router
+
+
+def _add_metrics(
+    router: APIRouter, host: Callable[[str], dict[str, Any]], samples: MetricSamples, auth: ApiAuth
+) -> None:
+    """`GET /api/hosts/{id}/metrics` (`host` refuses an unknown host)."""
+
+    @router.get('/{host_id}/metrics', response_model=HostMetricsOut, responses=refusals(404))
+    async def host_metrics(host_id: str, _: str = Depends(auth)) -> dict[str, Any]:
+        """The host's CPU and RAM of the last hour (kept in memory: a restarted dashboard starts afresh)."""
+        host(host_id)
+        return {
+            'host_id': host_id,
+            'window': samples.window,
+            'step': samples.step,
+            'samples': [{'at': iso(s.at), 'cpu': s.cpu, 'ram': s.ram} for s in samples.recent(host_id)],
+        }

@@ -28,9 +28,10 @@ class LiveHost:
 class LiveState:
     """Per-host heartbeat data in memory; `flush` writes what changed since the last flush in one statement."""
 
-    def __init__(self, store: Store, samples: MetricSamples | None = None) -> None:
+    def __init__(self, store: Store, samples: MetricSamples) -> None:
         self._store = store
-        self._samples = samples
+        #: Each host's CPU and RAM of the last hour, one sample per step (the host page, `/api/hosts/{id}/metrics`).
+        self.samples = samples
         self.hosts: dict[str, LiveHost] = {}
         self._dirty: set[str] = set()
 
@@ -38,8 +39,7 @@ class LiveState:
         """Record a heartbeat (its metrics are a sample too)."""
         live = self.seen(host, now)
         live.metrics = metrics
-        if self._samples is not None:
-            self._samples.add(host, now, metrics)
+        self.samples.add(host, now, metrics)
         return live
 
     def seen(self, host: str, now: float) -> LiveHost:
@@ -64,8 +64,7 @@ class LiveState:
         """Drop a removed host (its samples too)."""
         self.hosts.pop(host, None)
         self._dirty.discard(host)
-        if self._samples is not None:
-            self._samples.forget(host)
+        self.samples.forget(host)
 
     def _pending_rows(self) -> list[tuple[str, str | None, str]]:
         rows = []

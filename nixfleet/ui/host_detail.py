@@ -64,7 +64,7 @@ class HostDetailView:
         self._shown: tuple[Any, ...] = ()
         self._known = False  #: the host existed while this page was open
         self._rows: list[dict[str, Any]] = []
-        self._deploys: list[Deploy] = []
+        self._deploys: list[dict[str, Any]] = []
         self._live: dict[str, Mapping[str, Any]] = {}
         self._seen_commands: Any = None
         self._command_key: tuple[Any, ...] = ()
@@ -81,6 +81,10 @@ class HostDetailView:
     # -- following the state -------------------------------------------------------------------------------------
     def show(self, state: FleetState) -> None:
         """Render a snapshot: cheap when nothing of this host changed."""
+        with self._root:  # called from the tab's subscription too: no slot of ours is current then
+            self._show(state)
+
+    def _show(self, state: FleetState) -> None:
         view = state.hosts.get(self.host) if self.host is not None else None
         if view is None:
             if self._view is not None or not self._shown:
@@ -100,6 +104,7 @@ class HostDetailView:
             if key != self._command_key:
                 self._command_key = key
                 self._render_commands()  # a status that moved shows at once; a new command after the re-read
+                self._render_deploys()
                 self.refresh()
 
     def _build(self, view: Mapping[str, Any]) -> None:
@@ -192,7 +197,7 @@ class HostDetailView:
             self._loading, self._loaded_at = False, time.monotonic()
         if self._view is None:
             return  # the host went while we read
-        self._rows, self._deploys = page.rows, deploys(history)
+        self._rows, self._deploys = page.rows, history
         connected = connects.rows[0]['timestamp'] if connects.rows else self._view.get('created_at')
         online = self._view.get('connection') != 'offline'
         self._since.props['iso'] = (connected or '') if online else ''
@@ -245,9 +250,10 @@ class HostDetailView:
             return
         self._gens.clear()
         with self._gens:
-            for deploy in self._deploys:
+            lines = deploys(self._deploys, self._live)
+            for deploy in lines:
                 _deploy_line(deploy)
-            if not self._deploys:
+            if not lines:
                 ui.label('No switch, rollback or rebuild yet.').classes('nf-hostd-empty')
 
     def _render_missing(self) -> None:

@@ -41,7 +41,7 @@ class Sparklines:
                 with ui.element('div').classes('nf-spark-head'):
                     ui.label(label).classes('nf-spark-label')
                     self._values[key] = ui.label('—').classes('nf-spark-value')
-                self._lines[key] = ui.html('', sanitize=False).classes('nf-spark-box')
+                self._lines[key] = ui.html('', sanitize=False).classes('nf-spark-box').mark(f'host-spark-{key}-line')
         minutes = round(self._samples.window / 60)
         self._note = ui.label(f'Last {minutes} min · one point per {self._samples.step:.0f} s').classes('nf-spark-note')
 

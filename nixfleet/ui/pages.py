@@ -75,7 +75,7 @@ def register_pages(parts: UiParts) -> None:
     def history(session: Session) -> None:
         ViewPage(parts, loop_scheduler(), '/history', ui.context.client.request.query_params)
 
-    @protected_page('/hosts/{host_id}', parts.sessions, parts.links, title='Host · NixFleet')
+    @protected_page('/hosts/{host_id:path}', parts.sessions, parts.links, title='Host · NixFleet')
     def host(session: Session) -> None:
         host_id = str(ui.context.client.request.path_params.get('host_id') or '')
         ViewPage(parts, loop_scheduler(), '/hosts', {'host': host_id})

@@ -178,8 +178,9 @@ def _state(row: Mapping[str, Any]) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def deploys(rows: Iterable[Mapping[str, Any]]) -> list[Deploy]:
-    """Journal rows of switch-like commands as generation history, newest first as given.
+def deploys(rows: Iterable[Mapping[str, Any]], live: Mapping[str, Mapping[str, Any]] | None = None) -> list[Deploy]:
+    """Journal rows of switch-like commands as generation history, newest first as given (with the status of the live
+    command of the same id when there is one).
 
     The generation a command went to is the host's when it ended (recorded since this page exists); for older rows of
     `switch` and `force-rebuild`, which deploy the generation the host was at, the one at dispatch stands in.
@@ -193,7 +194,7 @@ def deploys(rows: Iterable[Mapping[str, Any]]) -> list[Deploy]:
         after = str(state.get('generation') or '')
         if not after and row.get('op') in ('switch', 'force-rebuild') and row.get('finished_at'):
             after = previous
-        status = str(row.get('status') or '')
+        status = str((live or {}).get(str(row.get('id')), row).get('status') or '')
         history.append(
             Deploy(
                 id=str(row.get('id')),
