@@ -69,14 +69,15 @@ class HostDetailView:
         self._seen_commands: Any = None
         self._command_key: tuple[Any, ...] = ()
         self._loading = self._stale = self._due = False
+        self._cmds: ui.element | None = None
+        self._gens: ui.element | None = None
+        self._connection: Any = None
         self._loaded_at = 0.0
         with ui.element('section').classes('nf-hostd').mark('host-detail') as self._root:
             self._head = ui.element('div').classes('nf-hostd-head')
             self._body = ui.element('div').classes('nf-hostd-grid')
         self._sparks = Sparklines(samples, clock, self.host or '')
-        self.show(state)
-        if self.host is not None:
-            ui.timer(0, self.load, once=True)  # timers start once the browser is connected
+        self.show(state)  # a known host: its journal is read once the browser is connected (a timer)
 
     # -- following the state -------------------------------------------------------------------------------------
     def show(self, state: FleetState) -> None:
@@ -94,9 +95,11 @@ class HostDetailView:
         if self._view is None:
             self._known = True
             self._build(view)
+            self._view = view
+            self.refresh()
         elif view is not self._view:
             self._update(view)
-        self._view = view
+            self._view = view
         if state.commands is not self._seen_commands:
             self._seen_commands = state.commands
             self._live = host_commands(state.commands, str(self.host))
@@ -162,6 +165,9 @@ class HostDetailView:
         self._seen.props['iso'] = view.get('last_seen') or ''
         self._seen.update()
         self._sparks.show(view)
+        if view.get('connection') != self._connection:
+            self._connection = view.get('connection')
+            self.refresh()  # since when it is connected
 
     def _view_output(self) -> None:
         if self.host is not None:
@@ -235,7 +241,7 @@ class HostDetailView:
                             ui.label(comp.hint).classes('nf-comp-hint')
 
     def _render_commands(self) -> None:
-        if not hasattr(self, '_cmds'):
+        if self._cmds is None:
             return
         self._cmds.clear()
         with self._cmds:
@@ -246,7 +252,7 @@ class HostDetailView:
                 ui.label('No commands yet. Ops run on this host show up here.').classes('nf-hostd-empty')
 
     def _render_deploys(self) -> None:
-        if not hasattr(self, '_gens'):
+        if self._gens is None:
             return
         self._gens.clear()
         with self._gens:
@@ -260,8 +266,8 @@ class HostDetailView:
         self._head.clear()
         self._body.clear()
         self._shown = ('missing',)
-        if hasattr(self, '_cmds'):
-            del self._cmds, self._gens
+        self._cmds = self._gens = None
+        self._rows, self._deploys, self._live, self._command_key, self._seen_commands = [], [], {}, (), None
         name = shown_id(self._raw_id)
         ui.page_title('No such host · NixFleet')
         with self._head:
@@ -300,8 +306,15 @@ def _card(title: str, icon: str, classes: str) -> ui.element:
     return card
 
 
+def _item(kind: str, tone: str, command_id: str) -> ui.element:
+    """A list item of one command (its id from the journal is set as a value, never parsed as props)."""
+    item = ui.element('div').classes(f'{kind} t-{tone}').props('role=listitem')
+    item.props['data-command'] = command_id
+    return item
+
+
 def _command_line(line: CommandLine, host: str) -> None:
-    with ui.element('div').classes(f'nf-cmd t-{line.tone}').props(f'role=listitem data-command={line.id}'):
+    with _item('nf-cmd', line.tone, line.id):
         with ui.element('div').classes('nf-cmd-main'):
             ui.label(line.op).classes('nf-cmd-op')
             badge = ui.label(line.status.lower().replace('_', ' ')).classes(f'nf-sbadge t-{line.tone}')
@@ -315,7 +328,8 @@ def _command_line(line: CommandLine, host: str) -> None:
             ui.label(took or '').classes('nf-cmd-took').set_visibility(bool(took))
             if line.has_output:
                 link = ui.link('Output', command_log_url(line.id), new_tab=True).classes('nf-cmd-out')
-                link.props(f'rel=noopener aria-label="Output of {line.op} on {host} ({line.id})"')
+                link.props['rel'] = 'noopener'
+                link.props['aria-label'] = f'Output of {line.op} on {host} ({line.id})'
                 link.mark(f'host-output-{line.id}')
         if line.cause:
             ui.label(line.cause).classes('nf-cmd-why').props['title'] = line.cause
@@ -324,7 +338,7 @@ def _command_line(line: CommandLine, host: str) -> None:
 
 
 def _deploy_line(deploy: Deploy) -> None:
-    with ui.element('div').classes(f'nf-gen-line t-{deploy.tone}').props(f'role=listitem data-command={deploy.id}'):
+    with _item('nf-gen-line', deploy.tone, deploy.id):
         with ui.element('span').classes('nf-gen-when'):
             LocalTime(deploy.at, 'datetime')
         ui.label(deploy.op).classes('nf-gen-op')

@@ -117,6 +117,12 @@ async def test_the_page_follows_new_commands_the_generations_they_went_to_and_th
     await user.should_see('web-01 has been removed. It comes back when its agent registers again.')
     await user.should_see(marker='host-missing-back')
 
+    await ui_server.agent('web-01', heartbeat={})  # it registers again: the page shows it again
+    await user.should_see(marker='host-facts')
+    await user.should_not_see('No such host')
+    await eventually(lambda: texts(user, 'host-commands')[:2] == ['Remove', 'success'])
+    assert 'Switch' not in texts(user, 'host-commands')  # its commands went with it
+
 
 async def test_sparklines_draw_the_heartbeats_of_the_last_hour_as_they_arrive(
     ui_server: UiServer, clock: ManualClock
