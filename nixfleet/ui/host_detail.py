@@ -138,10 +138,10 @@ class HostDetailView:
                 self._sparks.build()
             with _card('Compartments', 'fact_check', 'nf-hostd-comps'):
                 self._comps = ui.element('div').classes('nf-comp-list').mark('host-compartments')
-            with _card('Recent commands', 'terminal', 'nf-hostd-cmds'):
-                self._cmds = ui.element('div').classes('nf-cmd-list').props('role=list').mark('host-commands')
             with _card('Generation history', 'commit', 'nf-hostd-gens'):
                 self._gens = ui.element('div').classes('nf-gen-list').props('role=list').mark('host-generations')
+            with _card('Recent commands', 'terminal', 'nf-hostd-cmds'):
+                self._cmds = ui.element('div').classes('nf-cmd-list').props('role=list').mark('host-commands')
         self._shown = ()
         self._update(view)
         self._render_commands()

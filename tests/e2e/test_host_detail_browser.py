@@ -90,7 +90,7 @@ async def settle(page: Page) -> None:
 
 
 @pytest.mark.parametrize('dashboard_process', [HOOKS], indirect=True)
-async def test_a_click_on_a_host_name_opens_its_page_with_sparklines(
+async def test_a_click_on_a_host_name_opens_its_page_with_sparklines_and_screenshots(
     dashboard_process: DashboardProcess, browser: Browser, agents: AgentFactory, tmp_path: Path
 ) -> None:
     out = ROOT / 'docs' / 'screenshots' if os.environ.get('NIXFLEET_UPDATE_SCREENSHOTS') == '1' else tmp_path
