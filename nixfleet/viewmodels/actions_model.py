@@ -98,7 +98,7 @@ ROW_MENU: tuple[MenuItem, ...] = (
     MenuItem(key='reboot', label='Reboot…', icon='power_settings_new', kind='totp', op='reboot', danger=True),
     MenuItem(key='check-version', label='Check version', icon='verified', kind='op', op='check-version'),
     MenuItem(key='color', label='Change colour…', icon='palette', kind='color', op='set-color', divider=True),
-    MenuItem(key='details', label='Details', icon='info', kind='details', divider=True),
+    MenuItem(key='details', label='Details', icon='info', kind='details'),
     MenuItem(key='output', label='View output', icon='terminal', kind='output'),
     MenuItem(key='log', label='Download log', icon='file_download', kind='log'),
     MenuItem(key='remove', label='Remove…', icon='delete', kind='confirm', op='remove', danger=True, divider=True),
