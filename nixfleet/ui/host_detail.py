@@ -125,21 +125,23 @@ class HostDetailView:
             output = ui.button('Live output', icon='terminal', on_click=self._view_output)
             output.props('flat dense no-caps').classes('nf-vbtn nf-hostd-btn').mark('host-output')
         with self._body:
-            with _card('Facts', 'info', 'nf-hostd-facts'):
-                self._facts = ui.element('dl').classes('nf-facts').mark('host-facts')
-                with ui.element('dl').classes('nf-facts nf-facts-live'):
-                    _text('dt', 'Last seen')
-                    with ui.element('dd'):
-                        self._seen = LocalTime(None, 'ago').mark('host-last-seen')
-                    _text('dt', 'Connected')
-                    with ui.element('dd'):
-                        self._since = LocalTime(None, 'ago').mark('host-connected')
-            with _card('Last hour', 'monitoring', 'nf-hostd-metrics'):
-                self._sparks.build()
-            with _card('Compartments', 'fact_check', 'nf-hostd-comps'):
-                self._comps = ui.element('div').classes('nf-comp-list').mark('host-compartments')
-            with _card('Generation history', 'commit', 'nf-hostd-gens'):
-                self._gens = ui.element('div').classes('nf-gen-list').props('role=list').mark('host-generations')
+            with ui.element('div').classes('nf-hostd-col'):
+                with _card('Facts', 'info', 'nf-hostd-facts'):
+                    self._facts = ui.element('dl').classes('nf-facts').mark('host-facts')
+                    with ui.element('dl').classes('nf-facts nf-facts-live'):
+                        _text('dt', 'Last seen')
+                        with ui.element('dd'):
+                            self._seen = LocalTime(None, 'ago').mark('host-last-seen')
+                        _text('dt', 'Connected')
+                        with ui.element('dd'):
+                            self._since = LocalTime(None, 'ago').mark('host-connected')
+                with _card('Compartments', 'fact_check', 'nf-hostd-comps'):
+                    self._comps = ui.element('div').classes('nf-comp-list').mark('host-compartments')
+            with ui.element('div').classes('nf-hostd-col'):
+                with _card('Last hour', 'show_chart', 'nf-hostd-metrics'):
+                    self._sparks.build()
+                with _card('Generation history', 'commit', 'nf-hostd-gens'):
+                    self._gens = ui.element('div').classes('nf-gen-list').props('role=list').mark('host-generations')
             with _card('Recent commands', 'terminal', 'nf-hostd-cmds'):
                 self._cmds = ui.element('div').classes('nf-cmd-list').props('role=list').mark('host-commands')
         self._shown = ()
@@ -319,7 +321,7 @@ def _command_line(line: CommandLine, host: str) -> None:
             ui.label(line.op).classes('nf-cmd-op')
             badge = ui.label(line.status.lower().replace('_', ' ')).classes(f'nf-sbadge t-{line.tone}')
             badge.props['aria-label'] = f'status {line.status.lower()}'
-            if line.exit_code not in (None, 0):
+            if line.exit_code not in (None, 0) and f'exit {line.exit_code}' not in line.cause:
                 ui.label(f'exit {line.exit_code}').classes('nf-cmd-exit')
             ui.element('div').classes('nf-spacer')
             with ui.element('span').classes('nf-cmd-when'):

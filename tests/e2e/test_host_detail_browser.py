@@ -31,8 +31,8 @@ MAC = {'host_type': 'macos', 'os_version': '15.2', 'location': 'home', 'device_t
 
 
 @asynccontextmanager
-async def heartbeating(*agents: FakeAgent) -> AsyncIterator[None]:
-    """Keep the agents heartbeating every 2 s (their CPU moving), as real ones do."""
+async def heartbeating(*agents: FakeAgent, generation: str = 'b6a4b4d') -> AsyncIterator[None]:
+    """Keep the agents heartbeating every 2 s (at `generation`, their CPU moving), as real ones do."""
 
     async def beat() -> None:
         tick = 0
@@ -40,7 +40,8 @@ async def heartbeating(*agents: FakeAgent) -> AsyncIterator[None]:
             for agent in agents:
                 with contextlib.suppress(Exception):  # an agent the test closed for a restart
                     cpu = 22.0 + 6 * (tick % 3)
-                    await agent.heartbeat(metrics={'cpu': cpu, 'ram': 44.0, 'swap': 0, 'load': 0.4})
+                    metrics = {'cpu': cpu, 'ram': 44.0, 'swap': 0, 'load': 0.4}
+                    await agent.heartbeat(generation=generation, metrics=metrics)
             tick += 1
             await asyncio.sleep(2)  # the rhythm of an agent's heartbeat, not a wait for an effect
 
@@ -104,7 +105,7 @@ async def test_a_click_on_a_host_name_opens_its_page_with_sparklines_and_screens
         await log_in(tab, base)
         await page.wait_for_selector(f'{row("macbook-ana")}[data-conn="online"]')
         mac = await failed_test_and_switch(page, base, agents, mac)
-        async with heartbeating(mac):
+        async with heartbeating(mac, generation='c0ffee1'):
             seeded = await page.request.post(f'{base}/_test/samples?host=macbook-ana')
             assert seeded.ok, await seeded.text()
 
@@ -112,8 +113,9 @@ async def test_a_click_on_a_host_name_opens_its_page_with_sparklines_and_screens
             await page.wait_for_url(f'{base}/hosts/macbook-ana')
             await wait_connected(page)
             await expect(page.get_by_role('heading', name='macbook-ana')).to_be_visible()
-            await expect(page.locator('.nf-facts')).to_contain_text('macOS')
-            await expect(page.locator('.nf-comp-line[data-comp="tests"]')).to_contain_text('Tests failed (exit 2)')
+            await expect(page.locator('.nf-hostd-facts')).to_contain_text('macOS')
+            await expect(page.locator('.nf-comp-line[data-comp="system"]')).to_contain_text('Switch deployed c0ffee1')
+            await expect(page.locator('.nf-comp-line[data-comp="tests"]')).to_contain_text('Tests need a re-run')
             failed = page.locator('.nf-cmd', has_text='Test')
             await expect(failed).to_contain_text('exit 2 — error: check dns-resolves failed: no answer from 10.0.0.53')
             output = failed.get_by_role('link', name='Output of Test on macbook-ana', exact=False)
@@ -123,18 +125,20 @@ async def test_a_click_on_a_host_name_opens_its_page_with_sparklines_and_screens
             await expect(spark).to_have_attribute('aria-label', re.compile(r'^CPU over the last hour: now \d+%'))
             points = await spark.locator('polyline').first.get_attribute('points') or ''
             assert len(points.split()) > 100  # the hour of samples, drawn
+            await page.get_by_role('button', name='Collapse the panel').click()
             await settle(page)
             await no_horizontal_scrollbar(page)
-            await page.screenshot(path=out / 'host-detail.png', full_page=True)
+            await page.screenshot(path=out / 'host-detail.png')
 
             phone = await open_tab(browser, width=390, height=844)
             await log_in(phone, base)
             await phone.page.goto(f'{base}/hosts/macbook-ana')
             await wait_connected(phone.page)
             await expect(phone.page.locator('.nf-spark-row.is-ram svg.nf-spark polyline').first).to_be_attached()
+            await phone.page.locator('.nf-hostd-metrics').scroll_into_view_if_needed()
             await settle(phone.page)
             await no_horizontal_scrollbar(phone.page)
-            await phone.page.screenshot(path=out / 'host-detail-mobile.png', full_page=True)
+            await phone.page.screenshot(path=out / 'host-detail-mobile.png')
 
             await page.get_by_role('link', name='All hosts').click()
             await page.wait_for_url(f'{base}/')
