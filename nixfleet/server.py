@@ -141,6 +141,7 @@ def ui_parts(dashboard: Dashboard) -> UiParts:
         tokens=dashboard.tokens,
         links=dashboard.security.links,
         sessions=dashboard.sessions,
+        samples=dashboard.live.samples,
         clock=dashboard.clock,
     )
 

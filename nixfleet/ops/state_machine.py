@@ -251,6 +251,8 @@ class CommandStateMachine:
         cmd.exit_code = exit_code if exit_code is not None else cmd.exit_code
         cmd.error, cmd.code = error or cmd.error, code or cmd.code
         cmd.message = message or cmd.message
+        if cmd.host is not None and (row := self.hosts.rows.get(cmd.host)) is not None:
+            cmd.track.generation = str(row.get('generation') or '')
         if self.active.get(cmd.key) is cmd:
             del self.active[cmd.key]
         if cmd.output_file is not None:

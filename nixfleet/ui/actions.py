@@ -35,6 +35,7 @@ from nixfleet.viewmodels.actions_model import (
     pipeline_label,
 )
 from nixfleet.viewmodels.command_reports import CommandReports
+from nixfleet.viewmodels.host_detail import host_path
 
 if TYPE_CHECKING:
     from nixfleet.ops.engine import OpEngine
@@ -253,6 +254,9 @@ class FleetActions:
             await self.reboot(host)
         elif item.kind == 'color':
             await self.change_color(host)
+        elif item.kind == 'details':
+            with self._root:
+                ui.navigate.to(host_path(host))
         elif item.kind == 'output':
             self.events.view_output.emit(host)
         elif item.kind == 'log':

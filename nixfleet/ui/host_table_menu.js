@@ -64,7 +64,7 @@ export const menuMethods = {
   },
   itemEnabled(item, row) {
     if (item.kind === "stop") return !!row.busy && row.conn !== "offline";
-    if (item.kind === "output" || item.kind === "log") return true;
+    if (item.kind === "details" || item.kind === "output" || item.kind === "log") return true;
     return (row.ops || []).includes(item.op);
   },
   itemWhy(item, row) {

@@ -36,8 +36,8 @@ export const HostRow = {
       <div class="nf-td c-host" role="cell">
         <div class="nf-host">
           <i class="material-icons" aria-hidden="true" :style="{ color }">{{ device[1] }}</i>
-          <button type="button" class="nf-hostname" :style="{ color }" :data-tip="row.name + ' · click to copy'"
-                  :aria-label="'Copy hostname ' + row.name" @click="nfTable.copy(row.name)">{{ row.name }}</button>
+          <a class="nf-hostname" :href="'/hosts/' + encodeURIComponent(row.id)" :style="{ color }"
+             :data-tip="row.name + ' · open its page'">{{ row.name }}</a>
         </div>
       </div>
       <div class="nf-td c-type" role="cell">

@@ -1,4 +1,5 @@
-"""The pages: `/login` (a plain HTML form posting to `POST /login`) and `/`, the live fleet dashboard."""
+"""The pages: `/login` (a plain HTML form posting to `POST /login`), `/`, the live fleet dashboard, its other views
+and a host's own page (`/hosts/{id}`)."""
 
 from __future__ import annotations
 
@@ -73,6 +74,11 @@ def register_pages(parts: UiParts) -> None:
     @protected_page('/history', parts.sessions, parts.links, title='History · NixFleet')
     def history(session: Session) -> None:
         ViewPage(parts, loop_scheduler(), '/history', ui.context.client.request.query_params)
+
+    @protected_page('/hosts/{host_id:path}', parts.sessions, parts.links, title='Host · NixFleet')
+    def host(session: Session) -> None:
+        host_id = str(ui.context.client.request.path_params.get('host_id') or '')
+        ViewPage(parts, loop_scheduler(), '/hosts', {'host': host_id})
 
     @protected_page('/tokens', parts.sessions, parts.links, title='Tokens · NixFleet')
     def tokens(session: Session) -> None:

@@ -40,6 +40,8 @@ STYLESHEETS = (
     'pipelines_view.css',
     'history_view.css',
     'tokens_view.css',
+    'host_detail.css',
+    'host_sparklines.css',
 )
 
 #: Tokyo Night (the previous dashboard's palette).

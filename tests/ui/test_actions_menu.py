@@ -261,6 +261,7 @@ async def test_heartbeats_send_no_unchanged_compartments_and_changes_send_them(u
 def test_every_menu_item_is_covered_here() -> None:
     covered = {'pull', 'switch', 'test', 'pull-switch', 'restart', 'check-version'}
     covered |= {'stop', 'rollback', 'reboot', 'color', 'output', 'log', 'remove'}
+    covered |= {'details'}  # opens the host page: tests/ui/test_host_detail.py
     assert {item.key for item in ROW_MENU} == covered
 
 
