@@ -3,6 +3,7 @@ heartbeats through `LiveState`, dropped with the host."""
 
 from __future__ import annotations
 
+import tracemalloc
 from pathlib import Path
 
 from nixfleet.store import Store
@@ -75,3 +76,21 @@ def test_heartbeats_through_live_state_fill_the_samples_and_removing_the_host_dr
     live.forget('web-01')
     assert samples.recent('web-01') == [] and len(samples) == 1
     assert [s.ram for s in samples.recent('web-02')] == [2.0, 2.0, 2.0]
+
+
+def test_an_hour_of_two_thousand_hosts_stays_small() -> None:
+    """Packed, not an object per sample: 2,000 hosts' hour is a few MB (objects per sample took ~30 MB)."""
+    clock = ManualClock()
+    samples = MetricSamples(clock, window=3600, step=30)
+    hosts = [f'host-{i:04d}' for i in range(2000)]
+    tracemalloc.start()
+    try:
+        for _ in range(samples.per_host + 5):
+            for host in hosts:
+                samples.add(host, clock(), {'cpu': 12.3, 'ram': 45.6})
+            clock.advance(30)
+        used = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert len(samples.recent('host-0000')) == 120
+    assert used < 8_000_000, f'{used / 1e6:.1f} MB for 2,000 hosts'
