@@ -48,6 +48,14 @@ def normalise_hex(text: str) -> str | None:
     return f'#{digits}'
 
 
+def _hex_problem(text: Any) -> str | None:
+    """What is wrong with a typed colour, shown under the field (None: nothing)."""
+    typed = str(text or '').strip()
+    if normalise_hex(typed) is not None:
+        return None
+    return f'“{typed}” is not a colour: use #rgb or #rrggbb' if typed else 'Type a colour: #rgb or #rrggbb'
+
+
 def _dialog(label: str, *, danger: bool = False) -> ui.dialog:
     dialog = ui.dialog().props(f'aria-label="{label}"')
     dialog.classes('nf-dlg-wrap' + (' is-danger' if danger else ''))
@@ -87,8 +95,10 @@ async def confirm(
     icon: str = 'help_outline',
     danger: bool = False,
     details: Sequence[str] = (),
+    cancel: str = 'Cancel',
 ) -> bool:
-    """Ask before doing something; True only for the confirming button."""
+    """Ask before doing something; True only for the confirming button (or Enter: it has the focus). Escape, a
+    backdrop click and the `cancel` button answer False; the focus goes back where it was."""
     with _dialog(title, danger=danger) as dialog, ui.card().classes('nf-dlg').mark('dialog-confirm'):
         _title(icon, title, 'is-danger' if danger else '')
         ui.label(message).classes('nf-dlg-text')
@@ -99,15 +109,15 @@ async def confirm(
                 if len(details) > 12:
                     ui.label(f'… and {len(details) - 12} more').classes('nf-dlg-more')
         with ui.element('div').classes('nf-dlg-actions'):
-            cancel = button('Cancel', 'is-quiet', 'dialog-cancel')
-            confirmed = button(ok, 'is-danger' if danger else 'is-primary', 'dialog-ok')
+            back = button(cancel, 'is-quiet', 'dialog-cancel')
+            confirmed = button(ok, 'is-danger' if danger else 'is-primary', 'dialog-ok').props('autofocus')
 
         def answer(value: bool) -> None:
-            for action in (cancel, confirmed):  # answered: a second click (a double click) is ignored
+            for action in (back, confirmed):  # answered: a second click (a double click) is ignored
                 action.disable()
             dialog.submit(value)
 
-        cancel.on_click(functools.partial(answer, False))
+        back.on_click(functools.partial(answer, False))
         confirmed.on_click(functools.partial(answer, True))
     return bool(await _answer(dialog))
 
@@ -209,7 +219,7 @@ async def pick_color(host: str, current: str | None, *, from_dashboard: bool) ->
         with ui.element('div').classes('nf-color-row'):
             preview = ui.element('div').classes('nf-color-preview').style(f'--sw: {start}')
             hexfield = (
-                ui.input('Hex colour', value=start)
+                ui.input('Hex colour', value=start, validation=_hex_problem)
                 .props('outlined dense dark maxlength=7 spellcheck=false')
                 .classes('nf-hex-input')
                 .mark('color-hex')
@@ -225,9 +235,7 @@ async def pick_color(host: str, current: str | None, *, from_dashboard: bool) ->
 
         def show(value: str | None) -> None:
             apply.set_enabled(value is not None)
-            hexfield.props(remove='error')
-            if value is None:
-                hexfield.props('error error-message="Use #rgb or #rrggbb"')
+            if value is None:  # the field says why (its validation)
                 return
             preview.style(f'--sw: {value}')
             sample.style(f'color: {value}')
@@ -240,6 +248,8 @@ async def pick_color(host: str, current: str | None, *, from_dashboard: bool) ->
             value = normalise_hex(str(hexfield.value or ''))
             if value is not None:
                 dialog.submit(value)
+            else:
+                hexfield.validate()
 
         hexfield.on_value_change(lambda e: show(normalise_hex(str(e.value or ''))))
         hexfield.on('keydown.enter', submit)

@@ -1,4 +1,5 @@
-// NixFleet page helpers that need no server round trip: the footer's connection indicator.
+// NixFleet page helpers: the footer's connection indicator (no server round trip), and a toast's "Show output"
+// button (nixfleet/ui/toasts.py), whose click becomes the page event `nf_output {host}`.
 (() => {
   const LABELS = { connecting: "Connecting…", connected: "Connected", reconnecting: "Reconnecting…", offline: "Offline" };
 
@@ -26,3 +27,8 @@
   window.addEventListener("offline", update);
   document.addEventListener("DOMContentLoaded", update);
 })();
+
+document.addEventListener("click", (event) => {
+  const button = event.target instanceof Element ? event.target.closest("[data-nf-output]") : null;
+  if (button && typeof emitEvent === "function") emitEvent("nf_output", { host: button.dataset.nfOutput });
+});
