@@ -47,6 +47,7 @@ class PipelinesView:
         self._live: set[str] = set()  #: cards of runs from the state (the rest were loaded from the journal)
         self._seen: Mapping[str, Mapping[str, Any]] | None = None
         self._commands: Any = None
+        self._asking: set[str] = set()  #: runs whose Cancel dialog is open
         with ui.element('section').classes('nf-card nf-pipes').mark('pipelines'):
             with ui.element('div').classes('nf-card-head'):
                 ui.label('Pipelines').classes('nf-card-title')
@@ -130,10 +131,17 @@ class PipelinesView:
         if not session_alive(ui.context.client):
             return
         card = self.cards[pipeline_id]
-        card.cancel_button.disable()  # against double clicks (and while the dialog asks)
+        if pipeline_id in self._asking:  # a double click asks once
+            return
+        self._asking.add(pipeline_id)
+        try:  # the button stays usable meanwhile: the dialog gives the focus back to it
+            confirmed = await self._confirm_cancel(card.run)
+        finally:
+            self._asking.discard(pipeline_id)
+        if not confirmed:
+            return
+        card.cancel_button.disable()  # against double clicks
         try:
-            if not await self._confirm_cancel(card.run):
-                return
             run = await self._ops.cancel_pipeline(pipeline_id, actor='user')
         except DispatchError as exc:
             toast(f'Cannot cancel: {refusal(exc.code, exc.message)}', 'warning')

@@ -8,8 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 from nicegui import ElementFilter, ui
-from nicegui.events import GenericEventArguments
 from nicegui.testing.user import User
+from nicegui.testing.user_interaction import UserInteraction
 
 from nixfleet.ui.toasts import OUTPUT_EVENT
 from tests.support import expect_command, send_output, send_status
@@ -37,10 +37,7 @@ async def failed_switch(ui_server: UiServer, browser: Browser | None = None) -> 
 def page_event(user: User, event: str, args: dict[str, Any]) -> None:
     """Play the browser's part: `emitEvent(event, args)` on the tab (what nixfleet.js does for a toast's button)."""
     assert user.client is not None
-    layout = user.client.layout
-    for listener in list(layout._event_listeners.values()):
-        if listener.type == event:
-            listener.handler(GenericEventArguments(sender=layout, client=user.client, args=args))
+    UserInteraction(user, {user.client.layout}, None).trigger(event, args)
 
 
 def element_with(user: User, marker: str) -> ui.element:
