@@ -1,7 +1,9 @@
 """The dashboard's dialogs: confirm, reboot with TOTP, colour picker, refused dispatch. Each is awaited once.
 
-Every dialog is built when needed and deleted when answered (Escape, a backdrop click and Cancel answer None), so a
-page with 2,000 hosts carries none of them until one is open. What a dialog decides is only a choice: dispatch and
+Every dialog is built when needed and deleted once answered and hidden (Escape, a backdrop click and Cancel answer
+None; the focus goes back where it was), so a page with 2,000 hosts carries none of them until one is open. The one
+confirmation (`confirm`) has the focus on its confirming button: Enter confirms. What a dialog decides is only a
+choice: dispatch and
 its validation stay with the caller, so a dialog left open while the state changed underneath it can do no harm —
 the server refuses, and the refusal is shown.
 """
@@ -79,12 +81,31 @@ def _title(icon: str, text: str, tone: str = '') -> None:
         ui.label(text).classes('nf-dlg-heading')
 
 
+#: Seconds an answered dialog waits for the browser's `hide` before it is deleted anyway (a closed socket).
+DELETE_AFTER = 2.0
+
+
 async def _answer(dialog: ui.dialog) -> Any:
     try:
         return await dialog
     finally:
+        _dispose(dialog)
+
+
+def _dispose(dialog: ui.dialog) -> None:
+    """Remove an answered dialog from the page at once, and delete it once the browser has hidden it: Quasar gives the
+    focus back to where it was as it hides a dialog, which a dialog deleted at once never does."""
+    if dialog.is_deleted:
+        return
+
+    def delete() -> None:
         if not dialog.is_deleted:
             dialog.delete()
+
+    dialog.set_visibility(False)
+    dialog.on('hide', delete)
+    with dialog:
+        ui.timer(DELETE_AFTER, delete, once=True)
 
 
 async def confirm(
