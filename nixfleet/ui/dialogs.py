@@ -93,8 +93,8 @@ async def _answer(dialog: ui.dialog) -> Any:
 
 
 def _dispose(dialog: ui.dialog) -> None:
-    """Remove an answered dialog from the page at once, and delete it once the browser has hidden it: Quasar gives the
-    focus back to where it was as it hides a dialog, which a dialog deleted at once never does."""
+    """Remove an answered dialog from the page at once (deleted once the browser has hidden it), and give the focus
+    back to what had it before the dialog opened."""
     if dialog.is_deleted:
         return
 
@@ -106,6 +106,7 @@ def _dispose(dialog: ui.dialog) -> None:
     dialog.on('hide', delete)
     with dialog:
         ui.timer(DELETE_AFTER, delete, once=True)
+        ui.run_javascript('window.nfRestoreFocus?.()')  # nixfleet.js: back to what had the focus before
 
 
 async def confirm(

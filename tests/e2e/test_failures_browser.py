@@ -28,7 +28,7 @@ async def shows_output_of(page: Page, host: str) -> None:
     """The output panel is open on `host`'s tab and shows the failing test's line."""
     panel = page.locator('.nf-output')
     await expect(panel).to_have_attribute('data-active', host)
-    await expect(page.locator('.nf-output-body .nf-ol.k-err')).to_contain_text(LINE)
+    await expect(page.locator('.nf-output-body .nf-ol.k-err', has_text=LINE)).to_be_visible()
 
 
 async def test_a_failed_test_in_a_pipeline_says_why_everywhere_and_opens_its_output(
