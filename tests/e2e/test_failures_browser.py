@@ -50,6 +50,7 @@ async def test_a_failed_test_in_a_pipeline_says_why_everywhere_and_opens_its_out
         await expect(lastfail).to_contain_text(WHY)
         await expect(page.locator('.nf-output')).to_have_attribute('data-active', 'sim-01')  # the first host's
         await page.mouse.move(0, 0)
+        await page.wait_for_timeout(600)  # the toast's slide-in, for the picture
         await page.screenshot(path=tmp_path / 'failed-toast-1440.png')
         await toast.get_by_role('button', name='Show the output of sim-02').click()
         await shows_output_of(page, 'sim-02')
@@ -79,6 +80,10 @@ async def test_a_failed_test_in_a_pipeline_says_why_everywhere_and_opens_its_out
         phone = await open_tab(browser, width=390, height=844)
         await log_in(phone, dashboard_process.http)
         await expect(phone.page.locator(f'{row("sim-02")} .nf-lastfail')).to_contain_text(WHY)
+        await phone.page.get_by_role('button', name='Copy hostname sim-02').click()
+        await expect(phone.page.locator('.q-notification.nf-toast', has_text='sim-02')).to_be_visible()
+        await expect(phone.page.locator('.q-notification:not(.nf-toast)')).to_have_count(0)  # one toast style
+        await phone.page.wait_for_timeout(600)  # the toast's slide-in, for the picture
         await phone.page.screenshot(path=tmp_path / 'hosts-390.png', full_page=True)
         await phone.page.goto(f'{dashboard_process.http}/history')
         await expect(phone.page.locator('.nf-hcause').first).to_have_text(f'✗{WHY}')
