@@ -93,7 +93,7 @@ export const HostRow = {
         <button v-else-if="row.fail" type="button" class="nf-lastfail" :data-tip="row.fail.text + ' — ' + row.fail.why"
                 :aria-label="row.fail.text + ': ' + row.fail.why + '. Show the output'"
                 @click="nfTable.$emit('row_action', { host: row.id, key: 'output' })">
-          <span class="nf-lastfail-op"><i class="material-icons" aria-hidden="true">error_outline</i>{{ row.fail.text }}</span>
+          <span class="nf-lastfail-op"><i class="material-icons" aria-hidden="true">error_outline</i><span class="nf-lastfail-text">{{ row.fail.text }}</span></span>
           <span class="nf-lastfail-why">{{ row.fail.why }}</span>
         </button>
         <span v-else-if="row.conn === 'online'" class="nf-idle">idle</span>
