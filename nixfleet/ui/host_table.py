@@ -6,7 +6,7 @@ Each row also carries `run`, the live progress of the host's running command; a 
 host's view changing (progress, deadlines) re-sends just that row (`CommandIndex`, O(busy hosts) per flush).
 
 The browser owns selection, the row menu and the tooltips, and reports what the user did as events: `row_action`,
-`compartment`, `selection`, `hotkey` (Ctrl+1..9), `resync`.
+`compartment`, `selection`, `hotkey` (Ctrl+1..9), `resync`, and `copied` (toasted here).
 """
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ import orjson
 from nicegui import ui
 
 from nixfleet.streams.state import FleetState
-from nixfleet.viewmodels.actions_model import ROW_MENU, CommandIndex, refusals
+from nixfleet.ui.toasts import toast
+from nixfleet.viewmodels.actions_model import ROW_MENU, CommandIndex, op_label, refusals
+from nixfleet.viewmodels.outcomes import LastFailures
 from nixfleet.viewmodels.table_sync import Row, host_row
 
 #: The component's own ES modules beside it; NiceGUI serves each and maps its file stem in the page's import map, so
@@ -53,10 +55,13 @@ class HostTable(ui.element, component='host_table.js', dependencies=HOST_TABLE_M
         self._seq = 0
         #: The running commands of the hosts this tab shows.
         self.index = CommandIndex()
+        #: Why each idle host's last command failed (the row's `fail`, shown in its activity cell).
+        self.failures = LastFailures(op_label)
         #: The bulky fields last sent per host (compartments, ops, refusals).
         self._sent: dict[str, tuple[Any, ...]] = {}
         self._props['menu'] = [item.to_wire() for item in ROW_MENU]
         self._set_snapshot(state, rows)
+        self.on('copied', _copied)
         if on_resync is not None:
             self.on('resync', lambda _: on_resync())
         if on_row_action is not None:
@@ -70,6 +75,7 @@ class HostTable(ui.element, component='host_table.js', dependencies=HOST_TABLE_M
 
     def _set_snapshot(self, state: FleetState, rows: list[Row]) -> None:
         self.index.reset(state.hosts, state.commands)
+        self.failures.reset(state.commands)
         self._sent.clear()
         for row in rows:
             self._complete(state, row, full=True)
@@ -86,6 +92,7 @@ class HostTable(ui.element, component='host_table.js', dependencies=HOST_TABLE_M
         bulky fields the browser already has (a heartbeat rarely changes compartments or ops; the browser merges)."""
         host = row['id']
         row['run'] = self.index.cell(host)
+        row['fail'] = self.failures.row(host, self.index.command(host), state.commands, busy=bool(row.get('busy')))
         row['why'] = refusals(state.hosts.get(host) or {})
         bulky = (row['comp'], row['ops'], row['why'])
         if not full and self._sent.get(host) == bulky:
@@ -104,6 +111,7 @@ class HostTable(ui.element, component='host_table.js', dependencies=HOST_TABLE_M
         rows += [host_row(state.hosts[host]) for host in sorted(moved) if host in state.hosts]
         for host in remove:
             self._sent.pop(host, None)
+            self.failures.forget(host)
         for row in rows:
             self._complete(state, row, full=False)
         self.run_method(
@@ -114,6 +122,16 @@ class HostTable(ui.element, component='host_table.js', dependencies=HOST_TABLE_M
     def clear_selection(self) -> None:
         """Clear the browser's selection (it reports the empty selection back)."""
         self.run_method('clearSelection')
+
+
+def _copied(event: Any) -> None:
+    """The browser copied a hostname (or could not): say so in the one toast style."""
+    args = event.args or {}
+    name = str(args.get('name') or 'the hostname')
+    if args.get('ok'):
+        toast(f'Copied {name}', 'positive')
+    else:
+        toast(f'Could not copy {name}: the browser refused the clipboard', 'warning')
 
 
 def _now_ms() -> int:

@@ -23,16 +23,7 @@ export const menuComputed = {
 
 export const menuMethods = {
   copy(name) {
-    const done = (ok) =>
-      window.Quasar?.Notify?.create({
-        message: ok ? `Copied ${name}` : `Could not copy ${name}`,
-        icon: ok ? "content_copy" : "warning",
-        position: "bottom-right",
-        timeout: 1500,
-        color: "nf", // no Quasar colour classes (see actions.py)
-        textColor: "nf",
-        classes: ok ? "nf-toast is-positive" : "nf-toast is-warning",
-      });
+    const done = (ok) => this.$emit("copied", { name, ok }); // the server toasts it (nixfleet/ui/toasts.py)
     const fallback = () => {
       const area = document.createElement("textarea");
       area.value = name;

@@ -181,6 +181,7 @@ class FleetPage:
         self.output = OutputPanel(parts.stream, parts.ops, parts.journal, loop_scheduler())
         self.actions.events.view_output.subscribe(self.output.open)
         self.actions.events.output_tab.subscribe(self.output.select_index)
+        self.actions.events.front_output.subscribe(self.output.front)
         self.sync.follow(self.output)
         self.footer = Footer(state)
         install_fast_reconnect()

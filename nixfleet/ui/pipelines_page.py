@@ -64,6 +64,7 @@ class ViewPage:
         self.output = OutputPanel(parts.stream, parts.ops, parts.journal, scheduler)
         events.view_output.subscribe(self.output.open)
         events.output_tab.subscribe(self.output.select_index)
+        events.front_output.subscribe(self.output.front)
         self.sync.follow(self.output)
         self.footer = Footer(state)
         bind_to_client(client, self.sync.attach)

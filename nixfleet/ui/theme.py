@@ -32,7 +32,7 @@ STYLESHEETS = (
     'host_table_menu.css',
     'context_bar.css',
     'dialogs.css',
-    'actions.css',
+    'toasts.css',
     'host_table_cards.css',
     'output_panel.css',
     'output_panel_lines.css',

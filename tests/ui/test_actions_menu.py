@@ -106,6 +106,8 @@ async def test_stop_kills_the_running_command(ui: UiServer) -> None:
     await ui.until(lambda: browser.rows.row('web-01').get('busy'))
 
     browser.row_action('web-01', 'stop')
+    await browser.see('Stop Test on web-01?')  # asked first (issue 18)
+    browser.click('dialog-ok')
 
     kill = await agent.expect('kill_command')
     assert kill['payload']['signal'] == 'SIGTERM'
