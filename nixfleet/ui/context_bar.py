@@ -1,6 +1,8 @@
 """The context bar above the host table: the pending flake-update PR, one row per command past a deadline (Wait 5m,
-Kill, Ignore), and the selection row: Pull/Switch/Test/Do All on the selected online hosts, every other op and pipeline
-in its More menu, and "Remove N offline hosts" while offline hosts are selected (selection_actions.py runs them).
+Kill, Ignore), and the selection row (every op and pipeline on the selected hosts).
+
+Selection row: Pull/Switch/Test/Do All on the selected online hosts, every other op and pipeline in its More menu, and
+"Remove N offline hosts" while offline hosts are selected (selection_actions.py runs them).
 
 The selection row is always there (a hint when nothing is selected), so selecting never moves the table.
 """

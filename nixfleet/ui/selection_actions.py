@@ -1,6 +1,8 @@
 """The selection bar's runs: any op or pipeline of the registry on the selected hosts, through the tab's
-`FleetActions` (one dispatch path for all), asking first where `selection_menu` says so; Remove deletes the selected
-offline hosts after one confirmation that lists them (online hosts are never removed: the server refuses them too)."""
+`FleetActions`, asking first where `selection_menu` says so.
+
+Remove deletes the selected offline hosts after one confirmation that lists them (online hosts are never removed: the
+server refuses them too)."""
 
 from __future__ import annotations
 
