@@ -30,7 +30,8 @@ OFFLINE = WEB[:20] + DB[:20]
 
 #: Click the element `selector` names; resolve with the milliseconds until the frame after the click (its handlers,
 #: Vue's re-render and the browser's next frame): what a user waits for, measured in the page.
-TIMED_CLICK = """async (selector) => { const el = document.querySelector(selector); const t = performance.now(); el.click();
+TIMED_CLICK = """async (selector) => {
+  const el = document.querySelector(selector); const t = performance.now(); el.click();
   await new Promise((done) => requestAnimationFrame(() => setTimeout(done, 0))); return performance.now() - t; }"""
 
 #: The hosts of the rows in the DOM, in their order.
