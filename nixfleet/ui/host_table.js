@@ -50,7 +50,7 @@ export default {
                   :class="['is-' + c.key, { 'is-on': chipsOn.includes(c.key), 'is-group': i && c.group !== chips[i - 1].group }]"
                   :aria-pressed="chipsOn.includes(c.key) ? 'true' : 'false'" :data-chip="c.key" :data-tip="c.tip"
                   @click="toggleChip(c.key)">
-            <span class="nf-chip-dot" aria-hidden="true"></span>{{ c.label }}<span class="nf-chip-count">{{ counts[c.key] }}</span>
+            <span class="nf-chip-dot" aria-hidden="true"></span>{{ c.label }} <span class="nf-chip-count">{{ counts[c.key] }}</span>
           </button>
         </div>
         <label class="nf-sort-pick">
