@@ -139,7 +139,7 @@ export default {
     menu: Array,
     chips: Array,
     sorts: Object,
-    view: Object,
+    startView: Object, // the view the page was opened with (its URL)
   },
   data() {
     // `rows` and `sel` are mutated in place, never replaced: the rows hold references to them (provide/inject)
@@ -199,7 +199,7 @@ export default {
     this.estimate = ROW_ESTIMATE;
     this.lastFrame = null;
     this.measuring = 0;
-    this.takeView(this.view);
+    this.takeView(this.startView);
     this.load();
   },
   mounted() {

@@ -66,7 +66,7 @@ class HostTable(ui.element, component='host_table.js', dependencies=HOST_TABLE_M
         self._props['chips'] = chips_wire()
         self._props['sorts'] = dict(SORTS)
         #: The view the page was opened with (its URL); the browser owns it from then on and writes it to the URL.
-        self._props['view'] = (view or TableView()).to_wire()
+        self._props['startView'] = (view or TableView()).to_wire()
         self._set_snapshot(state, rows)
         if on_resync is not None:
             self.on('resync', lambda _: on_resync())

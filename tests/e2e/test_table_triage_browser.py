@@ -172,6 +172,7 @@ async def screenshots(desktop: Page, other: Any, tmp_path: Path) -> None:
     """The filtered large fleet on a desktop (1440 by 900) and a phone (390 by 844)."""
     out = ROOT / 'docs' / 'screenshots' if os.environ.get('NIXFLEET_UPDATE_SCREENSHOTS') == '1' else tmp_path
     await desktop.mouse.move(0, 0)
+    await desktop.evaluate('document.activeElement?.blur()')
     await desktop.screenshot(path=out / 'triage-desktop.png')
     await other.page.set_viewport_size({'width': 390, 'height': 844})
     await other.page.mouse.move(0, 0)

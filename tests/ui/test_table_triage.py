@@ -35,7 +35,7 @@ async def test_a_shared_url_opens_the_table_with_its_filters_and_sort(ui: UiServ
 
     table = user.find(HostTable).elements.pop()
 
-    assert table.props['view'] == {'chips': ['offline', 'failed'], 'text': 'web', 'sort': 'seen', 'desc': True}
+    assert table.props['startView'] == {'chips': ['offline', 'failed'], 'text': 'web', 'sort': 'seen', 'desc': True}
     assert [chip['key'] for chip in table.props['chips']] == ['online', 'stale', 'offline', 'busy', 'failed', 'notok']
 
 
