@@ -55,6 +55,10 @@ export function sortedIds(rows, key, desc) {
   return items.map((item) => item.r.id);
 }
 
+function sameList(a, b) {
+  return !!a && a.length === b.length && a.every((id, i) => id === b[i]);
+}
+
 // Whether replacing row `old` by `row` can move it in the current order.
 export function movesInSort(key, old, row) {
   return !old || old.name !== row.name || sortValue(key, old) !== sortValue(key, row);
@@ -69,24 +73,27 @@ export const viewComputed = {
     const health = on.filter((k) => k in HEALTH).map((k) => HEALTH[k]);
     return (r) => (!conn.length || conn.includes(r.conn)) && (!health.length || health.some((test) => test(r)));
   },
-  visible() {
+  // The hosts the filters let through, in order (the same array while that does not change: a heartbeat that moves
+  // no host in or out re-renders nothing but its own row). Vue passes the instance, then the previous value.
+  visible(_vm, previous) {
     const needle = this.filter.toLowerCase();
     const test = this.chipTest;
     if (!needle && !test) return this.order;
-    return this.order.filter((id) => {
+    const found = this.order.filter((id) => {
       const r = this.rows[id];
       return (!test || test(r)) && (!needle || haystack(r).includes(needle));
     });
+    return sameList(previous, found) ? previous : found;
   },
-  // How many hosts of the whole fleet each chip matches, alone.
-  counts() {
+  // How many hosts of the whole fleet each chip matches, alone (the same object while no count moves).
+  counts(_vm, previous) {
     const c = { online: 0, stale: 0, offline: 0, busy: 0, failed: 0, notok: 0 };
     for (const id of this.order) {
       const r = this.rows[id];
       if (r.conn in c) c[r.conn]++;
       for (const key in HEALTH) if (HEALTH[key](r)) c[key]++;
     }
-    return c;
+    return previous && Object.keys(c).every((k) => c[k] === previous[k]) ? previous : c;
   },
   // What hides every host, in words: `Offline or Stale and “web”`.
   hiddenBy() {
