@@ -143,10 +143,15 @@ async def test_triage_of_500_hosts(
     await expect(table).to_have_attribute('aria-rowcount', '21')
     await page.get_by_role('checkbox', name='Select all hosts').click()
     remove = page.get_by_role('button', name='Remove 20 offline hosts')
+    await expect(page.locator('.nf-ctx-row.is-selection')).to_contain_text('20 selected · 0 online')
+    await expect(page.get_by_role('button', name='Do All')).to_be_disabled()  # nothing online to run it on
     await remove.click()
     dialog = page.locator('.nf-dlg')
     await expect(dialog).to_contain_text('Remove 20 offline hosts?')
     assert sorted(await dialog.locator('.nf-dlg-host').all_inner_texts()) == WEB[:20]
+    await page.mouse.move(0, 0)
+    await page.wait_for_timeout(400)  # the dialog's opening transition
+    await page.screenshot(path=shots(tmp_path) / 'triage-remove.png')
     await dialog.get_by_role('button', name='Remove 20').click()
     await expect(page.locator('.nf-empty-title')).to_have_text('No host matches Offline and “web”')
     await expect(offline_chip).to_contain_text('20')
@@ -168,9 +173,14 @@ async def click_times(page: Page) -> dict[str, list[float]]:
     return times
 
 
+def shots(tmp_path: Path) -> Path:
+    """Where the pictures go: docs/screenshots/ with NIXFLEET_UPDATE_SCREENSHOTS=1, else the test's tmp_path."""
+    return ROOT / 'docs' / 'screenshots' if os.environ.get('NIXFLEET_UPDATE_SCREENSHOTS') == '1' else tmp_path
+
+
 async def screenshots(desktop: Page, other: Any, tmp_path: Path) -> None:
     """The filtered large fleet on a desktop (1440 by 900) and a phone (390 by 844)."""
-    out = ROOT / 'docs' / 'screenshots' if os.environ.get('NIXFLEET_UPDATE_SCREENSHOTS') == '1' else tmp_path
+    out = shots(tmp_path)
     await desktop.mouse.move(0, 0)
     await desktop.evaluate('document.activeElement?.blur()')
     await desktop.screenshot(path=out / 'triage-desktop.png')
