@@ -18,7 +18,7 @@ import { keyMethods, selectionComputed } from "host_table_keys";
 import { menuComputed, menuMethods } from "host_table_menu";
 import { HostRow } from "host_table_row";
 import { tipMethods } from "host_table_tip";
-import { SORT_COLUMNS, movesInSort, sortedIds, viewComputed, viewMethods } from "host_table_view";
+import { RESORT_EVERY, SORT_COLUMNS, movesInSort, sortedIds, viewComputed, viewMethods } from "host_table_view";
 import { ROW_ESTIMATE, windowComputed, windowMethods } from "host_table_window";
 
 // The header cells after the checkbox: class and text (the sortable ones become buttons: host_table_view.js).
@@ -199,6 +199,8 @@ export default {
     this.estimate = ROW_ESTIMATE;
     this.lastFrame = null;
     this.measuring = 0;
+    this.resortDue = false; // a heartbeat moved a host in a CPU, RAM or last-seen order: re-sort soon
+    this.sortedAt = 0;
     this.takeView(this.startView);
     this.load();
   },
@@ -268,7 +270,9 @@ export default {
       let online = this.online;
       for (const row of tx.upsert) {
         const old = this.rows[row.id];
-        if (movesInSort(this.sortKey, old, row)) reorder = true;
+        const moves = movesInSort(this.sortKey, old, row);
+        if (moves === 2) reorder = true;
+        else if (moves === 1) this.resortDue = true;
         online += (row.conn === "online") - (old?.conn === "online");
         // unchanged bulky fields (compartments, ops, refusals) are left out of the transaction: keep ours
         this.rows[row.id] = markRaw(old && !("comp" in row) ? { ...row, comp: old.comp, ops: old.ops, why: old.why } : row);
@@ -300,10 +304,13 @@ export default {
     sort() {
       const rows = Object.values(this.rows);
       this.order = sortedIds(rows, this.sortKey, this.sortDesc);
+      this.resortDue = false;
+      this.sortedAt = performance.now();
       this.online = rows.filter((row) => row.conn === "online").length;
     },
     tick() {
       this.locate();
+      if (this.resortDue && performance.now() - this.sortedAt >= RESORT_EVERY) this.sort();
       const now = serverNow();
       for (const el of this.$el.querySelectorAll(".nf-ago")) paintAge(el, now);
       for (const el of document.querySelectorAll("[data-nf-elapsed]")) paintElapsed(el, now);
