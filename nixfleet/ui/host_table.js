@@ -10,7 +10,8 @@
 // own entry, so an update re-renders that row only, and an update to a row out of view renders nothing.
 // The table is split by concern: host_table_cells.js (what a cell shows), host_table_row.js (one row),
 // host_table_window.js (windowing), host_table_keys.js (selection, keyboard), host_table_menu.js (row menu and
-// actions), host_table_tip.js (the tooltip); NiceGUI serves them as the component's dependencies (host_table.py).
+// actions), host_table_tip.js (the tooltip), host_table_view.js (status chips, sort, the view in the URL); NiceGUI
+// serves them as the component's dependencies (host_table.py).
 
 import { markRaw } from "vue";
 import { paintAge, paintElapsed, serverNow, setClockSkew } from "host_table_cells";
