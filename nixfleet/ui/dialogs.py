@@ -118,18 +118,21 @@ async def confirm(
     danger: bool = False,
     details: Sequence[str] = (),
     cancel: str = 'Cancel',
+    all_details: bool = False,
 ) -> bool:
     """Ask before doing something; True only for the confirming button (or Enter: it has the focus). Escape, a
-    backdrop click and the `cancel` button answer False; the focus goes back where it was."""
+    backdrop click and the `cancel` button answer False; the focus goes back where it was. `details`: the first 12
+    hosts it concerns, or every one with `all_details`, in a scrolling list."""
     with _dialog(title, danger=danger) as dialog, ui.card().classes('nf-dlg').mark('dialog-confirm'):
         _title(icon, title, 'is-danger' if danger else '')
         ui.label(message).classes('nf-dlg-text')
         if details:
-            with ui.element('div').classes('nf-dlg-hosts'):
-                for line in details[:12]:
+            shown = len(details) if all_details else 12
+            with ui.element('div').classes('nf-dlg-hosts').mark('dialog-hosts'):
+                for line in details[:shown]:
                     ui.label(line).classes('nf-dlg-host')
-                if len(details) > 12:
-                    ui.label(f'… and {len(details) - 12} more').classes('nf-dlg-more')
+                if len(details) > shown:
+                    ui.label(f'… and {len(details) - shown} more').classes('nf-dlg-more')
         with ui.element('div').classes('nf-dlg-actions'):
             back = button(cancel, 'is-quiet', 'dialog-cancel')
             confirmed = button(ok, 'is-danger' if danger else 'is-primary', 'dialog-ok').props('autofocus')

@@ -28,6 +28,7 @@ from nixfleet.ui.tab_session import bind_session
 from nixfleet.ui.theme import asset
 from nixfleet.viewmodels.lifetime import bind_to_client
 from nixfleet.viewmodels.table_sync import HostTableSync, Row
+from nixfleet.viewmodels.table_view import TableView
 
 if TYPE_CHECKING:
     from nixfleet.security.links import SessionLinks
@@ -176,6 +177,7 @@ class FleetPage:
                 on_compartment=self.actions.compartment,
                 on_selection=self.context.set_selection,
                 on_hotkey=self.actions.shortcut,
+                view=TableView.from_query(ui.context.client.request.query_params),
             )
         self.context.show(state, self.table.index)
         self.output = OutputPanel(parts.stream, parts.ops, parts.journal, loop_scheduler())

@@ -34,6 +34,7 @@ STYLESHEETS = (
     'dialogs.css',
     'toasts.css',
     'host_table_cards.css',
+    'host_table_view.css',
     'output_panel.css',
     'output_panel_lines.css',
     'output_panel_narrow.css',

@@ -87,12 +87,13 @@ class CommandReports:
         started = [r for r in results if r.started]
         if not started:
             return
-        for r in started:  # dashboard ops run to their end inside dispatch
-            if r.command_status not in TERMINAL_STATUSES:
-                continue
-            if r.command_status == 'SUCCESS':
-                self._toast(r.message or f'{label} done', 'positive')
-            else:
+        done = [r for r in started if r.command_status == 'SUCCESS']  # dashboard ops end inside dispatch
+        if len(done) > 1:  # one toast for a bulk run (Remove on 20 offline hosts), not one per host
+            self._toast(f'{label} done on {hosts_phrase(r.host or "the fleet" for r in done)}', 'positive')
+        elif done:
+            self._toast(done[0].message or f'{label} done', 'positive')
+        for r in started:
+            if r.command_status in TERMINAL_STATUSES and r.command_status != 'SUCCESS':
                 why = cause({'status': r.command_status, 'code': r.code, 'message': r.message})
                 text = f'{label} failed' + (f'\n{why}' if why else '')
                 self._toast(text, 'negative', sticky=True, output=r.host)
