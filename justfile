@@ -21,7 +21,7 @@ default:
 
 # Run the demo: dashboard + 6 simulated agents on http://localhost:8000, prints the login
 run *args:
-    nixfleet demo "$@"
+    @exec nixfleet demo "$@"
 
 # Run the whole test suite (args go to pytest); installs Debian chromium when missing
 test *args: _chromium

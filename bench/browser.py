@@ -3,9 +3,10 @@
 bench/fleet_load.py drives the agents (with its sync observer, so latency is measured too); once they are all
 connected, Chromium (Debian's, via Playwright) logs in with the form at /login and opens the host table. Then, for
 `--seconds`, it repeats user input: typing a filter (wait until the table shows the 10 matching rows), clearing it
-(all rows back), ticking a host's checkbox and unticking it. Each interaction is timed from the input until the
-DOM shows its effect; the browser's Event Timing entries (input delay + processing + next paint, what INP is made
-of) are collected too. Target: every input answered in under 200 ms.
+(all rows back), the Offline status chip on and off, sorting by CPU both ways, ticking a host's checkbox and
+unticking it. Each interaction is timed from the input until the DOM shows its effect; the browser's Event Timing
+entries (input delay + processing + next paint, what INP is made of) are collected too. Target: every input answered
+in under 200 ms.
 """
 
 from __future__ import annotations
@@ -99,11 +100,40 @@ async def rows_are(page: Any, count: int, timeout_ms: float = 10_000) -> None:
     await page.wait_for_function(SHOWS, arg=count, timeout=timeout_ms)
 
 
+#: Triage inputs timed besides the filter: a status chip on and off, a column sorted one way and the other.
+TRIAGE = ('chip', 'unchip', 'sort', 'resort')
+#: The table sorts by `key` in direction `dir` (its header says so; the rows re-render in the same frame).
+SORTED = """([key, dir]) => document.querySelector(`.nf-th.c-${key}`)?.getAttribute('aria-sort') === dir"""
+
+
+async def triage(page: Any, agents: int, timings: dict[str, list[float]]) -> None:
+    """Time the Offline chip (no host is offline: the empty state, then every row again) and sorting by CPU."""
+    chip = page.locator('.nf-chip[data-chip="offline"]')
+    if not await chip.count():
+        return  # a tree without the chips
+    steps = (
+        ('chip', chip, 'document.querySelector(".nf-hosts")?.getAttribute("aria-rowcount") === "1"', None),
+        ('unchip', chip, None, agents),
+        ('sort', page.locator('.nf-th.c-cpu .nf-sort'), SORTED, ['cpu', 'descending']),
+        ('resort', page.locator('.nf-th.c-cpu .nf-sort'), SORTED, ['cpu', 'ascending']),
+    )
+    for name, target, check, arg in steps:
+        t = time.monotonic()
+        await target.click()
+        if check is None:
+            await rows_are(page, arg)
+        else:
+            await page.wait_for_function(check, arg=arg)
+        timings[name].append((time.monotonic() - t) * 1000)
+        await asyncio.sleep(0.5)
+    await page.locator('.nf-th.c-host .nf-sort').click()  # back to the name order
+
+
 async def interact(server: Server, agents: int, prefix: str, seconds: float, trace: bool) -> dict[str, Any]:
     """Log in, open the table, and time user input for `seconds`."""
     from playwright.async_api import async_playwright
 
-    timings: dict[str, list[float]] = {'filter': [], 'clear': [], 'tick': [], 'untick': []}
+    timings: dict[str, list[float]] = {name: [] for name in ('filter', 'clear', 'tick', 'untick', *TRIAGE)}
     lag: list[int] = []
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
@@ -140,6 +170,7 @@ async def interact(server: Server, agents: int, prefix: str, seconds: float, tra
             await asyncio.sleep(0.5)
             rendered = await page.evaluate('Number(document.querySelector(".nf-host-table")?.dataset.version || 0)')
             lag.append(max(0, await asyncio.to_thread(server_version, server) - int(rendered)))
+            await triage(page, agents, timings)
             if not selectable:
                 continue
             check = page.locator(f'{ROWS} button.nf-check').nth(3)

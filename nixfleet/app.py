@@ -54,6 +54,7 @@ from nixfleet.store import Store
 from nixfleet.store.retention import Retention
 from nixfleet.streams import trim
 from nixfleet.streams.live import LiveState
+from nixfleet.streams.samples import MetricSamples
 from nixfleet.streams.state import FleetState, FleetStateStream
 from nixfleet.streams.sync import SyncHub
 from nixfleet.streams.version import VersionKeeper
@@ -72,7 +73,7 @@ class Dashboard:
         self.journal = Journal(self.store)
         self.versions = VersionKeeper(self.store)
         self.stream = FleetStateStream(FleetState(event_limit=settings.init_event_limit), self.versions.observe)
-        self.live = LiveState(self.store)
+        self.live = LiveState(self.store, MetricSamples(clock))
         self.events = EventLog(self.store, self.stream, clock)
         self.hosts = HostRegistry(settings, self.store, self.live, self.stream, self.events, clock)
         self.gateway = AgentGateway(
@@ -298,7 +299,7 @@ def include_api(app: FastAPI, dashboard: Dashboard) -> None:
     metrics = metrics_router(collector, dashboard.credentials)
     app.include_router(metrics, dependencies=API_SECURITY, responses=refusals() | malformed())
     routers = (
-        hosts_router(dashboard.stream, dashboard.ops, auth),
+        hosts_router(dashboard.stream, dashboard.ops, auth, dashboard.live.samples),
         ops_router(dashboard.ops, auth),
         commands_router(dashboard.journal, dashboard.ops, dashboard.stream, auth),
         events_router(dashboard.journal, auth),

@@ -173,7 +173,7 @@ async def _run(settings: Settings, password: str, agents: int) -> None:
     from nixfleet.server import DashboardServer, uvicorn_config
 
     demo = build_demo(settings, agents=agents)
-    server = DashboardServer(uvicorn_config(demo.app, settings), demo.dashboard)
+    server = DashboardServer(uvicorn_config(demo.app, settings), demo.dashboard, quiet_exit=True)
     serving = asyncio.create_task(server.serve(sockets=[listening_socket(settings)]))
     while not server.started:
         if serving.done():

@@ -262,7 +262,7 @@ class HostRegistry:
         await self._store.write(with_event(upsert_host(row), event))  # one commit: the row and its event
         self.rows[host] = row
         self.connection[host] = Connection.ONLINE
-        self._live.beat(host, now, self._live.hosts[host].metrics if host in self._live.hosts else None)
+        self._live.seen(host, now)
         if previous is None:
             self._emit_host(host, {}, added=True)
         else:

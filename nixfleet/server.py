@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import uvicorn
@@ -90,9 +92,22 @@ class DashboardServer(uvicorn.Server):
     closed first.
     """
 
-    def __init__(self, config: uvicorn.Config, dashboard: Dashboard) -> None:
+    def __init__(self, config: uvicorn.Config, dashboard: Dashboard, *, quiet_exit: bool = False) -> None:
         super().__init__(config)
         self.dashboard = dashboard
+        self._quiet_exit = quiet_exit
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """As uvicorn; with `quiet_exit` a stop asked for by SIGINT/SIGTERM then ends the process normally (exit 0).
+
+        uvicorn raises the signal again once it has shut down, so the process ends *by* it: a shell or `just` in
+        front of the demo then reports the recipe as killed although it stopped as asked.
+        """
+        with super().capture_signals():
+            yield
+            if self._quiet_exit:
+                self._captured_signals.clear()
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         """Close the agent links (1001), then shut down as uvicorn does."""
@@ -126,6 +141,7 @@ def ui_parts(dashboard: Dashboard) -> UiParts:
         tokens=dashboard.tokens,
         links=dashboard.security.links,
         sessions=dashboard.sessions,
+        samples=dashboard.live.samples,
         clock=dashboard.clock,
     )
 

@@ -1,4 +1,5 @@
-"""`/api/hosts`: the hosts as clients see them, and the host ops `remove` and `set-color` run through dispatch.
+"""`/api/hosts`: the hosts as clients see them, their CPU and RAM of the last hour, and the host ops `remove` and
+`set-color` run through dispatch.
 
 Removing a host and setting its colour are ops like any other: they go through the op engine's dispatch,
 so they are journaled as commands, audited, and refused by the same rules (an online host cannot be removed; one
@@ -7,6 +8,7 @@ command per host at a time).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
@@ -18,7 +20,9 @@ from nixfleet.api.schemas import HostChange, HostList, HostOut, refusals
 from nixfleet.models import Connection, ErrorCode
 from nixfleet.ops.commands import SUCCEEDED
 from nixfleet.ops.engine import OpEngine
+from nixfleet.streams.samples import MetricSamples
 from nixfleet.streams.state import FleetStateStream
+from nixfleet.timeutil import iso
 
 #: HTTP status of a host op blocked with this code (409 unless listed).
 _BLOCKED_STATUS: dict[str, int] = {
@@ -37,8 +41,26 @@ class ColorBody(BaseModel):
     color: str | None = Field(pattern=COLOR_PATTERN, examples=['#ff9e64', None])
 
 
-def hosts_router(stream: FleetStateStream, ops: OpEngine, auth: ApiAuth) -> APIRouter:
-    """Routes under `/api/hosts`: hosts read from the fleet state, host ops dispatched through `ops`."""
+class MetricSampleOut(BaseModel):
+    """CPU and RAM use of a host at one moment, from its heartbeats (percent; null when not reported)."""
+
+    at: str = Field(description='UTC ISO-8601.')
+    cpu: float | None = None
+    ram: float | None = None
+
+
+class HostMetricsOut(BaseModel):
+    """A host's samples of the last `window` seconds, oldest first: one per `step` seconds while it heartbeats."""
+
+    host_id: str
+    window: float
+    step: float
+    samples: list[MetricSampleOut]
+
+
+def hosts_router(stream: FleetStateStream, ops: OpEngine, auth: ApiAuth, samples: MetricSamples) -> APIRouter:
+    """Routes under `/api/hosts`: hosts read from the fleet state, their metric samples, host ops dispatched
+    through `ops`."""
     router = APIRouter(prefix='/api/hosts', tags=['hosts'], route_class=EnvelopeRoute)
 
     def host(host_id: str) -> dict[str, Any]:
@@ -76,6 +98,8 @@ def hosts_router(stream: FleetStateStream, ops: OpEngine, auth: ApiAuth) -> APIR
         """One host."""
         return host(host_id)
 
+    _add_metrics(router, host, samples, auth)
+
     @router.delete('/{host_id}', response_model=HostChange, responses=refusals(404, 409, 500))
     async def remove_host(host_id: str, actor: str = Depends(auth)) -> dict[str, Any]:
         """Remove an offline host with its commands and logs (events stay), as the op `remove`."""
@@ -88,3 +112,20 @@ def hosts_router(stream: FleetStateStream, ops: OpEngine, auth: ApiAuth) -> APIR
         return await host_op('set-color', host_id, actor, {'color': body.color})
 
     return router
+
+
+def _add_metrics(
+    router: APIRouter, host: Callable[[str], dict[str, Any]], samples: MetricSamples, auth: ApiAuth
+) -> None:
+    """`GET /api/hosts/{id}/metrics` (`host` refuses an unknown host)."""
+
+    @router.get('/{host_id}/metrics', response_model=HostMetricsOut, responses=refusals(404))
+    async def host_metrics(host_id: str, _: str = Depends(auth)) -> dict[str, Any]:
+        """The host's CPU and RAM of the last hour (kept in memory: a restarted dashboard starts afresh)."""
+        host(host_id)
+        return {
+            'host_id': host_id,
+            'window': samples.window,
+            'step': samples.step,
+            'samples': [{'at': iso(s.at), 'cpu': s.cpu, 'ram': s.ram} for s in samples.recent(host_id)],
+        }

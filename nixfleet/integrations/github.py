@@ -166,7 +166,14 @@ class GitHubService:
             return None
         if self._inflight is None or self._inflight.done():
             self._inflight = asyncio.get_running_loop().create_task(self._poll(self._client), name='github-prs')
-        return await asyncio.shield(self._inflight)
+        inflight = self._inflight
+        try:
+            return await asyncio.shield(inflight)
+        except asyncio.CancelledError:
+            caller = asyncio.current_task()
+            if inflight.cancelled() and not (caller is not None and caller.cancelling()):
+                return None  # `aclose` called the poll off (shutdown): not this caller's failure
+            raise
 
     def poll_soon(self, delay: float = 0.0) -> None:
         """Poll in the background after `delay` seconds; the caller does not wait."""

@@ -41,6 +41,10 @@ class Journal:
         """The host's newest `limit` commands that have a log file, oldest first."""
         return await self._store.read(lambda db: reads.host_commands(db, host, limit))
 
+    async def host_commands_of(self, host: str, ops: Sequence[str], limit: int) -> list[dict[str, Any]]:
+        """The host's newest `limit` commands of `ops`, newest first (e.g. its switches: its generation history)."""
+        return await self._store.read(lambda db: reads.host_commands_of(db, host, ops, limit))
+
     async def hosts(self) -> list[str]:
         """Every host id that has commands or events (also hosts removed since)."""
         return await self._store.read(reads.history_hosts)

@@ -56,6 +56,11 @@ def host_commands(db: Database, host: str, limit: int) -> list[dict[str, Any]]:
     return read_rows(db, COMMANDS, where, limit=limit)[::-1]
 
 
+def host_commands_of(db: Database, host: str, ops: Sequence[str], limit: int) -> list[dict[str, Any]]:
+    """The host's newest `limit` commands of `ops` (whole journal rows), newest first."""
+    return read_rows(db, COMMANDS, Where().equals('host_id', host).among('op', list(ops)), limit=limit)
+
+
 def pipeline_runs(db: Database, before: str | None = None, limit: int = 20) -> Page:
     """Runs created before `before` (UTC ISO; all when None), newest first, as their client views.
 

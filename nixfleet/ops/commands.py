@@ -56,6 +56,8 @@ class Tracking:
     output_skipped: int = 0
     #: The command's output reached its total limit: the rest is dropped.
     output_full: bool = False
+    #: The host's generation when the command ended (what a switch-like command went to: the host page's history).
+    generation: str = ''
 
 
 @dataclass(slots=True, kw_only=True)

@@ -180,15 +180,6 @@ class CommandStateMachine:
         """Start a reserved command: journal it EXECUTING, announce it once, and send it to the agent."""
         now = self.clock()
         cmd.status, cmd.started_at = CommandStatus.EXECUTING, now
-        if cmd.output_file is not None:
-            self.logs.write_meta(
-                cmd.id,
-                cmd.host,
-                self.logs.path_for(cmd.host, cmd.id),
-                f'Command: {cmd.op} ({cmd.id})',
-                f'Host: {cmd.host or "fleet"}',
-                f'Started: {iso(now)} by {cmd.actor}',
-            )
         started = self.events.entry(
             f'op:{cmd.op}',
             f'{cmd.op} started on {cmd.host or "fleet"}' + (' (forced)' if cmd.forced else ''),
@@ -199,6 +190,15 @@ class CommandStateMachine:
         )
         await self._journal(cmd, started)  # a command is never journaled as started without its "started" event
         self.stream.emit(Change(ChangeType.COMMAND_STARTED, id=cmd.id, payload=cmd.view()))
+        if cmd.output_file is not None:  # after the start: a follower never gets output of a command it has not got
+            self.logs.write_meta(
+                cmd.id,
+                cmd.host,
+                self.logs.path_for(cmd.host, cmd.id),
+                f'Command: {cmd.op} ({cmd.id})',
+                f'Host: {cmd.host or "fleet"}',
+                f'Started: {iso(now)} by {cmd.actor}',
+            )
         self._host_changed(cmd)
         self.events.publish(started)
         if cmd.agent_command and cmd.host and not self.gateway.send(cmd.host, protocol.command(cmd.agent_command)):
@@ -251,6 +251,8 @@ class CommandStateMachine:
         cmd.exit_code = exit_code if exit_code is not None else cmd.exit_code
         cmd.error, cmd.code = error or cmd.error, code or cmd.code
         cmd.message = message or cmd.message
+        if cmd.host is not None and (row := self.hosts.rows.get(cmd.host)) is not None:
+            cmd.track.generation = str(row.get('generation') or '')
         if self.active.get(cmd.key) is cmd:
             del self.active[cmd.key]
         if cmd.output_file is not None:

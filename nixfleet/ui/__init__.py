@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from nixfleet.security.links import SessionLinks
     from nixfleet.security.service import TokenService
     from nixfleet.security.sessions import SessionSigner
+    from nixfleet.streams.samples import MetricSamples
     from nixfleet.streams.state import FleetStateStream
     from nixfleet.timeutil import Clock
 
@@ -49,6 +50,8 @@ class UiParts:
     links: SessionLinks
     #: Admin sessions: who may see a page (the signed cookie, logouts included).
     sessions: SessionSigner
+    #: Each host's CPU and RAM of the last hour (the host page's sparklines).
+    samples: MetricSamples
     clock: Clock
 
     @property

@@ -25,7 +25,7 @@ from nixfleet.streams.state import FleetState, FleetStateStream
 from nixfleet.ui import dialogs
 from nixfleet.ui.fleet_actions import FleetWideActions
 from nixfleet.ui.tab_session import session_alive
-from nixfleet.ui.toasts import toast
+from nixfleet.ui.toasts import OUTPUT_EVENT, toast
 from nixfleet.viewmodels.actions_model import (
     MENU_BY_KEY,
     alternative,
@@ -35,6 +35,8 @@ from nixfleet.viewmodels.actions_model import (
     pipeline_label,
 )
 from nixfleet.viewmodels.command_reports import CommandReports
+from nixfleet.viewmodels.host_detail import host_path
+from nixfleet.viewmodels.outcomes import refusal
 
 if TYPE_CHECKING:
     from nixfleet.ops.engine import OpEngine
@@ -50,6 +52,12 @@ class PageEvents:
     view_output: Event[str] = field(default_factory=Event)
     #: Switch to output tab N (1-based, Ctrl+1..9).
     output_tab: Event[int] = field(default_factory=Event)
+    #: Bring this host's tab to the front without expanding a collapsed panel (a command this tab started).
+    front_output: Event[str] = field(default_factory=Event)
+
+
+#: Ops a compartment chip asks before starting: they deploy a new system generation.
+DEPLOYING = frozenset({'pull-switch', 'switch'})
 
 
 class FleetActions:
@@ -67,6 +75,7 @@ class FleetActions:
         self._handling: set[tuple[str, ...]] = set()  #: clicks whose handling (dialog, dispatch) is under way
         #: The header's fleet-wide runs and the context bar's runs on the selection.
         self.fleet = FleetWideActions(self)
+        root.on(OUTPUT_EVENT, lambda e: self._show_output((e.args or {}).get('host')))
 
     @property
     def state(self) -> FleetState:
@@ -77,9 +86,14 @@ class FleetActions:
         """Re-check this tab's session on the server before acting (a tab whose session ended acts on nothing)."""
         return session_alive(self._root.client)
 
-    def toast(self, message: str, kind: str = 'info', *, sticky: bool = False) -> None:
-        """Show a toast in this tab (works from stream callbacks too)."""
-        toast(message, kind, sticky=sticky, where=self._root)
+    def toast(self, message: str, kind: str = 'info', *, sticky: bool = False, output: str | None = None) -> None:
+        """Show a toast in this tab (works from stream callbacks too); `output` adds a button to that host's output."""
+        toast(message, kind, sticky=sticky, where=self._root, output=output)
+
+    def _show_output(self, host: object) -> None:
+        """A toast's "Show output" (or another link to a host's output) was clicked."""
+        if isinstance(host, str) and host:
+            self.events.view_output.emit(host)
 
     def follow(self, state: FleetState) -> None:
         """Report commands and pipelines this tab started once they end (call on every rendered state)."""
@@ -125,6 +139,8 @@ class FleetActions:
         finally:
             self._inflight.discard(key)
         self.reports.started(op, results, forced=force)
+        if first := next((r.host for r in results if r.started and r.host), None):
+            self.events.front_output.emit(first)  # the user's own command in front, not the System Log
         refused = [r for r in results if not r.started]
         if refused and explain:
             refusals = [dialogs.Refusal(r.host, str(r.code), r.message or '') for r in refused]
@@ -185,6 +201,8 @@ class FleetActions:
             await self._explain(name, [refusal], hosts, total=len(hosts), label=label)
             return
         self.reports.pipeline_started(run.id, label, name, run.hosts)
+        if run.hosts:
+            self.events.front_output.emit(run.hosts[0])
         self.toast(f'{label} started on {hosts_phrase(run.hosts) if run.hosts else "the fleet"}', 'info')
 
     async def command_action(self, command_id: str, action: str) -> None:
@@ -193,6 +211,8 @@ class FleetActions:
 
     async def _command_action(self, command_id: str, action: str) -> None:
         if not self.session_alive():
+            return
+        if action == 'kill' and not await self._confirm_stop(command_id):
             return
         ops = self._ops
         calls: dict[str, Callable[[], Awaitable[Any]]] = {
@@ -204,7 +224,7 @@ class FleetActions:
         try:
             cmd = await calls[action]()
         except (CommandError, DispatchError) as exc:
-            self.toast(f'{exc.message} ({exc.code})', 'warning')
+            self.toast(refusal(exc.code, exc.message), 'warning')
             return
         host, op = cmd.host or 'the fleet', op_label(cmd.op)
         done = {
@@ -214,6 +234,19 @@ class FleetActions:
             'cancel': f'{host}: {op} no longer tracked; the host is free',
         }
         self.toast(done[action], 'info')
+
+    async def _confirm_stop(self, command_id: str) -> bool:
+        """Ask before stopping a running command."""
+        cmd = self.state.commands.get(command_id) or {}
+        host, op = cmd.get('host_id') or 'the fleet', op_label(cmd.get('op')) or 'the command'
+        return await dialogs.confirm(
+            f'Stop {op} on {host}?',
+            f'The agent stops {op} (SIGTERM, SIGKILL after 5 s). '
+            'A switch stopped halfway can leave the host between two generations.',
+            'Stop',
+            icon='stop_circle',
+            danger=True,
+        )
 
     # -- entry points ---------------------------------------------------------------------------------------------
     async def row_action(self, host: str, key: str) -> None:
@@ -253,6 +286,9 @@ class FleetActions:
             await self.reboot(host)
         elif item.kind == 'color':
             await self.change_color(host)
+        elif item.kind == 'details':
+            with self._root:
+                ui.navigate.to(host_path(host))
         elif item.kind == 'output':
             self.events.view_output.emit(host)
         elif item.kind == 'log':
@@ -273,7 +309,7 @@ class FleetActions:
             problem: list[dialogs.CodeRefused] = []
 
             async def refused(exc: DispatchError) -> None:
-                problem.append(dialogs.CodeRefused(f'{exc.message} ({exc.code})'))
+                problem.append(dialogs.CodeRefused(refusal(exc.code, exc.message)))
 
             results = await self.run('reboot', [host], totp=code, on_refused=refused, explain=False)
             for result in results:
@@ -326,6 +362,13 @@ class FleetActions:
         if not action:
             hint = comp.get('hint')
             self.toast(f'{title} — {comp.get("message")}' + (f'. {hint}' if hint else ''), 'info')
+            return
+        if action in DEPLOYING and not await dialogs.confirm(
+            f'{op_label(action)} {host}?',
+            f'{title} — {comp.get("message")}. {op_label(action)} deploys a new system generation to {host}.',
+            op_label(action),
+            icon='system_update_alt',
+        ):
             return
         await self.run(action, [] if action == 'refresh-git' else [host])
 

@@ -1,13 +1,17 @@
 """The context bar above the host table: the pending flake-update PR, one row per command past a deadline (Wait 5m,
-Kill, Ignore), and the selection row (Pull/Switch/Test/Do All on the selected online hosts).
+Kill, Ignore), and the selection row (every op and pipeline on the selected hosts).
+
+Selection row: Pull/Switch/Test/Do All on the selected online hosts, every other op and pipeline in its More menu, and
+"Remove N offline hosts" while offline hosts are selected (selection_actions.py runs them).
 
 The selection row is always there (a hint when nothing is selected), so selecting never moves the table.
 """
 
 from __future__ import annotations
 
+import functools
 import html
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from nicegui import ui
@@ -15,7 +19,10 @@ from nicegui import ui
 from nixfleet.streams.state import FleetState
 from nixfleet.ui.actions import FleetActions
 from nixfleet.ui.dialogs import button
+from nixfleet.ui.selection_actions import SelectionActions
 from nixfleet.viewmodels.actions_model import CommandIndex, op_label
+from nixfleet.viewmodels.selection_menu import BUTTONS, ITEMS, MORE, SelectionItem, targets
+from nixfleet.viewmodels.table_view import offline_hosts
 
 
 def _button(text: str, icon: str | None, tone: str, on_click: Any, marker: str) -> ui.button:
@@ -32,7 +39,8 @@ class ContextBar:
         self._revision = -1
         self._alerts: list[tuple[Any, ...]] = []
         self._selected: list[str] = []
-        self._sel_text: tuple[str, str] | None = None
+        self._sel_text: tuple[Any, ...] | None = None
+        self._selection = SelectionActions(actions)
         self._hosts: Any = None
         with ui.element('section').classes('nf-context').props('aria-label="Context"').mark('context-bar'):
             self._pr_row = ui.element('div').classes('nf-ctx-row is-pr').mark('ctx-pr')
@@ -43,33 +51,59 @@ class ContextBar:
 
     # -- selection -----------------------------------------------------------------------------------------------
     def _build_selection(self) -> None:
-        act = self._actions
+        run = self._selection.run
         with ui.element('div').classes('nf-ctx-row is-selection').mark('ctx-selection') as self._sel_row:
             ui.icon('checklist').classes('nf-ctx-icon').props('aria-hidden=true')
             self._sel_label = ui.label('').classes('nf-ctx-text').mark('selection-count')
             self._sel_hint = ui.label('').classes('nf-ctx-hint')
             ui.element('div').classes('nf-spacer')
             with ui.element('div').classes('nf-ctx-actions') as self._sel_actions:
+                self._remove = _button(
+                    'Remove', 'delete', 'is-danger', functools.partial(run_selected, run, 'remove', self), 'sel-remove'
+                )
                 self._sel_buttons = [
-                    _button('Pull', 'download', 'is-quiet', act.handler(self._on_selection, 'pull'), 'sel-pull'),
                     _button(
-                        'Switch',
-                        'published_with_changes',
-                        'is-quiet',
-                        act.handler(self._on_selection, 'switch'),
-                        'sel-switch',
-                    ),
-                    _button('Test', 'science', 'is-quiet', act.handler(self._on_selection, 'test'), 'sel-test'),
-                    _button(
-                        'Do All', 'rocket_launch', 'is-primary', act.handler(self._on_selection, 'do-all'), 'sel-do-all'
-                    ),
+                        ITEMS[key].label,
+                        ITEMS[key].icon,
+                        'is-primary' if ITEMS[key].pipeline else 'is-quiet',
+                        functools.partial(run_selected, run, key, self),
+                        f'sel-{key}',
+                    )
+                    for key in BUTTONS
+                    if key != 'remove'
                 ]
+                self._build_more(run)
                 ui.button(icon='close', on_click=self._clear, color=None).props(
                     'flat round dense aria-label="Clear selection"'
                 ).classes('nf-icon-btn').tooltip('Clear selection (Esc)').mark('sel-clear')
 
-    async def _on_selection(self, key: str) -> None:
-        await self._actions.fleet.on_selection(key, list(self._selected))
+    def _build_more(self, run: Callable[[str, Sequence[str]], Awaitable[None]]) -> None:
+        """The More menu: every other op and pipeline of the registry."""
+        with (
+            ui.button('More', icon='more_horiz', color=None)
+            .props('unelevated no-caps dense aria-haspopup=menu')
+            .classes('nf-act is-quiet')
+            .mark('sel-more') as self._more,
+            ui.menu()
+            .props('anchor="bottom right" self="top right" :offset="[0, 6]" role=menu aria-label="More actions"')
+            .classes('nf-fleet-menu'),
+        ):
+            self._more_items: list[tuple[SelectionItem, ui.menu_item]] = []
+            for i, item in enumerate(MORE):
+                if i and item.pipeline and not MORE[i - 1].pipeline:
+                    ui.separator()
+                with (
+                    ui.menu_item(on_click=functools.partial(run_selected, run, item.key, self))
+                    .classes('nf-menu-item')
+                    .props('role=menuitem')
+                    .mark(f'sel-more-{item.key}') as entry
+                ):
+                    ui.icon(item.icon).classes('nf-menu-icon').props('aria-hidden=true')
+                    with ui.element('div').classes('nf-menu-text'):
+                        dots = '…' if item.confirm or item.key in ('reboot', 'set-color') else ''
+                        ui.label(item.label + dots).classes('nf-menu-label')
+                        ui.label(item.caption).classes('nf-menu-caption')
+                self._more_items.append((item, entry))
 
     def _clear(self) -> None:
         self.set_selection([])
@@ -90,21 +124,27 @@ class ContextBar:
         self._selected = [h for h in self._selected if h in state.hosts]
         count = len(self._selected)
         online = sum(1 for h in self._selected if state.hosts[h].get('connection') == 'online')
+        offline = len(offline_hosts(self._selected, state.hosts))
         if not count:
             text = ('No hosts selected', 'Tick hosts to act on several at once · Shift selects a range · Ctrl+A all')
         elif online == count:
             text = (f'{count} host{"s" if count != 1 else ""} selected', '')
         else:
-            text = (f'{count} selected · {online} online', 'Actions run on the online ones')
-        if text == self._sel_text:
+            text = (f'{count} selected · {online} online', 'Actions run on the online ones' if online else '')
+        shown = (text, online, offline)
+        if shown == self._sel_text:
             return
-        self._sel_text = text
+        self._sel_text = shown
         self._sel_label.set_text(text[0])
         self._sel_hint.set_text(text[1])
         self._sel_row.classes(add='is-active' if count else '', remove='' if count else 'is-active')
         self._sel_actions.set_visibility(bool(count))
         for action in self._sel_buttons:
             action.set_enabled(online > 0)
+        self._remove.set_visibility(offline > 0)
+        self._remove.set_text(f'Remove {offline} offline host{"s" if offline != 1 else ""}')
+        for item, entry in self._more_items:
+            entry.set_enabled(bool(targets(item, self._selected, state.hosts)))
 
     # -- state ---------------------------------------------------------------------------------------------------
     def show(self, state: FleetState, index: CommandIndex | None) -> None:
@@ -213,6 +253,11 @@ class ContextBar:
                                 act.handler(act.command_action, cid, 'cancel'),
                                 'alert-cancel',
                             ).tooltip('Forget this command (CANCELLED); the agent is left alone and the host is free')
+
+
+async def run_selected(run: Callable[[str, Sequence[str]], Awaitable[None]], key: str, bar: ContextBar) -> None:
+    """Run `key` on what is selected when the click arrives (not when the button was built)."""
+    await run(key, bar.selected)
 
 
 def _text(value: Any) -> str:

@@ -1,7 +1,9 @@
 """The dashboard's dialogs: confirm, reboot with TOTP, colour picker, refused dispatch. Each is awaited once.
 
-Every dialog is built when needed and deleted when answered (Escape, a backdrop click and Cancel answer None), so a
-page with 2,000 hosts carries none of them until one is open. What a dialog decides is only a choice: dispatch and
+Every dialog is built when needed and deleted once answered and hidden (Escape, a backdrop click and Cancel answer
+None; the focus goes back where it was), so a page with 2,000 hosts carries none of them until one is open. The one
+confirmation (`confirm`) has the focus on its confirming button: Enter confirms. What a dialog decides is only a
+choice: dispatch and
 its validation stay with the caller, so a dialog left open while the state changed underneath it can do no harm —
 the server refuses, and the refusal is shown.
 """
@@ -48,6 +50,14 @@ def normalise_hex(text: str) -> str | None:
     return f'#{digits}'
 
 
+def _hex_problem(text: Any) -> str | None:
+    """What is wrong with a typed colour, shown under the field (None: nothing)."""
+    typed = str(text or '').strip()
+    if normalise_hex(typed) is not None:
+        return None
+    return f'“{typed}” is not a colour: use #rgb or #rrggbb' if typed else 'Type a colour: #rgb or #rrggbb'
+
+
 def _dialog(label: str, *, danger: bool = False) -> ui.dialog:
     dialog = ui.dialog().props(f'aria-label="{label}"')
     dialog.classes('nf-dlg-wrap' + (' is-danger' if danger else ''))
@@ -71,12 +81,32 @@ def _title(icon: str, text: str, tone: str = '') -> None:
         ui.label(text).classes('nf-dlg-heading')
 
 
+#: Seconds an answered dialog waits for the browser's `hide` before it is deleted anyway (a closed socket).
+DELETE_AFTER = 2.0
+
+
 async def _answer(dialog: ui.dialog) -> Any:
     try:
         return await dialog
     finally:
+        _dispose(dialog)
+
+
+def _dispose(dialog: ui.dialog) -> None:
+    """Remove an answered dialog from the page at once (deleted once the browser has hidden it), and give the focus
+    back to what had it before the dialog opened."""
+    if dialog.is_deleted:
+        return
+
+    def delete() -> None:
         if not dialog.is_deleted:
             dialog.delete()
+
+    dialog.set_visibility(False)
+    dialog.on('hide', delete)
+    with dialog:
+        ui.timer(DELETE_AFTER, delete, once=True)
+        ui.run_javascript('window.nfRestoreFocus?.()')  # nixfleet.js: back to what had the focus before
 
 
 async def confirm(
@@ -87,27 +117,32 @@ async def confirm(
     icon: str = 'help_outline',
     danger: bool = False,
     details: Sequence[str] = (),
+    cancel: str = 'Cancel',
+    all_details: bool = False,
 ) -> bool:
-    """Ask before doing something; True only for the confirming button."""
+    """Ask before doing something; True only for the confirming button (or Enter: it has the focus). Escape, a
+    backdrop click and the `cancel` button answer False; the focus goes back where it was. `details`: the first 12
+    hosts it concerns, or every one with `all_details`, in a scrolling list."""
     with _dialog(title, danger=danger) as dialog, ui.card().classes('nf-dlg').mark('dialog-confirm'):
         _title(icon, title, 'is-danger' if danger else '')
         ui.label(message).classes('nf-dlg-text')
         if details:
-            with ui.element('div').classes('nf-dlg-hosts'):
-                for line in details[:12]:
+            shown = len(details) if all_details else 12
+            with ui.element('div').classes('nf-dlg-hosts').mark('dialog-hosts'):
+                for line in details[:shown]:
                     ui.label(line).classes('nf-dlg-host')
-                if len(details) > 12:
-                    ui.label(f'… and {len(details) - 12} more').classes('nf-dlg-more')
+                if len(details) > shown:
+                    ui.label(f'… and {len(details) - shown} more').classes('nf-dlg-more')
         with ui.element('div').classes('nf-dlg-actions'):
-            cancel = button('Cancel', 'is-quiet', 'dialog-cancel')
-            confirmed = button(ok, 'is-danger' if danger else 'is-primary', 'dialog-ok')
+            back = button(cancel, 'is-quiet', 'dialog-cancel')
+            confirmed = button(ok, 'is-danger' if danger else 'is-primary', 'dialog-ok').props('autofocus')
 
         def answer(value: bool) -> None:
-            for action in (cancel, confirmed):  # answered: a second click (a double click) is ignored
+            for action in (back, confirmed):  # answered: a second click (a double click) is ignored
                 action.disable()
             dialog.submit(value)
 
-        cancel.on_click(functools.partial(answer, False))
+        back.on_click(functools.partial(answer, False))
         confirmed.on_click(functools.partial(answer, True))
     return bool(await _answer(dialog))
 
@@ -209,7 +244,7 @@ async def pick_color(host: str, current: str | None, *, from_dashboard: bool) ->
         with ui.element('div').classes('nf-color-row'):
             preview = ui.element('div').classes('nf-color-preview').style(f'--sw: {start}')
             hexfield = (
-                ui.input('Hex colour', value=start)
+                ui.input('Hex colour', value=start, validation=_hex_problem)
                 .props('outlined dense dark maxlength=7 spellcheck=false')
                 .classes('nf-hex-input')
                 .mark('color-hex')
@@ -225,9 +260,7 @@ async def pick_color(host: str, current: str | None, *, from_dashboard: bool) ->
 
         def show(value: str | None) -> None:
             apply.set_enabled(value is not None)
-            hexfield.props(remove='error')
-            if value is None:
-                hexfield.props('error error-message="Use #rgb or #rrggbb"')
+            if value is None:  # the field says why (its validation)
                 return
             preview.style(f'--sw: {value}')
             sample.style(f'color: {value}')
@@ -240,6 +273,8 @@ async def pick_color(host: str, current: str | None, *, from_dashboard: bool) ->
             value = normalise_hex(str(hexfield.value or ''))
             if value is not None:
                 dialog.submit(value)
+            else:
+                hexfield.validate()
 
         hexfield.on_value_change(lambda e: show(normalise_hex(str(e.value or ''))))
         hexfield.on('keydown.enter', submit)

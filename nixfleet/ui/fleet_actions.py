@@ -1,5 +1,5 @@
-"""The fleet-wide actions of a tab: the header's bulk menu (runs on every online host, merging the flake-update PR)
-and the context bar's runs on the selected hosts; each asks first and leaves out hosts that went offline meanwhile."""
+"""The fleet-wide actions of a tab: the header's bulk menu (runs on every online host) and merging the flake-update PR;
+each asks first and leaves out hosts that went offline meanwhile (the selection bar's runs: selection_actions.py)."""
 
 from __future__ import annotations
 
@@ -69,20 +69,6 @@ class FleetWideActions:
             else:
                 self._actions.toast(f'{went}; {label} was not started', 'warning')
         return online
-
-    async def on_selection(self, key: str, hosts: Sequence[str]) -> None:
-        """Context-bar selection row: Pull/Switch/Test/Do All on the selected online hosts."""
-        await self._actions.once(('selection', key), functools.partial(self._on_selection, key, hosts))
-
-    async def _on_selection(self, key: str, hosts: Sequence[str]) -> None:
-        online = self._online(hosts)
-        if not online:
-            self._actions.toast('None of the selected hosts is online', 'warning')
-            return
-        if key == 'do-all':
-            await self._actions.run_pipeline('do-all', online)
-        else:
-            await self._actions.run(key, online)
 
     async def merge(self, *, deploy: bool) -> None:
         """Merge the pending flake-update PR (and deploy it to the online hosts)."""

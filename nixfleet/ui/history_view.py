@@ -19,20 +19,17 @@ from nicegui.events import ValueChangeEventArguments
 
 from nixfleet.causes import cause, short_cause
 from nixfleet.journal import CommandFilter, EventFilter, Journal, Page
-from nixfleet.ops.logs import parse_log
 from nixfleet.ops.pipelines import PIPELINES
 from nixfleet.ops.registry import OPS
 from nixfleet.streams.state import FleetState
 from nixfleet.timeutil import iso
-from nixfleet.ui.downloads import download_command_log
 from nixfleet.ui.history_host_filter import enter_applies_typed_host
+from nixfleet.ui.history_log import download_log, show_command_log
 from nixfleet.ui.history_time import LocalTime, duration
 from nixfleet.ui.layout import table_cells
-from nixfleet.ui.output_panel import OutputView
 from nixfleet.ui.theme import host_color_style
-from nixfleet.ui.toasts import toast
 from nixfleet.viewmodels.history_query import DEFAULT_FILTERS, KINDS, LEVELS, RANGES, STATUS_GROUPS, Query, statuses_of
-from nixfleet.viewmodels.output_buffer import TAB_CAP, output_line, status_tone
+from nixfleet.viewmodels.output_buffer import status_tone
 
 if TYPE_CHECKING:
     from nixfleet.ops.engine import OpEngine
@@ -334,10 +331,24 @@ class HistoryView:
                     view.props('flat dense round size=sm').classes('nf-output-tool').mark(f'history-view-{cid}')
                     view.props['aria-label'] = f'View the log of {row.get("op")} on {row.get("host_id") or "fleet"}'
                     view.tooltip('View the log')
-                    get = ui.button(icon='download', on_click=lambda _, r=row: self.download(r))
+                    get = ui.button(icon='download', on_click=lambda _, r=row: download_log(r))
                     get.props('flat dense round size=sm').classes('nf-output-tool').mark(f'history-download-{cid}')
                     get.props['aria-label'] = f'Download the log of {row.get("op")} on {row.get("host_id") or "fleet"}'
                     get.tooltip('Download the log')
+            if tone in ('fail', 'partial') and why:
+                self._cause_line(row, why, tone)
+
+    def _cause_line(self, row: Mapping[str, Any], why: str, tone: str) -> None:
+        """The whole cause under a failed command's row; a click shows its log."""
+        line = ui.element('button').classes(f'nf-hcause t-{tone}').props('type=button').mark(f'history-why-{row["id"]}')
+        line.props['aria-label'] = f'Why: {why}. View the log'
+        if row.get('output_file'):
+            line.on('click', lambda _, r=row: self.view_log(r))
+        else:
+            line.props['disabled'] = True
+        with line:
+            ui.html('<span class="nf-hcause-g" aria-hidden="true">✗</span>', sanitize=False)
+            ui.label(why).classes('nf-hcause-t')
 
     def _event_row(self, row: Mapping[str, Any], hosts: Mapping[str, Mapping[str, Any]]) -> None:
         level = str(row.get('level') or 'info')
@@ -352,48 +363,6 @@ class HistoryView:
             message.props['title'] = f'{row.get("category") or ""}: {row.get("message") or ""}'[:500]
             ui.label(str(row.get('actor') or '')).classes('nf-htd nf-hactor')
 
-    @staticmethod
-    def download(row: Mapping[str, Any]) -> None:
-        """Save a command's whole log."""
-        download_command_log(str(row['id']), row.get('host_id'), row.get('op'))
-
     async def view_log(self, row: Mapping[str, Any]) -> None:
         """Show one command's log in a dialog (with Download and a way to the live host tab)."""
-        cid = str(row['id'])
-        try:
-            text = await self._ops.read_output(cid)
-        except Exception as exc:
-            toast(f'Cannot read the log: {exc}', 'warning')
-            return
-        entries = parse_log(text)
-        lines = [output_line(e) for e in entries[-TAB_CAP:]]
-        earlier = max(0, len(entries) - TAB_CAP)
-        host = row.get('host_id')
-        with ui.dialog().props('maximized=false') as dialog, ui.element('div').classes('nf-ldialog'):
-            dialog.props['aria-label'] = f'Log of {row.get("op")} on {host or "fleet"}'
-            with ui.element('div').classes('nf-ldialog-head'):
-                ui.label(f'{row.get("op")} on {host or "fleet"}').classes('nf-ldialog-title')
-                ui.label(str(row.get('status') or '').lower()).classes(f'nf-sbadge t-{status_tone(row.get("status"))}')
-                ui.element('div').classes('nf-spacer')
-                ui.button(icon='close', on_click=dialog.close).props('flat dense round aria-label="Close"').classes(
-                    'nf-output-tool'
-                )
-            OutputView(active=cid, font=13, collapsed=False, height=420, initial={'lines': lines, 'earlier': earlier},
-                       variant='dialog').mark('history-log')  # fmt: skip
-            with ui.element('div').classes('nf-ldialog-foot'):
-                ui.label(f'{len(entries):,} lines · {cid}').classes('nf-card-sub')
-                ui.element('div').classes('nf-spacer')
-                if host:
-
-                    def follow() -> None:
-                        dialog.delete()
-                        self._events.view_output.emit(str(host))
-
-                    ui.button('Follow in the output panel', icon='terminal', on_click=follow).props(
-                        'flat dense no-caps'
-                    ).classes('nf-vbtn').mark('history-log-follow')
-                ui.button('Download', icon='download', on_click=lambda: self.download(row)).props(
-                    'flat dense no-caps'
-                ).classes('nf-vbtn is-primary').mark('history-log-download')
-        dialog.on('hide', dialog.delete)
-        dialog.open()
+        await show_command_log(self._ops, row, self._events.view_output.emit)

@@ -10,15 +10,32 @@
 // own entry, so an update re-renders that row only, and an update to a row out of view renders nothing.
 // The table is split by concern: host_table_cells.js (what a cell shows), host_table_row.js (one row),
 // host_table_window.js (windowing), host_table_keys.js (selection, keyboard), host_table_menu.js (row menu and
-// actions), host_table_tip.js (the tooltip); NiceGUI serves them as the component's dependencies (host_table.py).
+// actions), host_table_tip.js (the tooltip), host_table_view.js (status chips, sort, the view in the URL); NiceGUI
+// serves them as the component's dependencies (host_table.py).
 
 import { markRaw } from "vue";
-import { byName, haystack, paintAge, paintElapsed, serverNow, setClockSkew } from "host_table_cells";
+import { paintAge, paintElapsed, serverNow, setClockSkew } from "host_table_cells";
 import { keyMethods, selectionComputed } from "host_table_keys";
 import { menuComputed, menuMethods } from "host_table_menu";
 import { HostRow } from "host_table_row";
 import { tipMethods } from "host_table_tip";
+import { RESORT_EVERY, SORT_COLUMNS, movesInSort, sortedIds, viewComputed, viewMethods } from "host_table_view";
 import { ROW_ESTIMATE, windowComputed, windowMethods } from "host_table_window";
+
+// The header cells after the checkbox: class and text (the sortable ones become buttons: host_table_view.js).
+const HEAD = [
+  ["c-status", "", "Status"],
+  ["c-host", ""],
+  ["c-type", "Type"],
+  ["c-cpu", "CPU"],
+  ["c-ram", "RAM"],
+  ["c-seen", "Last seen"],
+  ["c-agent", "Agent"],
+  ["c-gen", "Gen"],
+  ["c-comp", "Compartments"],
+  ["c-run", "Activity"],
+  ["c-menu", "", "Actions"],
+];
 
 export default {
   components: { "nf-host-row": HostRow },
@@ -29,6 +46,23 @@ export default {
         <span class="nf-card-title">Hosts</span>
         <span class="nf-live-badge" data-tip="This table updates by itself">live</span>
         <span class="nf-spacer"></span>
+        <div class="nf-chips" role="group" aria-label="Show only hosts that are">
+          <button v-for="(c, i) in chips" :key="c.key" type="button" class="nf-chip"
+                  :class="['is-' + c.key, { 'is-on': chipsOn.includes(c.key), 'is-group': i && c.group !== chips[i - 1].group }]"
+                  :aria-pressed="chipsOn.includes(c.key) ? 'true' : 'false'" :data-chip="c.key" :data-tip="c.tip"
+                  @click="toggleChip(c.key)">
+            <span class="nf-chip-dot" aria-hidden="true"></span>{{ c.label }} <span class="nf-chip-count">{{ counts[c.key] }}</span>
+          </button>
+        </div>
+        <label class="nf-sort-pick">
+          <i class="material-icons" aria-hidden="true">sort</i>
+          <select v-model="sortChoice" aria-label="Sort hosts by">
+            <template v-for="col in sortColumns" :key="col.key">
+              <option :value="col.key + ':asc'">{{ col.label }} ↑</option>
+              <option :value="col.key + ':desc'">{{ col.label }} ↓</option>
+            </template>
+          </select>
+        </label>
         <label class="nf-search">
           <i class="material-icons" aria-hidden="true">search</i>
           <input ref="filterInput" v-model.trim="filter" type="search" placeholder="Filter hosts…" aria-label="Filter hosts"
@@ -37,7 +71,7 @@ export default {
       </div>
       <div class="nf-table-scroll">
         <div class="nf-hosts" role="table" aria-label="Hosts" :aria-rowcount="visible.length + 1">
-          <div role="rowgroup">
+          <div role="rowgroup" class="nf-thead-group">
             <div class="nf-tr nf-thead" role="row" aria-rowindex="1">
               <div class="nf-th c-sel" role="columnheader">
                 <button type="button" class="nf-check" role="checkbox" :aria-checked="allState"
@@ -45,17 +79,16 @@ export default {
                   <i class="material-icons" aria-hidden="true">{{ allIcon }}</i>
                 </button>
               </div>
-              <div class="nf-th c-status" role="columnheader" aria-label="Status"></div>
-              <div class="nf-th c-host nf-th-count" role="columnheader"><b>{{ online }}</b>/{{ order.length }} Hosts</div>
-              <div class="nf-th c-type" role="columnheader">Type</div>
-              <div class="nf-th c-cpu" role="columnheader">CPU</div>
-              <div class="nf-th c-ram" role="columnheader">RAM</div>
-              <div class="nf-th c-seen" role="columnheader">Last seen</div>
-              <div class="nf-th c-agent" role="columnheader">Agent</div>
-              <div class="nf-th c-gen" role="columnheader">Gen</div>
-              <div class="nf-th c-comp" role="columnheader">Status</div>
-              <div class="nf-th c-run" role="columnheader">Activity</div>
-              <div class="nf-th c-menu" role="columnheader" aria-label="Actions"></div>
+              <div v-for="col in head" :key="col.cls" class="nf-th" :class="[col.cls, { 'is-sorted': col.key && sortKey === col.key }]"
+                   role="columnheader" :aria-sort="col.key ? ariaSort(col.key) : null" :aria-label="col.key ? null : col.aria">
+                <button v-if="col.key" type="button" class="nf-sort" :data-sort="col.key" @click="sortBy(col.key)"
+                        :aria-label="col.key === 'status' ? 'Status' : null" :data-tip="col.key === 'status' ? 'Sort by status' : null">
+                  <span v-if="col.key === 'name'" class="nf-th-count"><b>{{ online }}</b>/{{ order.length }} Hosts</span>
+                  <span v-else-if="col.text">{{ col.text }}</span>
+                  <i class="material-icons nf-sort-icon" aria-hidden="true">{{ sortKey === col.key ? (sortDesc ? 'arrow_downward' : 'arrow_upward') : 'unfold_more' }}</i>
+                </button>
+                <template v-else>{{ col.text }}</template>
+              </div>
             </div>
           </div>
           <div ref="body" class="nf-tbody" role="rowgroup" @focusin="rowFocus" @focusout="rowBlur"
@@ -72,8 +105,11 @@ export default {
         <div>Hosts appear here the moment their agent connects.</div>
         <code>NIXFLEET_URL={{ agentUrl }} NIXFLEET_TOKEN=… nixfleet agent</code>
       </div>
-      <div v-else-if="!visible.length" class="nf-empty">
-        <div class="nf-empty-title">No host matches “{{ filter }}”</div>
+      <div v-else-if="!visible.length" class="nf-empty" role="status">
+        <i class="material-icons" aria-hidden="true">filter_alt_off</i>
+        <div class="nf-empty-title">No host matches {{ hiddenBy }}</div>
+        <div>All {{ order.length }} hosts are hidden by the filters.</div>
+        <button type="button" class="nf-clear-filters" @click="clearFilters">Clear filters</button>
       </div>
       <teleport to="body">
         <div v-if="menuFor && menuRow" ref="menu" class="nf-rowmenu" role="menu" :aria-label="'Actions for ' + menuRow.name"
@@ -102,6 +138,9 @@ export default {
   props: {
     snapshot: Object,
     menu: Array,
+    chips: Array,
+    sorts: Object,
+    startView: Object, // the view the page was opened with (its URL)
   },
   data() {
     // `rows` and `sel` are mutated in place, never replaced: the rows hold references to them (provide/inject)
@@ -112,6 +151,9 @@ export default {
       online: 0,
       version: -1,
       filter: "",
+      chipsOn: [], // the status chips that are on (host_table_view.js)
+      sortKey: "name",
+      sortDesc: false,
       focusId: null, // the host whose row holds keyboard focus (kept rendered while it does)
       awaitingReset: false,
       anchor: null,
@@ -130,14 +172,17 @@ export default {
     return { nfRows: this.rows, nfSel: this.sel, nfTable: this };
   },
   computed: {
-    visible() {
-      const needle = this.filter.toLowerCase();
-      if (!needle) return this.order;
-      return this.order.filter((id) => haystack(this.rows[id]).includes(needle));
+    head() {
+      const sorting = Object.fromEntries(SORT_COLUMNS.map((c) => [c.cls, c]));
+      return HEAD.map(([cls, text, aria]) => ({ cls, text, aria: aria || null, key: sorting[cls]?.key }));
+    },
+    sortColumns() {
+      return SORT_COLUMNS;
     },
     agentUrl() {
       return (window.location.protocol === "https:" ? "wss://" : "ws://") + window.location.host + "/ws";
     },
+    ...viewComputed,
     ...windowComputed,
     ...selectionComputed,
     ...menuComputed,
@@ -146,16 +191,24 @@ export default {
     "snapshot.seq"() {
       this.load();
     },
+    viewQuery() {
+      this.writeUrl();
+    },
   },
   created() {
     this.heights = new Map(); // host id -> measured row height (px); not reactive, `heightsRev` tells
     this.estimate = ROW_ESTIMATE;
     this.lastFrame = null;
     this.measuring = 0;
+    this.resortDue = false; // a heartbeat moved a host in a CPU, RAM or last-seen order: re-sort soon
+    this.sortedAt = 0;
+    this.takeView(this.startView);
     this.load();
   },
   mounted() {
     this.ticker = setInterval(() => this.tick(), 1000);
+    this.stickBelowHeader();
+    this.writeUrl();
     this.measureSoon();
     this.onKey = (e) => this.key(e);
     this.onPointer = (e) => {
@@ -176,6 +229,7 @@ export default {
       this.estimate = ROW_ESTIMATE;
       this.heightsRev++;
       this.onScroll(e);
+      this.stickBelowHeader();
       this.measureSoon();
     };
     document.addEventListener("keydown", this.onKey);
@@ -217,7 +271,9 @@ export default {
       let online = this.online;
       for (const row of tx.upsert) {
         const old = this.rows[row.id];
-        if (!old || old.name !== row.name) reorder = true;
+        const moves = movesInSort(this.sortKey, old, row);
+        if (moves === 2) reorder = true;
+        else if (moves === 1) this.resortDue = true;
         online += (row.conn === "online") - (old?.conn === "online");
         // unchanged bulky fields (compartments, ops, refusals) are left out of the transaction: keep ours
         this.rows[row.id] = markRaw(old && !("comp" in row) ? { ...row, comp: old.comp, ops: old.ops, why: old.why } : row);
@@ -248,15 +304,19 @@ export default {
     },
     sort() {
       const rows = Object.values(this.rows);
-      this.order = rows.sort(byName).map((row) => row.id);
+      this.order = sortedIds(rows, this.sortKey, this.sortDesc);
+      this.resortDue = false;
+      this.sortedAt = performance.now();
       this.online = rows.filter((row) => row.conn === "online").length;
     },
     tick() {
       this.locate();
+      if (this.resortDue && performance.now() - this.sortedAt >= RESORT_EVERY) this.sort();
       const now = serverNow();
       for (const el of this.$el.querySelectorAll(".nf-ago")) paintAge(el, now);
       for (const el of document.querySelectorAll("[data-nf-elapsed]")) paintElapsed(el, now);
     },
+    ...viewMethods,
     ...windowMethods,
     ...keyMethods,
     ...menuMethods,

@@ -5,8 +5,11 @@ containers, ~7 ms per 500 rows per tab) and later as small `apply` transactions 
 Each row also carries `run`, the live progress of the host's running command; a command that moves without its
 host's view changing (progress, deadlines) re-sends just that row (`CommandIndex`, O(busy hosts) per flush).
 
-The browser owns selection, the row menu and the tooltips, and reports what the user did as events: `row_action`,
-`compartment`, `selection`, `hotkey` (Ctrl+1..9), `resync`.
+The browser owns selection, the row menu, the tooltips and the view (status chips, text filter, sort: they live in the
+page's URL, read here when the page opens: `TableView`), and reports what the user did as events: `row_action`,
+`compartment`, `selection`, `hotkey` (Ctrl+1..9), `resync`, and `copied` (toasted here). Each row carries what the
+chips read: `failed` (its last command failed, `LastOutcomes`) and `bad` (its compartments' score, table_sync.py),
+and `fail`, why an idle host's last command failed (shown in its activity cell, `LastFailures`).
 """
 
 from __future__ import annotations
@@ -20,8 +23,11 @@ import orjson
 from nicegui import ui
 
 from nixfleet.streams.state import FleetState
-from nixfleet.viewmodels.actions_model import ROW_MENU, CommandIndex, refusals
+from nixfleet.ui.toasts import toast
+from nixfleet.viewmodels.actions_model import ROW_MENU, CommandIndex, op_label, refusals
+from nixfleet.viewmodels.outcomes import LastFailures
 from nixfleet.viewmodels.table_sync import Row, host_row
+from nixfleet.viewmodels.table_view import SORTS, LastOutcomes, TableView, chips_wire
 
 #: The component's own ES modules beside it; NiceGUI serves each and maps its file stem in the page's import map, so
 #: host_table.js and they import one another by that bare name (`import { HostRow } from "host_table_row"`).
@@ -32,6 +38,7 @@ HOST_TABLE_MODULES: list[str | Path] = [
     'host_table_keys.js',
     'host_table_menu.js',
     'host_table_tip.js',
+    'host_table_view.js',
 ]
 
 
@@ -48,15 +55,25 @@ class HostTable(ui.element, component='host_table.js', dependencies=HOST_TABLE_M
         on_compartment: Callable[[str, str], Any] | None = None,
         on_selection: Callable[[list[str]], Any] | None = None,
         on_hotkey: Callable[[dict[str, Any]], Any] | None = None,
+        view: TableView | None = None,
     ) -> None:
         super().__init__()
         self._seq = 0
         #: The running commands of the hosts this tab shows.
         self.index = CommandIndex()
+        #: Why each idle host's last command failed (the row's `fail`, shown in its activity cell).
+        self.failures = LastFailures(op_label)
+        #: Each host's last ended command (the Failed chip).
+        self.outcomes = LastOutcomes()
         #: The bulky fields last sent per host (compartments, ops, refusals).
         self._sent: dict[str, tuple[Any, ...]] = {}
         self._props['menu'] = [item.to_wire() for item in ROW_MENU]
+        self._props['chips'] = chips_wire()
+        self._props['sorts'] = dict(SORTS)
+        #: The view the page was opened with (its URL); the browser owns it from then on and writes it to the URL.
+        self._props['startView'] = (view or TableView()).to_wire()
         self._set_snapshot(state, rows)
+        self.on('copied', _copied)
         if on_resync is not None:
             self.on('resync', lambda _: on_resync())
         if on_row_action is not None:
@@ -70,6 +87,9 @@ class HostTable(ui.element, component='host_table.js', dependencies=HOST_TABLE_M
 
     def _set_snapshot(self, state: FleetState, rows: list[Row]) -> None:
         self.index.reset(state.hosts, state.commands)
+        self.failures.reset(state.commands)
+        self.outcomes = LastOutcomes()
+        self.outcomes.update(state.commands)
         self._sent.clear()
         for row in rows:
             self._complete(state, row, full=True)
@@ -86,7 +106,9 @@ class HostTable(ui.element, component='host_table.js', dependencies=HOST_TABLE_M
         bulky fields the browser already has (a heartbeat rarely changes compartments or ops; the browser merges)."""
         host = row['id']
         row['run'] = self.index.cell(host)
+        row['fail'] = self.failures.row(host, self.index.command(host), state.commands, busy=bool(row.get('busy')))
         row['why'] = refusals(state.hosts.get(host) or {})
+        row['failed'] = self.outcomes.failed(host)
         bulky = (row['comp'], row['ops'], row['why'])
         if not full and self._sent.get(host) == bulky:
             del row['comp'], row['ops'], row['why']
@@ -100,10 +122,12 @@ class HostTable(ui.element, component='host_table.js', dependencies=HOST_TABLE_M
         """Send one row transaction from version `base` to `state.version` (with the progress of running commands)."""
         touched = {row['id'] for row in upsert}
         moved = self.index.update(state.hosts, state.commands, touched, remove)
+        moved |= self.outcomes.update(state.commands) - touched - set(remove)
         rows = list(upsert)
         rows += [host_row(state.hosts[host]) for host in sorted(moved) if host in state.hosts]
         for host in remove:
             self._sent.pop(host, None)
+            self.failures.forget(host)
         for row in rows:
             self._complete(state, row, full=False)
         self.run_method(
@@ -114,6 +138,16 @@ class HostTable(ui.element, component='host_table.js', dependencies=HOST_TABLE_M
     def clear_selection(self) -> None:
         """Clear the browser's selection (it reports the empty selection back)."""
         self.run_method('clearSelection')
+
+
+def _copied(event: Any) -> None:
+    """The browser copied a hostname (or could not): say so in the one toast style."""
+    args = event.args or {}
+    name = str(args.get('name') or 'the hostname')
+    if args.get('ok'):
+        toast(f'Copied {name}', 'positive')
+    else:
+        toast(f'Could not copy {name}: the browser refused the clipboard', 'warning')
 
 
 def _now_ms() -> int:

@@ -23,16 +23,7 @@ export const menuComputed = {
 
 export const menuMethods = {
   copy(name) {
-    const done = (ok) =>
-      window.Quasar?.Notify?.create({
-        message: ok ? `Copied ${name}` : `Could not copy ${name}`,
-        icon: ok ? "content_copy" : "warning",
-        position: "bottom-right",
-        timeout: 1500,
-        color: "nf", // no Quasar colour classes (see actions.py)
-        textColor: "nf",
-        classes: ok ? "nf-toast is-positive" : "nf-toast is-warning",
-      });
+    const done = (ok) => this.$emit("copied", { name, ok }); // the server toasts it (nixfleet/ui/toasts.py)
     const fallback = () => {
       const area = document.createElement("textarea");
       area.value = name;
@@ -64,7 +55,7 @@ export const menuMethods = {
   },
   itemEnabled(item, row) {
     if (item.kind === "stop") return !!row.busy && row.conn !== "offline";
-    if (item.kind === "output" || item.kind === "log") return true;
+    if (item.kind === "details" || item.kind === "output" || item.kind === "log") return true;
     return (row.ops || []).includes(item.op);
   },
   itemWhy(item, row) {

@@ -20,7 +20,7 @@ export const HostRow = {
   inject: ["nfRows", "nfSel", "nfTable"],
   template: `
     <div class="nf-row nf-tr" role="row" :aria-rowindex="index + 2"
-         :class="['is-' + row.conn, { 'is-selected': selected, 'is-busy': !!row.run, 'is-last': last }]"
+         :class="['is-' + row.conn, { 'is-selected': selected, 'is-busy': !!row.run, 'has-fail': !row.run && !!row.fail, 'is-last': last }]"
          :style="{ '--hc': color }" :data-host="row.id" :data-conn="row.conn" :aria-selected="selected">
       <div class="nf-td c-sel" role="cell">
         <button type="button" class="nf-check" role="checkbox" :aria-checked="selected ? 'true' : 'false'"
@@ -36,8 +36,8 @@ export const HostRow = {
       <div class="nf-td c-host" role="cell">
         <div class="nf-host">
           <i class="material-icons" aria-hidden="true" :style="{ color }">{{ device[1] }}</i>
-          <button type="button" class="nf-hostname" :style="{ color }" :data-tip="row.name + ' · click to copy'"
-                  :aria-label="'Copy hostname ' + row.name" @click="nfTable.copy(row.name)">{{ row.name }}</button>
+          <a class="nf-hostname" :href="'/hosts/' + encodeURIComponent(row.id)" :style="{ color }"
+             :data-tip="row.name + ' · open its page'">{{ row.name }}</a>
         </div>
       </div>
       <div class="nf-td c-type" role="cell">
@@ -90,6 +90,12 @@ export const HostRow = {
             <span v-for="p in run.phases" :key="p.name" class="nf-job-seg" :class="'is-' + p.status"></span>
           </div>
         </div>
+        <button v-else-if="row.fail" type="button" class="nf-lastfail" :data-tip="row.fail.text + ' — ' + row.fail.why"
+                :aria-label="row.fail.text + ': ' + row.fail.why + '. Show the output'"
+                @click="nfTable.$emit('row_action', { host: row.id, key: 'output' })">
+          <span class="nf-lastfail-op"><i class="material-icons" aria-hidden="true">error_outline</i><span class="nf-lastfail-text">{{ row.fail.text }}</span></span>
+          <span class="nf-lastfail-why">{{ row.fail.why }}</span>
+        </button>
         <span v-else-if="row.conn === 'online'" class="nf-idle">idle</span>
       </div>
       <div class="nf-td c-menu" role="cell">

@@ -8,7 +8,7 @@ per `WINDOW` on the loop's scheduler. Collapsed state, height, font size and the
 collapsed to one row of tabs (`narrow`), and opened it takes at most 40 % of the screen's height.
 
 The panel follows the state as a `DeltaFollower` of its tab's one subscription (nixfleet.viewmodels.table_sync);
-other parts of the tab reach it only through the tab's `PageEvents` (`view_output`, `output_tab`).
+other parts of the tab reach it only through the tab's `PageEvents` (`view_output`, `output_tab`, `front_output`).
 """
 
 from __future__ import annotations
@@ -232,6 +232,12 @@ class OutputPanel:
         self._open_tab(host)
         if focus:
             self.select(host)
+
+    def front(self, host: str) -> None:
+        """Bring the host's tab to the front (opening it), without expanding a collapsed panel: a command this tab's
+        user started shows there, not behind the System Log."""
+        self._open_tab(host)
+        self.select(host, expand=False)
 
     def close(self, key: str) -> None:
         """Close a host tab (the System Log stays)."""

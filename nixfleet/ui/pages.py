@@ -1,4 +1,5 @@
-"""The pages: `/login` (a plain HTML form posting to `POST /login`) and `/`, the live fleet dashboard."""
+"""The pages: `/login` (a plain HTML form posting to `POST /login`), `/`, the live fleet dashboard, its other views
+and a host's own page (`/hosts/{id}`)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from nixfleet.ui.tab_session import bind_session
 from nixfleet.ui.theme import asset
 from nixfleet.viewmodels.lifetime import bind_to_client
 from nixfleet.viewmodels.table_sync import HostTableSync, Row
+from nixfleet.viewmodels.table_view import TableView
 
 if TYPE_CHECKING:
     from nixfleet.security.links import SessionLinks
@@ -73,6 +75,11 @@ def register_pages(parts: UiParts) -> None:
     @protected_page('/history', parts.sessions, parts.links, title='History · NixFleet')
     def history(session: Session) -> None:
         ViewPage(parts, loop_scheduler(), '/history', ui.context.client.request.query_params)
+
+    @protected_page('/hosts/{host_id:path}', parts.sessions, parts.links, title='Host · NixFleet')
+    def host(session: Session) -> None:
+        host_id = str(ui.context.client.request.path_params.get('host_id') or '')
+        ViewPage(parts, loop_scheduler(), '/hosts', {'host': host_id})
 
     @protected_page('/tokens', parts.sessions, parts.links, title='Tokens · NixFleet')
     def tokens(session: Session) -> None:
@@ -170,11 +177,13 @@ class FleetPage:
                 on_compartment=self.actions.compartment,
                 on_selection=self.context.set_selection,
                 on_hotkey=self.actions.shortcut,
+                view=TableView.from_query(ui.context.client.request.query_params),
             )
         self.context.show(state, self.table.index)
         self.output = OutputPanel(parts.stream, parts.ops, parts.journal, loop_scheduler())
         self.actions.events.view_output.subscribe(self.output.open)
         self.actions.events.output_tab.subscribe(self.output.select_index)
+        self.actions.events.front_output.subscribe(self.output.front)
         self.sync.follow(self.output)
         self.footer = Footer(state)
         install_fast_reconnect()

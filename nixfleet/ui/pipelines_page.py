@@ -1,5 +1,5 @@
-"""The Pipelines, History and Tokens pages: the dashboard's chrome (header, views, output panel, footer) around a
-view.
+"""The Pipelines, History, Tokens and host pages: the dashboard's chrome (header, views, output panel, footer) around
+a view.
 
 They follow the state as every tab does, through the tab's one subscription (`HostTableSync`, coalesced
 transactions): these pages have no host table, so they ignore the rows and render the snapshot each transaction
@@ -18,6 +18,7 @@ from nixfleet.streams.state import FleetState
 from nixfleet.ui.actions import FleetActions
 from nixfleet.ui.header import FleetHeader
 from nixfleet.ui.history_view import HistoryView
+from nixfleet.ui.host_detail import HostDetailView
 from nixfleet.ui.layout import Footer, ViewNav
 from nixfleet.ui.output_panel import OutputPanel
 from nixfleet.ui.pipelines_view import PipelinesView
@@ -48,9 +49,12 @@ class ViewPage:
         events = self.actions.events
         self.view: View
         with ui.element('main').classes('nf-page'):
-            self.nav = ViewNav(path)
+            self.nav = ViewNav('/' if path == '/hosts' else path)  # a host's page lies under Hosts
             if path == '/pipelines':
                 self.view = PipelinesView(parts.journal, parts.ops, state, events)
+            elif path == '/hosts':
+                host = params.get('host', '')
+                self.view = HostDetailView(parts.journal, parts.samples, parts.clock, state, host, events)
             elif path == '/tokens':
                 self.view = TokensView(
                     parts.tokens, parts.sessions, state, shared_token=parts.settings.agent_token is not None
@@ -60,6 +64,7 @@ class ViewPage:
         self.output = OutputPanel(parts.stream, parts.ops, parts.journal, scheduler)
         events.view_output.subscribe(self.output.open)
         events.output_tab.subscribe(self.output.select_index)
+        events.front_output.subscribe(self.output.front)
         self.sync.follow(self.output)
         self.footer = Footer(state)
         bind_to_client(client, self.sync.attach)

@@ -16,9 +16,12 @@ from nicegui import ui
 
 from nixfleet.ops.dispatch import DispatchError
 from nixfleet.streams.state import FleetState
+from nixfleet.ui import dialogs
 from nixfleet.ui.run_card import RunCard
 from nixfleet.ui.tab_session import session_alive
 from nixfleet.ui.toasts import toast
+from nixfleet.viewmodels.actions_model import hosts_phrase, pipeline_label
+from nixfleet.viewmodels.outcomes import refusal
 from nixfleet.viewmodels.pipeline_cells import running_cells
 
 if TYPE_CHECKING:
@@ -44,6 +47,7 @@ class PipelinesView:
         self._live: set[str] = set()  #: cards of runs from the state (the rest were loaded from the journal)
         self._seen: Mapping[str, Mapping[str, Any]] | None = None
         self._commands: Any = None
+        self._asking: set[str] = set()  #: runs whose Cancel dialog is open
         with ui.element('section').classes('nf-card nf-pipes').mark('pipelines'):
             with ui.element('div').classes('nf-card-head'):
                 ui.label('Pipelines').classes('nf-card-title')
@@ -127,11 +131,20 @@ class PipelinesView:
         if not session_alive(ui.context.client):
             return
         card = self.cards[pipeline_id]
+        if pipeline_id in self._asking:  # a double click asks once
+            return
+        self._asking.add(pipeline_id)
+        try:  # the button stays usable meanwhile: the dialog gives the focus back to it
+            confirmed = await self._confirm_cancel(card.run)
+        finally:
+            self._asking.discard(pipeline_id)
+        if not confirmed:
+            return
         card.cancel_button.disable()  # against double clicks
         try:
             run = await self._ops.cancel_pipeline(pipeline_id, actor='user')
         except DispatchError as exc:
-            toast(f'Cannot cancel: {exc.message} ({exc.code})', 'warning')
+            toast(f'Cannot cancel: {refusal(exc.code, exc.message)}', 'warning')
             return
         finally:
             card.cancel_button.enable()
@@ -146,12 +159,26 @@ class PipelinesView:
         try:
             run = await self._ops.retry_failed(pipeline_id, actor='user')
         except DispatchError as exc:
-            toast(f'Cannot retry: {exc.message} ({exc.code})', 'warning')
+            toast(f'Cannot retry: {refusal(exc.code, exc.message)}', 'warning')
             return
         finally:
             card.retry_button.enable()
         hosts = ', '.join(run.hosts)
         toast(f'Retrying {run.name} on {len(run.hosts)} host{"s" if len(run.hosts) != 1 else ""}: {hosts}', 'positive')
+
+    @staticmethod
+    async def _confirm_cancel(run: Mapping[str, Any]) -> bool:
+        """Ask before cancelling a run."""
+        label = pipeline_label(str(run.get('name') or '')) or 'the run'
+        hosts = list(run.get('hosts') or [])
+        return await dialogs.confirm(
+            f'Cancel {label} on {hosts_phrase(hosts) if hosts else "the fleet"}?',
+            'Commands already running finish; the stages not yet started are cancelled on every host.',
+            'Cancel run',
+            icon='stop_circle',
+            danger=True,
+            cancel='Keep running',
+        )
 
     def open_host(self, host: str) -> None:
         """Show the host's output in the panel."""

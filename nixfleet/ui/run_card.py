@@ -253,6 +253,10 @@ class RunCard:
                     ui.label(names).classes('nf-run-cause-hosts')
                     ui.label(op).classes('nf-run-cause-op')
                     ui.label(why).classes('nf-run-cause-why')
+                    show = ui.button('Output', icon='terminal', on_click=lambda _, h=hosts[0]: self._on_host(h))
+                    show.props('flat dense no-caps size=sm').classes('nf-vbtn').style('margin-left: auto')
+                    show.props['aria-label'] = f'Show the output of {hosts[0]}'
+                    show.mark(f'cause-output-{self.id}-{hosts[0]}')
             if len(groups) > CAUSES:
                 more = len(groups) - CAUSES
                 ui.label(f'… and {more} more (each failed cell says why)').classes('nf-run-cause-more')

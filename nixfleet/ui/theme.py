@@ -35,14 +35,17 @@ STYLESHEETS = (
     'host_table_menu.css',
     'context_bar.css',
     'dialogs.css',
-    'actions.css',
+    'toasts.css',
     'host_table_cards.css',
+    'host_table_view.css',
     'output_panel.css',
     'output_panel_lines.css',
     'output_panel_narrow.css',
     'pipelines_view.css',
     'history_view.css',
     'tokens_view.css',
+    'host_detail.css',
+    'host_sparklines.css',
     'sync_status.css',
 )
 

@@ -68,7 +68,7 @@ class MenuItem:
     key: str
     label: str
     icon: str
-    kind: str  #: op (dispatch at once) | confirm | totp | color | stop | output | log
+    kind: str  #: op (dispatch at once) | confirm | totp | color | stop | details | output | log
     op: str | None = None  #: enabled while this op is in the host's `available_ops` (None: see `kind`)
     danger: bool = False
     divider: bool = False  #: a separator goes before it
@@ -86,7 +86,7 @@ class MenuItem:
         }
 
 
-#: The row menu, in order. `stop` is enabled while the host is busy; `output` and `log` always.
+#: The row menu, in order. `stop` is enabled while the host is busy; `details`, `output` and `log` always.
 ROW_MENU: tuple[MenuItem, ...] = (
     MenuItem(key='pull', label='Pull', icon='download', kind='op', op='pull'),
     MenuItem(key='switch', label='Switch', icon='published_with_changes', kind='op', op='switch'),
@@ -98,6 +98,7 @@ ROW_MENU: tuple[MenuItem, ...] = (
     MenuItem(key='reboot', label='Reboot…', icon='power_settings_new', kind='totp', op='reboot', danger=True),
     MenuItem(key='check-version', label='Check version', icon='verified', kind='op', op='check-version'),
     MenuItem(key='color', label='Change colour…', icon='palette', kind='color', op='set-color', divider=True),
+    MenuItem(key='details', label='Details', icon='info', kind='details'),
     MenuItem(key='output', label='View output', icon='terminal', kind='output'),
     MenuItem(key='log', label='Download log', icon='file_download', kind='log'),
     MenuItem(key='remove', label='Remove…', icon='delete', kind='confirm', op='remove', danger=True, divider=True),

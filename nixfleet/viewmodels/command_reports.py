@@ -20,6 +20,7 @@ from nixfleet.viewmodels.outcomes import (
     PIPELINE_WORDS,
     TERMINAL_STATUSES,
     cause_lines,
+    first_failed_host,
     run_failures,
 )
 
@@ -27,7 +28,8 @@ from nixfleet.viewmodels.outcomes import (
 class Toast(Protocol):
     """Shows a message to the user of the tab."""
 
-    def __call__(self, message: str, kind: str = 'info', *, sticky: bool = False) -> None: ...
+    def __call__(self, message: str, kind: str = 'info', *, sticky: bool = False, output: str | None = None) -> None:
+        """Toast `message`; `output` (a host) adds a button that shows that host's output."""
 
 
 class JournalCommand(Protocol):
@@ -85,14 +87,16 @@ class CommandReports:
         started = [r for r in results if r.started]
         if not started:
             return
-        for r in started:  # dashboard ops run to their end inside dispatch
-            if r.command_status not in TERMINAL_STATUSES:
-                continue
-            if r.command_status == 'SUCCESS':
-                self._toast(r.message or f'{label} done', 'positive')
-            else:
+        done = [r for r in started if r.command_status == 'SUCCESS']  # dashboard ops end inside dispatch
+        if len(done) > 1:  # one toast for a bulk run (Remove on 20 offline hosts), not one per host
+            self._toast(f'{label} done on {hosts_phrase(r.host or "the fleet" for r in done)}', 'positive')
+        elif done:
+            self._toast(done[0].message or f'{label} done', 'positive')
+        for r in started:
+            if r.command_status in TERMINAL_STATUSES and r.command_status != 'SUCCESS':
                 why = cause({'status': r.command_status, 'code': r.code, 'message': r.message})
-                self._toast(f'{label} failed' + (f'\n{why}' if why else ''), 'negative', sticky=True)
+                text = f'{label} failed' + (f'\n{why}' if why else '')
+                self._toast(text, 'negative', sticky=True, output=r.host)
         running = [r for r in started if r.command_status not in TERMINAL_STATUSES]
         if not running:
             return
@@ -144,7 +148,8 @@ class CommandReports:
         text = f'{label} on {hosts_phrase(run.get("hosts") or [])} {word}'
         if run.get('message') and run.get('status') != 'COMPLETE':
             text += f': {run["message"]}'
-        self._toast(text + cause_lines(run_failures(run)), kind, sticky=kind == 'negative')
+        failures = run_failures(run)
+        self._toast(text + cause_lines(failures), kind, sticky=kind == 'negative', output=first_failed_host(failures))
 
     def _look_up(self, cid: str) -> None:
         """Report a command that left the live state before this tab saw it end (the server trims ended ones)."""
@@ -180,11 +185,12 @@ class CommandReports:
             word, kind = FINISHED_WORDS.get(status, (status.lower(), 'info'))
             why = cause(cmd)
             text = f'{cmd.get("host_id") or "Fleet"}: {group.label} {word}' + (f'\n{why}' if why else '')
-            self._toast(text, kind, sticky=kind == 'negative')
+            failed = kind != 'positive' and cmd.get('host_id')
+            self._toast(text, kind, sticky=kind == 'negative', output=str(cmd['host_id']) if failed else None)
             return
         if not group.failed:
             self._toast(f'{group.label} succeeded on {group.ok} hosts', 'positive')
             return
         kind = 'negative' if not group.ok else 'warning'
         text = f'{group.label}: {group.ok} of {group.hosts} succeeded, {len(group.failed)} failed'
-        self._toast(text + cause_lines(group.failed), kind, sticky=True)
+        self._toast(text + cause_lines(group.failed), kind, sticky=True, output=first_failed_host(group.failed))

@@ -78,7 +78,7 @@ def failed_hosts(run: Mapping[str, Any]) -> list[str]:
 
 @dataclass(frozen=True, slots=True)
 class CellView:
-    """What one grid cell shows: its status in words and colour, its cause short and in full."""
+    """What one grid cell shows: its status in words and colour, its cause as the cell shows it and in full."""
 
     status: str | None
     tone: str
@@ -92,7 +92,8 @@ class CellView:
         """The view of `cell` (None: the stage has not reached the host yet)."""
         tone, words = cell_tone(cell), cell_words(cell)
         why = cause(cell) if cell is not None and tone not in ('ok', 'running', 'warn') else ''
-        short = short_cause(cell) if cell is not None and tone in EXPLAINED else ''
+        # a failed cell says the whole cause (its width cuts it; the tooltip and the run's list hold all of it)
+        short = '' if cell is None or tone not in EXPLAINED else (why if tone == 'fail' and why else short_cause(cell))
         label = f'{host}, {op}: {words}' + (f' — {why}' if why else '')
         status = str(cell['status']) if cell and cell.get('status') else None
         return cls(status=status, tone=tone, words=words, short=short, cause=why, label=label)

@@ -34,6 +34,7 @@ from reactivex.disposable import Disposable
 
 from nixfleet.streams.changes import ChangeType, VersionedChange
 from nixfleet.streams.state import FleetState, FleetStateStream, guarded
+from nixfleet.viewmodels.table_view import compartment_score
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,7 @@ def host_row(view: Mapping[str, Any]) -> Row:
         'agent': view.get('agent_version') or '',
         'outdated': (compartments.get('agent') or {}).get('status') == 'outdated',
         'gen': view.get('generation') or '',
+        'bad': compartment_score(compartments),  # > 0: the Not OK chip; the compartments column sorts by it
         'os_ver': view.get('os_version') or '',
         # the action controls (host_table.py adds `run`, the running command's progress)
         'comp': compartments,

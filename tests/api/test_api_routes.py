@@ -26,6 +26,7 @@ from tests.support import PASSWORD, FakeAgent, RunningServer, eventually, send_o
 ROUTES: list[tuple[str, str, Any]] = [
     ('GET', '/api/hosts', None),
     ('GET', '/api/hosts/sim-01', None),
+    ('GET', '/api/hosts/sim-01/metrics', None),
     ('DELETE', '/api/hosts/sim-01', None),
     ('PUT', '/api/hosts/sim-01/color', {'color': '#ff9e64'}),
     ('POST', '/api/hosts/sim-01/color', {'color': None}),

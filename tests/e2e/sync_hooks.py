@@ -2,7 +2,9 @@
 
 - `GET /_test/sync`: the delta and beacon observer counts of the stream and what every open tab rendered;
 - `POST /_test/sync/drop?client=<NiceGUI client id>&n=<count>`: the tab's next `n` row transactions are lost on the
-  way to its browser (the server believes they were sent), so a test can prove the beacon heals such a tab.
+  way to its browser (the server believes they were sent), so a test can prove the beacon heals such a tab;
+- `POST /_test/samples?host=<id>`: an hour of CPU and RAM samples for the host's sparklines, as if it had been
+  heartbeating all along (a browser test cannot wait an hour).
 
 Both need a logged-in session, like the pages. The production code knows nothing of them: this launcher adds the
 routes before the UI is mounted and notes each dashboard tab as it is built. `run_nixfleet` uses it for a dashboard
@@ -11,7 +13,10 @@ started with `NIXFLEET_TEST_HOOKS=1`.
 
 from __future__ import annotations
 
+import math
+import random
 import sys
+import time
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -65,6 +70,8 @@ def add_routes(app: FastAPI, parts: Any) -> None:
             },
         }
 
+    add_sample_route(app, parts, require_session)
+
     @app.post('/_test/sync/drop', include_in_schema=False)
     def drop(request: Request, client: str, n: int = 1) -> dict[str, Any]:
         require_session(request)
@@ -73,6 +80,23 @@ def add_routes(app: FastAPI, parts: Any) -> None:
             raise HTTPException(404, f'no open tab for client {client}')
         drop_next(tab, n)
         return {'client': client, 'dropping': n, 'version': tab.sync.version}
+
+
+def add_sample_route(app: FastAPI, parts: Any, require_session: Callable[[Request], None]) -> None:
+    """`POST /_test/samples?host=<id>`: an hour of plausible samples (a daily rhythm, a build spike, some noise)."""
+
+    @app.post('/_test/samples', include_in_schema=False)
+    def seed_samples(request: Request, host: str) -> dict[str, Any]:
+        require_session(request)
+        samples, now = parts.samples, time.time()
+        noise = random.Random(host)
+        steps = int(samples.window // samples.step)
+        for i in range(steps, 0, -1):
+            spike = 48.0 if 46 <= i <= 58 else 0.0
+            cpu = 16 + 9 * math.sin(i / 9) + spike + noise.uniform(-4, 4)
+            ram = 41 + 6 * math.sin(i / 23) + spike / 3 + noise.uniform(-1.5, 1.5)
+            samples.add(host, now - i * samples.step, {'cpu': cpu, 'ram': ram})
+        return {'host': host, 'samples': len(samples.recent(host))}
 
 
 def install() -> None:

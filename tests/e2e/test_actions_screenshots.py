@@ -62,7 +62,7 @@ async def test_screenshots(demo: DashboardProcess, browser: Any, tmp_path: Path)
     page = tab.page
 
     # the row menu offers what the host accepts now, and says why not for the rest
-    await page.get_by_role('button', name='Actions for nas').click()
+    await page.get_by_role('button', name='Actions for vps-hel1').click()
     switch = page.get_by_role('menuitem', name='Switch', exact=True)
     await expect(switch).to_be_disabled()
     await switch.hover()
@@ -72,7 +72,7 @@ async def test_screenshots(demo: DashboardProcess, browser: Any, tmp_path: Path)
     await page.keyboard.press('Escape')
 
     # a Switch refused for the selected host (one commit behind version.json): Force or Pull first
-    await page.get_by_role('checkbox', name='Select nas').click()
+    await page.get_by_role('checkbox', name='Select vps-hel1').click()
     await page.locator('.nf-ctx-row.is-selection').get_by_role('button', name='Switch').click()
     dialog = page.get_by_role('dialog')
     await expect(dialog).to_contain_text('git_outdated')

@@ -99,7 +99,7 @@ async def test_the_longest_hostname_and_a_long_output_line_fit_the_screen(
     long_box = await page.locator(row(LONG)).bounding_box()
     assert short_box is not None and long_box is not None
     assert long_box['height'] == short_box['height']  # the long name does not make its row taller
-    await expect(name).to_have_attribute('aria-label', f'Copy hostname {LONG}')
+    await expect(name).to_have_attribute('href', f'/hosts/{LONG}')  # the name opens the host's page
     if size is SIZES['desktop']:  # the whole name on hover (a phone has no hover; the label is there)
         await name.hover()
         await expect(page.locator('.nf-floating-tip')).to_contain_text(LONG)

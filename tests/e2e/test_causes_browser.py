@@ -88,7 +88,7 @@ async def test_failures_show_their_cause_and_already_current_is_no_failure(
         live = page.locator('.nf-run').first
         failed = live.locator('.nf-grid-row[data-host="sim-02"] .nf-cell[data-stage="1"]')
         await expect(failed).to_have_attribute('aria-label', f'sim-02, switch: error — {WHY}')
-        await expect(failed.locator('.nf-cell-why')).to_have_text('exit 1')
+        await expect(failed.locator('.nf-cell-why')).to_have_text(WHY)  # exit code and last error line (issue 18)
         await expect(live.locator('.nf-run-causes')).to_contain_text(WHY)
         current = page.locator('.nf-run[data-run="p-earlier"] .nf-grid-row[data-host="sim-01"] .nf-cell').first
         await expect(current).to_have_class('nf-cell t-current')

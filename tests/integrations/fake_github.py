@@ -119,6 +119,9 @@ class FakeGitHub:
     ) -> None:
         self.failures.append(Failure(pattern, status, message, times, headers or {}))
 
+    #: Requests that arrived while held (they wait in the server until `release()`).
+    held_requests = 0
+
     def hold(self) -> None:
         """Keep every request waiting until `release()` (the client times out first)."""
         self._released.clear()
@@ -191,6 +194,7 @@ class FakeGitHub:
                 except ValueError:
                     body = None
                 if fake._held:
+                    fake.held_requests += 1
                     fake._released.wait(10)
                 status, reply, headers = fake.handle(method, self.path, self.headers.get('Authorization', ''), body)
                 data = json.dumps(reply).encode()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -317,3 +318,15 @@ async def test_following_gives_up_after_the_bound_on_the_injected_clock(
     )
     assert published(stream)['github']['last_merge']['published'] is False
     await svc.aclose()
+
+
+async def test_a_poll_waiting_when_the_service_closes_ends_quietly(service: GitHubService, github: FakeGitHub) -> None:
+    """At shutdown the scheduler's poll job is still waiting for GitHub: it ends with nothing, not an error."""
+    github.hold()
+    try:
+        waiting = asyncio.create_task(service.poll())
+        await eventually(lambda: github.held_requests > 0)
+        await service.aclose()
+        assert await asyncio.wait_for(waiting, 5) is None
+    finally:
+        github.release()

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 
@@ -76,6 +77,31 @@ async def test_actions_on_finished_commands_are_refused(fleet: Fleet) -> None:
         with pytest.raises(CommandError) as refused:
             await action(cid)
         assert refused.value.code == 'invalid_state'
+
+
+async def test_a_commands_output_never_reaches_a_follower_before_the_command_does(
+    fleet: Fleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The header lines ("Command: test (…)") are output too: a periodic flush while the start is being journaled
+    (a busy store) must not publish them before the command is in the state, where a follower would drop them."""
+    agent = await fleet.add('web-01')
+    lifecycle = fleet.engine.lifecycle
+    journal = lifecycle._journal
+
+    async def busy_store(*args: Any) -> None:
+        await lifecycle.logs.flush()  # the periodic flush runs while the journal write waits for the store
+        await journal(*args)
+
+    monkeypatch.setattr(lifecycle, '_journal', busy_store)
+    seen: list[tuple[ChangeType, str]] = []
+    sub = fleet.dashboard.stream.deltas.subscribe(lambda d: seen.append((d.change.type, str(d.change.id))))
+    cid = await fleet.started('test', 'web-01')
+    await expect_command(agent.fake)
+    await lifecycle.logs.flush()
+    sub.dispose()
+    mine = [kind for kind, id_ in seen if id_ == cid]
+    assert ChangeType.COMMAND_OUTPUT in mine, 'the header lines were published'
+    assert mine.index(ChangeType.COMMAND_STARTED) < mine.index(ChangeType.COMMAND_OUTPUT)
 
 
 async def test_output_is_streamed_live_and_complete_in_the_log_file(fleet: Fleet) -> None:

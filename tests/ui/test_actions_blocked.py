@@ -136,8 +136,26 @@ async def test_compartment_click_runs_its_sensible_action(ui: UiServer, name: st
     assert chip['action'] == command and chip['message']
 
     browser.trigger('compartment', host='web-01', name=name)
+    if command == 'pull-switch':  # it deploys: asked first (issue 18)
+        await browser.see('Pull + Switch web-01?')
+        browser.click('dialog-ok')
 
     assert await expect_command(agent) == command
+
+
+async def test_a_compartment_click_that_deploys_asks_first_and_cancel_starts_nothing(ui: UiServer) -> None:
+    agent = await ui.agent('web-01', heartbeat={'generation': 'b6a4b4d', 'lock_hash': LOCK}, **BEHIND)
+    browser = await ui.browser()
+
+    browser.trigger('compartment', host='web-01', name='system')
+    await browser.see('Pull + Switch web-01?')
+    await browser.see('Pull + Switch deploys a new system generation to web-01.')
+    browser.click('dialog-cancel')
+    await browser.gone('Pull + Switch web-01?')
+
+    browser.trigger('compartment', host='web-01', name='git')  # a pull deploys nothing: no question
+    assert await expect_command(agent) == 'pull'
+    assert ui.commands('pull-switch') == []
 
 
 async def test_compartment_without_action_explains_itself_and_a_working_one_points_to_stop(ui: UiServer) -> None:

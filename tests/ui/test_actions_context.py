@@ -131,6 +131,8 @@ async def test_a_timed_out_command_can_be_killed_from_its_row(ui: UiServer, cloc
     assert browser.rows.row('web-01')['run']['status'] == 'TIMEOUT_PENDING'
 
     browser.click('alert-kill')
+    await browser.see('Stop Test on web-01?')  # asked first, as the row menu's Stop (issue 18)
+    browser.click('dialog-ok')
 
     kill = await agent.expect('kill_command')
     assert kill['payload']['signal'] == 'SIGTERM'
@@ -222,6 +224,8 @@ async def test_two_users_see_each_others_actions(ui: UiServer) -> None:
     assert run['op'] == 'test'
     assert bob.rows.row('web-01')['ops'] == []  # bob's menu is disabled for that host too
     bob.row_action('web-01', 'stop')  # and bob may stop what alice started
+    await bob.see('Stop Test on web-01?')
+    bob.click('dialog-ok')
     await agent.expect('kill_command')
 
 

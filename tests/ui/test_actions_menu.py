@@ -106,6 +106,8 @@ async def test_stop_kills_the_running_command(ui: UiServer) -> None:
     await ui.until(lambda: browser.rows.row('web-01').get('busy'))
 
     browser.row_action('web-01', 'stop')
+    await browser.see('Stop Test on web-01?')  # asked first (issue 18)
+    browser.click('dialog-ok')
 
     kill = await agent.expect('kill_command')
     assert kill['payload']['signal'] == 'SIGTERM'
@@ -261,6 +263,7 @@ async def test_heartbeats_send_no_unchanged_compartments_and_changes_send_them(u
 def test_every_menu_item_is_covered_here() -> None:
     covered = {'pull', 'switch', 'test', 'pull-switch', 'restart', 'check-version'}
     covered |= {'stop', 'rollback', 'reboot', 'color', 'output', 'log', 'remove'}
+    covered |= {'details'}  # opens the host page: tests/ui/test_host_detail.py
     assert {item.key for item in ROW_MENU} == covered
 
 

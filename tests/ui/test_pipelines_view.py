@@ -54,6 +54,8 @@ async def test_grid_follows_a_run_live_and_cancel_stops_its_pending_stages(ui_se
     assert cell(user, run.id, 1, 'sim-01') == 'PENDING'  # the stage waits for every host
 
     user.find(marker=f'pipeline-cancel-{run.id}').click()
+    await user.should_see('Cancel Do All on 3 hosts?')  # asked first (issue 18)
+    user.find(marker='dialog-ok').click()
     await user.should_see('Cancelling do-all: running commands finish, the rest is cancelled')
     await eventually(lambda: run_status(user, run.id) == 'cancelling…')
     assert not element(user, f'pipeline-cancel-{run.id}').visible
@@ -214,7 +216,7 @@ async def test_a_failed_cell_says_why_and_the_run_toast_lists_the_cause(ui_serve
     await eventually(lambda: run_status(browser.user, run) == 'partial')
     assert cell_view(browser.user, run, 1, 'sim-02') == {
         'tone': 't-fail',
-        'texts': ['error', 'exit 1'],  # the status and its short cause
+        'texts': ['error', why],  # the status and its cause (issue 18: exit code and last error line in the cell)
         'label': f'sim-02, switch: error — {why}',  # for screen readers, and the tooltip on hover/tap
         'tip': [f'sim-02, switch: error — {why}'],
     }
@@ -250,6 +252,9 @@ async def test_an_already_current_stage_is_shown_apart_from_failures_and_skips(u
     shown = cell_view(user, 'p-mixed', 0, 'web-01')
     assert shown['tone'] == 't-current' and shown['texts'] == ['already current']  # muted, not red, no cause badge
     assert shown['label'] == f'web-01, pull: already current — {current["message"]}'
-    assert cell_view(user, 'p-mixed', 0, 'web-02')['texts'] == ['blocked', 'host offline']
+    assert cell_view(user, 'p-mixed', 0, 'web-02')['texts'] == [
+        'blocked',
+        'host_offline — web-02 is offline',
+    ]  # code and message (issue 18)
     assert cell_view(user, 'p-mixed', 1, 'web-02')['tone'] == 't-muted'
     assert causes_listed(user, 'p-mixed') == ['web-02 | pull | host_offline — web-02 is offline']  # failures only

@@ -1,4 +1,7 @@
-// NixFleet page helpers that need no server round trip: the connection state, in the footer and on the whole page.
+// NixFleet page helpers: the connection state (no server round trip), a toast's "Show output" button
+// (nixfleet/ui/toasts.py), whose click becomes the page event `nf_output {host}`, and giving the focus back to what
+// had it before a dialog opened (nixfleet/ui/dialogs.py calls `nfRestoreFocus` when a dialog is answered: Quasar's
+// own refocus does not survive the dialog's round trip through the server).
 // While the tab's socket is down (the server stopped, the network gone), <html> carries data-nf-link="down" and
 // --nf-down-since ("21:04:05"): the stylesheets grey the live badges, status dots and metrics and say since when,
 // so nothing shows the last green as if it were current. Recovery needs nothing from the user: socket.io
@@ -75,3 +78,25 @@
   window.addEventListener("offline", update);
   document.addEventListener("DOMContentLoaded", watchSocket);
 })();
+
+document.addEventListener("click", (event) => {
+  const button = event.target instanceof Element ? event.target.closest("[data-nf-output]") : null;
+  if (button && typeof emitEvent === "function") emitEvent("nf_output", { host: button.dataset.nfOutput });
+});
+
+let nfFocusBeforeDialog = null;
+document.addEventListener(
+  "focusin",
+  (event) => {
+    if (event.target instanceof Element && !event.target.closest(".q-dialog")) nfFocusBeforeDialog = event.target;
+  },
+  true,
+);
+
+window.nfRestoreFocus = () => {
+  const active = document.activeElement;
+  if (active && active !== document.body && !active.closest(".q-dialog")) return; // the user moved on meanwhile
+  const last = nfFocusBeforeDialog;
+  const target = last?.isConnected ? last : last?.id ? document.getElementById(last.id) : null;
+  target?.focus({ preventScroll: true });
+};
