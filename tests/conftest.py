@@ -8,7 +8,9 @@ import gc
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import httpx._transports.default as httpx_transports
 import pytest
 from hypothesis import settings as hypothesis_settings
@@ -17,13 +19,36 @@ os.environ.setdefault('SE_OFFLINE', 'true')
 
 from nixfleet.config import Settings
 from tests.integrations.fake_version import FakeVersionServer
-from tests.support import AGENT_TOKEN, PASSWORD_HASH, SESSION_SECRET, InProcess, RunningServer, in_process, start_server
+from tests.support import (
+    AGENT_TOKEN,
+    PASSWORD_HASH,
+    SESSION_SECRET,
+    WAIT,
+    InProcess,
+    RunningServer,
+    in_process,
+    start_server,
+)
 
 # Every httpx client builds its SSL context (reading the whole CA bundle: milliseconds of CPU) even for plain HTTP to
 # 127.0.0.1, and the suite makes thousands of clients (a dashboard's health polls alone, one client each): a profile
 # of a test worker had 40 % of its CPU there. Clients with the same settings share one context (contexts are meant
 # to be shared).
 httpx_transports.create_ssl_context = functools.cache(httpx_transports.create_ssl_context)
+
+# A test's HTTP client waits as long as its other waits (`WAIT`) unless it says otherwise: httpx's default 5 s read
+# timeout failed a dispatch on a machine loaded by four test workers and their browsers. Product code always passes
+# its own timeout, so only the tests' clients are affected.
+_client_init = httpx.AsyncClient.__init__
+
+
+@functools.wraps(_client_init)
+def _patient_client(self: httpx.AsyncClient, *args: Any, **kwargs: Any) -> None:
+    kwargs.setdefault('timeout', WAIT)
+    _client_init(self, *args, **kwargs)
+
+
+httpx.AsyncClient.__init__ = _patient_client  # type: ignore[method-assign]
 
 # Every property test draws the same examples on every run (derandomized, no example database): a failure
 # reproduces, and a run is never red by the luck of the draw. Tests set their own example counts.

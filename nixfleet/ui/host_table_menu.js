@@ -55,7 +55,7 @@ export const menuMethods = {
   },
   itemEnabled(item, row) {
     if (item.kind === "stop") return !!row.busy && row.conn !== "offline";
-    if (item.kind === "details" || item.kind === "output" || item.kind === "log") return true;
+    if (["details", "copy", "output", "log"].includes(item.kind)) return true;
     return (row.ops || []).includes(item.op);
   },
   itemWhy(item, row) {
@@ -103,7 +103,8 @@ export const menuMethods = {
     const host = this.menuFor;
     if (!item.enabled || !host) return;
     this.closeMenu(true);
-    this.$emit("row_action", { host, key: item.key });
+    if (item.kind === "copy") this.copy(host); // the clipboard is the browser's: no round trip
+    else this.$emit("row_action", { host, key: item.key });
   },
   menuKey(e) {
     const items = [...this.$refs.menu.querySelectorAll('.nf-rowmenu-item[aria-disabled="false"]')];

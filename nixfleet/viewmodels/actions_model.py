@@ -68,7 +68,7 @@ class MenuItem:
     key: str
     label: str
     icon: str
-    kind: str  #: op (dispatch at once) | confirm | totp | color | stop | details | output | log
+    kind: str  #: op (dispatch at once) | confirm | totp | color | stop | details | copy (in the browser) | output | log
     op: str | None = None  #: enabled while this op is in the host's `available_ops` (None: see `kind`)
     danger: bool = False
     divider: bool = False  #: a separator goes before it
@@ -99,6 +99,7 @@ ROW_MENU: tuple[MenuItem, ...] = (
     MenuItem(key='check-version', label='Check version', icon='verified', kind='op', op='check-version'),
     MenuItem(key='color', label='Change colour…', icon='palette', kind='color', op='set-color', divider=True),
     MenuItem(key='details', label='Details', icon='info', kind='details'),
+    MenuItem(key='copy', label='Copy name', icon='content_copy', kind='copy'),
     MenuItem(key='output', label='View output', icon='terminal', kind='output'),
     MenuItem(key='log', label='Download log', icon='file_download', kind='log'),
     MenuItem(key='remove', label='Remove…', icon='delete', kind='confirm', op='remove', danger=True, divider=True),

@@ -256,7 +256,9 @@ def row(host: str) -> str:
 
 
 async def online_hosts(agents: AgentFactory, *hosts: str, **fields: Any) -> dict[str, FakeAgent]:
-    """Fake agents, registered (with `fields`) and each with one heartbeat: online hosts."""
+    """Fake agents, registered (with `fields`) and each with one heartbeat: hosts that stay online for the whole test
+    (a registered interval of `QUIET_INTERVAL` unless `fields` say otherwise: a slow run must not see them go stale)."""
+    fields.setdefault('heartbeat_interval', QUIET_INTERVAL)
     made = {}
     for host in hosts:
         made[host] = await agents(host, **fields)

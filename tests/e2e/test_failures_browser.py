@@ -80,7 +80,8 @@ async def test_a_failed_test_in_a_pipeline_says_why_everywhere_and_opens_its_out
         phone = await open_tab(browser, width=390, height=844)
         await log_in(phone, dashboard_process.http)
         await expect(phone.page.locator(f'{row("sim-02")} .nf-lastfail')).to_contain_text(WHY)
-        await phone.page.get_by_role('button', name='Copy hostname sim-02').click()
+        await phone.page.get_by_role('button', name='Actions for sim-02').click()
+        await phone.page.get_by_role('menuitem', name='Copy name').click()
         await expect(phone.page.locator('.q-notification.nf-toast', has_text='sim-02')).to_be_visible()
         await expect(phone.page.locator('.q-notification:not(.nf-toast)')).to_have_count(0)  # one toast style
         await phone.page.wait_for_timeout(600)  # the toast's slide-in, for the picture

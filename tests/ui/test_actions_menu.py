@@ -264,6 +264,7 @@ def test_every_menu_item_is_covered_here() -> None:
     covered = {'pull', 'switch', 'test', 'pull-switch', 'restart', 'check-version'}
     covered |= {'stop', 'rollback', 'reboot', 'color', 'output', 'log', 'remove'}
     covered |= {'details'}  # opens the host page: tests/ui/test_host_detail.py
+    covered |= {'copy'}  # the browser's clipboard: tests/e2e/test_failures_browser.py
     assert {item.key for item in ROW_MENU} == covered
 
 
