@@ -11,7 +11,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -336,3 +336,10 @@ async def api(page: Page, base: str, method: str, path: str, body: Mapping[str, 
     response = await page.request.fetch(base + path, method=method, data=dict(body) if body is not None else None)
     assert response.ok, f'{method} {path}: {response.status} {await response.text()}'
     return await response.json()
+
+
+async def do_all_on(page: Page, hosts: Sequence[str]) -> None:
+    """Select `hosts` in the table by their checkboxes and start Do All from the selection bar."""
+    for host in hosts:
+        await page.locator(f'{row(host)} .nf-check').click()
+    await page.locator('.nf-ctx-row.is-selection').get_by_role('button', name='Do All').click()

@@ -16,7 +16,7 @@ from playwright.async_api import Browser, Page, expect
 from nixfleet.agent import SimBehaviour
 from nixfleet.models import PipelineStatus
 from nixfleet.ops.pipeline_store import PipelineRun
-from tests.e2e.conftest import DashboardProcess, log_in, open_tab, row, simulated_fleet
+from tests.e2e.conftest import DashboardProcess, do_all_on, log_in, open_tab, simulated_fleet
 
 pytestmark = pytest.mark.browser
 
@@ -75,9 +75,7 @@ async def test_failures_show_their_cause_and_already_current_is_no_failure(
         tab = await open_tab(browser, width=1440, height=900)
         page = tab.page
         await log_in(tab, dashboard_process.http)
-        for host in hosts:
-            await page.locator(f'{row(host)} .nf-check').click()
-        await page.locator('.nf-ctx-row.is-selection').get_by_role('button', name='Do All').click()
+        await do_all_on(page, hosts)
         toast = page.locator('.nf-toast.is-warning', has_text='finished with failures')
         await expect(toast).to_contain_text(f'sim-02 · switch: {WHY}', timeout=30_000)
         await page.keyboard.press('Escape')

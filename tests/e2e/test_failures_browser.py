@@ -14,7 +14,7 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from nixfleet.agent import SimBehaviour
-from tests.e2e.conftest import DashboardProcess, log_in, open_tab, row, simulated_fleet
+from tests.e2e.conftest import DashboardProcess, do_all_on, log_in, open_tab, row, simulated_fleet
 
 pytestmark = pytest.mark.browser
 
@@ -39,9 +39,7 @@ async def test_a_failed_test_in_a_pipeline_says_why_everywhere_and_opens_its_out
         tab = await open_tab(browser, width=1440, height=900)
         page = tab.page
         await log_in(tab, dashboard_process.http)
-        for host in hosts:
-            await page.locator(f'{row(host)} .nf-check').click()
-        await page.locator('.nf-ctx-row.is-selection').get_by_role('button', name='Do All').click()
+        await do_all_on(page, hosts)
 
         toast = page.locator('.nf-toast.is-warning', has_text='finished with failures')
         await expect(toast).to_contain_text(f'sim-02 · test: {WHY}', timeout=30_000)

@@ -69,7 +69,7 @@ async def shown(page: Page) -> list[str]:
     return list(await page.evaluate(ROWS))
 
 
-async def test_triage_of_500_hosts(
+async def test_triage_of_500_hosts_with_screenshots(
     dashboard_process: DashboardProcess,
     browser: Any,
     agents: AgentFactory,
