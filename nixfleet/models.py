@@ -53,6 +53,9 @@ TERMINAL: frozenset[CommandStatus] = frozenset(
         CommandStatus.ORPHANED,
     }
 )
+#: Ended states that say nothing about the host: the command never ran there (refused, skipped) or its end is
+#: unknown (tracking cancelled). A host's last outcome (`last_outcome` of its view) passes over them.
+NOT_RUN: frozenset[CommandStatus] = frozenset({CommandStatus.BLOCKED, CommandStatus.SKIPPED, CommandStatus.CANCELLED})
 
 
 class PipelineStatus(StrEnum):

@@ -11,7 +11,7 @@ from sqlite_utils import Database
 
 from nixfleet.journal.query import Where, read_rows
 from nixfleet.journal.reads import COMMANDS, PIPELINES
-from nixfleet.models import TERMINAL
+from nixfleet.models import NOT_RUN, TERMINAL
 from nixfleet.ops.commands import Command
 from nixfleet.ops.pipeline_store import PipelineRun
 from nixfleet.timeutil import parse_iso
@@ -27,6 +27,19 @@ def active_commands(db: Database) -> list[Command]:
     """Commands the journal says have not ended, oldest first."""
     where = Where().add(f'status NOT IN ({", ".join("?" for _ in TERMINAL)})', *(s.value for s in TERMINAL))
     return [Command.from_row(r) for r in reversed(read_rows(db, COMMANDS, where, limit=-1))]
+
+
+def last_outcomes(db: Database) -> dict[str, Command]:
+    """Each host's agent command that ended last, `NOT_RUN` ones passed over (`ran_on_agent`): one query at startup."""
+    skipped = ', '.join('?' for _ in NOT_RUN)
+    rows = db.execute(  # SQLite takes a bare column of a MAX() aggregate from the row holding the maximum
+        f'SELECT *, MAX(finished_at) AS _last FROM {COMMANDS.table} WHERE host_id IS NOT NULL '
+        f'AND agent_command IS NOT NULL AND finished_at IS NOT NULL AND status NOT IN ({skipped}) GROUP BY host_id',
+        [s.value for s in NOT_RUN],
+    )
+    names = [d[0] for d in rows.description]
+    commands = (Command.from_row(dict(zip(names, row, strict=True))) for row in rows.fetchall())
+    return {str(cmd.host): cmd for cmd in commands}
 
 
 def recent_commands(db: Database, since: str, limit: int = -1) -> list[Command]:

@@ -133,4 +133,5 @@ class DashboardOps:
         host_dir = self.lc.logs.host_dir(host)
         await asyncio.to_thread(shutil.rmtree, host_dir, True)
         await self.lc.hosts.remove(host)
+        self.lc.forget_host(host)
         return RemoteResult(True, f'removed {host}: {removed} commands and their logs deleted (events kept)')

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 
 from nixfleet import protocol
-from nixfleet.journal.records import active_commands
+from nixfleet.journal.records import active_commands, last_outcomes
 from nixfleet.models import CommandStatus, ErrorCode, EventLevel
 from nixfleet.ops.commands import Command
 from nixfleet.ops.logs import LogRead
@@ -116,7 +116,8 @@ class Lifecycle(CommandStateMachine):
 
     # -- restart recovery ----------------------------------------------------------------------------------------
     def load(self) -> list[Command]:
-        """Reload unfinished commands from the journal (blocking; startup). Each awaits its agent for 2 min."""
+        """Reload unfinished commands from the journal (blocking; startup), each awaiting its agent for 2 min, and each
+        host's last outcome."""
         now = self.clock()
         loaded = self.store.read_sync(active_commands)
         for cmd in loaded:
@@ -127,4 +128,5 @@ class Lifecycle(CommandStateMachine):
             self.active[cmd.key] = cmd
         if loaded:
             log.info('reloaded %d unfinished commands from the journal', len(loaded))
+        self.last_ended = self.store.read_sync(last_outcomes)
         return loaded

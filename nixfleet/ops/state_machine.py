@@ -16,7 +16,7 @@ from nixfleet.events import EventEntry, EventLog, with_event
 from nixfleet.gateway.agents import AgentGateway
 from nixfleet.hosts import HostRegistry
 from nixfleet.journal.records import command_row
-from nixfleet.models import TERMINAL, CommandStatus, ErrorCode, EventCategory, EventLevel
+from nixfleet.models import NOT_RUN, TERMINAL, CommandStatus, ErrorCode, EventCategory, EventLevel
 from nixfleet.ops import commands as journal
 from nixfleet.ops import output_cap
 from nixfleet.ops.commands import Command
@@ -88,6 +88,8 @@ class CommandStateMachine:
         self.clock = clock
         self.compartments: CompartmentSource = compartments if compartments is not None else ViewCompartments()
         self.active: dict[str, Command] = {}
+        #: Each host's agent command that ended last (`ran_on_agent`): its view's `last_outcome`.
+        self.last_ended: dict[str, Command] = {}
         self.finished_listeners: tuple[FinishedListener, ...] = tuple(finished_listeners)
         self._waiters: dict[str, list[asyncio.Future[Command]]] = {}
 
@@ -110,11 +112,13 @@ class CommandStateMachine:
     def derive(self, view: dict[str, Any]) -> dict[str, Any]:
         """Host-view deriver: busy-ness comes only from here."""
         cmd = self.active.get(view['id'])
+        last = self.last_ended.get(view['id'])
         return {
             'busy': cmd is not None,
             'pending_command': cmd.op if cmd else None,
             'command_id': cmd.id if cmd else None,
             'command_status': cmd.status.value if cmd else None,
+            'last_outcome': outcome(last) if last else None,
         }
 
     # -- creation ------------------------------------------------------------------------------------------------
@@ -276,6 +280,8 @@ class CommandStateMachine:
             details={'command_id': cmd.id, 'status': status.value, 'exit_code': exit_code, 'code': cmd.code},
         )
         await self._journal(cmd, ended)  # the terminal row and its "ended" event commit together
+        if cmd.host is not None and ran_on_agent(cmd):
+            self.last_ended[cmd.host] = cmd  # published with the host's derived fields below
         self.stream.emit(Change(ChangeType.COMMAND_FINISHED, id=cmd.id, fields=cmd.view()))
         for listener in self.finished_listeners:
             try:
@@ -297,6 +303,10 @@ class CommandStateMachine:
         if cmd.host and cmd.host in self.hosts.rows:
             self.hosts.emit_derived(cmd.host)
 
+    def forget_host(self, host: str) -> None:
+        """The host was removed: a host registering under its name later starts without a last outcome."""
+        self.last_ended.pop(host, None)
+
     # -- waiting -------------------------------------------------------------------------------------------------
     async def wait_terminal(self, command_id: str) -> Command:
         """Wait until the command has ended and return it."""
@@ -313,3 +323,21 @@ class CommandStateMachine:
         for future in self._waiters.pop(cmd.id, []):
             if not future.done():
                 future.set_result(cmd)
+
+
+def ran_on_agent(cmd: Command) -> bool:
+    """Whether the command tells how the host is doing: its agent ran it (not a dashboard op) and it did not end
+    unrun (`NOT_RUN`: refused, skipped, tracking cancelled). The host's last such command is its `last_outcome`."""
+    return cmd.agent_command is not None and cmd.terminal and cmd.status not in NOT_RUN
+
+
+def outcome(cmd: Command) -> dict[str, Any]:
+    """A host view's `last_outcome`: what its last command was, how and when it ended, and why (`causes.cause`)."""
+    view = cmd.view()
+    return {
+        'command_id': cmd.id,
+        'op': cmd.op,
+        'status': cmd.status.value,
+        'finished_at': view['finished_at'],
+        'cause': causes.cause(view),
+    }

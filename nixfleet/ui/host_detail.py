@@ -79,6 +79,11 @@ class HostDetailView:
         self._sparks = Sparklines(samples, clock, self.host or '')
         self.show(state)  # a known host: its journal is read once the browser is connected (a timer)
 
+    @property
+    def found(self) -> bool:
+        """Whether the page shows a host (False: the "no such host" page)."""
+        return self._view is not None
+
     # -- following the state -------------------------------------------------------------------------------------
     def show(self, state: FleetState) -> None:
         """Render a snapshot: cheap when nothing of this host changed."""

@@ -8,8 +8,9 @@ host's view changing (progress, deadlines) re-sends just that row (`CommandIndex
 The browser owns selection, the row menu, the tooltips and the view (status chips, text filter, sort: they live in the
 page's URL, read here when the page opens: `TableView`), and reports what the user did as events: `row_action`,
 `compartment`, `selection`, `hotkey` (Ctrl+1..9), `resync`, and `copied` (toasted here). Each row carries what the
-chips read: `failed` (its last command failed, `LastOutcomes`) and `bad` (its compartments' score, table_sync.py),
-and `fail`, why an idle host's last command failed (shown in its activity cell, `LastFailures`).
+chips read, both from its host view (table_sync.py `host_row`): `failed` (its last command failed: the view's
+`last_outcome`, kept by the op engine across restarts) and `bad` (its compartments' score), and `fail`, why an idle
+host's last command failed (shown in its activity cell).
 """
 
 from __future__ import annotations
@@ -24,10 +25,9 @@ from nicegui import ui
 
 from nixfleet.streams.state import FleetState
 from nixfleet.ui.toasts import toast
-from nixfleet.viewmodels.actions_model import ROW_MENU, CommandIndex, op_label, refusals
-from nixfleet.viewmodels.outcomes import LastFailures
+from nixfleet.viewmodels.actions_model import ROW_MENU, CommandIndex, refusals
 from nixfleet.viewmodels.table_sync import Row, host_row
-from nixfleet.viewmodels.table_view import SORTS, LastOutcomes, TableView, chips_wire
+from nixfleet.viewmodels.table_view import SORTS, TableView, chips_wire
 
 #: The component's own ES modules beside it; NiceGUI serves each and maps its file stem in the page's import map, so
 #: host_table.js and they import one another by that bare name (`import { HostRow } from "host_table_row"`).
@@ -61,10 +61,6 @@ class HostTable(ui.element, component='host_table.js', dependencies=HOST_TABLE_M
         self._seq = 0
         #: The running commands of the hosts this tab shows.
         self.index = CommandIndex()
-        #: Why each idle host's last command failed (the row's `fail`, shown in its activity cell).
-        self.failures = LastFailures(op_label)
-        #: Each host's last ended command (the Failed chip).
-        self.outcomes = LastOutcomes()
         #: The bulky fields last sent per host (compartments, ops, refusals).
         self._sent: dict[str, tuple[Any, ...]] = {}
         self._props['menu'] = [item.to_wire() for item in ROW_MENU]
@@ -87,9 +83,6 @@ class HostTable(ui.element, component='host_table.js', dependencies=HOST_TABLE_M
 
     def _set_snapshot(self, state: FleetState, rows: list[Row]) -> None:
         self.index.reset(state.hosts, state.commands)
-        self.failures.reset(state.commands)
-        self.outcomes = LastOutcomes()
-        self.outcomes.update(state.commands)
         self._sent.clear()
         for row in rows:
             self._complete(state, row, full=True)
@@ -106,9 +99,7 @@ class HostTable(ui.element, component='host_table.js', dependencies=HOST_TABLE_M
         bulky fields the browser already has (a heartbeat rarely changes compartments or ops; the browser merges)."""
         host = row['id']
         row['run'] = self.index.cell(host)
-        row['fail'] = self.failures.row(host, self.index.command(host), state.commands, busy=bool(row.get('busy')))
         row['why'] = refusals(state.hosts.get(host) or {})
-        row['failed'] = self.outcomes.failed(host)
         bulky = (row['comp'], row['ops'], row['why'])
         if not full and self._sent.get(host) == bulky:
             del row['comp'], row['ops'], row['why']
@@ -122,12 +113,10 @@ class HostTable(ui.element, component='host_table.js', dependencies=HOST_TABLE_M
         """Send one row transaction from version `base` to `state.version` (with the progress of running commands)."""
         touched = {row['id'] for row in upsert}
         moved = self.index.update(state.hosts, state.commands, touched, remove)
-        moved |= self.outcomes.update(state.commands) - touched - set(remove)
         rows = list(upsert)
         rows += [host_row(state.hosts[host]) for host in sorted(moved) if host in state.hosts]
         for host in remove:
             self._sent.pop(host, None)
-            self.failures.forget(host)
         for row in rows:
             self._complete(state, row, full=False)
         self.run_method(

@@ -19,6 +19,7 @@ from nixfleet.streams.state import FleetState
 from nixfleet.ui.actions import FleetActions
 from nixfleet.ui.context_bar import ContextBar
 from nixfleet.ui.header import FleetHeader
+from nixfleet.ui.host_detail import HostDetailView
 from nixfleet.ui.host_table import HostTable
 from nixfleet.ui.layout import Footer, ViewNav
 from nixfleet.ui.output_panel import OutputPanel
@@ -79,7 +80,9 @@ def register_pages(parts: UiParts) -> None:
     @protected_page('/hosts/{host_id:path}', parts.sessions, parts.links, title='Host · NixFleet')
     def host(session: Session) -> None:
         host_id = str(ui.context.client.request.path_params.get('host_id') or '')
-        ViewPage(parts, loop_scheduler(), '/hosts', {'host': host_id})
+        page = ViewPage(parts, loop_scheduler(), '/hosts', {'host': host_id})
+        if isinstance(page.view, HostDetailView) and not page.view.found:
+            ui.context.client.status_code = 404  # the "no such host" page, with the status a link checker expects
 
     @protected_page('/tokens', parts.sessions, parts.links, title='Tokens · NixFleet')
     def tokens(session: Session) -> None:

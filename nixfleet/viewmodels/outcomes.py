@@ -10,11 +10,25 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from nixfleet.causes import as_cell, cause
-from nixfleet.models import TERMINAL
+from nixfleet.models import TERMINAL, CommandStatus
 from nixfleet.viewmodels.output_buffer import status_tone
 
 #: Command statuses after which nothing changes any more.
 TERMINAL_STATUSES = frozenset(s.value for s in TERMINAL)
+#: Outcomes that count as "failed": the Failed chip and the row's activity cell (refused, skipped and cancelled
+#: commands did not run; a partial success or a suspicious switch did not reach its goal: failed too).
+FAILED_STATUSES = frozenset(
+    s.value
+    for s in (
+        CommandStatus.ERROR,
+        CommandStatus.TIMEOUT,
+        CommandStatus.KILLED,
+        CommandStatus.ORPHANED,
+        CommandStatus.PARTIAL,
+        CommandStatus.STALE_BINARY,
+        CommandStatus.SUSPICIOUS,
+    )
+)
 #: A finished command's status → (what it did, toast kind).
 FINISHED_WORDS = {
     'SUCCESS': ('succeeded', 'positive'),
@@ -52,43 +66,13 @@ def ended(label: str, record: Mapping[str, Any]) -> tuple[str, str]:
     return f'{label} {word}', cause(record)
 
 
-class LastFailures:
-    """Why each host's last command failed, for the idle activity cell of its row (NiceGUI-free, O(1) per row).
-
-    The table tells it each host's running command as rows are built (`row`); once the host is idle, the state's
-    view of that command says how it ended. A full render finds each host's newest command in the state once.
-    """
-
-    def __init__(self, label: Callable[[str | None], str]) -> None:
-        self._label = label
-        self._last: dict[str, str] = {}  #: host -> id of its newest command seen
-
-    def reset(self, commands: Mapping[str, Mapping[str, Any]]) -> None:
-        """Find each host's newest command in a whole snapshot."""
-        newest: dict[str, tuple[str, str]] = {}
-        for cid, command in commands.items():
-            host, created = command.get('host_id'), str(command.get('created_at') or '')
-            if host and (host not in newest or created >= newest[host][0]):
-                newest[str(host)] = (created, str(cid))
-        self._last = {host: cid for host, (_, cid) in newest.items()}
-
-    def row(
-        self, host: str, running: Mapping[str, Any] | None, commands: Mapping[str, Mapping[str, Any]], *, busy: bool
-    ) -> dict[str, str] | None:
-        """The row's `fail` field: `{text, why, command}` when the host is idle and its last command failed."""
-        if running is not None:
-            self._last[host] = str(running.get('id'))
-        if busy or running is not None:
-            return None
-        command = commands.get(self._last.get(host, ''))
-        if command is None or status_tone(command.get('status')) != 'fail':
-            return None
-        text, why = ended(self._label(command.get('op')), command)
-        return {'text': text, 'why': why or 'no cause reported', 'command': str(command.get('id'))}
-
-    def forget(self, host: str) -> None:
-        """The host left the table."""
-        self._last.pop(host, None)
+def row_failure(last: Mapping[str, Any] | None, label: Callable[[str | None], str]) -> dict[str, str] | None:
+    """An idle host row's `fail` (`{text, why, command}`) from its view's `last_outcome`, when that one failed."""
+    if not last or last.get('status') not in FAILED_STATUSES:
+        return None
+    word = FINISHED_WORDS.get(str(last.get('status')), ('failed', 'negative'))[0]
+    why = str(last.get('cause') or '') or 'no cause reported'
+    return {'text': f'{label(last.get("op"))} {word}', 'why': why, 'command': str(last['command_id'])}
 
 
 def first_failed_host(failures: Sequence[tuple[str, str]]) -> str | None:

@@ -34,6 +34,8 @@ from reactivex.disposable import Disposable
 
 from nixfleet.streams.changes import ChangeType, VersionedChange
 from nixfleet.streams.state import FleetState, FleetStateStream, guarded
+from nixfleet.viewmodels.actions_model import op_label
+from nixfleet.viewmodels.outcomes import FAILED_STATUSES, row_failure
 from nixfleet.viewmodels.table_view import compartment_score
 
 log = logging.getLogger(__name__)
@@ -59,6 +61,8 @@ def host_row(view: Mapping[str, Any]) -> Row:
     """Project a host view onto the fields the table shows (short keys: this is sent per update)."""
     metrics = view.get('metrics') or {}
     compartments = view.get('compartments') or {}
+    busy = bool(view.get('busy') or view.get('pending_command'))
+    last = view.get('last_outcome') or {}
     return {
         'id': str(view.get('id')),
         'name': view.get('hostname') or view.get('id'),
@@ -67,7 +71,7 @@ def host_row(view: Mapping[str, Any]) -> Row:
         'loc': view.get('location') or '',
         'dev': view.get('device_type') or '',
         'conn': view.get('connection') or 'offline',
-        'busy': bool(view.get('busy') or view.get('pending_command')),
+        'busy': busy,
         'seen': view.get('last_seen'),
         'hb': view.get('heartbeat_interval'),
         'cpu': _num(metrics.get('cpu')),
@@ -78,6 +82,8 @@ def host_row(view: Mapping[str, Any]) -> Row:
         'outdated': (compartments.get('agent') or {}).get('status') == 'outdated',
         'gen': view.get('generation') or '',
         'bad': compartment_score(compartments),  # > 0: the Not OK chip; the compartments column sorts by it
+        'failed': last.get('status') in FAILED_STATUSES,  # the Failed chip
+        'fail': None if busy else row_failure(last, op_label),  # why its last command failed (the activity cell)
         'os_ver': view.get('os_version') or '',
         # the action controls (host_table.py adds `run`, the running command's progress)
         'comp': compartments,

@@ -10,10 +10,8 @@ the text filter (Online and Failed and "web": online hosts whose last command fa
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
-
-from nixfleet.models import CommandStatus
 
 #: Status chips: key, label, group, what the tooltip says. Group `conn` is the link state, `health` the rest.
 CHIPS: tuple[tuple[str, str, str, str], ...] = (
@@ -21,7 +19,7 @@ CHIPS: tuple[tuple[str, str, str, str], ...] = (
     ('stale', 'Stale', 'conn', 'Connected, but no heartbeat for 3 intervals'),
     ('offline', 'Offline', 'conn', 'Agent not connected'),
     ('busy', 'Busy', 'health', 'Running a command now'),
-    ('failed', 'Failed', 'health', 'Its last command failed (in the last hour)'),
+    ('failed', 'Failed', 'health', 'Its last command failed'),
     ('notok', 'Not OK', 'health', 'A compartment is outdated or in error'),
 )
 CHIP_KEYS: tuple[str, ...] = tuple(chip[0] for chip in CHIPS)
@@ -35,21 +33,6 @@ SORTS: dict[str, str] = {
     'gen': 'asc',
     'comp': 'desc',  # most errors, then most outdated, first
 }
-#: Command outcomes that count as "failed" (refused, skipped and cancelled commands did not run: not counted).
-FAILED = frozenset(
-    s.value
-    for s in (
-        CommandStatus.ERROR,
-        CommandStatus.TIMEOUT,
-        CommandStatus.KILLED,
-        CommandStatus.ORPHANED,
-        CommandStatus.PARTIAL,
-        CommandStatus.STALE_BINARY,
-        CommandStatus.SUSPICIOUS,
-    )
-)
-#: Outcomes that say nothing about the host (the command never ran).
-_NOT_RUN = frozenset(s.value for s in (CommandStatus.BLOCKED, CommandStatus.SKIPPED, CommandStatus.CANCELLED))
 #: Longest text filter kept from a URL.
 MAX_TEXT = 200
 
@@ -107,43 +90,6 @@ def compartment_score(compartments: Mapping[str, Any]) -> int:
         elif status == 'outdated':
             score += 1
     return score
-
-
-@dataclass(slots=True)
-class LastOutcomes:
-    """Each host's last command that ran and ended, from the live state's commands (the last hour of them).
-
-    `update` is cheap when the command map did not move (the same object), and tells which hosts' outcome changed.
-    """
-
-    _commands: Mapping[str, Mapping[str, Any]] | None = None
-    #: host -> status of its last ended command.
-    last: dict[str, str] = field(default_factory=dict)
-
-    def update(self, commands: Mapping[str, Mapping[str, Any]]) -> set[str]:
-        """Follow the state's command map; return the hosts whose last outcome changed."""
-        if commands is self._commands:
-            return set()
-        self._commands = commands
-        latest: dict[str, tuple[str, str]] = {}
-        for command in commands.values():
-            host, status, ended = command.get('host_id'), command.get('status'), command.get('finished_at')
-            if not host or not ended or not status or status in _NOT_RUN:
-                continue
-            if (known := latest.get(host)) is None or str(ended) >= known[0]:
-                latest[host] = (str(ended), str(status))
-        now = {host: status for host, (_, status) in latest.items()}
-        changed = {host for host in now.keys() | self.last.keys() if now.get(host) != self.last.get(host)}
-        self.last = now
-        return changed
-
-    def failed(self, host: str) -> bool:
-        """Whether the host's last command failed."""
-        return self.last.get(host) in FAILED
-
-    def status(self, host: str) -> str | None:
-        """The status of the host's last ended command."""
-        return self.last.get(host)
 
 
 def offline_hosts(hosts: Iterable[str], views: Mapping[str, Mapping[str, Any]]) -> list[str]:

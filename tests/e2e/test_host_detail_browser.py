@@ -144,7 +144,8 @@ async def test_a_click_on_a_host_name_opens_its_page_with_sparklines_and_screens
             await page.wait_for_url(f'{base}/')
             await page.wait_for_selector(row('macbook-ana'))
 
-            await phone.page.goto(f'{base}/hosts/%3Cimg%20src%3Dx%3E' + 'x' * 3000)  # odd, long, and no such host
+            missing = await phone.page.goto(f'{base}/hosts/%3Cimg%20src%3Dx%3E' + 'x' * 3000)  # odd, long, unknown
+            assert missing is not None and missing.status == 404
             await expect(phone.page.get_by_role('heading', name='No such host')).to_be_visible()
             await expect(phone.page.locator('.nf-hostd-missing')).to_contain_text('There is no host “<img src=x>xxx')
             assert await phone.page.locator('.nf-hostd-missing img').count() == 0

@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from nixfleet.viewmodels.actions_model import op_label
-from nixfleet.viewmodels.outcomes import LastFailures, ended, first_failed_host, refusal, run_failures
+from nixfleet.viewmodels.outcomes import ended, first_failed_host, refusal, row_failure, run_failures
 from nixfleet.viewmodels.pipeline_cells import CellView
+from nixfleet.viewmodels.table_sync import host_row
 
 LINE = 'T05 FAIL: expected ok, got timeout'
 FAILED_TEST = {
@@ -56,29 +57,31 @@ def test_a_run_toast_links_the_output_of_its_first_failed_host() -> None:
     assert first_failed_host([]) is None
 
 
-def rows(failures: LastFailures, commands: dict[str, Any], host: str = 'pi-garden', **kw: Any) -> Any:
-    running = kw.get('running')
-    return failures.row(host, running, commands, busy=running is not None or kw.get('busy', False))
+def last(status: str, **fields: Any) -> dict[str, Any]:
+    """A host view's `last_outcome`."""
+    return {'command_id': 'c-2', 'op': 'test', 'status': status, 'finished_at': '2026-12-07T21:00:09Z', **fields}
 
 
-def test_an_idle_host_row_says_why_its_last_command_failed_until_a_newer_one_runs() -> None:
-    older = {**FAILED_TEST, 'id': 'c-1', 'status': 'SUCCESS', 'created_at': '2026-12-07T21:00:01Z'}
-    commands: dict[str, Any] = {'c-1': older, 'c-2': FAILED_TEST}
-    failures = LastFailures(op_label)
-    failures.reset(commands)  # a full render finds the newest command of each host
+def test_an_idle_host_row_says_why_its_last_command_failed() -> None:
+    failed = last('ERROR', cause=f'exit 1 — {LINE}')
 
-    assert rows(failures, commands) == {'text': 'Test failed', 'why': f'exit 1 — {LINE}', 'command': 'c-2'}
-
-    running = {'id': 'c-3', 'host_id': 'pi-garden', 'op': 'switch', 'status': 'EXECUTING'}
-    commands['c-3'] = running
-    assert rows(failures, commands, running=running) is None  # busy: the progress is shown instead
-    commands['c-3'] = {**running, 'status': 'SUCCESS', 'exit_code': 0}
-    assert rows(failures, commands) is None  # the newer command succeeded
-    assert rows(failures, commands, 'other-host') is None
+    assert row_failure(failed, op_label) == {'text': 'Test failed', 'why': f'exit 1 — {LINE}', 'command': 'c-2'}
+    assert row_failure(last('TIMEOUT', op='switch', cause=''), op_label) == {
+        'text': 'Switch timed out',
+        'why': 'no cause reported',
+        'command': 'c-2',
+    }
+    assert row_failure(last('SUCCESS', cause=''), op_label) is None  # the last one succeeded
+    assert row_failure(None, op_label) is None  # no command ran yet
 
 
-def test_a_host_busy_before_its_command_reaches_the_state_shows_no_old_failure() -> None:
-    failures = LastFailures(op_label)
-    failures.reset({'c-2': FAILED_TEST})
+def test_the_failed_chip_and_the_activity_cell_read_one_field_and_agree() -> None:
+    view = {'id': 'pi-garden', 'last_outcome': last('SUSPICIOUS', op='switch', cause='only the source commit changed')}
 
-    assert rows(failures, {'c-2': FAILED_TEST}, busy=True) is None
+    row = host_row(view)
+
+    assert row['failed'] is True
+    assert row['fail'] is not None and row['fail']['text'] == 'Switch switched, but only the source commit changed'
+    busy = host_row({**view, 'busy': True, 'pending_command': 'pull'})
+    assert busy['failed'] is True and busy['fail'] is None  # its progress is shown instead; still in the Failed chip
+    assert host_row({'id': 'pi-garden', 'last_outcome': last('SUCCESS')})['failed'] is False

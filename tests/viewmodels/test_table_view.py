@@ -3,15 +3,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from nixfleet.ops.pipelines import PIPELINES
 from nixfleet.ops.registry import OPS, Scope
 from nixfleet.viewmodels.selection_menu import BUTTONS, ITEMS, MORE, targets
 from nixfleet.viewmodels.table_sync import host_row
-from nixfleet.viewmodels.table_view import CHIP_KEYS, SORTS, LastOutcomes, TableView, compartment_score
+from nixfleet.viewmodels.table_view import CHIP_KEYS, SORTS, TableView, compartment_score
 
 
 # -- the URL -----------------------------------------------------------------------------------------------------
@@ -39,31 +37,6 @@ def test_every_chip_is_known_to_the_url() -> None:
 
 
 # -- row flags ---------------------------------------------------------------------------------------------------
-def command(cid: str, host: str, status: str, finished: str | None) -> dict[str, Any]:
-    return {'id': cid, 'host_id': host, 'status': status, 'finished_at': finished}
-
-
-def test_a_host_is_failed_while_its_last_command_that_ran_failed() -> None:
-    outcomes = LastOutcomes()
-    commands = {
-        'a': command('a', 'web-01', 'SUCCESS', '2026-12-07T10:00:00.000Z'),
-        'b': command('b', 'web-01', 'ERROR', '2026-12-07T11:00:00.000Z'),
-        'c': command('c', 'web-02', 'ERROR', '2026-12-07T10:00:00.000Z'),
-        'd': command('d', 'web-02', 'SUCCESS', '2026-12-07T11:00:00.000Z'),
-        'e': command('e', 'web-03', 'TIMEOUT', '2026-12-07T10:00:00.000Z'),
-        'f': command('f', 'web-03', 'BLOCKED', '2026-12-07T11:00:00.000Z'),  # refused: it never ran
-        'g': command('g', 'web-04', 'EXECUTING', None),
-    }
-
-    assert outcomes.update(commands) == {'web-01', 'web-02', 'web-03'}
-    assert [h for h in ('web-01', 'web-02', 'web-03', 'web-04') if outcomes.failed(h)] == ['web-01', 'web-03']
-
-    assert outcomes.update(commands) == set()  # the same map: nothing to do
-    fixed = {**commands, 'h': command('h', 'web-01', 'SUCCESS', '2026-12-07T12:00:00.000Z')}
-    assert outcomes.update(fixed) == {'web-01'}
-    assert not outcomes.failed('web-01')
-
-
 def test_compartments_score_errors_above_outdated_and_ok_as_nothing() -> None:
     ok = {'agent': {'status': 'ok'}, 'git': {'status': 'working'}, 'lock': {'status': 'unknown'}}
     assert compartment_score(ok) == 0
