@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
+import pytest_asyncio
 from playwright.async_api import Browser, Page, async_playwright
 
 from nixfleet.agent import SimBehaviour
@@ -169,7 +170,7 @@ QUIET_INTERVAL = 3600
 AgentFactory = Callable[..., Awaitable[FakeAgent]]
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope='session')
 async def agents(dashboard_process: DashboardProcess) -> AsyncIterator[AgentFactory]:
     """Fake agents connected to `dashboard_process`; whatever a test leaves open is closed after it."""
     made: list[FakeAgent] = []
@@ -184,19 +185,48 @@ async def agents(dashboard_process: DashboardProcess) -> AsyncIterator[AgentFact
         await agent.close()
 
 
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    """Headless Debian chromium (skips when it is not installed, unless NIXFLEET_REQUIRE_BROWSER=1)."""
+#: Marks a browser test module: its tests run in the worker's one event loop, the loop of its one chromium.
+BROWSER_TESTS = [pytest.mark.browser, pytest.mark.asyncio(loop_scope='session')]
+
+
+@pytest_asyncio.fixture(scope='session', loop_scope='session')
+async def _chromium() -> AsyncIterator[Callable[[], Awaitable[Browser]]]:
+    """One headless Debian chromium per test worker, launched when a test first needs it (and again if it died).
+
+    Starting Playwright and chromium costs ~0.8 s of CPU; once per worker instead of once per browser test is a
+    minute of the suite's time. Tests stay apart by their browser contexts (`browser` closes a test's contexts).
+    """
     if not os.access(CHROMIUM, os.X_OK):
         if os.environ.get('NIXFLEET_REQUIRE_BROWSER') == '1':
             pytest.fail(f'{CHROMIUM} is missing (scripts/ensure-chromium installs it)')
         pytest.skip(f'{CHROMIUM} is not installed (scripts/ensure-chromium installs it)')
     async with async_playwright() as pw:
-        chromium = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        launched: list[Browser] = []
+
+        async def running() -> Browser:
+            if not launched or not launched[-1].is_connected():
+                launched.append(await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True))
+            return launched[-1]
+
         try:
-            yield chromium
+            yield running
         finally:
-            await chromium.close()
+            for chromium in launched:
+                await chromium.close()
+
+
+@pytest_asyncio.fixture(loop_scope='session')
+async def browser(_chromium: Callable[[], Awaitable[Browser]]) -> AsyncIterator[Browser]:
+    """Headless Debian chromium (skips when it is not installed, unless NIXFLEET_REQUIRE_BROWSER=1); the contexts a
+    test opens (`open_tab`) are closed after it."""
+    chromium = await _chromium()
+    before = set(chromium.contexts)
+    try:
+        yield chromium
+    finally:
+        for context in chromium.contexts:
+            if context not in before:
+                await context.close()
 
 
 @dataclass
@@ -209,7 +239,11 @@ class BrowserTab:
 
 async def open_tab(browser: Browser, *, width: int = 1440, height: int = 900) -> BrowserTab:
     """A fresh browser context (no cookies) and page that records console errors and page errors."""
-    context = await browser.new_context(viewport={'width': width, 'height': height}, device_scale_factor=1)
+    # reduced motion: the suite's many tabs would otherwise repaint every frame for the LIVE dot and the heartbeat
+    # ripples (a third of an idle tab's CPU, measured) on a machine the tests already keep busy
+    context = await browser.new_context(
+        viewport={'width': width, 'height': height}, device_scale_factor=1, reduced_motion='reduce'
+    )
     page = await context.new_page()
     errors: list[str] = []
     page.on('console', lambda msg: errors.append(msg.text) if msg.type == 'error' else None)

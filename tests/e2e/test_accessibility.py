@@ -20,9 +20,9 @@ import pytest
 from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import Browser, Locator, Page, expect
 
-from tests.e2e.conftest import BrowserTab, DashboardProcess, api, open_tab, run_demo, wait_connected
+from tests.e2e.conftest import BROWSER_TESTS, BrowserTab, DashboardProcess, api, open_tab, run_demo, wait_connected
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+pytestmark = [*BROWSER_TESTS, pytest.mark.slow]
 
 PASSWORD = 'demo-accessibility'
 HOSTS = 8

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from playwright.async_api import Page, expect
 
 from tests.e2e.conftest import (
+    BROWSER_TESTS,
     AgentFactory,
     DashboardProcess,
     dashboard_tab,
@@ -21,7 +21,7 @@ from tests.e2e.conftest import (
 )
 from tests.support import expect_command
 
-pytestmark = pytest.mark.browser
+pytestmark = BROWSER_TESTS
 
 
 async def checked(page: Page) -> list[str]:

@@ -15,9 +15,18 @@ from typing import Any
 import pytest
 from playwright.async_api import Page, expect
 
-from tests.e2e.conftest import ROOT, BrowserTab, DashboardProcess, open_tab, row, run_demo, wait_connected
+from tests.e2e.conftest import (
+    BROWSER_TESTS,
+    ROOT,
+    BrowserTab,
+    DashboardProcess,
+    open_tab,
+    row,
+    run_demo,
+    wait_connected,
+)
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+pytestmark = [*BROWSER_TESTS, pytest.mark.slow]
 
 PASSWORD = 'demo-screenshots'
 HOSTS = 8

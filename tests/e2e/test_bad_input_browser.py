@@ -13,6 +13,7 @@ import pytest
 from playwright.async_api import Browser, Locator, Page, expect
 
 from tests.e2e.conftest import (
+    BROWSER_TESTS,
     QUIET_INTERVAL,
     AgentFactory,
     DashboardProcess,
@@ -25,7 +26,7 @@ from tests.e2e.conftest import (
 )
 from tests.support import expect_command, send_output
 
-pytestmark = pytest.mark.browser
+pytestmark = BROWSER_TESTS
 
 #: The longest hostname an agent may report (an RFC 1123 label: 63 characters), with no place to break it.
 LONG = 'build-' + 'x' * 55 + '01'

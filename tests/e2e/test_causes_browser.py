@@ -10,15 +10,14 @@ import sqlite3
 import time
 from pathlib import Path
 
-import pytest
 from playwright.async_api import Browser, Page, expect
 
 from nixfleet.agent import SimBehaviour
 from nixfleet.models import PipelineStatus
 from nixfleet.ops.pipeline_store import PipelineRun
-from tests.e2e.conftest import DashboardProcess, do_all_on, log_in, open_tab, simulated_fleet
+from tests.e2e.conftest import BROWSER_TESTS, DashboardProcess, do_all_on, log_in, open_tab, simulated_fleet
 
-pytestmark = pytest.mark.browser
+pytestmark = BROWSER_TESTS
 
 SPEED = 10.0
 WHY = "exit 1 — error: The option `services.sim-02.enable' does not exist."

@@ -9,14 +9,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
 from playwright.async_api import Page, expect
 
-from tests.e2e.conftest import log_in, open_tab
+from tests.e2e.conftest import BROWSER_TESTS, log_in, open_tab
 from tests.e2e.test_sync_guarantees import Restartable, restartable  # noqa: F401  (the fixture)
 from tests.support import FakeAgent
 
-pytestmark = pytest.mark.browser
+pytestmark = BROWSER_TESTS
 
 #: Acceptance bound: seconds from the server's stop to the page showing it.
 DISCONNECTED_WITHIN = 2.0

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from playwright.async_api import Browser, Page, expect
 
 from nixfleet.agent import SimBehaviour
-from tests.e2e.conftest import DashboardProcess, do_all_on, log_in, open_tab, row, simulated_fleet
+from tests.e2e.conftest import BROWSER_TESTS, DashboardProcess, do_all_on, log_in, open_tab, row, simulated_fleet
 
-pytestmark = pytest.mark.browser
+pytestmark = BROWSER_TESTS
 
 SPEED = 10.0
 LINE = 'T05 FAIL: expected ok, got timeout'  # the simulated test's failing line (nixfleet.agent.sim_tools)

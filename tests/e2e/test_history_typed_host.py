@@ -3,12 +3,11 @@ needed); Enter on a highlighted option still picks that option."""
 
 from __future__ import annotations
 
-import pytest
 from playwright.async_api import Browser, expect
 
-from tests.e2e.conftest import DashboardProcess, api, log_in, open_tab, simulated_fleet
+from tests.e2e.conftest import BROWSER_TESTS, DashboardProcess, api, log_in, open_tab, simulated_fleet
 
-pytestmark = pytest.mark.browser
+pytestmark = BROWSER_TESTS
 
 
 async def test_typed_host_and_enter_filter_the_history(dashboard_process: DashboardProcess, browser: Browser) -> None:

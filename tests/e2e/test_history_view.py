@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import pytest
 from playwright.async_api import Browser, Page, expect
 
-from tests.e2e.conftest import DashboardProcess, api, log_in, open_tab, simulated_fleet, wait_connected
+from tests.e2e.conftest import BROWSER_TESTS, DashboardProcess, api, log_in, open_tab, simulated_fleet, wait_connected
 
-pytestmark = pytest.mark.browser
+pytestmark = BROWSER_TESTS
 
 ROUNDS = 28  # two hosts: 56 commands, two pages of 50
 

@@ -20,10 +20,20 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from tests.e2e.conftest import ROOT, AgentFactory, DashboardProcess, api, log_in, open_tab, row, wait_connected
+from tests.e2e.conftest import (
+    BROWSER_TESTS,
+    ROOT,
+    AgentFactory,
+    DashboardProcess,
+    api,
+    log_in,
+    open_tab,
+    row,
+    wait_connected,
+)
 from tests.support import FakeAgent, eventually, expect_command, send_output, send_status
 
-pytestmark = pytest.mark.browser
+pytestmark = BROWSER_TESTS
 
 HOOKS = {'NIXFLEET_TEST_HOOKS': '1'}
 #: How macbook-ana registers.

@@ -13,10 +13,19 @@ from typing import Any
 import pytest
 from playwright.async_api import Page, expect
 
-from tests.e2e.conftest import QUIET_INTERVAL, AgentFactory, BrowserTab, DashboardProcess, log_in, open_tab, row
+from tests.e2e.conftest import (
+    BROWSER_TESTS,
+    QUIET_INTERVAL,
+    AgentFactory,
+    BrowserTab,
+    DashboardProcess,
+    log_in,
+    open_tab,
+    row,
+)
 from tests.support import FakeAgent
 
-pytestmark = pytest.mark.browser
+pytestmark = BROWSER_TESTS
 
 #: More hosts than fit on any screen (and than the rows rendered around it).
 HOSTS = [f'win-{i:03d}' for i in range(160)]

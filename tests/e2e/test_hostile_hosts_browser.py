@@ -16,11 +16,11 @@ from playwright.async_api import Browser, Page, expect
 
 from nixfleet.models import DEFAULT_COLOR
 from nixfleet.store import Store
-from tests.e2e.conftest import AgentFactory, DashboardProcess, api, log_in, open_tab, row
+from tests.e2e.conftest import BROWSER_TESTS, AgentFactory, DashboardProcess, api, log_in, open_tab, row
 from tests.store.test_go_migration import create_go_database
 from tests.store.test_odd_go_hosts import ODD, add_odd_hosts
 
-pytestmark = pytest.mark.browser
+pytestmark = BROWSER_TESTS
 
 #: A colour that, formatted into a style attribute, covers the page with a near-black layer.
 HOSTILE = '#fff;position:fixed;inset:0;z-index:9999;background:#010203'

@@ -16,10 +16,19 @@ import pytest
 from playwright.async_api import Browser, Locator, Page, expect
 
 from nixfleet.agent import SimBehaviour
-from tests.e2e.conftest import AgentFactory, DashboardProcess, log_in, open_tab, row, simulated_fleet, until_idle
+from tests.e2e.conftest import (
+    BROWSER_TESTS,
+    AgentFactory,
+    DashboardProcess,
+    log_in,
+    open_tab,
+    row,
+    simulated_fleet,
+    until_idle,
+)
 from tests.support import eventually
 
-pytestmark = pytest.mark.browser
+pytestmark = BROWSER_TESTS
 
 TOTP_SECRET = pyotp.random_base32()
 TOTP = pyotp.TOTP(TOTP_SECRET)

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from playwright.async_api import Browser, Page, expect
 
-from tests.e2e.conftest import AgentFactory, DashboardProcess, dashboard_tab, online_hosts, row
+from tests.e2e.conftest import BROWSER_TESTS, AgentFactory, DashboardProcess, dashboard_tab, online_hosts, row
 
-pytestmark = pytest.mark.browser
+pytestmark = BROWSER_TESTS
 
 SEVEN = [f'web-0{i}' for i in range(1, 8)]
 

@@ -16,10 +16,19 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from tests.e2e.conftest import ROOT, AgentFactory, DashboardProcess, log_in, open_tab, wait_connected, wait_tab_current
+from tests.e2e.conftest import (
+    BROWSER_TESTS,
+    ROOT,
+    AgentFactory,
+    DashboardProcess,
+    log_in,
+    open_tab,
+    wait_connected,
+    wait_tab_current,
+)
 from tests.support import FakeAgent, heartbeat_payload
 
-pytestmark = pytest.mark.browser
+pytestmark = BROWSER_TESTS
 
 #: Acceptance bound (issue 2): a change is on screen within this many seconds, with no reload.
 LIVE_WITHIN = 1.0

@@ -16,13 +16,13 @@ import time
 from typing import Any
 
 import httpx
-import pytest
 from playwright.async_api import Page, expect
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from nixfleet.security.links import CLOSE_SESSION_ENDED
 from tests.e2e.conftest import (
+    BROWSER_TESTS,
     QUIET_INTERVAL,
     AgentFactory,
     DashboardProcess,
@@ -33,7 +33,7 @@ from tests.e2e.conftest import (
 )
 from tests.support import PASSWORD, expect_command
 
-pytestmark = pytest.mark.browser
+pytestmark = BROWSER_TESTS
 
 #: Installed in the stale tab: instead of leaving, click the open menu's Check version (its event goes out at once).
 STALE_CLICK = """() => {

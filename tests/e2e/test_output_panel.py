@@ -8,14 +8,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
 from playwright.async_api import Browser, Locator, Page, expect
 
 from nixfleet.ui.output_prefs import HEIGHT_DEFAULT
-from tests.e2e.conftest import AgentFactory, DashboardProcess, api, log_in, open_tab, wait_connected
+from tests.e2e.conftest import BROWSER_TESTS, AgentFactory, DashboardProcess, api, log_in, open_tab, wait_connected
 from tests.support import expect_command, send_output, send_status
 
-pytestmark = pytest.mark.browser
+pytestmark = BROWSER_TESTS
 
 #: Acceptance bound: output is on screen within this many seconds.
 LIVE_WITHIN = 1.0

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
 from playwright.async_api import Browser, expect
 
 from nixfleet.agent import SimBehaviour
-from tests.e2e.conftest import DashboardProcess, api, log_in, open_tab, simulated_fleet
+from tests.e2e.conftest import BROWSER_TESTS, DashboardProcess, api, log_in, open_tab, simulated_fleet
 
-pytestmark = pytest.mark.browser
+pytestmark = BROWSER_TESTS
 
 SPEED = 10.0
 

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from playwright.async_api import Browser, Page, expect
 
-from tests.e2e.conftest import AgentFactory, DashboardProcess, api, dashboard_tab, row
+from tests.e2e.conftest import BROWSER_TESTS, AgentFactory, DashboardProcess, api, dashboard_tab, row
 from tests.support import expect_command, send_output, send_status
 
-pytestmark = pytest.mark.browser
+pytestmark = BROWSER_TESTS
 
 EMOJI_LINE = 'deployed 🚀 all checks ✅'
 

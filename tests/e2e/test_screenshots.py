@@ -15,10 +15,20 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from tests.e2e.conftest import ROOT, BrowserTab, DashboardProcess, api, log_in, open_tab, run_demo, wait_connected
+from tests.e2e.conftest import (
+    BROWSER_TESTS,
+    ROOT,
+    BrowserTab,
+    DashboardProcess,
+    api,
+    log_in,
+    open_tab,
+    run_demo,
+    wait_connected,
+)
 from tests.support import PASSWORD, eventually
 
-pytestmark = pytest.mark.browser
+pytestmark = BROWSER_TESTS
 
 #: The demo's hosts (in its order); pi-garden's tests fail and edge-fra1 switches slowly.
 DEMO_AGENTS = 8

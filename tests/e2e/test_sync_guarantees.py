@@ -30,11 +30,13 @@ from typing import Any
 
 import httpx
 import pytest
+import pytest_asyncio
 from playwright.async_api import Page
 from websockets.asyncio.client import connect
 
 from nixfleet.viewmodels.table_sync import host_row
 from tests.e2e.conftest import (
+    BROWSER_TESTS,
     ROOT,
     AgentFactory,
     BrowserTab,
@@ -47,7 +49,7 @@ from tests.e2e.conftest import (
 )
 from tests.support import AGENT_TOKEN, PASSWORD_HASH, SESSION_SECRET, FakeAgent, free_port
 
-pytestmark = pytest.mark.browser
+pytestmark = BROWSER_TESTS
 
 #: Acceptance bound: after the connection is back, the page shows the current state within this many seconds.
 CURRENT_WITHIN = 1.0
@@ -313,7 +315,7 @@ class Restartable:
                 await asyncio.wait_for(self.process.wait(), 5)
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope='session')
 async def restartable(tmp_path: Path) -> AsyncIterator[Restartable]:
     """A dashboard process the test may kill and restart (stopped after the test)."""
     dashboard = Restartable(tmp_path)

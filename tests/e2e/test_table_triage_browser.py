@@ -15,13 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from playwright.async_api import Page, expect
 
-from tests.e2e.conftest import QUIET_INTERVAL, ROOT, AgentFactory, DashboardProcess, log_in, open_tab
+from tests.e2e.conftest import BROWSER_TESTS, QUIET_INTERVAL, ROOT, AgentFactory, DashboardProcess, log_in, open_tab
 from tests.support import PASSWORD
 
-pytestmark = pytest.mark.browser
+pytestmark = BROWSER_TESTS
 
 WEB = [f'web-{i:03d}' for i in range(250)]
 DB = [f'db-{i:03d}' for i in range(250)]

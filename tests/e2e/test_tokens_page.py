@@ -15,15 +15,22 @@ import json
 from pathlib import Path
 
 import httpx
-import pytest
 from playwright.async_api import Browser, Page, expect
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.e2e.conftest import AgentFactory, BrowserTab, DashboardProcess, log_in, open_tab, wait_connected
+from tests.e2e.conftest import (
+    BROWSER_TESTS,
+    AgentFactory,
+    BrowserTab,
+    DashboardProcess,
+    log_in,
+    open_tab,
+    wait_connected,
+)
 from tests.support import PASSWORD, FakeAgent
 
-pytestmark = pytest.mark.browser
+pytestmark = BROWSER_TESTS
 
 SHOTS = Path('/tmp')
 

@@ -16,10 +16,10 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from nixfleet.security.middleware import CONTENT_SECURITY_POLICY
-from tests.e2e.conftest import AgentFactory, DashboardProcess, log_in, open_tab, wait_connected
+from tests.e2e.conftest import BROWSER_TESTS, AgentFactory, DashboardProcess, log_in, open_tab, wait_connected
 from tests.support import AGENT_TOKEN, PASSWORD, PASSWORD_HASH, SESSION_SECRET
 
-pytestmark = pytest.mark.browser
+pytestmark = BROWSER_TESTS
 
 #: Collects every CSP violation the page reports (before any page script runs).
 REPORT_VIOLATIONS = """
