@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 
 import pyotp
 import pytest
 from playwright.async_api import Browser, Locator, Page, expect
 
 from nixfleet.agent import SimBehaviour
+from tests.e2e.axe_audit import Audit
 from tests.e2e.conftest import (
     BROWSER_TESTS,
     AgentFactory,
@@ -67,7 +69,7 @@ async def row_menu(page: Page, host: str, item: str) -> None:
 
 @pytest.mark.parametrize('dashboard_process', [{'NIXFLEET_TOTP_SECRET': TOTP_SECRET}], indirect=True)
 async def test_a_users_journey_from_login_to_a_new_colour(
-    dashboard_process: DashboardProcess, browser: Browser, agents: AgentFactory
+    dashboard_process: DashboardProcess, browser: Browser, agents: AgentFactory, tmp_path: Path
 ) -> None:
     base = dashboard_process.http
     slow_switch = {WATCHED: SimBehaviour(speed=SPEED, slow_ops={'switch': 4.0})}
@@ -78,6 +80,9 @@ async def test_a_users_journey_from_login_to_a_new_colour(
     ) as hosts:
         tab = await open_tab(browser)
         page = tab.page
+        audit = Audit(page, 'desktop', tmp_path)  # axe-core on the states only TOTP brings (issue 18)
+        await page.goto(f'{base}/login')
+        await audit.check('login-totp')
 
         # log in: password and (configured here) the current step's TOTP code (still good if the step ends on the way);
         # the reboot types the next step's, as a code works once
@@ -137,6 +142,8 @@ async def test_a_users_journey_from_login_to_a_new_colour(
         await dialog.get_by_role('button', name='Reboot').click()
         await expect(dialog.get_by_role('alert')).to_contain_text('wrong TOTP code')
         await expect(dialog).to_be_visible()
+        await audit.check('dialog-reboot-totp')
+        assert audit.findings == [], '\n'.join(audit.findings)
         await expect(page.locator(f'{row(target)} .nf-job-op')).to_have_count(0)  # nothing runs on it
         await expect(page.locator(f'{row(target)}[data-conn="online"]')).to_be_visible()
         await dialog.get_by_label('TOTP code').fill(TOTP.at(time.time() + 30))
