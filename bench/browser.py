@@ -32,10 +32,14 @@ ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-f
 #: Collect Event Timing entries (keyboard and pointer events taking 16 ms or more) in the page.
 EVENT_TIMING = """
 window.__nfEvents = [];
+const nfControl = (t) => !t || !t.closest ? 'other'
+  : t.closest('.nf-chip') ? 'chip' : t.closest('.nf-sort') ? 'sort'
+  : t.closest('input[aria-label="Filter hosts"]') ? 'filter' : t.closest('.nf-check') ? 'check' : 'other';
 new PerformanceObserver((list) => {
   for (const e of list.getEntries()) {
     window.__nfEvents.push({name: e.name, duration: e.duration, delay: e.processingStart - e.startTime,
-                            processing: e.processingEnd - e.processingStart});
+                            processing: e.processingEnd - e.processingStart, interaction: e.interactionId,
+                            control: nfControl(e.target)});
   }
 }).observe({type: 'event', durationThreshold: 16, buffered: true});
 """
@@ -104,6 +108,19 @@ async def rows_are(page: Any, count: int, timeout_ms: float = 10_000) -> None:
 TRIAGE = ('chip', 'unchip', 'sort', 'resort')
 #: The table sorts by `key` in direction `dir` (its header says so; the rows re-render in the same frame).
 SORTED = """([key, dir]) => document.querySelector(`.nf-th.c-${key}`)?.getAttribute('aria-sort') === dir"""
+
+
+def by_control(events: list[dict[str, Any]]) -> dict[str, Any]:
+    """Event Timing per interaction (its longest event: pointerdown, pointerup, click or a key) by the control it
+    hit: the status chips, the sort headers, the text filter, the selection boxes (events under 16 ms are not
+    reported by the browser, so these figures lean high)."""
+    longest: dict[tuple[str, int], float] = {}
+    for event in events:
+        if event.get('interaction'):
+            key = (str(event.get('control')), int(event['interaction']))
+            longest[key] = max(longest.get(key, 0.0), float(event['duration']))
+    controls = sorted({control for control, _ in longest})
+    return {c: stats([d for (k, _), d in longest.items() if k == c]) for c in controls}
 
 
 async def triage(page: Any, agents: int, timings: dict[str, list[float]]) -> None:
@@ -199,6 +216,7 @@ async def interact(server: Server, agents: int, prefix: str, seconds: float, tra
         'input_ms': {name: stats(values) for name, values in timings.items() if values},
         'input_ms_all': stats([v for values in timings.values() for v in values]),
         'event_timing_ms': stats(durations),
+        'event_timing_by_control_ms': by_control(events),
         'event_timing_over_200ms': sum(1 for d in durations if d > 200),
         'event_timing_parts_ms': {'delay': stats(delays), 'processing': stats(handlers), 'to_paint': stats(presented)},
         'version_lag': stats([float(v) for v in lag]),
