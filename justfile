@@ -25,6 +25,9 @@ run *args:
 
 # Run the whole test suite (args go to pytest); installs Debian chromium when missing
 test *args: _chromium
+    @# bytecode first: with PYTHONDONTWRITEBYTECODE=1 (these machines set it) each process a test starts would compile
+    @# the sources again; imports still read .pyc files that exist
+    @python -m compileall -q -j 0 nixfleet tests bench >/dev/null
     {{ if os() == "linux" { "timeout -s KILL " + test_timeout } else { "" } }} python -m pytest -ra -n {{ test_workers }} --dist loadfile --no-loadscope-reorder "$@"
 
 # Check lint, formatting and types: ruff check, ruff format --check, mypy
