@@ -146,7 +146,9 @@ async def triage(page: Any, agents: int, timings: dict[str, list[float]]) -> Non
     await page.locator('.nf-th.c-host .nf-sort').click()  # back to the name order
 
 
-async def interact(server: Server, agents: int, prefix: str, seconds: float, trace: bool) -> dict[str, Any]:
+async def interact(
+    server: Server, agents: int, prefix: str, seconds: float, trace: bool, *, reduced_motion: bool = False
+) -> dict[str, Any]:
     """Log in, open the table, and time user input for `seconds`."""
     from playwright.async_api import async_playwright
 
@@ -154,7 +156,8 @@ async def interact(server: Server, agents: int, prefix: str, seconds: float, tra
     lag: list[int] = []
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        page = await browser.new_page(viewport={'width': 1400, 'height': 900})
+        motion = 'reduce' if reduced_motion else 'no-preference'
+        page = await browser.new_page(viewport={'width': 1400, 'height': 900}, reduced_motion=motion)
         await page.add_init_script(EVENT_TIMING)
         t0 = time.monotonic()
         await page.goto(f'{server.http}/login')
@@ -254,7 +257,9 @@ def browser_once(args: argparse.Namespace, tree: Path | None) -> dict[str, Any]:
             sampler = Sampler(server.pid)
             sampler.start()
             t0 = time.monotonic()
-            result = asyncio.run(interact(server, args.agents, 'sim-', args.seconds, args.trace))
+            result = asyncio.run(
+                interact(server, args.agents, 'sim-', args.seconds, args.trace, reduced_motion=args.reduced_motion)
+            )
             t1 = time.monotonic()
             sampler.stop()
             out, _ = harness.communicate(timeout=args.seconds + 240)
@@ -276,7 +281,13 @@ def cmd_browser(args: argparse.Namespace) -> int:
     for index in range(args.repeat):
         log(f'browser: run {index + 1} of {args.repeat}')
         result = browser_once(args, tree)
-        result['bench'] = metadata(args.name or 'browser', tree=tree, agents=args.agents, interval=args.interval)
+        result['bench'] = metadata(
+            args.name or 'browser',
+            tree=tree,
+            agents=args.agents,
+            interval=args.interval,
+            reduced_motion=args.reduced_motion,
+        )
         append(args.name or 'browser', result)
         print(json.dumps({k: v for k, v in result.items() if k != 'bench'}), flush=True)
     return 0
@@ -294,6 +305,9 @@ def add_parser(sub: Any) -> None:
     browser.add_argument('--seconds', type=float, default=40.0, help='how long to keep interacting')
     browser.add_argument('--repeat', type=int, default=1)
     browser.add_argument('--trace', action='store_true', help="summarize the renderer's main thread (timeline, JS)")
+    browser.add_argument(
+        '--reduced-motion', action='store_true', help='the page prefers reduced motion (no ripples, no pulses)'
+    )
     browser.add_argument('--tree', help='run the server from this checkout')
     browser.add_argument('--name', help='results/<name>.jsonl')
     browser.set_defaults(func=cmd_browser)
