@@ -15,7 +15,7 @@ from nixfleet.journal.records import active_commands, last_outcomes
 from nixfleet.models import CommandStatus, ErrorCode, EventLevel
 from nixfleet.ops.commands import Command
 from nixfleet.ops.logs import LogRead
-from nixfleet.ops.state_machine import CommandError, CommandStateMachine
+from nixfleet.ops.state_machine import CommandError, CommandStateMachine, outcome
 
 __all__ = ['ADOPT_WINDOW', 'KILL_ESCALATION', 'RUNNING', 'CommandError', 'Lifecycle']
 
@@ -128,5 +128,5 @@ class Lifecycle(CommandStateMachine):
             self.active[cmd.key] = cmd
         if loaded:
             log.info('reloaded %d unfinished commands from the journal', len(loaded))
-        self.last_ended = self.store.read_sync(last_outcomes)
+        self.last_outcomes = {host: outcome(cmd) for host, cmd in self.store.read_sync(last_outcomes).items()}
         return loaded

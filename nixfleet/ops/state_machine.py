@@ -88,8 +88,8 @@ class CommandStateMachine:
         self.clock = clock
         self.compartments: CompartmentSource = compartments if compartments is not None else ViewCompartments()
         self.active: dict[str, Command] = {}
-        #: Each host's agent command that ended last (`ran_on_agent`): its view's `last_outcome`.
-        self.last_ended: dict[str, Command] = {}
+        #: Each host's view field `last_outcome`: its agent command that ended last (`ran_on_agent`, `outcome`).
+        self.last_outcomes: dict[str, dict[str, Any]] = {}
         self.finished_listeners: tuple[FinishedListener, ...] = tuple(finished_listeners)
         self._waiters: dict[str, list[asyncio.Future[Command]]] = {}
 
@@ -112,13 +112,12 @@ class CommandStateMachine:
     def derive(self, view: dict[str, Any]) -> dict[str, Any]:
         """Host-view deriver: busy-ness comes only from here."""
         cmd = self.active.get(view['id'])
-        last = self.last_ended.get(view['id'])
         return {
             'busy': cmd is not None,
             'pending_command': cmd.op if cmd else None,
             'command_id': cmd.id if cmd else None,
             'command_status': cmd.status.value if cmd else None,
-            'last_outcome': outcome(last) if last else None,
+            'last_outcome': self.last_outcomes.get(view['id']),
         }
 
     # -- creation ------------------------------------------------------------------------------------------------
@@ -281,7 +280,7 @@ class CommandStateMachine:
         )
         await self._journal(cmd, ended)  # the terminal row and its "ended" event commit together
         if cmd.host is not None and ran_on_agent(cmd):
-            self.last_ended[cmd.host] = cmd  # published with the host's derived fields below
+            self.last_outcomes[cmd.host] = outcome(cmd)  # published with the host's derived fields below
         self.stream.emit(Change(ChangeType.COMMAND_FINISHED, id=cmd.id, fields=cmd.view()))
         for listener in self.finished_listeners:
             try:
@@ -305,7 +304,7 @@ class CommandStateMachine:
 
     def forget_host(self, host: str) -> None:
         """The host was removed: a host registering under its name later starts without a last outcome."""
-        self.last_ended.pop(host, None)
+        self.last_outcomes.pop(host, None)
 
     # -- waiting -------------------------------------------------------------------------------------------------
     async def wait_terminal(self, command_id: str) -> Command:
