@@ -59,7 +59,10 @@ def _hex_problem(text: Any) -> str | None:
 
 
 def _dialog(label: str, *, danger: bool = False) -> ui.dialog:
-    dialog = ui.dialog().props(f'aria-label="{label}"')
+    """A dialog owned by the page, not by the element whose click opened it: a list that re-renders (a token row
+    when another token is created, a host row) would otherwise delete the open dialog with its old row."""
+    with ui.context.client.layout:
+        dialog = ui.dialog().props(f'aria-label="{label}"')
     dialog.classes('nf-dlg-wrap' + (' is-danger' if danger else ''))
     return dialog
 
