@@ -1,20 +1,18 @@
-"""The pages: `/login` (a plain HTML form posting to `POST /login`), `/`, the live fleet dashboard, its other views
-and a host's own page (`/hosts/{id}`)."""
+"""The pages: `/login` (a plain HTML document: nixfleet.ui.login_page), `/`, the live fleet dashboard, its other
+views and a host's own page (`/hosts/{id}`)."""
 
 from __future__ import annotations
 
 import asyncio
-import html
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
-from fastapi.responses import RedirectResponse, Response
-from nicegui import ui
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from nicegui import app, ui
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 
-from nixfleet import __version__
-from nixfleet.security.sessions import LoginError, Session, SessionSigner, login_redirect, safe_next
+from nixfleet.security.sessions import LOGIN_PATH, Session, SessionSigner, login_redirect, safe_next
 from nixfleet.streams.state import FleetState
 from nixfleet.ui.actions import FleetActions
 from nixfleet.ui.context_bar import ContextBar
@@ -22,11 +20,11 @@ from nixfleet.ui.header import FleetHeader
 from nixfleet.ui.host_detail import HostDetailView
 from nixfleet.ui.host_table import HostTable
 from nixfleet.ui.layout import Footer, ViewNav
+from nixfleet.ui.login_page import login_document
 from nixfleet.ui.output_panel import OutputPanel
 from nixfleet.ui.pipelines_page import ViewPage
 from nixfleet.ui.sync_status import RECONNECT_TIMEOUT, install_fast_reconnect
 from nixfleet.ui.tab_session import bind_session
-from nixfleet.ui.theme import asset
 from nixfleet.viewmodels.lifetime import bind_to_client
 from nixfleet.viewmodels.table_sync import HostTableSync, Row
 from nixfleet.viewmodels.table_view import TableView
@@ -53,17 +51,12 @@ def loop_scheduler() -> AsyncIOScheduler:
 def register_pages(parts: UiParts) -> None:
     """Register the UI pages on NiceGUI's app."""
 
-    @ui.page('/login', title='Log in · NixFleet')
-    def login_page(request: Request) -> Response | None:
+    @app.get(LOGIN_PATH, include_in_schema=False)
+    def login_page(request: Request) -> Response:
         next_path = safe_next(request.query_params.get('next'))
         if parts.sessions.of(request) is not None:
             return RedirectResponse(next_path, status_code=303)
-        totp = parts.totp_configured
-        ui.html(login_form(request.query_params.get('error'), next_path, totp=totp), sanitize=False).classes(
-            'nf-login-wrap'
-        )
-        ui.context.client.on_connect(lambda: ui.run_javascript("document.getElementById('nf-password')?.focus()"))
-        return None
+        return HTMLResponse(login_document(request.query_params.get('error'), next_path, totp=parts.totp_configured))
 
     @protected_page('/', parts.sessions, parts.links, title='NixFleet', reconnect_timeout=RECONNECT_TIMEOUT)
     def index(session: Session) -> None:
@@ -112,48 +105,6 @@ def protected_page(
         return build
 
     return decorator
-
-
-_ERRORS = {
-    LoginError.CREDENTIALS: 'Wrong password.',
-    LoginError.CODE_USED: 'This TOTP code was already used. Wait for the next one and log in with it.',
-    LoginError.EXPIRED: 'Your session has expired. Please log in again.',
-    LoginError.LOGGED_OUT: 'You have been logged out.',
-}
-
-
-def login_form(error: str | None, next_path: str, *, totp: bool) -> str:
-    """The login form (plain HTML, so the browser posts it and stores the HttpOnly cookie itself)."""
-    message = _ERRORS.get(error or '')
-    if message and error == LoginError.CREDENTIALS and totp:
-        message = 'Wrong password or TOTP code.'
-    error_html = (
-        f'<div class="nf-login-error" role="alert"><i class="material-icons" aria-hidden="true">error_outline</i>'
-        f'{html.escape(message)}</div>'
-        if message
-        else ''
-    )
-    totp_html = (
-        '<label for="nf-totp">TOTP code</label>'
-        '<input id="nf-totp" name="totp" inputmode="numeric" pattern="[0-9 ]*" maxlength="7" '
-        'autocomplete="one-time-code" placeholder="6 digits" required>'
-        if totp
-        else ''
-    )
-    return (
-        '<form class="nf-login" method="post" action="/login">'
-        f'<div class="nf-login-logo"><img src="{asset("logo.svg")}" alt="">'
-        '<div class="nf-login-title">Nix<b>Fleet</b></div>'
-        '<div class="nf-login-sub">Fleet Management Dashboard</div></div>'
-        f'{error_html}'
-        '<label for="nf-password">Password</label>'
-        '<input id="nf-password" name="password" type="password" autocomplete="current-password" required>'
-        f'{totp_html}'
-        f'<input type="hidden" name="next" value="{html.escape(next_path, quote=True)}">'
-        '<button type="submit">Log in</button>'
-        f'<div class="nf-login-foot">NixFleet {html.escape(__version__)}</div>'
-        '</form>'
-    )
 
 
 class FleetPage:

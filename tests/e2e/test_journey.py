@@ -110,7 +110,8 @@ async def test_a_users_journey_from_login_to_a_new_colour(
         await chip.locator('.nf-otab').click()
         await expect(page.locator('.nf-output')).to_have_attribute('data-active', WATCHED)
         body = page.locator('.nf-output-body')
-        # one look at both: the build's lines are in the tab while its dot says running (two looks could straddle the end)
+        # one look at both: the build's lines are in the tab while its dot says running
+        # (two looks may straddle the end)
         await page.wait_for_function(
             """([tab]) => {
                 const body = document.querySelector('.nf-output-body');

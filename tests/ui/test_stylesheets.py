@@ -1,14 +1,14 @@
 """The UI's stylesheets: each beside its component in nixfleet/ui, at most 400 lines, listed once in
-`theme.STYLESHEETS` (the cascade order) and linked and served on every page, so a forgotten file fails here."""
+`theme.STYLESHEETS` (the cascade order) and linked and served on every dashboard page, so a forgotten file fails
+here; the plain login page links its own three (nixfleet.ui.login_page)."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-import httpx
-
 from nixfleet.ui import theme
+from nixfleet.ui.login_page import LOGIN_STYLESHEETS
 from tests.ui.conftest import UiServer
 
 UI_DIR = Path(theme.__file__).parent
@@ -44,15 +44,32 @@ def test_the_head_links_every_stylesheet_in_cascade_order() -> None:
 
 
 async def test_pages_link_and_the_server_serves_every_stylesheet(ui_server: UiServer) -> None:
-    async with httpx.AsyncClient(base_url=ui_server.http) as http:
-        page = (await http.get('/login')).text
+    await ui_server.user()  # logged in: its client's cookie opens the dashboard
+    http = ui_server.clients[-1]
+    page = (await http.get('/')).text
+    linked = re.findall(r'<link rel="stylesheet" href="(/nixfleet-css/[^"]+)">', page)
+    assert [url.split('?')[0].rsplit('/', 1)[1] for url in linked] == list(theme.STYLESHEETS)
+    for url, name in zip(linked, theme.STYLESHEETS, strict=True):
+        response = await http.get(url)
+        assert response.status_code == 200, url
+        assert response.headers['content-type'].startswith('text/css')
+        assert response.text == (UI_DIR / name).read_text()
+    # only the listed files: nixfleet/ui also holds the Python modules
+    for other in ('theme.py', '__init__.py', 'host_table.js', '..%2Fconfig.py'):
+        assert (await http.get(f'{theme.CSS_URL}/{other}')).status_code == 404, other
+
+
+async def test_the_login_page_is_one_plain_document_with_its_own_stylesheets(ui_server: UiServer) -> None:
+    """No toolkit on the login page: no script at all, and the three stylesheets it uses, served."""
+    async with ui_server.client() as http:
+        response = await http.get('/login?next=/history')
+        page = response.text
+        assert response.status_code == 200 and response.headers['content-type'].startswith('text/html')
+        assert '<script' not in page and '_nicegui' not in page
         linked = re.findall(r'<link rel="stylesheet" href="(/nixfleet-css/[^"]+)">', page)
-        assert [url.split('?')[0].rsplit('/', 1)[1] for url in linked] == list(theme.STYLESHEETS)
-        for url, name in zip(linked, theme.STYLESHEETS, strict=True):
-            response = await http.get(url)
-            assert response.status_code == 200, url
-            assert response.headers['content-type'].startswith('text/css')
-            assert response.text == (UI_DIR / name).read_text()
-        # only the listed files: nixfleet/ui also holds the Python modules
-        for other in ('theme.py', '__init__.py', 'host_table.js', '..%2Fconfig.py'):
-            assert (await http.get(f'{theme.CSS_URL}/{other}')).status_code == 404, other
+        assert [url.split('?')[0].rsplit('/', 1)[1] for url in linked] == list(LOGIN_STYLESHEETS)
+        assert [name for name in theme.STYLESHEETS if name in LOGIN_STYLESHEETS] == list(LOGIN_STYLESHEETS)  # order
+        for url in linked:
+            assert (await http.get(url)).status_code == 200, url
+        assert '<input type="hidden" name="next" value="/history">' in page
+        assert 'autofocus' in page  # the password field has the focus without a script
