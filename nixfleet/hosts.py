@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -127,6 +128,8 @@ class HostRegistry:
         self._derived: dict[str, dict[str, Any]] = {}
         #: Waits for hosts to come back (a resumed pipeline's next stage waits for its hosts after a restart).
         self.returns = HostReturns(clock)
+        #: Times each host went offline since the dashboard started (a rollout's soak notices a drop it missed).
+        self.disconnects: Counter[str] = Counter()
 
     # -- views ---------------------------------------------------------------------------------------------------
     def view(self, host: str) -> dict[str, Any]:
@@ -286,6 +289,10 @@ class HostRegistry:
         text = f'{host} connected (agent {reg.agent_version or "?"})'
         return self._events.entry('connect', text, host=host, actor=f'agent:{host}')
 
+    def is_online(self, host: str) -> bool:
+        """Whether the host is connected and heartbeating now."""
+        return self.connection.get(host) is Connection.ONLINE
+
     async def wait_online(self, host: str, deadline: float) -> bool:
         """Whether the host is online now or registers before `deadline` (on the registry's clock)."""
         if self.connection.get(host) is Connection.ONLINE:
@@ -338,6 +345,7 @@ class HostRegistry:
         if host not in self.rows or self.connection.get(host) is Connection.OFFLINE:
             return
         self.connection[host] = Connection.OFFLINE
+        self.disconnects[host] += 1
         self.rows[host]['status'] = 'offline'
         await self._store.write(update_host(host, {'status': 'offline'}))
         self._emit_host(host, {'connection': Connection.OFFLINE.value}, facts=True)

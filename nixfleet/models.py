@@ -66,6 +66,8 @@ class PipelineStatus(StrEnum):
     PARTIAL = 'PARTIAL'
     FAILED = 'FAILED'
     CANCELLED = 'CANCELLED'
+    #: A rollout stopped before its next wave because a wave failed its gate (nixfleet.ops.rollout).
+    HALTED = 'HALTED'
 
 
 class ErrorCode(StrEnum):

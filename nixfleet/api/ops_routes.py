@@ -6,7 +6,7 @@ The command list and output live in `commands_routes`.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
@@ -27,6 +27,7 @@ from nixfleet.ops.dispatch import DispatchError
 from nixfleet.ops.engine import OpEngine
 from nixfleet.ops.lifecycle import CommandError
 from nixfleet.ops.pipelines import PipelineOptions
+from nixfleet.ops.rollout import MAX_SOAK, FailurePolicy
 
 
 class DispatchBody(BaseModel):
@@ -52,6 +53,16 @@ class PipelineBody(BaseModel):
     max_parallel: int | None = Field(None, ge=1)
     stop_on_failure_pct: float | None = Field(None, ge=0, le=100)
     force: bool = False
+    waves: str | None = Field(
+        None, max_length=10_000, description='Roll out in waves: e.g. "1,10%,rest" or "web-01,web-02+web-03,rest"'
+    )
+    on_failure: FailurePolicy | None = Field(
+        None, description='What a wave that fails its gate does (default with waves or a soak: rollback-and-halt)'
+    )
+    soak: float | None = Field(None, ge=0, le=MAX_SOAK, description='Seconds each wave must stay connected')
+    gate: Literal['test'] | None = Field(
+        None, description="Health check after each host's switch: the test op (when the pipeline has no test stage)"
+    )
 
 
 class WaitBody(BaseModel):
@@ -102,7 +113,13 @@ def _dispatch_routes(router: APIRouter, ops: OpEngine, auth: ApiAuth) -> None:
     async def dispatch_pipeline(body: PipelineBody, actor: str = Depends(auth)) -> dict[str, Any]:
         """Start a pipeline run on hosts (refused when a host is unknown or busy)."""
         options = PipelineOptions(
-            max_parallel=body.max_parallel, stop_on_failure_pct=body.stop_on_failure_pct, force=body.force
+            max_parallel=body.max_parallel,
+            stop_on_failure_pct=body.stop_on_failure_pct,
+            force=body.force,
+            waves=body.waves,
+            on_failure=body.on_failure,
+            soak=body.soak,
+            gate=body.gate,
         )
         try:
             run = await ops.start_pipeline(body.pipeline, body.hosts, actor=actor, totp=body.totp, options=options)

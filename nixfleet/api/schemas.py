@@ -268,6 +268,20 @@ class PipelineRunOut(View):
     stages: list[dict[str, StageCell | None]] = Field(
         default_factory=list, description='Per stage: host → its outcome (null while the stage has not run there).'
     )
+    waves: list[list[str]] = Field(
+        default_factory=list,
+        description='The hosts of each wave, in order (one wave '
+        'of every host when the run does not roll out in waves).',
+    )
+    current_wave: int = 0
+    gates: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description='Wave index → its gate: {hosts, state: checking | passed | failed, soak_until, failed: '
+        '{host: why}, rolled_back: {host: status of the rollback}}',
+    )
+    rollbacks: dict[str, StageCell] = Field(
+        default_factory=dict, description='host → the outcome of the rollback its failed gate sent'
+    )
 
 
 class PipelineStarted(BaseModel):

@@ -155,7 +155,8 @@ class ApiClient:
         return self.call('POST', '/api/dispatch', body=body)  # type: ignore[no-any-return]
 
     def start_pipeline(self, pipeline: str, hosts: list[str], **options: Any) -> dict[str, Any]:
-        """`POST /api/dispatch/pipeline` (options: max_parallel, stop_on_failure_pct, force, totp)."""
+        """`POST /api/dispatch/pipeline` (options: max_parallel, stop_on_failure_pct, force, totp, and a rollout's
+        waves, gate, on_failure, soak)."""
         body = {'pipeline': pipeline, 'hosts': hosts, **{k: v for k, v in options.items() if v is not None}}
         return self.call('POST', '/api/dispatch/pipeline', body=body)  # type: ignore[no-any-return]
 

@@ -111,6 +111,16 @@ def _pipeline_parsers(sub: Any, views: Any) -> None:
     _run_options(prun)
     prun.add_argument('--max-parallel', type=int, help='at most N hosts at a time per stage')
     prun.add_argument('--stop-on-failure-pct', type=float, help='halt when more than P %% of hosts failed a stage')
+    prun.add_argument('--waves', help='roll out in waves, each gated before the next: e.g. 1,10%%,rest or a+b,rest')
+    prun.add_argument(
+        '--gate', choices=['test'], help="health check after each host's switch: the test op (when not a stage)"
+    )
+    prun.add_argument(
+        '--on-failure',
+        choices=['rollback-and-halt', 'rollback-and-continue', 'halt', 'continue'],
+        help='what a wave that fails its gate does (default with waves: rollback-and-halt)',
+    )
+    prun.add_argument('--soak', type=float, metavar='SECONDS', help='each wave must stay connected this long')
     prun.add_argument('--detach', action='store_true', help='start it and exit without following')
     for name, handler, text in (
         ('show', views.pipeline_show, 'show one pipeline run'),

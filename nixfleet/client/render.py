@@ -32,6 +32,7 @@ STATUS_COLOURS = {
     'done': 'green',
     'ok': 'green',
     'PARTIAL': 'yellow',
+    'HALTED': 'red',
     'RUNNING': 'cyan',
     'EXECUTING': 'cyan',
     'stale': 'yellow',

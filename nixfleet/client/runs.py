@@ -89,6 +89,10 @@ def run_pipeline(api: ApiClient, args: argparse.Namespace) -> int:
         'stop_on_failure_pct': args.stop_on_failure_pct,
         'force': args.force or None,
         'totp': args.totp,
+        'waves': args.waves,
+        'gate': args.gate,
+        'on_failure': args.on_failure,
+        'soak': args.soak,
     }
     if args.detach:
         started = api.start_pipeline(args.pipeline, hosts, **options)['pipeline']

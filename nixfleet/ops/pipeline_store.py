@@ -35,6 +35,10 @@ class PipelineRun:
     #: "<stage>:<host>" (host `*` for fleet-wide stages) → the command's outcome: `{status, code, message,
     #: exit_code}` (`causes.cell_of`)
     cells: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Rollouts (nixfleet.ops.rollout): the wave being run, and each checked wave's gate by wave index ("0", …):
+    #: `{hosts, state: checking | passed | failed, soak_until, failed: {host: why}, rolled_back: {host: status}}`
+    current_wave: int = 0
+    gates: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for host in self.hosts:
@@ -62,6 +66,12 @@ class PipelineRun:
                 {host: as_cell(self.cells.get(f'{k}:{host}', self.cells.get(f'{k}:*'))) for host in self.hosts}
                 for k in range(len(self.ops))
             ],
+            'waves': self.options.get('waves') or [self.hosts],
+            'current_wave': self.current_wave,
+            'gates': self.gates,
+            'rollbacks': {
+                host: as_cell(cell) for host in self.hosts if (cell := self.cells.get(f'{len(self.ops)}:{host}'))
+            },
         }
 
     def row(self) -> dict[str, Any]:
@@ -83,6 +93,8 @@ class PipelineRun:
                     'cells': self.cells,
                     'cancel_requested': self.cancel_requested,
                     'message': self.message,
+                    'current_wave': self.current_wave,
+                    'gates': self.gates,
                 }
             ),
             'retry_of': self.retry_of,
@@ -110,6 +122,8 @@ class PipelineRun:
             message=state.get('message') or '',
             host_state=state.get('hosts') or {},
             cells=_cells(state.get('cells')),
+            current_wave=int(state.get('current_wave') or 0),
+            gates=state.get('gates') or {},
         )
 
 

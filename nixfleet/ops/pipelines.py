@@ -20,6 +20,7 @@ from nixfleet.ops.commands import new_id
 from nixfleet.ops.dispatch import Dispatcher, DispatchError, unique
 from nixfleet.ops.pipeline_store import PipelineRun, save_run
 from nixfleet.ops.registry import OPS
+from nixfleet.ops.rollout import RolloutError, resolve_waves, rollout_options
 from nixfleet.ops.stages import RunExecution
 from nixfleet.streams.changes import Change, ChangeType
 
@@ -48,15 +49,38 @@ PIPELINES: dict[str, PipelineDef] = {
 
 @dataclass(slots=True, kw_only=True)
 class PipelineOptions:
-    """Per-run options beyond the upstream: parallelism, failure threshold, force."""
+    """Per-run options beyond the upstream: parallelism, failure threshold, force, and a rollout's waves, soak and
+    failure policy (nixfleet.ops.rollout; `waves` is the spec, resolved over the run's hosts when it starts)."""
 
     max_parallel: int | None = None
     stop_on_failure_pct: float | None = None
     force: bool = False
+    waves: str | None = None
+    on_failure: str | None = None
+    soak: float | None = None
+    gate: str | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        """JSON form."""
-        return {'max_parallel': self.max_parallel, 'stop_on_failure_pct': self.stop_on_failure_pct, 'force': self.force}
+    def to_json(self, hosts: list[str]) -> dict[str, Any]:
+        """JSON form, as the run journals it (raises `RolloutError` for unusable rollout options)."""
+        return {
+            'max_parallel': self.max_parallel,
+            'stop_on_failure_pct': self.stop_on_failure_pct,
+            'force': self.force,
+            **rollout_options(hosts, waves=self.waves, on_failure=self.on_failure, soak=self.soak, gate=self.gate),
+        }
+
+    @classmethod
+    def of_run(cls, options: dict[str, Any]) -> PipelineOptions:
+        """The options a run was started with (to start another run like it)."""
+        return cls(
+            max_parallel=options.get('max_parallel'),
+            stop_on_failure_pct=options.get('stop_on_failure_pct'),
+            force=bool(options.get('force')),
+            waves=options.get('wave_spec'),
+            on_failure=options.get('on_failure'),
+            soak=options.get('soak'),
+            gate=options.get('gate'),
+        )
 
 
 class PipelineRunner:
@@ -92,6 +116,10 @@ class PipelineRunner:
         if busy := [h for h in targets if self.lc.active_for(h) is not None]:
             raise DispatchError(ErrorCode.COMMAND_PENDING, f'busy hosts: {", ".join(busy)}')
         self.dispatcher.check_totp([OPS[op] for op in definition.ops], totp)
+        try:
+            journaled = (options or PipelineOptions()).to_json(targets)
+        except RolloutError as exc:
+            raise DispatchError(exc.code, str(exc)) from None
         now = self.lc.clock()
         run = PipelineRun(
             id=new_id(now, 'p'),
@@ -100,7 +128,7 @@ class PipelineRunner:
             hosts=targets,
             actor=actor,
             created_at=now,
-            options=(options or PipelineOptions()).to_json(),
+            options=journaled,
             retry_of=retry_of,
         )
         started = self.lc.events.entry(
@@ -140,7 +168,12 @@ class PipelineRunner:
         failed = [h for h in run.hosts if run.host_state.get(h, {}).get('state') == 'failed']
         if not failed:
             raise DispatchError(ErrorCode.INVALID_STATE, 'no host failed in this run')
-        opts = PipelineOptions(**run.options)
+        opts = PipelineOptions.of_run(run.options)
+        if opts.waves:
+            try:
+                resolve_waves(opts.waves, failed)
+            except RolloutError:
+                opts.waves = None  # its waves name hosts that did not fail: one wave of the failed, still gated
         return await self.start(run.name, failed, actor=actor, options=opts, retry_of=run.id)
 
     async def wait(self, pipeline_id: str) -> PipelineRun:

@@ -20,8 +20,10 @@ from nixfleet.journal.records import run_records
 from nixfleet.models import CommandStatus, EventLevel, PipelineStatus
 from nixfleet.ops.commands import Command, satisfied
 from nixfleet.ops.dispatch import Dispatcher
+from nixfleet.ops.gates import WaveGate
 from nixfleet.ops.pipeline_store import PipelineRun
 from nixfleet.ops.registry import OPS, Scope
+from nixfleet.ops.rollout import Rollout
 from nixfleet.ops.tracking import ORPHANED_BACK_IDLE
 
 log = logging.getLogger(__name__)
@@ -51,40 +53,34 @@ class RunExecution:
         self.hosts_back_by = hosts_back_by
         #: Commands cut off by the restart that this execution ran again (each at most once).
         self._rerun: set[str] = set()
+        #: Whether the run rolls out with gates (waves, a soak or a failure policy): a halt then ends it HALTED.
+        self.rollout = False
 
     async def execute(self) -> None:
-        """Replay and run every stage, then record how the run ended (FAILED with a message on an internal error)."""
+        """Replay and run every wave's stages (one wave of every host unless the run rolls out in waves), gate each
+        wave of a rollout, then record how the run ended (FAILED with a message on an internal error)."""
         run = self.run
         try:
             self.records = await self.lc.store.read(lambda db: run_records(db, run.id))
             # Replay from stage 0: stages with journal records are only read back, never run again.
             run.host_state = {h: {'state': 'active'} for h in run.hosts}
-            halted, next_stage = False, 0
-            for k, op_id in enumerate(run.ops):
-                survivors = [h for h in run.hosts if run.host_state[h]['state'] == 'active']
-                if not survivors or halted:
+            plan = Rollout.of(run.options, run.hosts)
+            gate = WaveGate(self, plan) if plan.gated else None
+            self.rollout = plan.gated
+            halted = False
+            for w, wave in enumerate(plan.waves):
+                if halted or (run.cancel_requested and not self._began(wave)):
                     break
-                if run.cancel_requested and not any((k, h) in self.records for h in [*survivors, None]):
-                    break
-                next_stage = k + 1
-                if run.current_stage != k:
-                    run.current_stage = k
+                if run.current_wave != w:
+                    run.current_wave = w
                     await self.save(run)
-                outcomes = await self._stage(k, op_id, survivors)
-                failed = [h for h in survivors if not satisfied(*outcomes[h])]
-                for host in failed:
-                    cancelled = outcomes[host][0] is CommandStatus.CANCELLED and run.cancel_requested
-                    run.host_state[host] = {'state': 'cancelled' if cancelled else 'failed', 'stage': k}
-                    if cancelled:
-                        await self._fill(host, k + 1, CommandStatus.CANCELLED, 'pipeline cancelled')
-                    else:
-                        await self._fill(host, k + 1, CommandStatus.SKIPPED, f'left the pipeline at {op_id}')
-                pct = run.options.get('stop_on_failure_pct')
-                if pct is not None and failed and 100.0 * len(failed) / len(survivors) > pct:
-                    halted = True
-                    run.message = f'halted: {len(failed)} of {len(survivors)} hosts failed {op_id} (limit {pct:g} %)'
-                await self.save(run)
-            await self._finish(halted, next_stage)
+                halted = await self._stages(wave)
+                if gate is not None and not run.cancel_requested:
+                    halted = await gate.check(w, wave) or halted
+                for host in wave:  # through every stage and its gate: done, whatever the next waves do
+                    if run.host_state[host]['state'] == 'active' and self._through(host):
+                        run.host_state[host] = {'state': 'done'}
+            await self._finish(halted)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -92,6 +88,43 @@ class RunExecution:
             run.status, run.message = PipelineStatus.FAILED, f'internal error: {exc}'
             run.finished_at = self.lc.clock()
             await self.save(run)
+
+    def _through(self, host: str) -> bool:
+        """Whether every stage has a command record for the host (or a fleet-wide one)."""
+        return all((k, host) in self.records or (k, None) in self.records for k in range(len(self.run.ops)))
+
+    def _began(self, hosts: list[str]) -> bool:
+        """Whether any stage already has a command record for one of `hosts` (or a fleet-wide one)."""
+        return any((k, h) in self.records for k in range(len(self.run.ops)) for h in [*hosts, None])
+
+    async def _stages(self, hosts: list[str]) -> bool:
+        """Run (or replay) every stage on `hosts`; whether `stop_on_failure_pct` halted the run."""
+        run = self.run
+        for k, op_id in enumerate(run.ops):
+            survivors = [h for h in hosts if run.host_state[h]['state'] == 'active']
+            if not survivors:
+                return False
+            if run.cancel_requested and not any((k, h) in self.records for h in [*survivors, None]):
+                return False
+            if run.current_stage != k:
+                run.current_stage = k
+                await self.save(run)
+            outcomes = await self._stage(k, op_id, survivors)
+            failed = [h for h in survivors if not satisfied(*outcomes[h])]
+            for host in failed:
+                cancelled = outcomes[host][0] is CommandStatus.CANCELLED and run.cancel_requested
+                run.host_state[host] = {'state': 'cancelled' if cancelled else 'failed', 'stage': k}
+                if cancelled:
+                    await self._fill(host, k + 1, CommandStatus.CANCELLED, 'pipeline cancelled')
+                else:
+                    await self._fill(host, k + 1, CommandStatus.SKIPPED, f'left the pipeline at {op_id}')
+            pct = run.options.get('stop_on_failure_pct')
+            if pct is not None and failed and 100.0 * len(failed) / len(survivors) > pct:
+                run.message = f'halted: {len(failed)} of {len(survivors)} hosts failed {op_id} (limit {pct:g} %)'
+                await self.save(run)
+                return True
+            await self.save(run)
+        return False
 
     async def _stage(self, k: int, op_id: str, hosts: list[str]) -> dict[str | None, Outcome]:
         """Run (or replay) stage k on `hosts`; how it ended on each host."""
@@ -189,20 +222,22 @@ class RunExecution:
             self.records[key] = (cmd.id, status.value)
             run.cells[f'{k}:{key[1] or "*"}'] = cell_of(cmd.view())
 
-    async def _finish(self, halted: bool, next_stage: int) -> None:
+    async def _finish(self, halted: bool) -> None:
         run = self.run
         for host in run.hosts:
             if run.host_state[host]['state'] == 'active':
                 if run.cancel_requested or halted:
                     reason = 'pipeline cancelled' if run.cancel_requested else 'pipeline halted'
                     status = CommandStatus.CANCELLED if run.cancel_requested else CommandStatus.SKIPPED
-                    await self._fill(host, next_stage, status, reason)
+                    await self._fill(host, 0, status, reason)  # the stages it has no record of yet
                     run.host_state[host] = {'state': 'cancelled' if run.cancel_requested else 'halted'}
                 else:
                     run.host_state[host] = {'state': 'done'}
         done = sum(1 for h in run.hosts if run.host_state[h]['state'] == 'done')
         if run.cancel_requested:
             run.status = PipelineStatus.CANCELLED
+        elif halted and self.rollout and any(state['state'] == 'halted' for state in run.host_state.values()):
+            run.status = PipelineStatus.HALTED  # hosts were left out: the run stopped, it did not just fail
         elif done == len(run.hosts):
             run.status = PipelineStatus.COMPLETE
         else:

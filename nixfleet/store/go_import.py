@@ -66,6 +66,7 @@ _PIPELINE_HOST_STATE = {
     PipelineStatus.FAILED: 'failed',
     PipelineStatus.CANCELLED: 'cancelled',
     PipelineStatus.PARTIAL: 'unknown',  # the Go dashboard kept no per-host outcome
+    PipelineStatus.HALTED: 'unknown',  # (the Go dashboard had no waves: never in its journal)
 }
 _LEVELS = {'warning': EventLevel.WARN, 'debug': EventLevel.INFO, 'fatal': EventLevel.ERROR}
 ORPHANED_ERROR = 'the Go dashboard was replaced while this ran: outcome unknown'

@@ -49,6 +49,7 @@ PIPELINE_WORDS = {
     'PARTIAL': ('finished with failures', 'warning'),
     'FAILED': ('failed', 'negative'),
     'CANCELLED': ('was cancelled', 'info'),
+    'HALTED': ('was halted by a failed gate', 'negative'),
 }
 #: Causes a toast lists (the rest are counted).
 TOAST_CAUSES = 3
