@@ -16,7 +16,14 @@ from nixfleet.viewmodels.output_buffer import status_tone
 
 #: Tones whose cells show their cause in the cell and in the run's list of causes.
 EXPLAINED = frozenset({'fail', 'partial'})
-RUN_TONES = {'RUNNING': 'running', 'COMPLETE': 'ok', 'PARTIAL': 'partial', 'FAILED': 'fail', 'CANCELLED': 'muted', 'HALTED': 'fail'}
+RUN_TONES = {
+    'RUNNING': 'running',
+    'COMPLETE': 'ok',
+    'PARTIAL': 'partial',
+    'FAILED': 'fail',
+    'CANCELLED': 'muted',
+    'HALTED': 'fail',
+}
 HOST_STATES = {
     'active': ('running', 'in progress'),
     'done': ('ok', 'completed'),
