@@ -17,7 +17,10 @@ from nixfleet.viewmodels.pipeline_cells import (
     CellIndex,
     CellView,
     failed_hosts,
+    gate_view,
+    gated,
     grid_cell,
+    wave_of,
 )
 
 #: Host rows a card shows before "Show all".
@@ -63,6 +66,9 @@ class RunCard:
         self._rows: dict[str, tuple[ui.element, ui.element]] = {}
         ops = list(run.get('ops') or [])
         hosts = list(run.get('hosts') or [])
+        #: A rollout's grid has one more column: each host's gate (its wave's soak, check and rollback).
+        self.gated = gated(run)
+        columns = len(ops) + (1 if self.gated else 0)
         with ui.element('article').classes('nf-run').props(f'data-run="{self.id}"') as self.element:
             self._build_head(run, ops, len(hosts), on_cancel, on_retry)
             self._message = ui.label('').classes('nf-run-message')
@@ -74,13 +80,13 @@ class RunCard:
                         for tone in ('ok', 'current', 'partial', 'fail', 'muted', 'running')
                     }
                 self._counts = ui.label('').classes('nf-run-counts')
-            with ui.element('div').classes('nf-grid').props('role=table').style(f'--stages: {len(ops)}'):
+            with ui.element('div').classes('nf-grid').props('role=table').style(f'--stages: {columns}'):
                 with ui.element('div').classes('nf-grid-row nf-grid-head').props('role=row'):
                     ui.label('Host').classes('nf-grid-th').props('role=columnheader')
-                    for op in ops:
+                    for op in [*ops, *(['gate'] if self.gated else [])]:
                         ui.label(op).classes('nf-grid-th').props('role=columnheader')
                 for i, host in enumerate(hosts):
-                    self._add_row(host, len(ops), hidden=i >= ROWS)
+                    self._add_row(host, columns, hidden=i >= ROWS, wave=wave_of(run, host))
             self._causes = ui.element('ul').classes('nf-run-causes').props('aria-label="Why hosts failed"')
             self._causes.set_visibility(False)
             if len(hosts) > ROWS:
@@ -132,8 +138,9 @@ class RunCard:
                     .mark(f'pipeline-retry-{self.id}')
                 )
 
-    def _add_row(self, host: str, stages: int, *, hidden: bool) -> None:
-        with ui.element('div').classes('nf-grid-row').props(f'role=row data-host="{host}"') as row:
+    def _add_row(self, host: str, stages: int, *, hidden: bool, wave: int | None) -> None:
+        props = f'role=row data-host="{host}"' + (f' data-wave="{wave + 1}"' if wave is not None else '')
+        with ui.element('div').classes('nf-grid-row').props(props) as row:
             with (
                 ui.element('button')
                 .classes('nf-grid-host')
@@ -142,6 +149,8 @@ class RunCard:
             ):
                 ui.element('span').classes('nf-grid-hoststate')
                 ui.label(host).classes('nf-grid-hostname')
+                if wave is not None:
+                    ui.label(f'W{wave + 1}').classes('nf-grid-wave').props(f'title="Wave {wave + 1}"')
             for k in range(stages):
                 self._cells[(k, host)] = (
                     ui.element('button')
@@ -191,12 +200,13 @@ class RunCard:
         failed = failed_hosts(run)
         self._set('retry', (not running and bool(failed), len(failed)), self._retry_state)
         states = run.get('host_state') or {}
-        counts = {'ok': 0, 'fail': 0, 'muted': 0, 'running': 0}
+        counts = {'ok': 0, 'fail': 0, 'muted': 0, 'running': 0, 'halted': 0}
         cells = dict.fromkeys(self._segments, 0)
         causes: dict[tuple[str, str], list[str]] = {}  # (op, cause) → hosts
         for host in run.get('hosts') or []:
             host_tone, host_text = HOST_STATES.get((states.get(host) or {}).get('state') or 'active', ('none', ''))
-            counts[host_tone if host_tone in counts else 'running'] += 1
+            halted = (states.get(host) or {}).get('state') == 'halted'
+            counts['halted' if halted else host_tone if host_tone in counts else 'running'] += 1
             _, cell = self._rows[host]
             view = hosts.get(host) or {}
             self._set(('host', host), (host_tone, host_text, view.get('theme_color')), self._host, cell)
@@ -210,6 +220,8 @@ class RunCard:
                     cells[shown.tone] += 1
                 elif shown.tone == 'warn':
                     cells['running'] += 1
+            if self.gated:
+                self._set((len(ops), host), gate_view(run, host), render_cell, self._cells[(len(ops), host)])
         self._set('causes', tuple((op, why, tuple(hs)) for (op, why), hs in causes.items()), self._cause_list)
         total = max(1, len(run.get('hosts') or []) * len(ops))
         for tone_key, segment in self._segments.items():
@@ -219,6 +231,8 @@ class RunCard:
             parts.insert(0, f'{counts["running"]} in progress')
         if counts['muted']:
             parts.append(f'{counts["muted"]} cancelled')
+        if counts['halted']:
+            parts.append(f'{counts["halted"]} not started (halted)')
         self._set('counts', ' · '.join(parts), self._counts.set_text)
 
     def _took_text(self, took: str) -> None:

@@ -41,6 +41,7 @@ STYLESHEETS = (
     'output_panel.css',
     'output_panel_lines.css',
     'output_panel_narrow.css',
+    'run_card.css',
     'pipelines_view.css',
     'history_view.css',
     'tokens_view.css',

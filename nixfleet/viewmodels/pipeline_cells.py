@@ -104,3 +104,45 @@ class CellView:
         label = f'{host}, {op}: {words}' + (f' — {why}' if why else '')
         status = str(cell['status']) if cell and cell.get('status') else None
         return cls(status=status, tone=tone, words=words, short=short, cause=why, label=label)
+
+
+def wave_of(run: Mapping[str, Any], host: str) -> int | None:
+    """The index of the host's wave in a run that rolls out in more than one wave (None otherwise)."""
+    waves = run.get('waves') or []
+    if len(waves) < 2:
+        return None
+    return next((w for w, hosts in enumerate(waves) if host in hosts), None)
+
+
+def gated(run: Mapping[str, Any]) -> bool:
+    """Whether the run gates its waves (it has a failure policy: waves, a soak or a gate check)."""
+    return bool((run.get('options') or {}).get('on_failure'))
+
+
+def gate_view(run: Mapping[str, Any], host: str) -> CellView:
+    """The gate cell of a host: its wave's gate not reached, checking (soaking), passed, or failed (rolled back)."""
+    waves = run.get('waves') or [run.get('hosts') or []]
+    wave = next((w for w, hosts in enumerate(waves) if host in hosts), 0)
+    gate = (run.get('gates') or {}).get(str(wave)) or {}
+    failed = gate.get('failed') or {}
+    rolled = (gate.get('rolled_back') or {}).get(host)
+    if host in failed:
+        status = 'ROLLED_BACK' if rolled == 'SUCCESS' else 'FAILED'
+        words = 'rolled back' if rolled == 'SUCCESS' else 'failed'
+        why = str(failed[host]) + (f'; rollback {str(rolled).lower()}' if rolled and rolled != 'SUCCESS' else '')
+        tone, short = 'fail', why
+    elif gate.get('state') == 'checking':
+        status, tone, words, why, short = (
+            'RUNNING',
+            'running',
+            'soaking' if gate.get('soak_until') else 'checking',
+            '',
+            '',
+        )
+    elif gate.get('state') in ('passed', 'failed'):
+        status, tone, words, why, short = 'SUCCESS', 'ok', 'passed', '', ''
+    else:
+        words = 'waiting' if run.get('status') in (None, 'RUNNING') else 'not reached'
+        status, tone, why, short = None, 'none', '', ''
+    label = f'{host}, gate of wave {wave + 1}: {words}' + (f' — {why}' if why else '')
+    return CellView(status=status, tone=tone, words=words, short=short, cause=why, label=label)
