@@ -226,14 +226,7 @@ class RunCard:
         total = max(1, len(run.get('hosts') or []) * len(ops))
         for tone_key, segment in self._segments.items():
             self._set(('seg', tone_key), round(100 * cells[tone_key] / total, 2), _set_width, segment)
-        parts = [f'{counts["ok"]} completed', f'{counts["fail"]} failed']
-        if counts['running']:
-            parts.insert(0, f'{counts["running"]} in progress')
-        if counts['muted']:
-            parts.append(f'{counts["muted"]} cancelled')
-        if counts['halted']:
-            parts.append(f'{counts["halted"]} not started (halted)')
-        self._set('counts', ' · '.join(parts), self._counts.set_text)
+        self._set('counts', _count_text(counts), self._counts.set_text)
 
     def _took_text(self, took: str) -> None:
         self._took.set_text(f'took {took}' if took else '')
@@ -274,6 +267,18 @@ class RunCard:
             if len(groups) > CAUSES:
                 more = len(groups) - CAUSES
                 ui.label(f'… and {more} more (each failed cell says why)').classes('nf-run-cause-more')
+
+
+def _count_text(counts: Mapping[str, int]) -> str:
+    """The run's hosts by how they are doing: `1 in progress · 2 completed · 1 failed · 3 cancelled`."""
+    parts = [f'{counts["ok"]} completed', f'{counts["fail"]} failed']
+    if counts['running']:
+        parts.insert(0, f'{counts["running"]} in progress')
+    if counts['muted']:
+        parts.append(f'{counts["muted"]} cancelled')
+    if counts['halted']:
+        parts.append(f'{counts["halted"]} not started (halted)')
+    return ' · '.join(parts)
 
 
 def render_cell(element: ui.element, view: CellView) -> None:
