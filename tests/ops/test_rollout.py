@@ -7,6 +7,7 @@ server: their generations change as on a host, so a rollback is seen in the host
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -18,7 +19,8 @@ from nixfleet.models import CommandStatus as C
 from nixfleet.models import PipelineStatus as P
 from nixfleet.ops.gates import GATE_ACTOR
 from nixfleet.ops.rollout import FailurePolicy, Rollout, RolloutError, resolve_waves, rollout_options
-from tests.api.live_fleet import API_TOKEN
+from tests.api.live_fleet import API_TOKEN, LiveFleet
+from tests.cli.test_cli import nixfleet
 from tests.support import RunningServer, eventually, idle, simulated_agents, start_server
 
 HOSTS = [f'sim-{n:02d}' for n in range(1, 11)]
@@ -144,3 +146,24 @@ async def journal(server: RunningServer, run_id: str) -> list[dict[str, Any]]:
     return await server.dashboard.store.read(
         lambda db: list(db.query('SELECT * FROM commands WHERE pipeline_id = ? ORDER BY created_at', [run_id]))
     )
+
+
+async def test_the_cli_runs_a_rollout_with_its_options_and_exits_1_when_it_halts(
+    served: RunningServer, fleet: SimulatedFleet
+) -> None:
+    targets = HOSTS[:5]  # waves sim-01 | sim-02 sim-03 | sim-04 sim-05
+    code, out, err = await nixfleet(
+        LiveFleet(served, fleet),
+        *('pipeline', 'run', 'update-agent', '--host', ','.join(targets)),
+        *('--waves', '1,2,rest', '--gate', 'test', '--on-failure', 'rollback-and-halt', '--soak', '0.2'),
+    )
+
+    assert code == 1, out + err
+    assert re.search(r'HALTED, 2/5 hosts done \(halted: wave 2 failed its gate \(sim-03: gate test failed', out), out
+    [view] = [v for v in await served.dashboard.ops.list_pipelines() if v['name'] == 'update-agent']
+    assert view['options']['waves'] == [targets[:1], targets[1:3], targets[3:]]
+    assert (view['options']['gate'], view['options']['soak']) == ('test', 0.2)
+    commands = await journal(served, view['id'])
+    gate_tests = [c['host_id'] for c in commands if c['op'] == 'test']  # update-agent has no test stage: the gate's
+    assert sorted(gate_tests) == ['sim-01', 'sim-02', 'sim-03']
+    assert [(c['host_id'], c['actor']) for c in commands if c['op'] == 'rollback'] == [(BROKEN, GATE_ACTOR)]
