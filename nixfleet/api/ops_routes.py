@@ -23,7 +23,7 @@ from nixfleet.api.schemas import (
     refusals,
 )
 from nixfleet.models import ErrorCode
-from nixfleet.ops.dispatch import DispatchError
+from nixfleet.ops.dispatch import DispatchError, DispatchResult
 from nixfleet.ops.engine import OpEngine
 from nixfleet.ops.lifecycle import CommandError
 from nixfleet.ops.pipelines import PipelineOptions
@@ -75,6 +75,17 @@ def _refused(exc: DispatchError | CommandError) -> ApiError:
     return ApiError(exc.code, exc.message)
 
 
+def _dispatch_out(results: list[DispatchResult]) -> dict[str, Any]:
+    """The answer to a dispatch: per host `started` or `blocked`, and the counts."""
+    started = sum(r.started for r in results)
+    status = 'success' if started == len(results) else ('partial' if started else 'failed')
+    return {
+        'status': status,
+        'results': [r.to_wire() for r in results],
+        'summary': {'started': started, 'blocked': len(results) - started, 'total': len(results)},
+    }
+
+
 def ops_router(ops: OpEngine, auth: ApiAuth) -> APIRouter:
     """Routes of the op engine under `/api`: ops, dispatch, pipelines, one command and its user actions."""
     router = APIRouter(prefix='/api', tags=['ops'], route_class=EnvelopeRoute)
@@ -101,13 +112,7 @@ def _dispatch_routes(router: APIRouter, ops: OpEngine, auth: ApiAuth) -> None:
             )
         except DispatchError as exc:
             raise _refused(exc) from None
-        started = sum(r.started for r in results)
-        status = 'success' if started == len(results) else ('partial' if started else 'failed')
-        return {
-            'status': status,
-            'results': [r.to_wire() for r in results],
-            'summary': {'started': started, 'blocked': len(results) - started, 'total': len(results)},
-        }
+        return _dispatch_out(results)
 
     @router.post('/dispatch/pipeline', response_model=PipelineStarted, responses=refusals(400, 403, 404, 409))
     async def dispatch_pipeline(body: PipelineBody, actor: str = Depends(auth)) -> dict[str, Any]:
@@ -161,6 +166,23 @@ def _pipeline_routes(router: APIRouter, ops: OpEngine, auth: ApiAuth) -> None:
             return {'status': 'started', 'pipeline': (await ops.retry_failed(pipeline_id, actor)).view()}
         except DispatchError as exc:
             raise _refused(exc) from None
+
+    @router.post('/pipelines/{pipeline_id}/continue', response_model=PipelineStarted, responses=refusals(404, 409))
+    async def continue_halted(pipeline_id: str, actor: str = Depends(auth)) -> dict[str, Any]:
+        """Continue a HALTED rollout: a new run of the waves it never started (same gates and policy)."""
+        try:
+            return {'status': 'started', 'pipeline': (await ops.continue_halted(pipeline_id, actor)).view()}
+        except DispatchError as exc:
+            raise _refused(exc) from None
+
+    @router.post('/pipelines/{pipeline_id}/rollback-wave', response_model=DispatchOut, responses=refusals(404, 409))
+    async def roll_back_wave(pipeline_id: str, actor: str = Depends(auth)) -> dict[str, Any]:
+        """Roll back the hosts of a HALTED rollout's failed wave that switched and were not rolled back yet."""
+        try:
+            results = await ops.roll_back_wave(pipeline_id, actor)
+        except DispatchError as exc:
+            raise _refused(exc) from None
+        return _dispatch_out(results)
 
 
 def _command_routes(router: APIRouter, ops: OpEngine, auth: ApiAuth) -> None:

@@ -213,6 +213,14 @@ class OpEngine:
         """Re-run a finished pipeline on exactly its failed hosts."""
         return await self.pipelines.retry_failed(pipeline_id, actor)
 
+    async def continue_halted(self, pipeline_id: str, actor: str = 'user') -> PipelineRun:
+        """Start the waves a halted rollout never started, as a new run."""
+        return await self.pipelines.continue_halted(pipeline_id, actor)
+
+    async def roll_back_wave(self, pipeline_id: str, actor: str = 'user') -> list[DispatchResult]:
+        """Roll back the switched hosts of a halted rollout's failed wave."""
+        return await self.pipelines.roll_back_wave(pipeline_id, actor)
+
     async def wait_command(self, command_id: str, minutes: float, actor: str = 'user') -> Command:
         """Wait N min: no deadline of the running command passes in the next N minutes (from now)."""
         return await self.lifecycle.wait(command_id, minutes, actor)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from nixfleet.causes import cell_of, detail
@@ -20,6 +21,7 @@ from nixfleet.ops.rollout import Rollout
 from nixfleet.timeutil import iso, parse_iso
 
 if TYPE_CHECKING:
+    from nixfleet.ops.pipeline_store import PipelineRun
     from nixfleet.ops.stages import RunExecution
 
 log = logging.getLogger(__name__)
@@ -103,12 +105,7 @@ class WaveGate:
         return [h for h in hosts if lc.hosts.disconnects[h] != drops[h] or not lc.hosts.is_online(h)]
 
     def _activated(self, host: str) -> bool:
-        """Whether a switch-like stage of the run activated a new generation on the host."""
-        cells = self.run.cells
-        return any(
-            OPS[op].completion is Completion.SWITCH and (cells.get(f'{k}:{host}') or {}).get('status') in _ACTIVATED
-            for k, op in enumerate(self.run.ops)
-        )
+        return activated(self.run, host)
 
     def _reason(self, host: str) -> str:
         """Why the host failed its gate, in a few words."""
@@ -149,6 +146,25 @@ class WaveGate:
             cmd = await ex.lc.wait_terminal(started.id)
         self.run.cells[f'{k}:{host}'] = cell_of(cmd.view())
         return cmd.status.value
+
+
+def activated(run: PipelineRun, host: str) -> bool:
+    """Whether a switch-like stage of the run activated a new generation on the host."""
+    return any(
+        OPS[op].completion is Completion.SWITCH and (run.cells.get(f'{k}:{host}') or {}).get('status') in _ACTIVATED
+        for k, op in enumerate(run.ops)
+    )
+
+
+def failed_wave(run: PipelineRun) -> tuple[int, dict[str, Any]] | None:
+    """The wave whose gate failed last (its index and gate), or None."""
+    failed = [(int(w), gate) for w, gate in run.gates.items() if gate.get('state') == 'failed']
+    return max(failed, key=lambda item: item[0]) if failed else None
+
+
+def waves_left(waves: list[list[str]], host_state: Mapping[str, Mapping[str, Any]]) -> list[list[str]]:
+    """The waves of a halted run that never started (every host of them `halted`), from the run or its view."""
+    return [w for w in waves if all((host_state.get(h) or {}).get('state') == 'halted' for h in w)]
 
 
 def _summary(wave_index: int, reasons: dict[str, str], rolled: dict[str, str]) -> str:

@@ -17,7 +17,8 @@ from nixfleet.events import EventEntry, with_event
 from nixfleet.journal.records import get_run
 from nixfleet.models import ErrorCode, EventCategory, PipelineStatus
 from nixfleet.ops.commands import new_id
-from nixfleet.ops.dispatch import Dispatcher, DispatchError, unique
+from nixfleet.ops.dispatch import Dispatcher, DispatchError, DispatchResult, unique
+from nixfleet.ops.gates import activated, failed_wave, waves_left
 from nixfleet.ops.pipeline_store import PipelineRun, save_run
 from nixfleet.ops.registry import OPS
 from nixfleet.ops.rollout import RolloutError, resolve_waves, rollout_options
@@ -175,6 +176,44 @@ class PipelineRunner:
             except RolloutError:
                 opts.waves = None  # its waves name hosts that did not fail: one wave of the failed, still gated
         return await self.start(run.name, failed, actor=actor, options=opts, retry_of=run.id)
+
+    async def continue_halted(self, pipeline_id: str, actor: str = 'user') -> PipelineRun:
+        """Start a new run of a halted rollout's waves that never started (same pipeline, gates and policy)."""
+        run = await self._ended(pipeline_id, PipelineStatus.HALTED, 'only a halted rollout continues')
+        left = waves_left(run.options.get('waves') or [run.hosts], run.host_state)
+        if not left:
+            raise DispatchError(ErrorCode.INVALID_STATE, 'no wave of this run is left to start')
+        opts = PipelineOptions.of_run(run.options)
+        opts.waves = ','.join('+'.join(wave) for wave in left)
+        hosts = [h for wave in left for h in wave]
+        return await self.start(run.name, hosts, actor=actor, options=opts, retry_of=run.id)
+
+    async def roll_back_wave(self, pipeline_id: str, actor: str = 'user') -> list[DispatchResult]:
+        """Roll back the hosts of a halted rollout's failed wave that switched and were not rolled back yet."""
+        run = await self._ended(pipeline_id, PipelineStatus.HALTED, 'only a halted rollout has a wave to roll back')
+        found = failed_wave(run)
+        gate = found[1] if found is not None else {}
+        rolled = gate.get('rolled_back') or {}
+        hosts = [h for h in gate.get('hosts') or [] if rolled.get(h) != 'SUCCESS' and activated(run, h)]
+        if not hosts:
+            raise DispatchError(ErrorCode.INVALID_STATE, 'no host of the failed wave has a new generation to undo')
+        results = await self.dispatcher.dispatch('rollback', hosts, actor=actor)
+        await self.lc.events.record(
+            f'pipeline:{run.name}',
+            f'{actor} rolled back wave {found[0] + 1 if found else "?"} of pipeline {run.name}: {", ".join(hosts)}',
+            category=EventCategory.AUDIT,
+            actor=actor,
+            details={'pipeline_id': run.id, 'hosts': hosts},
+        )
+        return results
+
+    async def _ended(self, pipeline_id: str, status: PipelineStatus, refusal: str) -> PipelineRun:
+        run = self.runs.get(pipeline_id) or await self.load_one(pipeline_id)
+        if run is None:
+            raise DispatchError(ErrorCode.UNKNOWN_PIPELINE, f'there is no pipeline run {pipeline_id}')
+        if run.status is not status:
+            raise DispatchError(ErrorCode.INVALID_STATE, f'{refusal} (this one is {run.status.value})')
+        return run
 
     async def wait(self, pipeline_id: str) -> PipelineRun:
         """Wait for a run's task to end and return the run (tests, CLI)."""

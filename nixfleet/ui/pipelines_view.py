@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from nicegui import ui
 
 from nixfleet.ops.dispatch import DispatchError
+from nixfleet.ops.gates import waves_left
 from nixfleet.streams.state import FleetState
 from nixfleet.ui import dialogs
 from nixfleet.ui.run_card import RunCard
@@ -117,7 +118,14 @@ class PipelinesView:
 
     def _add(self, run: Mapping[str, Any]) -> RunCard:
         with self._list:
-            card = RunCard(run, on_cancel=self.cancel, on_retry=self.retry, on_host=self.open_host)
+            card = RunCard(
+                run,
+                on_cancel=self.cancel,
+                on_retry=self.retry,
+                on_host=self.open_host,
+                on_continue=self.continue_halted,
+                on_roll_back=self.roll_back_wave,
+            )
         self.cards[card.id] = card
         order = sorted(self.cards.values(), key=lambda c: (c.created_at, c.id), reverse=True)
         position = order.index(card)
@@ -165,6 +173,53 @@ class PipelinesView:
             card.retry_button.enable()
         hosts = ', '.join(run.hosts)
         toast(f'Retrying {run.name} on {len(run.hosts)} host{"s" if len(run.hosts) != 1 else ""}: {hosts}', 'positive')
+
+    async def continue_halted(self, pipeline_id: str) -> None:
+        """After asking: start the waves a halted rollout never started, as a new run with the same gates."""
+        card = self.cards[pipeline_id]
+        left = waves_left(card.run.get('waves') or [], card.run.get('host_state') or {})
+        hosts = [h for wave in left for h in wave]
+        if (
+            not session_alive(ui.context.client)
+            or not hosts
+            or not await dialogs.confirm(
+                f'Continue {pipeline_label(str(card.run.get("name")))} on {hosts_phrase(hosts)}?',
+                f'A new run deploys the {len(left)} wave{"s" if len(left) != 1 else ""} this rollout did not start, '
+                'with the same gates and failure policy.',
+                'Continue',
+                icon='skip_next',
+                details=hosts,
+            )
+        ):
+            return
+        try:
+            run = await self._ops.continue_halted(pipeline_id, actor='user')
+        except DispatchError as exc:
+            toast(f'Cannot continue: {refusal(exc.code, exc.message)}', 'warning')
+            return
+        toast(f'Continuing {run.name} on {len(run.hosts)} host{"s" if len(run.hosts) != 1 else ""}', 'positive')
+
+    async def roll_back_wave(self, pipeline_id: str) -> None:
+        """After asking: roll back the switched hosts of a halted rollout's failed wave."""
+        if not session_alive(ui.context.client) or not await dialogs.confirm(
+            'Roll back the failed wave?',
+            'Every host of the wave that failed its gate goes back to its previous generation '
+            '(hosts the gate already rolled back are left alone).',
+            'Roll back',
+            icon='history',
+            danger=True,
+        ):
+            return
+        try:
+            results = await self._ops.roll_back_wave(pipeline_id, actor='user')
+        except DispatchError as exc:
+            toast(f'Cannot roll back: {refusal(exc.code, exc.message)}', 'warning')
+            return
+        started = [str(r.host) for r in results if r.started]
+        if started:
+            toast(f'Rolling back {", ".join(started)}', 'positive')
+        else:
+            toast('Nothing was rolled back: ' + '; '.join(refusal(r.code, r.message or '') for r in results), 'warning')
 
     @staticmethod
     async def _confirm_cancel(run: Mapping[str, Any]) -> bool:

@@ -56,6 +56,8 @@ class RunCard:
         on_cancel: Callable[[str], Any],
         on_retry: Callable[[str], Any],
         on_host: Callable[[str], Any],
+        on_continue: Callable[[str], Any] | None = None,
+        on_roll_back: Callable[[str], Any] | None = None,
     ) -> None:
         self.id = str(run['id'])
         self.run: Mapping[str, Any] = run
@@ -71,6 +73,8 @@ class RunCard:
         columns = len(ops) + (1 if self.gated else 0)
         with ui.element('article').classes('nf-run').props(f'data-run="{self.id}"') as self.element:
             self._build_head(run, ops, len(hosts), on_cancel, on_retry)
+            if self.gated:
+                self._build_halted_actions(on_continue, on_roll_back)
             self._message = ui.label('').classes('nf-run-message')
             with ui.element('div').classes('nf-run-summary'):
                 self._bar = ui.element('div').classes('nf-run-bar').props('aria-hidden=true')
@@ -124,7 +128,7 @@ class RunCard:
                         retry = ui.label(f'retry of run …{str(run["retry_of"])[-6:]}').classes('nf-run-retry')
                         retry.props['title'] = f'Retry of run {run["retry_of"]}'
             ui.element('div').classes('nf-spacer')
-            with ui.element('div').classes('nf-run-actions'):
+            with ui.element('div').classes('nf-run-actions') as self._actions:
                 self.cancel_button = (
                     ui.button('Cancel', icon='stop_circle', on_click=lambda: on_cancel(self.id))
                     .props('flat dense no-caps')
@@ -137,6 +141,29 @@ class RunCard:
                     .classes('nf-vbtn is-primary')
                     .mark(f'pipeline-retry-{self.id}')
                 )
+
+    def _build_halted_actions(
+        self, on_continue: Callable[[str], Any] | None, on_roll_back: Callable[[str], Any] | None
+    ) -> None:
+        """A halted rollout's two ways on: start the waves it never started, or roll back the wave that failed."""
+        with self._actions, ui.element('div').classes('nf-run-actions nf-run-halted') as self.halted_actions:
+            self.continue_button = (
+                ui.button(
+                    'Continue with the next wave',
+                    icon='skip_next',
+                    on_click=lambda: on_continue and on_continue(self.id),
+                )
+                .props('flat dense no-caps')
+                .classes('nf-vbtn is-primary')
+                .mark(f'pipeline-continue-{self.id}')
+            )
+            self.roll_back_button = (
+                ui.button('Roll back the wave', icon='history', on_click=lambda: on_roll_back and on_roll_back(self.id))
+                .props('flat dense no-caps')
+                .classes('nf-vbtn is-danger')
+                .mark(f'pipeline-rollback-wave-{self.id}')
+            )
+        self.halted_actions.set_visibility(False)
 
     def _add_row(self, host: str, stages: int, *, hidden: bool, wave: int | None) -> None:
         props = f'role=row data-host="{host}"' + (f' data-wave="{wave + 1}"' if wave is not None else '')
@@ -199,6 +226,8 @@ class RunCard:
         self._set('cancel', can_cancel, self.cancel_button.set_visibility)
         failed = failed_hosts(run)
         self._set('retry', (not running and bool(failed), len(failed)), self._retry_state)
+        if self.gated:
+            self._set('halted', status == 'HALTED', self.halted_actions.set_visibility)
         states = run.get('host_state') or {}
         counts = {'ok': 0, 'fail': 0, 'muted': 0, 'running': 0, 'halted': 0}
         cells = dict.fromkeys(self._segments, 0)

@@ -54,3 +54,21 @@ async def test_a_halted_rollout_shows_its_waves_gates_and_the_rollback(
         )
         shots = Path(os.environ.get('NIXFLEET_ROLLOUT_SHOTS') or tmp_path)
         await page.locator(run).screenshot(path=shots / 'rollout-halted.png')
+
+        # the halted run offers both ways on; continuing asks, then a new run deploys the waves it did not start
+        card = page.locator(run)
+        await expect(card.get_by_role('button', name='Roll back the wave')).to_be_visible()
+        await card.get_by_role('button', name='Continue with the next wave').click()
+        dialog = page.get_by_role('dialog')
+        await expect(dialog).to_contain_text('A new run deploys the 1 wave this rollout did not start')
+        await dialog.get_by_role('button', name='Continue', exact=True).click()
+        await expect(page.get_by_text('Continuing do-all on 2 hosts')).to_be_visible()
+        newest = page.locator('.nf-run').first
+        await expect(newest).not_to_have_attribute('data-run', started['pipeline']['id'])
+        await expect(newest).to_have_attribute('data-status', 'COMPLETE', timeout=30000)
+        assert await newest.locator('.nf-grid-row[data-host]').evaluate_all(
+            'rows => rows.map(r => r.dataset.host)'
+        ) == [
+            'sim-04',
+            'sim-05',
+        ]

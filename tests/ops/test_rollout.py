@@ -167,3 +167,36 @@ async def test_the_cli_runs_a_rollout_with_its_options_and_exits_1_when_it_halts
     gate_tests = [c['host_id'] for c in commands if c['op'] == 'test']  # update-agent has no test stage: the gate's
     assert sorted(gate_tests) == ['sim-01', 'sim-02', 'sim-03']
     assert [(c['host_id'], c['actor']) for c in commands if c['op'] == 'rollback'] == [(BROKEN, GATE_ACTOR)]
+
+
+async def test_a_halted_rollout_rolls_back_its_wave_or_continues_with_the_waves_it_did_not_start(
+    served: RunningServer, fleet: SimulatedFleet
+) -> None:
+    async with served.client(headers={'Authorization': f'Bearer {API_TOKEN}'}) as api:
+        body = {'pipeline': 'do-all', 'hosts': HOSTS, 'waves': '1,3,rest'}
+        run_id = (await api.post('/api/dispatch/pipeline', json=body)).json()['pipeline']['id']
+        assert (await served.dashboard.ops.pipelines.wait(run_id)).status is P.HALTED
+        switched = {h: len(fleet.hosts[h].system.switched) for h in HOSTS}
+
+        # roll back the failed wave: its hosts that switched and were not rolled back by the gate already
+        rolled = await api.post(f'/api/pipelines/{run_id}/rollback-wave')
+        assert rolled.status_code == 200, rolled.text
+        assert {r['host_id'] for r in rolled.json()['results'] if r['status'] == 'started'} == {'sim-02', 'sim-04'}
+        for result in rolled.json()['results']:
+            await served.dashboard.ops.lifecycle.wait_terminal(result['command_id'])
+        assert {h: len(fleet.hosts[h].system.switched) for h in ('sim-02', 'sim-03', 'sim-04')} == {
+            'sim-02': switched['sim-02'] - 1,
+            'sim-03': switched['sim-03'],  # already back on its previous generation
+            'sim-04': switched['sim-04'] - 1,
+        }
+
+        # continue: a new run of the waves it never started, with the same gate and policy
+        again = await api.post(f'/api/pipelines/{run_id}/continue')
+        assert again.status_code == 200, again.text
+        view = again.json()['pipeline']
+        assert (view['hosts'], view['waves'], view['retry_of']) == (HOSTS[4:], [HOSTS[4:]], run_id)
+        assert view['options']['on_failure'] == 'rollback-and-halt'
+        assert (await served.dashboard.ops.pipelines.wait(view['id'])).status is P.COMPLETE
+
+        refused = await api.post(f'/api/pipelines/{view["id"]}/continue')  # it did not halt
+        assert refused.status_code == 409 and 'only a halted rollout continues' in refused.text
