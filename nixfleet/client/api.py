@@ -169,7 +169,7 @@ class ApiClient:
         return self.call('GET', f'/api/pipelines/{run_id}')  # type: ignore[no-any-return]
 
     def pipeline_action(self, run_id: str, action: str) -> dict[str, Any]:
-        """`POST /api/pipelines/{id}/cancel|retry-failed`."""
+        """`POST /api/pipelines/{id}/cancel|retry-failed|continue|rollback-wave`."""
         return self.call('POST', f'/api/pipelines/{run_id}/{action}')  # type: ignore[no-any-return]
 
     # -- commands and events ---------------------------------------------------------------------------------

@@ -126,6 +126,8 @@ def _pipeline_parsers(sub: Any, views: Any) -> None:
         ('show', views.pipeline_show, 'show one pipeline run'),
         ('cancel', views.pipeline_cancel, 'cancel a running pipeline run'),
         ('retry', views.pipeline_retry, 'start a new run on exactly the failed hosts of a run'),
+        ('continue', views.pipeline_continue, "start a halted rollout's waves that never started, as a new run"),
+        ('rollback-wave', views.pipeline_rollback_wave, "roll back a halted rollout's failed wave"),
     ):
         _leaf(pipeline, name, handler, text).add_argument('run_id', metavar='RUN')
 

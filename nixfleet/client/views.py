@@ -216,6 +216,25 @@ def pipeline_retry(api: ApiClient, args: argparse.Namespace) -> int:
     return 0
 
 
+def pipeline_continue(api: ApiClient, args: argparse.Namespace) -> int:
+    """`nixfleet pipeline continue RUN`: a halted rollout's waves that never started, as a new run."""
+    run = api.pipeline_action(args.run_id, 'continue')['pipeline']
+    print_json(run) if args.json else print(f'started {run["id"]} on {", ".join(run["hosts"])}')
+    return 0
+
+
+def pipeline_rollback_wave(api: ApiClient, args: argparse.Namespace) -> int:
+    """`nixfleet pipeline rollback-wave RUN`: roll back the switched hosts of a halted rollout's failed wave."""
+    result = api.pipeline_action(args.run_id, 'rollback-wave')
+    if args.json:
+        print_json(result)
+    else:
+        for row in result['results']:
+            said = 'rolling back' if row['status'] == 'started' else f'not rolled back: {row["message"]}'
+            print(f'{row["host_id"]}: {said}')
+    return 0 if result['status'] == 'success' else 1
+
+
 # -- commands and events ---------------------------------------------------------------------------------------
 def commands_list(api: ApiClient, args: argparse.Namespace) -> int:
     """`nixfleet commands`."""

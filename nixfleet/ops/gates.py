@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 GATE_ACTOR = 'rollout-gate'
 #: How often a soak looks at the clock (the dashboard's, virtual in tests).
 SOAK_TICK = 0.25
+#: What a wave's `rolled_back` says of a host whose rollback a user asked for after the run halted.
+REQUESTED = 'REQUESTED'
 #: Switch statuses after which a new generation is active.
 _ACTIVATED = frozenset({CommandStatus.SUCCESS.value, CommandStatus.PARTIAL.value})
 

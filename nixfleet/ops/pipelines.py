@@ -18,7 +18,7 @@ from nixfleet.journal.records import get_run
 from nixfleet.models import ErrorCode, EventCategory, PipelineStatus
 from nixfleet.ops.commands import new_id
 from nixfleet.ops.dispatch import Dispatcher, DispatchError, DispatchResult, unique
-from nixfleet.ops.gates import activated, failed_wave, waves_left
+from nixfleet.ops.gates import REQUESTED, activated, failed_wave, waves_left
 from nixfleet.ops.pipeline_store import PipelineRun, save_run
 from nixfleet.ops.registry import OPS
 from nixfleet.ops.rollout import RolloutError, resolve_waves, rollout_options
@@ -193,11 +193,14 @@ class PipelineRunner:
         run = await self._ended(pipeline_id, PipelineStatus.HALTED, 'only a halted rollout has a wave to roll back')
         found = failed_wave(run)
         gate = found[1] if found is not None else {}
-        rolled = gate.get('rolled_back') or {}
-        hosts = [h for h in gate.get('hosts') or [] if rolled.get(h) != 'SUCCESS' and activated(run, h)]
+        rolled = gate.setdefault('rolled_back', {})
+        undone = ('SUCCESS', REQUESTED)  # a rollback sent twice would go one more generation back
+        hosts = [h for h in gate.get('hosts') or [] if rolled.get(h) not in undone and activated(run, h)]
         if not hosts:
             raise DispatchError(ErrorCode.INVALID_STATE, 'no host of the failed wave has a new generation to undo')
         results = await self.dispatcher.dispatch('rollback', hosts, actor=actor)
+        rolled.update({str(r.host): REQUESTED for r in results if r.started})
+        await self._save(run)
         await self.lc.events.record(
             f'pipeline:{run.name}',
             f'{actor} rolled back wave {found[0] + 1 if found else "?"} of pipeline {run.name}: {", ".join(hosts)}',

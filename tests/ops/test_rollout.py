@@ -200,3 +200,8 @@ async def test_a_halted_rollout_rolls_back_its_wave_or_continues_with_the_waves_
 
         refused = await api.post(f'/api/pipelines/{view["id"]}/continue')  # it did not halt
         assert refused.status_code == 409 and 'only a halted rollout continues' in refused.text
+
+    # the CLI says the same: nothing of the failed wave is left to roll back now
+    code, out, err = await nixfleet(LiveFleet(served, fleet), 'pipeline', 'rollback-wave', run_id)
+    assert (code, out) == (1, ''), out + err
+    assert 'no host of the failed wave has a new generation to undo' in err
