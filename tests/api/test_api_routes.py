@@ -37,6 +37,8 @@ ROUTES: list[tuple[str, str, Any]] = [
     ('GET', '/api/pipelines/{run}', None),
     ('POST', '/api/pipelines/{run}/cancel', None),
     ('POST', '/api/pipelines/{run}/retry-failed', None),
+    ('POST', '/api/pipelines/{run}/continue', None),
+    ('POST', '/api/pipelines/{run}/rollback-wave', None),
     ('GET', '/api/commands', None),
     ('GET', '/api/commands/{cmd}', None),
     ('GET', '/api/commands/{cmd}/output', None),
@@ -174,6 +176,8 @@ async def test_every_route_succeeds_with_a_token(live: LiveFleet) -> None:
             ('DELETE', '/api/hosts/sim-01'): 409,  # online: its removal is tested below
             ('POST', '/api/pipelines/{run}/cancel'): 409,  # finished: cancelling is tested in tests/ops
             ('POST', '/api/pipelines/{run}/retry-failed'): 409,  # nothing failed
+            ('POST', '/api/pipelines/{run}/continue'): 409,  # not a halted rollout: tested in tests/ops/test_rollout.py
+            ('POST', '/api/pipelines/{run}/rollback-wave'): 409,  # the same
             ('POST', '/api/commands/{cmd}/wait'): 409,  # finished
             ('GET', '/api/tokens/api/abc'): 404,
             ('DELETE', '/api/tokens/api/abc'): 404,
