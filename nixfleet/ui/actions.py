@@ -21,6 +21,7 @@ from nicegui import Event, ui
 
 from nixfleet.ops.dispatch import DispatchError, DispatchResult
 from nixfleet.ops.lifecycle import CommandError
+from nixfleet.ops.pipelines import PipelineOptions
 from nixfleet.streams.state import FleetState, FleetStateStream
 from nixfleet.ui import dialogs
 from nixfleet.ui.fleet_actions import FleetWideActions
@@ -185,8 +186,8 @@ class FleetActions:
         elif choice:
             await self.run(choice, targets or list(hosts))
 
-    async def run_pipeline(self, name: str, hosts: Sequence[str]) -> None:
-        """Start a pipeline and report its start (its end is reported by `follow`)."""
+    async def run_pipeline(self, name: str, hosts: Sequence[str], options: PipelineOptions | None = None) -> None:
+        """Start a pipeline (with its rollout `options`) and report its start (its end is reported by `follow`)."""
         if not self.session_alive():
             return
         label = pipeline_label(name)
@@ -195,7 +196,7 @@ class FleetActions:
             self.toast(f'{label} is already running on {hosts_phrase(hosts)}', 'info')
             return
         try:
-            run = await self._ops.start_pipeline(name, hosts, actor='user')
+            run = await self._ops.start_pipeline(name, hosts, actor='user', options=options)
         except DispatchError as exc:
             refusal = dialogs.Refusal(None, str(exc.code), exc.message)
             await self._explain(name, [refusal], hosts, total=len(hosts), label=label)

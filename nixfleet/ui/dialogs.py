@@ -18,6 +18,7 @@ from typing import Any
 
 from nicegui import ui
 
+from nixfleet.ui.rollout_form import RolloutChoice, RolloutForm
 from nixfleet.viewmodels.actions_model import Alternative
 
 #: The previous dashboard's colour presets (name, colour).
@@ -126,6 +127,31 @@ async def confirm(
     """Ask before doing something; True only for the confirming button (or Enter: it has the focus). Escape, a
     backdrop click and the `cancel` button answer False; the focus goes back where it was. `details`: the first 12
     hosts it concerns, or every one with `all_details`, in a scrolling list."""
+    answer = await _ask(title, message, ok, icon, danger, details, cancel, all_details, form=None)
+    return answer is True
+
+
+async def confirm_run(title: str, message: str, ok: str, *, icon: str, hosts: Sequence[str]) -> RolloutChoice | None:
+    """`confirm` for a pipeline run, with its rollout options (at once, or in waves with a gate after each); the
+    options chosen, or None when the user said no. A wave spec that does not fit the hosts keeps the dialog open
+    with the field saying why."""
+    form = RolloutForm(list(hosts))
+    answer = await _ask(title, message, ok, icon, False, hosts, 'Cancel', False, form=form)
+    return answer if isinstance(answer, RolloutChoice) else None
+
+
+async def _ask(
+    title: str,
+    message: str,
+    ok: str,
+    icon: str,
+    danger: bool,
+    details: Sequence[str],
+    cancel: str,
+    all_details: bool,
+    *,
+    form: RolloutForm | None,
+) -> Any:
     with _dialog(title, danger=danger) as dialog, ui.card().classes('nf-dlg').mark('dialog-confirm'):
         _title(icon, title, 'is-danger' if danger else '')
         ui.label(message).classes('nf-dlg-text')
@@ -136,18 +162,22 @@ async def confirm(
                     ui.label(line).classes('nf-dlg-host')
                 if len(details) > shown:
                     ui.label(f'… and {len(details) - shown} more').classes('nf-dlg-more')
+        if form is not None:
+            form.build()
         with ui.element('div').classes('nf-dlg-actions'):
             back = button(cancel, 'is-quiet', 'dialog-cancel')
             confirmed = button(ok, 'is-danger' if danger else 'is-primary', 'dialog-ok').props('autofocus')
 
-        def answer(value: bool) -> None:
+        def answer(value: Any) -> None:
+            if value is None:  # the form says what to change
+                return
             for action in (back, confirmed):  # answered: a second click (a double click) is ignored
                 action.disable()
             dialog.submit(value)
 
-        back.on_click(functools.partial(answer, False))
-        confirmed.on_click(functools.partial(answer, True))
-    return bool(await _answer(dialog))
+        back.on_click(lambda: answer(False))
+        confirmed.on_click(lambda: answer(form.choice() if form is not None else True))
+    return await _answer(dialog)
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,21 +35,18 @@ class FleetWideActions:
         pipeline = what == 'do-all'
         label = pipeline_label(what) if pipeline else op_label(what)
         steps = 'Pull → Switch → Test' if pipeline else label
-        ok = await dialogs.confirm(
-            f'{label} on {len(online)} online host{"s" if len(online) != 1 else ""}?',
-            f'Run {steps} on every online host. Offline and stale hosts are left out.',
-            f'{label} on {len(online)}',
-            icon='rocket_launch' if pipeline else 'bolt',
-            details=online,
-        )
-        if not ok:
-            return
-        online = self._still_online(online, label)
-        if not online:
-            return
+        title = f'{label} on {len(online)} online host{"s" if len(online) != 1 else ""}?'
+        text = f'Run {steps} on every online host. Offline and stale hosts are left out.'
         if pipeline:
-            await self._actions.run_pipeline(what, online)
-        else:
+            choice = await dialogs.confirm_run(
+                title, text, f'{label} on {len(online)}', icon='rocket_launch', hosts=online
+            )
+            if choice is not None and (online := self._still_online(online, label)):
+                await self._actions.run_pipeline(what, online, choice.options())
+            return
+        if await dialogs.confirm(title, text, f'{label} on {len(online)}', icon='bolt', details=online) and (
+            online := self._still_online(online, label)
+        ):
             await self._actions.run(what, online)
 
     def _online(self, hosts: Sequence[str]) -> list[str]:
@@ -85,14 +82,15 @@ class FleetWideActions:
             if not online:
                 self._actions.toast('No host is online to deploy to', 'warning')
                 return
-            if await dialogs.confirm(
+            choice = await dialogs.confirm_run(
                 f'Merge & deploy PR #{pr.get("number")}?',
                 f'Merge {what}, then Pull → Switch → Test on {len(online)} online hosts.',
                 'Merge & Deploy',
                 icon='merge',
-                details=online,
-            ) and (online := self._still_online(online, 'Merge & Deploy')):
-                await self._actions.run_pipeline('merge-deploy', online)
+                hosts=online,
+            )
+            if choice is not None and (online := self._still_online(online, 'Merge & Deploy')):
+                await self._actions.run_pipeline('merge-deploy', online, choice.options())
         elif await dialogs.confirm(
             f'Merge PR #{pr.get("number")}?', f'Merge {what} on GitHub. Nothing is deployed.', 'Merge', icon='merge'
         ):

@@ -48,33 +48,43 @@ class SelectionActions:
             if color is None:
                 return
             args = {'color': color}
-        if item.confirm and not await self._confirm(item, chosen):
+        rollout = None
+        if item.pipeline and item.confirm:
+            title, text, ok = self._words(item, chosen)
+            if (rollout := await dialogs.confirm_run(title, text, ok, icon=item.icon, hosts=chosen)) is None:
+                return
+        elif item.confirm and not await self._confirm(item, chosen):
             return
         chosen = targets(item, chosen, act.state.hosts)  # what changed while the dialog was open
         if not chosen:
             act.toast(f'None of those hosts is {item.targets} any more; {item.label} was not started', 'warning')
             return
         if item.pipeline:
-            await act.run_pipeline(key, chosen)
+            await act.run_pipeline(key, chosen, rollout.options() if rollout is not None else None)
         else:
             await act.run(key, chosen, args=args)
 
+    @classmethod
+    async def _confirm(cls, item: SelectionItem, hosts: list[str]) -> bool:
+        title, text, ok = cls._words(item, hosts)
+        return await dialogs.confirm(
+            title, text, ok, icon=item.icon, danger=item.danger, details=hosts, all_details=item.key == 'remove'
+        )
+
     @staticmethod
-    async def _confirm(item: SelectionItem, hosts: list[str]) -> bool:
+    def _words(item: SelectionItem, hosts: list[str]) -> tuple[str, str, str]:
+        """The confirmation's title, text and button."""
         count = f'{len(hosts)} {item.targets} host{"s" if len(hosts) != 1 else ""}'
         if item.key == 'remove':
-            title = f'Remove {count}?'
             text = (
                 'These hosts, their commands and their logs are deleted (events stay). '
                 'Each comes back if its agent registers again.'
             )
-            ok = f'Remove {len(hosts)}'
-        else:
-            title = f'{item.label} on {count}?'
-            text = f'{item.caption}. Offline and stale hosts are left out.'
-            ok = f'{item.label} on {len(hosts)}'
-        return await dialogs.confirm(
-            title, text, ok, icon=item.icon, danger=item.danger, details=hosts, all_details=item.key == 'remove'
+            return f'Remove {count}?', text, f'Remove {len(hosts)}'
+        return (
+            f'{item.label} on {count}?',
+            f'{item.caption}. Offline and stale hosts are left out.',
+            f'{item.label} on {len(hosts)}',
         )
 
     async def _reboot(self, hosts: list[str]) -> None:
