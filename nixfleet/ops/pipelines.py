@@ -150,13 +150,7 @@ class PipelineRunner:
             raise DispatchError(ErrorCode.INVALID_STATE, f'pipeline {pipeline_id} is not running')
         run.cancel_requested = True
         await self._save(run)
-        await self.lc.events.record(
-            f'pipeline:{run.name}',
-            f'pipeline {run.name} cancelled by {actor}',
-            category=EventCategory.AUDIT,
-            actor=actor,
-            details={'pipeline_id': run.id},
-        )
+        await self._audit(run, f'pipeline {run.name} cancelled by {actor}', actor)
         return run
 
     async def retry_failed(self, pipeline_id: str, actor: str = 'user') -> PipelineRun:
@@ -201,14 +195,16 @@ class PipelineRunner:
         results = await self.dispatcher.dispatch('rollback', hosts, actor=actor)
         rolled.update({str(r.host): REQUESTED for r in results if r.started})
         await self._save(run)
-        await self.lc.events.record(
-            f'pipeline:{run.name}',
-            f'{actor} rolled back wave {found[0] + 1 if found else "?"} of pipeline {run.name}: {", ".join(hosts)}',
-            category=EventCategory.AUDIT,
-            actor=actor,
-            details={'pipeline_id': run.id, 'hosts': hosts},
-        )
+        text = f'{actor} rolled back wave {found[0] + 1 if found else "?"} of pipeline {run.name}: {", ".join(hosts)}'
+        await self._audit(run, text, actor, hosts)
         return results
+
+    async def _audit(self, run: PipelineRun, text: str, actor: str, hosts: list[str] | None = None) -> None:
+        """Journal a user's action on a run (an audit event linked to the run)."""
+        details: dict[str, Any] = {'pipeline_id': run.id, **({'hosts': hosts} if hosts else {})}
+        await self.lc.events.record(
+            f'pipeline:{run.name}', text, category=EventCategory.AUDIT, actor=actor, details=details
+        )
 
     async def _ended(self, pipeline_id: str, status: PipelineStatus, refusal: str) -> PipelineRun:
         run = self.runs.get(pipeline_id) or await self.load_one(pipeline_id)
