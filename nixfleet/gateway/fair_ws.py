@@ -151,7 +151,12 @@ class FairWSProtocol(WSProtocol):
             or self.response_started
         ):
             self._flush()
-            await super().send(message)
+            try:
+                await super().send(message)
+            except LocalProtocolError as exc:
+                # the server's shutdown answered a handshake still in the app with 500 and closed it: the app's own
+                # answer (accept, or a refusal) has no one to go to, as for a peer that left
+                raise ClientDisconnected() from exc
             return
         await self.writable.wait()
         if self.disconnected:

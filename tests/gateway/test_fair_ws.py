@@ -12,7 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from uvicorn.protocols.utils import ClientDisconnected
+from uvicorn.protocols.websockets.wsproto_impl import WSProtocol
 from websockets.asyncio.client import connect
+from wsproto.utilities import LocalProtocolError
 
 from nixfleet.gateway.fair_ws import READ_BURST, READ_RATE, FairWSProtocol, ReadBudget
 from tests.support import AGENT_TOKEN, FakeAgent, RunningServer, eventually
@@ -62,3 +65,22 @@ async def test_a_steady_agent_is_read_without_pausing_its_socket_per_frame(
         await eventually(lambda n=n: server.dashboard.stream.value.hosts['steady-01'].get('generation') == f'gen-{n}')
     await agent.close()
     assert len(pauses) < 10, f'{len(pauses)} pauses for 100 frames'
+
+
+async def test_an_answer_to_a_handshake_the_shutdown_already_closed_is_a_disconnect(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Seen in CI: an agent connects while the dashboard stops; uvicorn's shutdown answers the handshake still in the
+    endpoint with 500 and closes it, then the endpoint's own refusal (503, shutting down) met a closed wsproto
+    connection and uvicorn logged "Exception in ASGI application". Such an answer has no one to go to: it is a
+    disconnect (which uvicorn ends quietly), as for a peer that left."""
+
+    async def closed(self: WSProtocol, message: Any) -> None:
+        raise LocalProtocolError('Connection cannot be rejected in state ConnectionState.CLOSED')
+
+    monkeypatch.setattr(WSProtocol, 'send', closed)
+    protocol = FairWSProtocol.__new__(FairWSProtocol)  # only what `send` reads of a connection
+    protocol.handshake_complete, protocol.close_sent, protocol.response_started = False, False, False
+    protocol._outgoing, protocol._outgoing_bytes, protocol._flushing = [], 0, None
+    with pytest.raises(ClientDisconnected):
+        await protocol.send({'type': 'websocket.http.response.start', 'status': 503, 'headers': []})
