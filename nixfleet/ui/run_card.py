@@ -20,6 +20,7 @@ from nixfleet.viewmodels.pipeline_cells import (
     gate_view,
     gated,
     grid_cell,
+    run_label,
     wave_of,
 )
 
@@ -207,12 +208,7 @@ class RunCard:
         ops = list(run.get('ops') or [])
         stage = int(run.get('current_stage') or 0)
         running = status == 'RUNNING'
-        if running:
-            label = f'running · stage {min(stage + 1, len(ops))}/{len(ops)}'
-            if run.get('cancel_requested'):
-                label = 'cancelling…'
-        else:
-            label = status.lower()
+        label = run_label(run)
         tone = 'warn' if run.get('cancel_requested') and running else RUN_TONES.get(status, 'none')
         self._set('status', (label, tone), lambda v: self._status.set_text(v[0]))
         self._set('tone', tone, lambda t: self._status.classes(replace=f'nf-sbadge t-{t}'))

@@ -146,3 +146,18 @@ def gate_view(run: Mapping[str, Any], host: str) -> CellView:
         status, tone, why, short = None, 'none', '', ''
     label = f'{host}, gate of wave {wave + 1}: {words}' + (f' — {why}' if why else '')
     return CellView(status=status, tone=tone, words=words, short=short, cause=why, label=label)
+
+
+def run_label(run: Mapping[str, Any]) -> str:
+    """The run's status badge: `running · stage 2/3` (`running · wave 2/3 · stage 1` in a rollout), `cancelling…`, or
+    how it ended."""
+    status = str(run.get('status') or '')
+    if status != 'RUNNING':
+        return status.lower()
+    if run.get('cancel_requested'):
+        return 'cancelling…'
+    ops = list(run.get('ops') or [])
+    stage = int(run.get('current_stage') or 0)
+    if len(waves := run.get('waves') or []) > 1:
+        return f'running · wave {int(run.get("current_wave") or 0) + 1}/{len(waves)} · stage {stage + 1}'
+    return f'running · stage {min(stage + 1, len(ops))}/{len(ops)}'

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from nixfleet.viewmodels.pipeline_cells import gate_view, gated, wave_of
+from nixfleet.viewmodels.pipeline_cells import gate_view, gated, run_label, wave_of
 
 WAVES = [['a'], ['b', 'c'], ['d', 'e']]
 
@@ -52,3 +52,11 @@ def test_a_soaking_wave_and_a_rollback_that_failed_say_so() -> None:
                               'rolled_back': {'a': 'ERROR'}}})  # fmt: skip
     view = gate_view(failed, 'a')
     assert (view.tone, view.words, view.cause) == ('fail', 'failed', 'disconnected during the soak; rollback error')
+
+
+def test_the_status_badge_of_a_running_rollout_says_its_wave() -> None:
+    run = {'status': 'RUNNING', 'ops': ['pull', 'switch', 'test'], 'current_stage': 1}
+    assert run_label(run) == 'running · stage 2/3'
+    assert run_label({**run, 'waves': WAVES, 'current_wave': 1}) == 'running · wave 2/3 · stage 2'
+    assert run_label({**run, 'waves': WAVES, 'cancel_requested': True}) == 'cancelling…'
+    assert run_label({**run, 'status': 'HALTED'}) == 'halted'
