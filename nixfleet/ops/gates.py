@@ -104,7 +104,15 @@ class WaveGate:
         # the dashboard's clock (virtual in tests) announces nothing, so the soak looks at it every SOAK_TICK
         while (left := until - lc.clock()) > 0 and not self.run.cancel_requested:  # noqa: ASYNC110
             await asyncio.sleep(min(SOAK_TICK, left))
-        return [h for h in hosts if lc.hosts.disconnects[h] != drops[h] or not lc.hosts.is_online(h)]
+        back = await asyncio.gather(*(self._back(h) for h in hosts))
+        return [h for h, ok in zip(hosts, back, strict=True) if lc.hosts.disconnects[h] != drops[h] or not ok]
+
+    async def _back(self, host: str) -> bool:
+        """Whether the host is online at the end of its soak. After a dashboard restart (a resumed run) every link
+        dropped with the dashboard, not because of the host: one not back yet gets until the run's re-adoption deadline
+        (`hosts_back_by`) to register again."""
+        hosts, back_by = self.ex.lc.hosts, self.ex.hosts_back_by
+        return hosts.is_online(host) or (back_by is not None and await hosts.wait_online(host, back_by))
 
     def _activated(self, host: str) -> bool:
         return activated(self.run, host)
