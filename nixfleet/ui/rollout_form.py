@@ -13,9 +13,9 @@ from nixfleet.ops.rollout import MAX_SOAK, FailurePolicy, RolloutError, resolve_
 
 #: What each failure policy does, in the words of the dialog.
 POLICIES = {
-    FailurePolicy.ROLLBACK_AND_HALT.value: 'Roll back the host and stop before the next wave',
-    FailurePolicy.ROLLBACK_AND_CONTINUE.value: 'Roll back the host and go on',
-    FailurePolicy.HALT.value: 'Stop before the next wave, roll back nothing',
+    FailurePolicy.ROLLBACK_AND_HALT.value: 'Roll it back, stop the rollout',
+    FailurePolicy.ROLLBACK_AND_CONTINUE.value: 'Roll it back, go on',
+    FailurePolicy.HALT.value: 'Stop the rollout, roll back nothing',
     FailurePolicy.CONTINUE.value: 'Go on',
 }
 #: The wave spec the form starts with: one canary, a tenth, then the rest.
