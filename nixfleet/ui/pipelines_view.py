@@ -9,8 +9,8 @@ the host's command in the state (`commands`, linked by `pipeline_id` and `stage`
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from nicegui import ui
 
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from nixfleet.ops.engine import OpEngine
     from nixfleet.ui.actions import PageEvents
 
+T = TypeVar('T')
 log = logging.getLogger(__name__)
 
 #: Runs per "Load older runs".
@@ -150,13 +151,11 @@ class PipelinesView:
             return
         card.cancel_button.disable()  # against double clicks
         try:
-            run = await self._ops.cancel_pipeline(pipeline_id, actor='user')
-        except DispatchError as exc:
-            toast(f'Cannot cancel: {refusal(exc.code, exc.message)}', 'warning')
-            return
+            run = await _unless_refused('cancel', self._ops.cancel_pipeline(pipeline_id, actor='user'))
         finally:
             card.cancel_button.enable()
-        toast(f'Cancelling {run.name}: running commands finish, the rest is cancelled', 'info')
+        if run is not None:
+            toast(f'Cancelling {run.name}: running commands finish, the rest is cancelled', 'info')
 
     async def retry(self, pipeline_id: str) -> None:
         """Start a new run of the same pipeline on exactly the hosts that failed."""
@@ -165,14 +164,14 @@ class PipelinesView:
         card = self.cards[pipeline_id]
         card.retry_button.disable()
         try:
-            run = await self._ops.retry_failed(pipeline_id, actor='user')
-        except DispatchError as exc:
-            toast(f'Cannot retry: {refusal(exc.code, exc.message)}', 'warning')
-            return
+            run = await _unless_refused('retry', self._ops.retry_failed(pipeline_id, actor='user'))
         finally:
             card.retry_button.enable()
-        hosts = ', '.join(run.hosts)
-        toast(f'Retrying {run.name} on {len(run.hosts)} host{"s" if len(run.hosts) != 1 else ""}: {hosts}', 'positive')
+        if run is not None:
+            hosts = ', '.join(run.hosts)
+            toast(
+                f'Retrying {run.name} on {len(run.hosts)} host{"s" if len(run.hosts) != 1 else ""}: {hosts}', 'positive'
+            )
 
     async def continue_halted(self, pipeline_id: str) -> None:
         """After asking: start the waves a halted rollout never started, as a new run with the same gates."""
@@ -192,10 +191,7 @@ class PipelinesView:
             )
         ):
             return
-        try:
-            run = await self._ops.continue_halted(pipeline_id, actor='user')
-        except DispatchError as exc:
-            toast(f'Cannot continue: {refusal(exc.code, exc.message)}', 'warning')
+        if (run := await _unless_refused('continue', self._ops.continue_halted(pipeline_id, actor='user'))) is None:
             return
         toast(f'Continuing {run.name} on {len(run.hosts)} host{"s" if len(run.hosts) != 1 else ""}', 'positive')
 
@@ -210,10 +206,7 @@ class PipelinesView:
             danger=True,
         ):
             return
-        try:
-            results = await self._ops.roll_back_wave(pipeline_id, actor='user')
-        except DispatchError as exc:
-            toast(f'Cannot roll back: {refusal(exc.code, exc.message)}', 'warning')
+        if (results := await _unless_refused('roll back', self._ops.roll_back_wave(pipeline_id, actor='user'))) is None:
             return
         started = [str(r.host) for r in results if r.started]
         if started:
@@ -238,3 +231,12 @@ class PipelinesView:
     def open_host(self, host: str) -> None:
         """Show the host's output in the panel."""
         self._events.view_output.emit(host)
+
+
+async def _unless_refused(verb: str, action: Awaitable[T]) -> T | None:
+    """What `action` returns, or None when the engine refused it (the toast says why: `Cannot <verb>: …`)."""
+    try:
+        return await action
+    except DispatchError as exc:
+        toast(f'Cannot {verb}: {refusal(exc.code, exc.message)}', 'warning')
+        return None
