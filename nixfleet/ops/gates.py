@@ -60,7 +60,7 @@ class WaveGate:
         gate = run.gates.setdefault(str(wave_index), {'hosts': wave, 'state': 'checking'})
         passed = [h for h in wave if run.host_state[h]['state'] == 'active']
         if self.plan.test and 'test' not in run.ops and passed:
-            tested = await asyncio.gather(*(self._test(h) for h in passed if self._activated(h)))
+            tested = await asyncio.gather(*(self._test(h) for h in passed if activated(run, h)))
             for host, ok in tested:
                 if not ok:
                     run.host_state[host] = {'state': 'failed', 'stage': len(run.ops) - 1, 'gate': 'test'}
@@ -72,7 +72,7 @@ class WaveGate:
         reasons = {h: self._reason(h) for h in failed}
         rolled: dict[str, str] = {}
         if failed and self.plan.policy.rolls_back:
-            targets = [h for h in failed if self._activated(h)]
+            targets = [h for h in failed if activated(run, h)]
             statuses = await asyncio.gather(*(self._roll_back(h) for h in targets))
             rolled = dict(zip(targets, statuses, strict=True))
         gate.update(state='failed' if failed else 'passed', failed=reasons, rolled_back=rolled)
@@ -90,7 +90,7 @@ class WaveGate:
             level=EventLevel.ERROR,
             details={'pipeline_id': run.id, 'wave': wave_index + 1, 'failed': reasons, 'rolled_back': rolled},
         )
-        return self.plan.policy.halts
+        return halts  # the last wave has no next one to hold back
 
     async def _soak(self, gate: dict[str, Any], hosts: list[str]) -> list[str]:
         """Wait out the soak (from where it stood after a restart); the hosts that disconnected meanwhile."""
@@ -113,9 +113,6 @@ class WaveGate:
         (`hosts_back_by`) to register again."""
         hosts, back_by = self.ex.lc.hosts, self.ex.hosts_back_by
         return hosts.is_online(host) or (back_by is not None and await hosts.wait_online(host, back_by))
-
-    def _activated(self, host: str) -> bool:
-        return activated(self.run, host)
 
     def _reason(self, host: str) -> str:
         """Why the host failed its gate, in a few words."""
